@@ -1,0 +1,179 @@
+"""One typed, frozen configuration, loaded once at the entry point.
+
+`conf/base.yaml` is overlaid by `conf/<env>.yaml`, then by `LAKEHOUSE_*` environment variables
+(`LAKEHOUSE_DATA_DIR`, `LAKEHOUSE_ENGINE`, and `LAKEHOUSE_A__B__C` for the key `a.b.c`), then by
+explicit overrides from the command line. An unknown key or a bad value is a `ConfigError` whose
+one-line message names the key and where the value came from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
+ENV_PREFIX = "LAKEHOUSE_"
+# Shorthands for the variables users set most; everything else uses the A__B__C form.
+ENV_SHORTHANDS = {"DATA_DIR": "data_dir", "ENGINE": "engine.kind"}
+# Variables that belong to other parts of the product, not to this config file.
+ENV_IGNORED = {"API_KEYS", "CRM_URL", "KAFKA_BOOTSTRAP", "CONF_DIR", "ENV"}
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown or invalid; the message names the key and its source."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EngineConfig(_Frozen):
+    kind: Literal["embedded", "spark", "connect"] = "embedded"
+    connect_url: str | None = None
+    spark_master: str | None = "local[2]"
+    jars_dir: str | None = "jvm/target/jars"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class FxConfig(_Frozen):
+    url: str | None = None
+    timeout_seconds: float = Field(5.0, gt=0)
+    attempts: int = Field(4, ge=1)
+    backoff_seconds: float = Field(0.5, ge=0)
+
+
+class SourcesConfig(_Frozen):
+    app_db_url: str | None = None
+    fx: FxConfig = FxConfig()
+
+
+class PipelineConfig(_Frozen):
+    run_date: dt.date | None = None
+    cold_chain_limit_c: float = 8.0
+    reading_interval_minutes: int = Field(5, gt=0)
+
+
+class GeneratorConfig(_Frozen):
+    start_date: dt.date = dt.date(2026, 1, 1)
+    days: int = Field(30, ge=1)
+    scale: float = Field(1.0, gt=0)
+    seed: int = 42
+
+
+class Config(_Frozen):
+    env: str = "local"
+    data_dir: Path = Path("data")
+    engine: EngineConfig = EngineConfig()
+    sources: SourcesConfig = SourcesConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    generator: GeneratorConfig = GeneratorConfig()
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.data_dir / "sources"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def app_db_url(self) -> str:
+        return self.sources.app_db_url or f"sqlite:///{self.sources_dir / 'app.db'}"
+
+    @property
+    def jars_dir(self) -> Path | None:
+        if not self.engine.jars_dir:
+            return None
+        path = Path(self.engine.jars_dir)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    node = tree
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        # engine.conf is a free-form map of Spark settings: keep it as one leaf.
+        if isinstance(value, Mapping) and dotted != "engine.conf":
+            flat.update(_flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return loaded
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        suffix = name[len(ENV_PREFIX) :]
+        if suffix in ENV_IGNORED:
+            continue
+        key = ENV_SHORTHANDS.get(suffix) or suffix.lower().replace("__", ".")
+        overrides[key] = yaml.safe_load(value) if value else None
+    return overrides
+
+
+def load_config(
+    env: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    conf_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Load base.yaml + <env>.yaml + LAKEHOUSE_* variables + overrides into a frozen Config."""
+    environ = os.environ if environ is None else environ
+    env = env or environ.get("LAKEHOUSE_ENV") or "local"
+    conf_dir = conf_dir or Path(environ.get("LAKEHOUSE_CONF_DIR") or DEFAULT_CONF_DIR)
+    base_path, env_path = conf_dir / "base.yaml", conf_dir / f"{env}.yaml"
+    if not env_path.exists():
+        raise ConfigError(f"--env {env}: no such file {env_path}")
+
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    layers: list[tuple[str, dict[str, Any]]] = [
+        (str(base_path), _flatten(_read_yaml(base_path))),
+        (str(env_path), _flatten(_read_yaml(env_path))),
+        ("environment", _env_overrides(environ)),
+        ("command line", {k: v for k, v in (overrides or {}).items() if v is not None}),
+    ]
+    for source, flat in layers:
+        for key, value in flat.items():
+            _set_dotted(merged, key, value)
+            origin[key] = source
+    merged["env"] = env
+    try:
+        config = Config.model_validate(merged)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        source = next((src for k, src in origin.items() if key == k or key.startswith(f"{k}.")), "defaults")
+        raise ConfigError(f"config key '{key}' from {source}: {error['msg']}") from None
+    return config.model_copy(update={"data_dir": config.data_dir.expanduser().absolute()})

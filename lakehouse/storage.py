@@ -1,0 +1,138 @@
+"""The one place that reads and writes Delta: table paths, write modes, catalog registration.
+
+Every table lives at `<lake_dir>/<layer>/<table>` and is registered as `<layer>.<table>`.
+Writes go through the engine (Sail or Apache Spark); table metadata (versions, commit times)
+comes from delta-rs, which reads any engine's tables without a session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from deltalake import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("bronze", "silver", "gold", "ops")
+
+
+class TableNotFound(LookupError):
+    """A table was read before any job wrote it."""
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    rows: int
+    version: int
+    last_change: dt.datetime
+
+
+def _split(table: str) -> tuple[str, str]:
+    layer, _, name = table.partition(".")
+    if layer not in LAYERS or not name.isidentifier():
+        raise ValueError(f"table name '{table}' is not <layer>.<name> with layer in {LAYERS}")
+    return layer, name
+
+
+class Lake:
+    """Delta tables under one root, seen through one session."""
+
+    def __init__(self, spark: SparkSession, root: Path) -> None:
+        self.spark = spark
+        self.root = Path(root)
+        self._registered: set[str] = set()
+
+    # -- paths and metadata -------------------------------------------------------------
+    def path(self, table: str) -> Path:
+        layer, name = _split(table)
+        return self.root / layer / name
+
+    def exists(self, table: str) -> bool:
+        return (self.path(table) / "_delta_log").is_dir()
+
+    def version(self, table: str) -> int | None:
+        """The table's current Delta version, or None if it does not exist yet."""
+        if not self.exists(table):
+            return None
+        return int(DeltaTable(str(self.path(table))).version())
+
+    def tables(self) -> list[str]:
+        """Every Delta table under the root, as `<layer>.<name>`, sorted."""
+        found = []
+        for layer in LAYERS:
+            layer_dir = self.root / layer
+            if layer_dir.is_dir():
+                found += [f"{layer}.{p.name}" for p in layer_dir.iterdir() if (p / "_delta_log").is_dir()]
+        return sorted(found)
+
+    def info(self, table: str) -> TableInfo:
+        delta = DeltaTable(str(self.path(table)))
+        last = delta.history(1)[0]
+        changed = dt.datetime.fromtimestamp(last["timestamp"] / 1000, tz=dt.UTC)
+        rows = self.read(table).count()
+        return TableInfo(table, rows, int(delta.version()), changed)
+
+    # -- catalog --------------------------------------------------------------------------
+    def register(self, table: str) -> None:
+        """Make `<layer>.<table>` resolve in this session's catalog."""
+        if table in self._registered:
+            return
+        layer, _ = _split(table)
+        self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {table} USING delta LOCATION '{self.path(table)}'")
+        self._registered.add(table)
+
+    def register_all(self) -> list[str]:
+        tables = self.tables()
+        for table in tables:
+            self.register(table)
+        return tables
+
+    # -- reads ------------------------------------------------------------------------------
+    def read(self, table: str) -> DataFrame:
+        if not self.exists(table):
+            raise TableNotFound(f"{table} does not exist yet at {self.path(table)}: run the job that writes it")
+        return self.spark.read.format("delta").load(str(self.path(table)))
+
+    # -- writes -----------------------------------------------------------------------------
+    def _writer(self, df: DataFrame, mode: str, partition_by: list[str] | None):
+        writer = df.write.format("delta").mode(mode)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        return writer
+
+    def overwrite(self, df: DataFrame, table: str, partition_by: list[str] | None = None) -> None:
+        """Replace the table's content (and schema) in one Delta commit."""
+        writer = self._writer(df, "overwrite", partition_by).option("overwriteSchema", "true")
+        writer.save(str(self.path(table)))
+        self.register(table)
+
+    def append(self, df: DataFrame, table: str, partition_by: list[str] | None = None) -> None:
+        """Append in one commit; new columns are added to the schema (bronze keeps them)."""
+        writer = self._writer(df, "append", partition_by).option("mergeSchema", "true")
+        writer.save(str(self.path(table)))
+        self.register(table)
+
+    def replace_where(self, df: DataFrame, table: str, predicate: str, partition_by: list[str] | None = None) -> None:
+        """Atomically replace the rows matching `predicate` with `df` (creates the table if needed)."""
+        if not self.exists(table):
+            self.overwrite(df, table, partition_by)
+            return
+        writer = self._writer(df, "overwrite", partition_by).option("replaceWhere", predicate)
+        writer.save(str(self.path(table)))
+        self.register(table)
+
+    def delete_where(self, table: str, predicate: str) -> None:
+        if self.exists(table):
+            self.spark.sql(f"DELETE FROM delta.`{self.path(table)}` WHERE {predicate}")
+
+    def drop(self, table: str) -> None:
+        """Remove a table's files (tests and `--full` rebuilds only)."""
+        shutil.rmtree(self.path(table), ignore_errors=True)
+        self._registered.discard(table)

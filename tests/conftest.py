@@ -1,0 +1,54 @@
+"""One session per engine per pytest process: `pytest --engine embedded` or `--engine spark`.
+
+A Python process cannot hold a classic JVM session and a Spark Connect session at once, so the
+README's test command runs the suite once per engine (see Makefile `test`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from lakehouse.config import Config, load_config
+from lakehouse.engine import get_session
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--engine",
+        default=os.environ.get("LAKEHOUSE_TEST_ENGINE", "embedded"),
+        choices=["embedded", "spark"],
+        help="engine every data test runs on (run the suite once per engine)",
+    )
+
+
+@pytest.fixture(scope="session")
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--engine"))
+
+
+@pytest.fixture(scope="session")
+def session_config(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Config:
+    data_dir = tmp_path_factory.mktemp("session-data")
+    return load_config("test", overrides={"engine.kind": engine, "data_dir": str(data_dir)}, environ={})
+
+
+@pytest.fixture(scope="session")
+def spark(session_config: Config) -> Iterator[SparkSession]:
+    session = get_session(session_config)
+    yield session
+
+
+@pytest.fixture
+def make_config(engine: str):
+    """A test config rooted at a given data directory, on this run's engine."""
+
+    def _make(data_dir: Path, **overrides: object) -> Config:
+        values = {"engine.kind": engine, "data_dir": str(data_dir), **overrides}
+        return load_config("test", overrides=values, environ={})
+
+    return _make
