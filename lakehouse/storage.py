@@ -71,11 +71,22 @@ class Lake:
                 found += [f"{layer}.{p.name}" for p in layer_dir.iterdir() if (p / "_delta_log").is_dir()]
         return sorted(found)
 
+    def row_count(self, table: str) -> int:
+        """Rows in the current version, from the Delta log's file statistics when every file has them."""
+        import pyarrow as pa
+
+        actions = pa.record_batch(DeltaTable(str(self.path(table))).get_add_actions(flatten=True))
+        if "num_records" in actions.schema.names:
+            counts = actions.column("num_records")
+            if counts.null_count == 0:
+                return int(pa.compute.sum(counts).as_py() or 0)
+        return int(self.read(table).count())
+
     def info(self, table: str) -> TableInfo:
         delta = DeltaTable(str(self.path(table)))
         last = delta.history(1)[0]
         changed = dt.datetime.fromtimestamp(last["timestamp"] / 1000, tz=dt.UTC)
-        rows = self.read(table).count()
+        rows = self.row_count(table)
         return TableInfo(table, rows, int(delta.version()), changed)
 
     # -- catalog --------------------------------------------------------------------------

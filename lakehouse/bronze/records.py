@@ -1,0 +1,132 @@
+"""Parsing raw records into bronze rows, and the ingestion columns every bronze row carries.
+
+Pure functions: bytes or frames in, frames out. A record that cannot be parsed against its
+table's fields becomes a quarantine entry with the raw text and the reason; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+from pyspark.sql.types import (
+    DataType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+Kind = Literal["str", "int", "float"]
+_SPARK_TYPES: dict[Kind, DataType] = {"str": StringType(), "int": LongType(), "float": DoubleType()}
+_PANDAS_TYPES: dict[Kind, str] = {"str": "object", "int": "Int64", "float": "float64"}
+_KIND_NAMES: dict[Kind, str] = {"str": "string", "int": "integer", "float": "number"}
+
+INGESTION_FIELDS = [
+    StructField("_ingested_at", TimestampType()),
+    StructField("_source", StringType()),
+    StructField("_batch_id", StringType()),
+]
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: Kind
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """One record that could not be parsed."""
+
+    source: str
+    origin: str
+    line_no: int
+    raw: str
+    reason: str
+
+
+def spark_schema(fields: Sequence[Field], extra: Sequence[StructField] = ()) -> StructType:
+    """The bronze table schema: the record's fields, extra columns, then the ingestion columns."""
+    return StructType([StructField(f.name, _SPARK_TYPES[f.kind]) for f in fields] + list(extra) + INGESTION_FIELDS)
+
+
+def _type_error(field: Field, value: Any) -> str | None:
+    if value is None:
+        return f"missing required field '{field.name}'" if field.required else None
+    ok = {
+        "str": isinstance(value, str),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, int | float) and not isinstance(value, bool),
+    }[field.kind]
+    if ok:
+        return None
+    return f"field '{field.name}': expected {_KIND_NAMES[field.kind]}, got {type(value).__name__} {value!r:.40}"
+
+
+def parse_record(raw: str, fields: Sequence[Field]) -> tuple[dict[str, Any] | None, str | None]:
+    """Parse one JSON line: (record, None) or (None, reason)."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return None, f"malformed JSON: {exc.msg} at column {exc.colno}"
+    if not isinstance(value, dict):
+        return None, f"not a JSON object: {type(value).__name__}"
+    for field in fields:
+        reason = _type_error(field, value.get(field.name))
+        if reason:
+            return None, reason
+    return {f.name: value.get(f.name) for f in fields}, None
+
+
+def parse_json_lines(
+    content: bytes, fields: Sequence[Field], source: str, origin: str
+) -> tuple[list[dict[str, Any]], list[Rejected]]:
+    """Split a JSON-lines file into parsed records (with `_line_no`) and rejected lines."""
+    records: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    text = content.decode("utf-8", errors="replace")
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        record, reason = parse_record(raw, fields)
+        if record is None:
+            rejected.append(Rejected(source, origin, line_no, raw, reason or "unparseable"))
+        else:
+            record["_line_no"] = line_no
+            records.append(record)
+    return records, rejected
+
+
+def records_frame(records: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """A pandas frame with the given (column, pandas dtype) layout, empty-safe."""
+    frame = pd.DataFrame.from_records(list(records), columns=[name for name, _ in columns])
+    for name, dtype in columns:
+        frame[name] = frame[name].astype(dtype) if dtype != "object" else frame[name].astype("object")
+        if dtype == "object":
+            frame[name] = frame[name].where(frame[name].notna(), None)
+    return frame
+
+
+def field_dtypes(fields: Sequence[Field]) -> list[tuple[str, str]]:
+    return [(f.name, _PANDAS_TYPES[f.kind]) for f in fields]
+
+
+def with_ingestion_columns(
+    frame: pd.DataFrame, source: str | pd.Series, batch_id: str, ingested_at: dt.datetime
+) -> pd.DataFrame:
+    """Add `_ingested_at`, `_source`, `_batch_id` (naive UTC timestamp, as Spark expects)."""
+    out = frame.copy()
+    naive = ingested_at.astimezone(dt.UTC).replace(tzinfo=None) if ingested_at.tzinfo else ingested_at
+    out["_ingested_at"] = pd.Series([naive] * len(out), dtype="datetime64[us]", index=out.index)
+    out["_source"] = source if isinstance(source, pd.Series) else pd.Series([source] * len(out), index=out.index)
+    out["_source"] = out["_source"].astype("object")
+    out["_batch_id"] = pd.Series([batch_id] * len(out), dtype="object", index=out.index)
+    return out

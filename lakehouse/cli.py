@@ -1,0 +1,248 @@
+"""The `lakehouse` command: parses arguments, loads config once, calls the library."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lakehouse.config import Config, ConfigError, load_config
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="A lakehouse on Spark and Delta.")
+console = Console()
+err = Console(stderr=True)
+
+
+@dataclass
+class State:
+    env: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.env, self.overrides)
+            except ConfigError as exc:
+                err.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(2) from None
+        return self._config
+
+    def lake(self):  # noqa: ANN201 - imports pyspark lazily to keep `--help` and `generate` fast
+        from lakehouse.engine import get_session
+        from lakehouse.storage import Lake
+
+        lake = Lake(get_session(self.config), self.config.lake_dir)
+        lake.register_all()
+        return lake
+
+
+state = State()
+
+
+@app.callback()
+def main(
+    env: Annotated[str | None, typer.Option(help="Configuration environment: conf/<env>.yaml.")] = None,
+    engine: Annotated[str | None, typer.Option(help="embedded | spark | connect")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Root of sources/ and lake/ (LAKEHOUSE_DATA_DIR).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+    )
+    for noisy in ("py4j", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    state.env = env
+    state.overrides = {"engine.kind": engine, "data_dir": str(data_dir) if data_dir else None}
+
+
+@app.command()
+def generate(
+    scale: Annotated[float | None, typer.Option(help="1 = ~10k customers, 100k orders, 1M events.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Same seed, same world.")] = None,
+    days: Annotated[int | None, typer.Option(help="Days to simulate; more days than before extends the world.")] = None,
+) -> None:
+    """Generate (or extend) every source under <data_dir>/sources."""
+    from lakehouse.generate import GeneratorMismatch, generate_world
+
+    cfg = state.config
+    gen = cfg.generator
+    try:
+        summary = generate_world(
+            cfg.sources_dir,
+            cfg.app_db_url,
+            scale=scale if scale is not None else gen.scale,
+            seed=seed if seed is not None else gen.seed,
+            days=days if days is not None else gen.days,
+            start_date=gen.start_date,
+            progress=sys.stderr.isatty(),
+        )
+    except GeneratorMismatch as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    counts = ", ".join(f"{k} {v:,}" for k, v in summary.counts.items())
+    console.print(
+        f"Generated days {summary.first_day} .. {summary.last_day} "
+        f"({summary.days_added} new of {summary.days_total}) in {cfg.sources_dir}: {counts}"
+    )
+
+
+@app.command("fx-server")
+def fx_server(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 = any free port).")] = 8765,
+) -> None:
+    """Serve <data_dir>/sources/fx/rates.csv as the FX rates API."""
+    from lakehouse.generate.fx_server import FxServer
+
+    server = FxServer(state.config.sources_dir / "fx" / "rates.csv", host, port)
+    console.print(f"FX rates API on http://{host}:{port}/v1/meta (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+def _status_style(status: str) -> str:
+    return {"ok": "green", "skipped": "dim", "waiting": "yellow"}.get(status, "red")
+
+
+def _summary_table(reports) -> Table:  # noqa: ANN001
+    table = Table(title="lakehouse run")
+    for column in ("job", "status", "rows in", "rows out", "rejects", "seconds", "note"):
+        table.add_column(column, justify="right" if column in ("rows in", "rows out", "rejects", "seconds") else "left")
+    for r in reports:
+        o = r.outcome
+        table.add_row(
+            r.job,
+            f"[{_status_style(r.status)}]{r.status}[/]",
+            f"{o.rows_in:,}",
+            f"{o.rows_out:,}",
+            f"{o.rejects:,}",
+            f"{r.duration_s:.2f}",
+            (r.error or o.note)[:90],
+        )
+    return table
+
+
+def _run_pipeline(names: list[str]):  # noqa: ANN202
+    from lakehouse.pipeline import UnknownJob, run_jobs, select_jobs
+
+    try:
+        jobs = select_jobs(names)
+    except UnknownJob as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    lake = state.lake()
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("starting", total=len(jobs))
+        summary = run_jobs(
+            state.config,
+            lake,
+            jobs,
+            on_start=lambda job: progress.update(task, description=job.name),
+            on_done=lambda report: progress.advance(task),
+        )
+    console.print(_summary_table(summary.reports))
+    return lake, summary
+
+
+@app.command()
+def run(jobs: Annotated[list[str] | None, typer.Argument(help="Jobs or layers; all when omitted.")] = None) -> None:
+    """Run jobs in dependency order (all by default), with a summary per job."""
+    _, summary = _run_pipeline(jobs or [])
+    if summary.failed:
+        for r in summary.failed:
+            err.print(f"[red]{r.job} {r.status}:[/red] {r.error}")
+        raise typer.Exit(1)
+
+
+def _print_tables(lake) -> None:  # noqa: ANN001
+    table = Table(title=f"tables under {lake.root}")
+    for column in ("table", "rows", "version", "last change (UTC)"):
+        table.add_column(column, justify="right" if column in ("rows", "version") else "left")
+    for name in lake.tables():
+        info = lake.info(name)
+        table.add_row(info.name, f"{info.rows:,}", str(info.version), f"{info.last_change:%Y-%m-%d %H:%M:%S}")
+    console.print(table)
+
+
+@app.command()
+def tables() -> None:
+    """List every table: rows, Delta version, last change."""
+    _print_tables(state.lake())
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="Spark SQL; tables are <layer>.<table>.")],
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+    limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 1000,
+) -> None:
+    """Run one Spark SQL statement and print its result."""
+    if fmt not in ("table", "csv", "json"):
+        err.print(f"[red]error:[/red] --format must be table, csv or json, not '{fmt}'")
+        raise typer.Exit(2)
+    frame = state.lake().spark.sql(query).limit(limit).toPandas()
+    if fmt == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    elif fmt == "json":
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso", lines=True) or "")
+    else:
+        out = Table()
+        for column in frame.columns:
+            out.add_column(str(column))
+        for row in frame.itertuples(index=False):
+            out.add_row(*["" if v is None else str(v) for v in row])
+        console.print(out)
+
+
+@app.command("jobs")
+def list_jobs() -> None:
+    """List the jobs in dependency order with their inputs and outputs."""
+    from lakehouse.pipeline import select_jobs
+
+    table = Table(title="jobs")
+    for column in ("job", "reads", "writes"):
+        table.add_column(column)
+    for job in select_jobs([]):
+        table.add_row(job.name, ", ".join(job.inputs) or "(sources)", ", ".join(job.outputs))
+    console.print(table)
+
+
+@app.command()
+def demo(
+    scale: Annotated[float, typer.Option(help="Generator scale for the demo.")] = 0.05,
+    days: Annotated[int, typer.Option(help="Days to simulate.")] = 14,
+) -> None:
+    """Generate a small world, run the whole pipeline, and show where to look."""
+    generate(scale=scale, seed=None, days=days)
+    lake, summary = _run_pipeline([])
+    _print_tables(lake)
+    console.print(
+        "\nQuery the gold tables, for example:\n"
+        f"  lakehouse --data-dir {state.config.data_dir} sql "
+        '"SELECT country, round(sum(revenue_eur), 2) AS revenue FROM gold.daily_sales GROUP BY country ORDER BY 2 DESC"\n'
+        f"  lakehouse --data-dir {state.config.data_dir} tables\n"
+        f"Delta tables are in {state.config.lake_dir}; sources in {state.config.sources_dir}."
+    )
+    if summary.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,273 @@
+"""Bronze ingestion: read each source, parse, append to bronze and quarantine, record state.
+
+Each batch has a deterministic `_batch_id` derived from what it ingests. The order of commits is
+data first, state last; a rerun after a crash recomputes the same batch id, deletes whatever the
+crashed attempt appended, and appends again. So every ingestion is idempotent even though Sail
+ignores Delta's `txnAppId`/`txnVersion`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from lakehouse.bronze import app_tables, events, fx_rates, quarantine, sales_targets, telemetry
+from lakehouse.bronze.records import (
+    Rejected,
+    field_dtypes,
+    parse_json_lines,
+    records_frame,
+    with_ingestion_columns,
+)
+from lakehouse.config import Config
+from lakehouse.sources import app_db, landing
+from lakehouse.sources.fx_api import FxClient
+from lakehouse.state import FileRecord, IngestState
+from lakehouse.storage import Lake
+
+log = logging.getLogger(__name__)
+
+# One batch holds at most this many landed files; larger backlogs are ingested in several batches.
+MAX_FILES_PER_BATCH = 400
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    records: int = 0
+    rejected: int = 0
+    batches: int = 0
+    skipped_files: int = 0
+
+    def __add__(self, other: IngestResult) -> IngestResult:
+        return IngestResult(
+            self.records + other.records,
+            self.rejected + other.rejected,
+            self.batches + other.batches,
+            self.skipped_files + other.skipped_files,
+        )
+
+
+def batch_id_for(*parts: object) -> str:
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    return digest[:20]
+
+
+def _clear_partial_batch(lake: Lake, tables: Sequence[str], batch_id: str) -> None:
+    """Remove rows a crashed attempt at this batch appended before its state was recorded."""
+    for table in tables:
+        if lake.exists(table) and lake.read(table).where(F.col("_batch_id") == batch_id).limit(1).count():
+            log.warning("removing the partial batch %s from %s left by an interrupted run", batch_id, table)
+            lake.delete_where(table, f"_batch_id = '{batch_id}'")
+
+
+def _append_frame(
+    lake: Lake, frame: pd.DataFrame, schema: StructType, table: str, partition_by: list[str] | None = None
+) -> None:
+    if frame.empty:
+        return
+    ordered = frame[[f.name for f in schema.fields]]
+    lake.append(lake.spark.createDataFrame(ordered, schema), table, partition_by)
+
+
+def _append_quarantine(lake: Lake, rejected: Sequence[Rejected], batch_id: str, at: dt.datetime) -> None:
+    if not rejected:
+        return
+    frame, origin = quarantine.quarantine_frame(rejected)
+    _append_frame(lake, with_ingestion_columns(frame, origin, batch_id, at), quarantine.SCHEMA, quarantine.TABLE)
+
+
+# -- landing files (clickstream, telemetry) --------------------------------------------------
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root))
+
+
+def _new_files(state: IngestState, source: str, root: Path, sources_dir: Path) -> list[Path]:
+    known = state.known_files(source)
+    return [p for p in landing.list_landing_files(root) if _relative(p, sources_dir) not in known]
+
+
+def _parse_files(
+    table: ModuleType, files: Sequence[landing.LandedFile], sources_dir: Path
+) -> tuple[pd.DataFrame, list[Rejected], list[FileRecord]]:
+    frames, rejected, ledger = [], [], []
+    dtypes = field_dtypes(table.FIELDS) + [("_line_no", "Int64")]
+    for landed in files:
+        origin = _relative(landed.path, sources_dir)
+        records, bad = parse_json_lines(landed.content, table.FIELDS, table.SOURCE, origin)
+        frame = records_frame(records, dtypes)
+        frame["_file_date"] = landed.file_date
+        frame["_origin"] = origin
+        frames.append(frame)
+        rejected += bad
+        ledger.append(FileRecord(origin, landed.content_hash, "ingested", len(records), len(bad)))
+    columns = [name for name, _ in dtypes] + ["_file_date", "_origin"]
+    combined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return combined, rejected, ledger
+
+
+def _split_redeliveries(
+    paths: Sequence[Path], seen_hashes: set[str], sources_dir: Path
+) -> tuple[list[landing.LandedFile], list[FileRecord]]:
+    """New content to ingest, and files whose bytes were ingested before (recorded, not re-read)."""
+    fresh, duplicates = [], []
+    for path in paths:
+        landed = landing.read_landed(path)
+        if landed.content_hash in seen_hashes:
+            log.info("skipping %s: same content as a file ingested before", path.name)
+            duplicates.append(FileRecord(_relative(path, sources_dir), landed.content_hash, "duplicate", 0, 0))
+        else:
+            seen_hashes.add(landed.content_hash)
+            fresh.append(landed)
+    return fresh, duplicates
+
+
+def ingest_landing(lake: Lake, table: ModuleType, root: Path, sources_dir: Path, at: dt.datetime) -> IngestResult:
+    """Ingest the landing files under `root` not seen before into `table.TABLE`."""
+    state = IngestState(lake)
+    result = IngestResult()
+    pending = _new_files(state, table.SOURCE, root, sources_dir)
+    seen_hashes = set(state.known_files(table.SOURCE).values())
+    for start in range(0, len(pending), MAX_FILES_PER_BATCH):
+        chunk = pending[start : start + MAX_FILES_PER_BATCH]
+        fresh, duplicates = _split_redeliveries(chunk, seen_hashes, sources_dir)
+        batch_id = batch_id_for(table.TABLE, *sorted(f"{p}" for p in chunk))
+        _clear_partial_batch(lake, [table.TABLE, quarantine.TABLE], batch_id)
+        frame, rejected, ledger = _parse_files(table, fresh, sources_dir)
+        rows = with_ingestion_columns(frame.drop(columns="_origin"), frame["_origin"], batch_id, at)
+        _append_frame(lake, rows, table.SCHEMA, table.TABLE, table.PARTITION_BY)
+        _append_quarantine(lake, rejected, batch_id, at)
+        state.record_files(table.SOURCE, ledger + duplicates, batch_id, at)
+        result += IngestResult(len(frame), len(rejected), 1, len(duplicates))
+    return result
+
+
+def ingest_clickstream(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
+    return ingest_landing(lake, events, config.sources_dir / "clickstream", config.sources_dir, at)
+
+
+def ingest_telemetry_files(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
+    return ingest_landing(lake, telemetry, config.sources_dir / "telemetry", config.sources_dir, at)
+
+
+# -- app database ------------------------------------------------------------------------------
+def _ingest_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime) -> IngestResult:
+    state = IngestState(lake)
+    table = app_db.APP_TABLES[name]
+    key = f"app_db.{name}"
+    since = state.watermark(key)
+    frame = app_db.extract_changes(engine, table, since)
+    if frame.empty:
+        return IngestResult()
+    until = str(frame[table.change_column].max())
+    batch_id = batch_id_for(key, since, until, len(frame))
+    target = app_tables.bronze_table(name)
+    _clear_partial_batch(lake, [target], batch_id)
+    shaped = with_ingestion_columns(app_tables.shape_extract(frame, name), f"app_db/{name}", batch_id, at)
+    _append_frame(lake, shaped, app_tables.schema(name), target, app_tables.PARTITION_BY.get(name))
+    state.record_watermark(key, until, batch_id, at)
+    return IngestResult(len(frame), 0, 1, 0)
+
+
+def scrub_erased_customers(lake: Lake) -> int:
+    """Null the personal data of erased customers in bronze.customers; returns rows scrubbed."""
+    customers, erasures = "bronze.customers", "bronze.erasure_requests"
+    if not (lake.exists(customers) and lake.exists(erasures)):
+        return 0
+    erased = [r[0] for r in lake.read(erasures).select("customer_id").distinct().collect()]
+    if not erased:
+        return 0
+    pii = F.col("email").isNotNull() | F.col("name").isNotNull() | F.col("address").isNotNull()
+    dirty = lake.read(customers).where(F.col("customer_id").isin(erased) & pii).count()
+    if dirty:
+        ids = ", ".join(str(int(i)) for i in erased)
+        lake.spark.sql(
+            f"UPDATE delta.`{lake.path(customers)}` SET email = NULL, name = NULL, address = NULL "
+            f"WHERE customer_id IN ({ids})"
+        )
+    return int(dirty)
+
+
+def ingest_app_db(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
+    engine = app_db.connect(config.app_db_url)
+    try:
+        result = IngestResult()
+        for name in app_db.APP_TABLES:
+            result += _ingest_app_table(lake, engine, name, at)
+        scrubbed = scrub_erased_customers(lake)
+        if scrubbed:
+            log.info("erased personal data from %d bronze.customers rows", scrubbed)
+        return result
+    finally:
+        engine.dispose()
+
+
+# -- FX rates over HTTP -----------------------------------------------------------------------
+@contextlib.contextmanager
+def fx_endpoint(config: Config) -> Iterator[str]:
+    """The configured rates API, or the bundled provider over the local rates file."""
+    if config.sources.fx.url:
+        yield config.sources.fx.url
+        return
+    from lakehouse.generate.fx_server import FxServer
+
+    with FxServer(config.sources_dir / "fx" / "rates.csv") as server:
+        yield server.url
+
+
+def ingest_fx(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
+    state = IngestState(lake)
+    with fx_endpoint(config) as url:
+        client = FxClient(url, config.sources.fx)
+        meta = client.meta()
+        since = state.watermark("fx")
+        start = (
+            dt.date.fromisoformat(since) + dt.timedelta(days=1) if since else dt.date.fromisoformat(meta["first_date"])
+        )
+        end = dt.date.fromisoformat(meta["last_date"])
+        if start > end:
+            return IngestResult()
+        rates = client.rates(start, end)
+    origin = f"fx:/v1/rates?start={start}&end={end}"
+    good, bad = fx_rates.parse_rates(rates, origin)
+    batch_id = batch_id_for(fx_rates.TABLE, start, end)
+    _clear_partial_batch(lake, [fx_rates.TABLE, quarantine.TABLE], batch_id)
+    frame = records_frame(good, field_dtypes(fx_rates.FIELDS))
+    _append_frame(lake, with_ingestion_columns(frame, origin, batch_id, at), fx_rates.SCHEMA, fx_rates.TABLE)
+    _append_quarantine(lake, bad, batch_id, at)
+    state.record_watermark("fx", end.isoformat(), batch_id, at)
+    return IngestResult(len(good), len(bad), 1, 0)
+
+
+# -- sales targets CSV -------------------------------------------------------------------------
+def ingest_targets(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
+    path = config.sources_dir / "targets" / "sales_targets.csv"
+    if not path.exists():
+        log.warning("no sales targets file at %s", path)
+        return IngestResult()
+    state = IngestState(lake)
+    content = path.read_bytes()
+    digest = landing.content_hash(content)
+    if state.last_hash(sales_targets.SOURCE) == digest:
+        return IngestResult(skipped_files=1)  # the upload in force is this very file
+    origin = _relative(path, config.sources_dir)
+    batch_id = batch_id_for(sales_targets.TABLE, digest)
+    _clear_partial_batch(lake, [sales_targets.TABLE, quarantine.TABLE], batch_id)
+    good, bad = sales_targets.parse_targets_csv(content, origin)
+    frame = records_frame(good, field_dtypes(sales_targets.FIELDS) + [("_line_no", "Int64")])
+    rows = with_ingestion_columns(frame, origin, batch_id, at)
+    _append_frame(lake, rows, sales_targets.SCHEMA, sales_targets.TABLE)
+    _append_quarantine(lake, bad, batch_id, at)
+    ledger = [FileRecord(f"{origin}@{digest[:12]}", digest, "ingested", len(good), len(bad))]
+    state.record_files(sales_targets.SOURCE, ledger, batch_id, at)
+    return IngestResult(len(good), len(bad), 1, 0)

@@ -1,0 +1,188 @@
+"""Run jobs in dependency order, skip what has not changed, and keep a record of every run.
+
+A transform job is skipped when the Delta versions of its inputs and its parameters equal those
+of its last successful run (recorded in `ops.job_runs`), so `lakehouse run` twice in a row
+changes nothing and `lakehouse run` after new source days recomputes only what they touch.
+A failed job stops the jobs that depend on it; the others still run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
+
+from lakehouse.config import Config
+from lakehouse.jobs import JOBS, Job, JobContext, JobOutcome
+from lakehouse.storage import Lake, TableNotFound
+
+log = logging.getLogger(__name__)
+
+RUNS_TABLE = "ops.job_runs"
+RUNS_SCHEMA = StructType(
+    [
+        StructField("run_id", StringType()),
+        StructField("job", StringType()),
+        StructField("status", StringType()),
+        StructField("fingerprint", StringType()),
+        StructField("rows_in", LongType()),
+        StructField("rows_out", LongType()),
+        StructField("rejects", LongType()),
+        StructField("duration_s", DoubleType()),
+        StructField("note", StringType()),
+        StructField("started_at", TimestampType()),
+    ]
+)
+
+
+class UnknownJob(ValueError):
+    """A job or layer name that is not in the catalogue."""
+
+
+@dataclass(frozen=True)
+class JobReport:
+    job: str
+    status: str  # ok | skipped | waiting | failed | blocked
+    outcome: JobOutcome
+    duration_s: float
+    fingerprint: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    reports: tuple[JobReport, ...]
+
+    @property
+    def failed(self) -> list[JobReport]:
+        return [r for r in self.reports if r.status in ("failed", "blocked")]
+
+
+def order_jobs(selected: Iterable[Job]) -> list[Job]:
+    """Topological order of `selected`, by which job writes which table (catalogue order on ties)."""
+    pending = list(selected)
+    writers = {out: job.name for job in pending for out in job.outputs if not out.startswith("bronze.quarantine")}
+    ordered: list[Job] = []
+    done: set[str] = set()
+    while pending:
+        ready = [j for j in pending if all(writers.get(i) in done | {None, j.name} for i in j.inputs)]
+        if not ready:
+            raise RuntimeError(f"job dependencies form a cycle: {[j.name for j in pending]}")
+        for job in ready:
+            ordered.append(job)
+            done.add(job.name)
+        pending = [j for j in pending if j.name not in done]
+    return ordered
+
+
+def select_jobs(names: Sequence[str]) -> list[Job]:
+    """Jobs by name or layer (`bronze`, `silver`, `gold`); all jobs when `names` is empty."""
+    if not names:
+        return order_jobs(JOBS.values())
+    chosen: dict[str, Job] = {}
+    for name in names:
+        matches = [j for j in JOBS.values() if j.name == name or j.layer == name]
+        if not matches:
+            raise UnknownJob(f"unknown job '{name}'; jobs: {', '.join(JOBS)} (or a layer: bronze, silver, gold)")
+        chosen.update({j.name: j for j in matches})
+    return order_jobs(chosen.values())
+
+
+def _last_fingerprints(lake: Lake) -> dict[str, str]:
+    if not lake.exists(RUNS_TABLE):
+        return {}
+    rows = (
+        lake.read(RUNS_TABLE)
+        .where(F.col("status") == "ok")
+        .groupBy("job")
+        .agg(F.max_by("fingerprint", "started_at").alias("fingerprint"))
+        .collect()
+    )
+    return {r["job"]: r["fingerprint"] for r in rows}
+
+
+def fingerprint(job: Job, ctx: JobContext) -> str:
+    versions = {table: ctx.lake.version(table) for table in job.inputs}
+    params = {k: str(v) for k, v in job.params(ctx).items()}
+    return json.dumps({"inputs": versions, "params": params}, sort_keys=True)
+
+
+def _run_one(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport:
+    start = time.perf_counter()
+    try:
+        mark = "" if job.incremental_source else fingerprint(job, ctx)
+        outputs_exist = all(ctx.lake.exists(t) for t in job.outputs if t != "bronze.quarantine")
+        if mark and outputs_exist and previous.get(job.name) == mark:
+            return JobReport(job.name, "skipped", JobOutcome(note="inputs unchanged"), 0.0, mark)
+        outcome = job.run(ctx)
+        return JobReport(job.name, "ok", outcome, time.perf_counter() - start, mark)
+    except TableNotFound as exc:
+        return JobReport(job.name, "waiting", JobOutcome(note=str(exc)), time.perf_counter() - start)
+    except Exception as exc:
+        log.exception("job %s failed", job.name)
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return JobReport(job.name, "failed", JobOutcome(), time.perf_counter() - start, error=error)
+
+
+def _record(lake: Lake, run_id: str, started: dt.datetime, reports: Sequence[JobReport]) -> None:
+    rows = [
+        (
+            run_id,
+            r.job,
+            r.status,
+            r.fingerprint,
+            r.outcome.rows_in,
+            r.outcome.rows_out,
+            r.outcome.rejects,
+            round(r.duration_s, 3),
+            r.error or r.outcome.note,
+            started.replace(tzinfo=None),
+        )
+        for r in reports
+    ]
+    lake.append(lake.spark.createDataFrame(rows, RUNS_SCHEMA), RUNS_TABLE)
+
+
+def run_jobs(
+    config: Config,
+    lake: Lake,
+    jobs: Sequence[Job],
+    on_start: Callable[[Job], None] = lambda job: None,
+    on_done: Callable[[JobReport], None] = lambda report: None,
+) -> RunSummary:
+    """Run `jobs` in order; a job whose upstream failed in this run is reported as blocked."""
+    started = dt.datetime.now(dt.UTC)
+    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    ctx = JobContext(config, lake, run_id, started)
+    previous = _last_fingerprints(lake)
+    broken: set[str] = set()  # tables an upstream job failed to produce in this run
+    absent: set[str] = set()  # tables whose sources have not delivered anything yet
+    reports: list[JobReport] = []
+    try:
+        for job in jobs:
+            on_start(job)
+            if broken & set(job.inputs):
+                report = JobReport(job.name, "blocked", JobOutcome(), 0.0, error="an upstream job failed")
+            elif absent & set(job.inputs):
+                report = JobReport(job.name, "waiting", JobOutcome(note="no input data yet"), 0.0)
+            else:
+                report = _run_one(job, ctx, previous)
+            shared = {"bronze.quarantine", "silver.rejects"}
+            if report.status in ("failed", "blocked"):
+                broken |= set(job.outputs) - shared
+            elif report.status == "waiting":
+                absent |= set(job.outputs) - shared
+            reports.append(report)
+            on_done(report)
+    finally:
+        if reports:
+            _record(lake, run_id, started, reports)
+    return RunSummary(run_id, tuple(reports))

@@ -1,0 +1,123 @@
+"""Extract rows from the application database (SQLite by default, PostgreSQL by URL).
+
+Extraction is incremental by a change column (`updated_at`, or `requested_at` for erasure
+requests): rows strictly after the last watermark, in watermark order. Timestamps are normalised
+to UTC text `YYYY-MM-DD HH:MM:SS`, whichever database they come from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppTable:
+    name: str
+    columns: tuple[str, ...]
+    change_column: str
+    integer_columns: tuple[str, ...] = ()
+    real_columns: tuple[str, ...] = ()
+    timestamp_columns: tuple[str, ...] = ()
+
+
+APP_TABLES: dict[str, AppTable] = {
+    t.name: t
+    for t in (
+        AppTable(
+            "customers",
+            ("customer_id", "email", "name", "country", "address", "created_at", "updated_at"),
+            "updated_at",
+            integer_columns=("customer_id",),
+            timestamp_columns=("created_at", "updated_at"),
+        ),
+        AppTable(
+            "products",
+            ("product_id", "name", "category", "list_price_eur", "updated_at"),
+            "updated_at",
+            integer_columns=("product_id",),
+            real_columns=("list_price_eur",),
+            timestamp_columns=("updated_at",),
+        ),
+        AppTable(
+            "orders",
+            ("order_id", "customer_id", "status", "currency", "order_ts", "updated_at"),
+            "updated_at",
+            integer_columns=("order_id", "customer_id"),
+            timestamp_columns=("order_ts", "updated_at"),
+        ),
+        AppTable(
+            "order_items",
+            ("order_id", "line_no", "product_id", "quantity", "unit_price", "discount", "updated_at"),
+            "updated_at",
+            integer_columns=("order_id", "line_no", "product_id", "quantity"),
+            real_columns=("unit_price", "discount"),
+            timestamp_columns=("updated_at",),
+        ),
+        AppTable(
+            "erasure_requests",
+            ("customer_id", "requested_at"),
+            "requested_at",
+            integer_columns=("customer_id",),
+            timestamp_columns=("requested_at",),
+        ),
+    )
+}
+
+
+class SourceUnavailable(RuntimeError):
+    """A source could not be read; the message names the source and the cause."""
+
+
+def connect(url: str) -> Engine:
+    return create_engine(url, future=True)
+
+
+def _as_text_timestamp(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def normalise(frame: pd.DataFrame, table: AppTable) -> pd.DataFrame:
+    """Give an extracted frame the bronze types: Int64 ids, float reals, text timestamps."""
+    out = frame.reindex(columns=list(table.columns))
+    for column in table.integer_columns:
+        out[column] = pd.to_numeric(out[column], errors="raise").astype("Int64")
+    for column in table.real_columns:
+        out[column] = pd.to_numeric(out[column], errors="raise").astype("float64")
+    for column in table.timestamp_columns:
+        out[column] = out[column].map(_as_text_timestamp).astype("object")
+    text_columns = set(table.columns) - set(table.integer_columns) - set(table.real_columns)
+    for column in text_columns - set(table.timestamp_columns):
+        out[column] = out[column].astype("object").where(out[column].notna(), None)
+    return out
+
+
+def extract_changes(engine: Engine, table: AppTable, since: str | None) -> pd.DataFrame:
+    """Rows of `table` changed after `since` (all rows when None), ordered by the change column."""
+    columns = ", ".join(table.columns)
+    query = f"SELECT {columns} FROM {table.name}"
+    params: dict[str, object] = {}
+    if since is not None:
+        query += f" WHERE {table.change_column} > :since"
+        params["since"] = since
+    query += f" ORDER BY {table.change_column}"
+    try:
+        with engine.connect() as connection:
+            frame = pd.read_sql_query(text(query), connection, params=params)
+    except Exception as exc:  # the driver's error types differ per database
+        raise SourceUnavailable(f"app database table '{table.name}': {exc}".splitlines()[0]) from exc
+    log.info("extracted %d changed rows from %s", len(frame), table.name)
+    return normalise(frame, table)
