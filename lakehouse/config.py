@@ -151,7 +151,10 @@ def load_config(
     """Load base.yaml + <env>.yaml + LAKEHOUSE_* variables + overrides into a frozen Config."""
     environ = os.environ if environ is None else environ
     env = env or environ.get("LAKEHOUSE_ENV") or "local"
-    conf_dir = conf_dir or Path(environ.get("LAKEHOUSE_CONF_DIR") or DEFAULT_CONF_DIR)
+    if conf_dir is None:
+        # From a zip shipped with --py-files the package has no conf/ beside it: use the working dir's.
+        fallback = DEFAULT_CONF_DIR if DEFAULT_CONF_DIR.is_dir() else Path.cwd() / "conf"
+        conf_dir = Path(environ.get("LAKEHOUSE_CONF_DIR") or fallback)
     base_path, env_path = conf_dir / "base.yaml", conf_dir / f"{env}.yaml"
     if not env_path.exists():
         raise ConfigError(f"--env {env}: no such file {env_path}")

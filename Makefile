@@ -1,0 +1,38 @@
+# Two commands for a fresh machine:
+#   make demo   build the environment, generate a small world, run the whole pipeline (embedded Sail)
+#   make test   run the whole test suite, once on Sail and once on Apache Spark + Delta
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+SCALE ?= 0.05
+DAYS  ?= 14
+DATA  ?= data
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed jvm/target/jars/.fetched
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,postgres]"
+	touch $@
+
+jvm/target/jars/.fetched: jvm/pom.xml
+	mvn --quiet --batch-mode -f jvm/pom.xml dependency:copy-dependencies
+	touch $@
+
+demo: setup
+	$(VENV)/bin/lakehouse --data-dir $(DATA) demo --scale $(SCALE) --days $(DAYS)
+
+test: setup
+	scripts/test.sh
+
+lint: setup
+	$(VENV)/bin/ruff check lakehouse tests jobs benchmarks
+	$(VENV)/bin/mypy lakehouse
+
+bench: setup
+	$(PY) benchmarks/pipeline.py
+
+clean:
+	rm -rf $(DATA) dist jvm/target

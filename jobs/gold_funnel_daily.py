@@ -1,0 +1,8 @@
+"""spark-submit entry point: the gold_funnel_daily job. Usage: ./spark-submit.sh gold_funnel_daily [--data-dir D] [--env E]"""
+
+import sys
+
+from lakehouse.entrypoint import main
+
+if __name__ == "__main__":
+    sys.exit(main(["gold_funnel_daily"]))

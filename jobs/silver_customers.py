@@ -1,0 +1,8 @@
+"""spark-submit entry point: the silver_customers job. Usage: ./spark-submit.sh silver_customers [--data-dir D] [--env E]"""
+
+import sys
+
+from lakehouse.entrypoint import main
+
+if __name__ == "__main__":
+    sys.exit(main(["silver_customers"]))

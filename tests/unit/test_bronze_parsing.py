@@ -1,0 +1,71 @@
+"""Parsing raw records: what becomes a bronze row and what goes to quarantine, with which reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from lakehouse.bronze import events, sales_targets, telemetry
+from lakehouse.bronze.records import parse_json_lines, with_ingestion_columns
+
+GOOD = '{"event_id": "e1", "session_id": "s1", "customer_id": 7, "event_type": "page_view", "ts": "2026-01-01T10:00:00Z"}'
+
+
+def test_good_lines_parse_and_keep_their_line_numbers() -> None:
+    content = f"{GOOD}\n\n{GOOD.replace('e1', 'e2')}\n".encode()
+    records, rejected = parse_json_lines(content, events.FIELDS, "clickstream", "f.jsonl")
+    assert [(r["event_id"], r["_line_no"]) for r in records] == [("e1", 1), ("e2", 3)]
+    assert records[0]["customer_id"] == 7 and records[0]["page"] is None
+    assert rejected == []
+
+
+def test_bad_lines_are_rejected_with_raw_text_and_reason() -> None:
+    lines = [
+        '{"event_id": "e1", "session_id": "s1", "event_type": "page_view", "ts": "2026-01-01T10:0',  # truncated
+        '["not", "an", "object"]',
+        '{"session_id": "s1", "event_type": "page_view", "ts": "2026-01-01T10:00:00Z"}',  # no event_id
+        GOOD.replace('"customer_id": 7', '"customer_id": "seven"'),
+        GOOD.replace('"customer_id": 7', '"customer_id": true'),
+    ]
+    records, rejected = parse_json_lines("\n".join(lines).encode(), events.FIELDS, "clickstream", "f.jsonl")
+    assert records == []
+    assert [r.line_no for r in rejected] == [1, 2, 3, 4, 5]
+    assert [r.raw for r in rejected] == lines
+    reasons = [r.reason for r in rejected]
+    assert reasons[0].startswith("malformed JSON")
+    assert reasons[1] == "not a JSON object: list"
+    assert reasons[2] == "missing required field 'event_id'"
+    assert reasons[3].startswith("field 'customer_id': expected integer, got str")
+    assert reasons[4].startswith("field 'customer_id': expected integer, got bool")
+    assert {r.source for r in rejected} == {"clickstream"} and {r.origin for r in rejected} == {"f.jsonl"}
+
+
+def test_integers_are_accepted_where_numbers_are_expected() -> None:
+    line = b'{"device_id": "van-1", "seq": 3, "ts": "2026-01-01T00:00:00Z", "temperature_c": 4, "humidity": 50.5}'
+    records, rejected = parse_json_lines(line, telemetry.FIELDS, "telemetry", "t.jsonl")
+    assert rejected == [] and records[0]["temperature_c"] == 4 and records[0]["battery_pct"] is None
+
+
+def test_targets_csv_keeps_raw_text_and_quarantines_ragged_lines() -> None:
+    content = b"country,month,target_revenue_eur\nDE,2026-01,1000\n\nde ,2026-02,12k\nFR,2026-01\n"
+    good, bad = sales_targets.parse_targets_csv(content, "targets/sales_targets.csv")
+    assert good == [
+        {"country": "DE", "month": "2026-01", "target_revenue_eur": "1000", "_line_no": 2},
+        {"country": "de ", "month": "2026-02", "target_revenue_eur": "12k", "_line_no": 4},
+    ]
+    assert [(b.line_no, b.raw, b.reason) for b in bad] == [(5, "FR,2026-01", "expected 3 fields, got 2")]
+
+
+def test_targets_csv_without_the_contract_header_is_one_clear_rejection() -> None:
+    good, bad = sales_targets.parse_targets_csv(b"land,maand,doel\nDE,2026-01,1\n", "t.csv")
+    assert good == [] and len(bad) == 1
+    assert bad[0].reason == "header lacks column(s) country, month, target_revenue_eur"
+
+
+def test_ingestion_columns_are_added_in_utc() -> None:
+    import pandas as pd
+
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    frame = with_ingestion_columns(pd.DataFrame({"a": [1, 2]}), "src", "b1", at)
+    assert list(frame.columns) == ["a", "_ingested_at", "_source", "_batch_id"]
+    assert frame["_ingested_at"].iloc[0] == pd.Timestamp("2026-01-02 01:04:05")
+    assert list(frame["_source"]) == ["src", "src"] and list(frame["_batch_id"]) == ["b1", "b1"]
