@@ -167,8 +167,12 @@ def load_config(
         ("environment", _env_overrides(environ)),
         ("command line", {k: v for k, v in (overrides or {}).items() if v is not None}),
     ]
+    spark_conf: dict[str, Any] = {}
     for source, flat in layers:
         for key, value in flat.items():
+            if key == "engine.conf" and isinstance(value, Mapping):
+                spark_conf.update(value)  # Spark settings add up across layers
+                value = dict(spark_conf)
             _set_dotted(merged, key, value)
             origin[key] = source
     merged["env"] = env

@@ -75,7 +75,7 @@ class Lake:
         """Rows in the current version, from the Delta log's file statistics when every file has them."""
         import pyarrow as pa
 
-        actions = pa.record_batch(DeltaTable(str(self.path(table))).get_add_actions(flatten=True))
+        actions = pa.table(DeltaTable(str(self.path(table))).get_add_actions(flatten=True))
         if "num_records" in actions.schema.names:
             counts = actions.column("num_records")
             if counts.null_count == 0:

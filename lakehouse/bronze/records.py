@@ -76,7 +76,7 @@ def parse_record(raw: str, fields: Sequence[Field]) -> tuple[dict[str, Any] | No
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        return None, f"malformed JSON: {exc.msg} at column {exc.colno}"
+        return None, f"malformed JSON: {exc.msg} (column {exc.colno})"
     if not isinstance(value, dict):
         return None, f"not a JSON object: {type(value).__name__}"
     for field in fields:
