@@ -1,0 +1,82 @@
+"""Configuration: layers, environment overrides, and one-line errors that name the key and file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from lakehouse.config import ConfigError, load_config
+
+
+@pytest.fixture
+def conf_dir(tmp_path: Path) -> Path:
+    (tmp_path / "base.yaml").write_text(
+        "data_dir: base-data\nengine:\n  kind: embedded\n  conf:\n    spark.a: '1'\n    spark.b: '1'\n"
+        "pipeline:\n  cold_chain_limit_c: 8.0\n"
+    )
+    (tmp_path / "dev.yaml").write_text("engine:\n  conf:\n    spark.b: '2'\npipeline:\n  cold_chain_limit_c: 6.5\n")
+    return tmp_path
+
+
+def test_layers_overlay_and_spark_settings_add_up(conf_dir: Path) -> None:
+    config = load_config("dev", conf_dir=conf_dir, environ={})
+    assert config.env == "dev"
+    assert config.pipeline.cold_chain_limit_c == 6.5
+    assert config.engine.conf == {"spark.a": "1", "spark.b": "2"}
+    assert config.data_dir == Path("base-data").absolute()
+    assert config.lake_dir == config.data_dir / "lake"
+    assert config.app_db_url == f"sqlite:///{config.data_dir / 'sources' / 'app.db'}"
+
+
+def test_environment_variables_override_files(conf_dir: Path, tmp_path: Path) -> None:
+    environ = {
+        "LAKEHOUSE_DATA_DIR": str(tmp_path / "elsewhere"),
+        "LAKEHOUSE_ENGINE": "spark",
+        "LAKEHOUSE_PIPELINE__RUN_DATE": "2026-02-01",
+        "LAKEHOUSE_SOURCES__FX__ATTEMPTS": "7",
+        "LAKEHOUSE_API_KEYS": "belongs-to-the-api-not-to-this-file",
+    }
+    config = load_config("dev", conf_dir=conf_dir, environ=environ)
+    assert config.data_dir == tmp_path / "elsewhere"
+    assert config.engine.kind == "spark"
+    assert config.pipeline.run_date == dt.date(2026, 2, 1)
+    assert config.sources.fx.attempts == 7
+
+
+def test_overrides_win_and_none_means_not_given(conf_dir: Path) -> None:
+    config = load_config("dev", {"engine.kind": "connect", "data_dir": None}, conf_dir=conf_dir, environ={})
+    assert config.engine.kind == "connect" and config.data_dir == Path("base-data").absolute()
+
+
+def test_config_is_frozen(conf_dir: Path) -> None:
+    config = load_config("dev", conf_dir=conf_dir, environ={})
+    with pytest.raises(ValueError):
+        config.pipeline.cold_chain_limit_c = 1.0  # type: ignore[misc]
+
+
+def test_unknown_key_names_the_key_and_the_file(conf_dir: Path) -> None:
+    (conf_dir / "dev.yaml").write_text("pipeline:\n  cold_chain_limt_c: 6.5\n")
+    with pytest.raises(ConfigError) as info:
+        load_config("dev", conf_dir=conf_dir, environ={})
+    message = str(info.value)
+    assert "pipeline.cold_chain_limt_c" in message and str(conf_dir / "dev.yaml") in message
+    assert "\n" not in message
+
+
+def test_bad_value_names_the_key_and_its_source(conf_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config key 'engine.kind' from environment: Input should be"):
+        load_config("dev", conf_dir=conf_dir, environ={"LAKEHOUSE_ENGINE": "duckdb"})
+    with pytest.raises(ConfigError, match=r"'sources.fx.attempts' from environment"):
+        load_config("dev", conf_dir=conf_dir, environ={"LAKEHOUSE_SOURCES__FX__ATTEMPTS": "0"})
+
+
+def test_missing_environment_file_is_a_clear_error(conf_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="--env prod: no such file"):
+        load_config("prod", conf_dir=conf_dir, environ={})
+
+
+def test_shipped_environments_load() -> None:
+    for env in ("local", "cluster", "test"):
+        assert load_config(env, environ={}).env == env
