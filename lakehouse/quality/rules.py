@@ -18,6 +18,9 @@ Portability notes (measured on pysail 0.7.2 and Apache Spark 4.0.1, both with AN
   not on Sail, so text is checked against a regex first (`parse_timestamp`).
 - In `RLIKE`, `$` matches before a trailing newline on Spark (Java regex) but not on Sail (Rust
   regex): anchor with `\\z`, which both treat as the very end of the text.
+- A decimal literal (`60.0`) compared with a double column makes Sail cast the column to
+  DECIMAL, which fails on NaN ("Cannot cast to Decimal128(30, 15). Overflowing on NaN"); Spark
+  casts the literal to double. Rules use integer or DOUBLE literals (`60.0D`, `double_literal`).
 - `to_json` writes timestamps as `...T10:00:00.000Z` on Spark and `...T10:00:00.000000Z` on Sail:
   `row_json` casts timestamps to string first (`2026-01-01 10:00:00` on both).
 """
@@ -82,9 +85,16 @@ def not_in(column: str, values: Sequence[str]) -> str:
     return f"{column} IS NULL OR {column} NOT IN ({listed})"
 
 
+def double_literal(value: float) -> str:
+    """A Spark SQL DOUBLE literal. `60.0` alone is a DECIMAL literal, and Sail compares a double
+    column with it by casting the column to decimal, which fails on NaN (and on huge values)."""
+    text = repr(float(value))
+    return text if "e" in text else f"{text}D"
+
+
 def outside(column: str, low: float, high: float, nullable: bool = False) -> str:
     """SQL that is TRUE when `column` is NaN or outside [low, high] (or null, unless `nullable`)."""
-    bad = f"isnan({column}) OR {column} < {low} OR {column} > {high}"
+    bad = f"isnan({column}) OR {column} < {double_literal(low)} OR {column} > {double_literal(high)}"
     return f"{column} IS NOT NULL AND ({bad})" if nullable else f"{column} IS NULL OR {bad}"
 
 
@@ -111,14 +121,13 @@ def json_struct(df: DataFrame, columns: Sequence[str] | None = None) -> Column:
 def split_rejects(df: DataFrame, table: str, rules: Sequence[Rule], payload: str | None = None) -> Built:
     """Rows failing any of `rules` (first failing rule wins) → rejects; the rest → rows.
 
-    `row_json` is `to_json(struct(every column of df))`; when `payload` names a struct column
-    (e.g. the bronze row before typing, from `json_struct`), that column is written instead and
-    left out of `rows`.
+    `rows` has exactly the columns of `df`. `row_json` is `to_json(struct(every column of df))`;
+    when `payload` names a struct column (e.g. the bronze row before typing, from `json_struct`),
+    that struct is written instead, so a reject shows the row as it arrived.
     """
     flagged = df.withColumn(_RULE, first_failing_rule(rules))
-    keep = [c for c in df.columns if c != payload]
     record = F.col(payload) if payload is not None else json_struct(df)
-    rows = flagged.where(F.col(_RULE).isNull()).select(*keep)
+    rows = flagged.where(F.col(_RULE).isNull()).select(*df.columns)
     rejects = flagged.where(F.col(_RULE).isNotNull()).select(
         F.lit(table).alias("table"), F.col(_RULE).alias("rule"), F.to_json(record).alias("row_json")
     )

@@ -1,0 +1,62 @@
+"""silver.events: clickstream events, typed and deduplicated on `event_id`.
+
+A re-delivered or replayed event keeps its first landing: earliest `_ingested_at`, then the
+lowest `_source` and `_line_no`, so the choice is deterministic. `event_ts` is read from
+ISO-8601 UTC text (`2026-01-01T10:00:00Z`, exactly that shape); `event_date` is its UTC date.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType, TimestampType
+
+from lakehouse.quality.rules import (
+    Built,
+    Rule,
+    conform,
+    json_struct,
+    keep_first,
+    not_in,
+    parse_iso_timestamp,
+    split_rejects,
+)
+
+TABLE = "silver.events"
+KEY = ["event_id"]
+PARTITION_BY = ["event_date"]
+SCHEMA = StructType(
+    [
+        StructField("event_id", StringType()),
+        StructField("session_id", StringType()),
+        StructField("customer_id", LongType()),
+        StructField("event_type", StringType()),
+        StructField("event_ts", TimestampType()),
+        StructField("event_date", DateType()),
+        StructField("page", StringType()),
+        StructField("product_id", LongType()),
+        StructField("query", StringType()),
+        StructField("device", StringType()),
+    ]
+)
+EVENT_TYPES = ("page_view", "add_to_cart", "checkout", "search")
+RULES = [
+    Rule("event_id_missing", "event_id IS NULL OR trim(event_id) = ''"),
+    Rule("event_type_unknown", not_in("event_type", EVENT_TYPES)),
+    Rule("event_ts_invalid", "event_ts IS NULL"),
+    Rule("session_id_missing", "session_id IS NULL OR trim(session_id) = ''"),
+]
+_PAYLOAD = "_bronze"
+
+
+def build_events(bronze_events: DataFrame) -> Built:
+    """bronze.events → silver.events and its rejects."""
+    order = [F.col(c).asc_nulls_last() for c in ("_ingested_at", "_source", "_line_no")]
+    first = keep_first(bronze_events, ["event_id"], order)
+    typed = (
+        first.withColumn(_PAYLOAD, json_struct(first))
+        .withColumn("event_ts", parse_iso_timestamp("ts"))
+        .withColumn("event_date", F.to_date("event_ts"))
+    )
+    checked = split_rejects(typed, TABLE, RULES, payload=_PAYLOAD)
+    return Built(conform(checked.rows, SCHEMA), checked.rejects)

@@ -1,0 +1,48 @@
+"""silver.fx_rates: one rate per (rate_date, currency), in units of currency per 1 EUR.
+
+Deduplicated on (rate_date, currency), keeping the latest ingestion (a re-fetch corrects a
+day); rules run on the row kept.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType
+
+from lakehouse.quality.rules import (
+    CURRENCY_CODE,
+    Built,
+    Rule,
+    conform,
+    json_struct,
+    keep_first,
+    not_matching,
+    parse_date,
+    split_rejects,
+)
+
+TABLE = "silver.fx_rates"
+KEY = ["rate_date", "currency"]
+PARTITION_BY: list[str] = []
+SCHEMA = StructType(
+    [
+        StructField("rate_date", DateType()),
+        StructField("currency", StringType()),
+        StructField("rate", DoubleType()),
+    ]
+)
+RULES = [
+    Rule("rate_date_invalid", "rate_date IS NULL"),
+    Rule("currency_invalid", not_matching("currency", CURRENCY_CODE)),
+    Rule("rate_not_positive", "rate IS NULL OR isnan(rate) OR rate <= 0"),
+]
+_PAYLOAD = "_bronze"
+
+
+def build_fx_rates(bronze_fx: DataFrame) -> Built:
+    """bronze.fx_rates → silver.fx_rates and its rejects."""
+    typed = bronze_fx.withColumn(_PAYLOAD, json_struct(bronze_fx)).withColumn("rate_date", parse_date("date"))
+    latest = keep_first(typed, ["rate_date", "currency"], [F.col("_ingested_at").desc_nulls_last()])
+    checked = split_rejects(latest, TABLE, RULES, payload=_PAYLOAD)
+    return Built(conform(checked.rows, SCHEMA), checked.rejects)

@@ -1,0 +1,132 @@
+"""silver.order_lines: one row per order item, enriched with its order, product, the customer's
+country at the time of the order, and its amount in EUR.
+
+- The latest version of each item (by `updated_at`, then the latest ingestion).
+- Inputs other than bronze.order_items are SILVER tables, so only valid orders, products and
+  rates can match. An item whose order, product or FX rate (for the order's UTC date and
+  currency) is not there is rejected (`order_unknown`, `product_unknown`, `fx_rate_missing`):
+  the joins are left joins, so the row survives until the rule names it.
+- Country: the customer version whose [valid_from, valid_to) holds `order_ts`; when there is
+  none (the customer never reached the lake, e.g. created and erased between two extracts) the
+  country is `ZZ` and the line is kept.
+- `gross_amount = quantity * unit_price * (1 - discount)` in the order's currency;
+  `net_amount_eur = gross_amount / fx_rate` (rates are units of currency per 1 EUR). Neither is
+  rounded: gold rounds once, at the end.
+- Cancelled orders' lines are kept (with their status); gold decides what counts.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
+
+from lakehouse.quality.rules import (
+    Built,
+    Rule,
+    conform,
+    json_struct,
+    keep_first,
+    parse_text_timestamp,
+    split_rejects,
+)
+
+TABLE = "silver.order_lines"
+KEY = ["order_id", "line_no"]
+PARTITION_BY = ["order_date"]
+SCHEMA = StructType(
+    [
+        StructField("order_id", LongType()),
+        StructField("line_no", LongType()),
+        StructField("order_date", DateType()),
+        StructField("order_ts", TimestampType()),
+        StructField("status", StringType()),
+        StructField("customer_id", LongType()),
+        StructField("country", StringType()),
+        StructField("product_id", LongType()),
+        StructField("product_name", StringType()),
+        StructField("category", StringType()),
+        StructField("currency", StringType()),
+        StructField("quantity", LongType()),
+        StructField("unit_price", DoubleType()),
+        StructField("discount", DoubleType()),
+        StructField("gross_amount", DoubleType()),
+        StructField("fx_rate", DoubleType()),
+        StructField("net_amount_eur", DoubleType()),
+        StructField("updated_at", TimestampType()),
+    ]
+)
+UNKNOWN_COUNTRY = "ZZ"
+RULES = [
+    Rule("line_no_missing", "line_no IS NULL"),
+    Rule("order_unknown", "_order_found IS NULL"),
+    Rule("product_unknown", "_product_found IS NULL"),
+    Rule("fx_rate_missing", "fx_rate IS NULL"),
+    Rule("quantity_not_positive", "quantity IS NULL OR quantity <= 0"),
+    Rule("unit_price_invalid", "unit_price IS NULL OR isnan(unit_price) OR unit_price < 0"),
+    Rule("discount_out_of_range", "discount IS NULL OR isnan(discount) OR discount < 0 OR discount >= 1"),
+]
+_PAYLOAD = "_bronze"
+
+
+def _latest_items(bronze_order_items: DataFrame) -> DataFrame:
+    items = bronze_order_items.withColumn(_PAYLOAD, json_struct(bronze_order_items))
+    order = [F.col("updated_at").desc_nulls_last(), F.col("_ingested_at").desc_nulls_last()]
+    latest = keep_first(items, ["order_id", "line_no"], order)
+    return latest.withColumn("updated_at", parse_text_timestamp("updated_at")).select(
+        "order_id", "line_no", "product_id", "quantity", "unit_price", "discount", "updated_at", _PAYLOAD
+    )
+
+
+def _with_country(lines: DataFrame, customers: DataFrame) -> DataFrame:
+    """Add the country of the customer version valid at `order_ts` (`ZZ` when there is none)."""
+    versions = customers.select(
+        F.col("customer_id").alias("_c_customer_id"),
+        F.col("valid_from").alias("_c_valid_from"),
+        F.col("valid_to").alias("_c_valid_to"),
+        F.col("country").alias("_c_country"),
+    )
+    holds = (
+        (F.col("customer_id") == F.col("_c_customer_id"))
+        & (F.col("_c_valid_from") <= F.col("order_ts"))
+        & (F.col("_c_valid_to").isNull() | (F.col("order_ts") < F.col("_c_valid_to")))
+    )
+    joined = lines.join(versions, holds, "left")
+    return joined.withColumn("country", F.coalesce(F.col("_c_country"), F.lit(UNKNOWN_COUNTRY)))
+
+
+def _enrich(items: DataFrame, orders: DataFrame, products: DataFrame, fx_rates: DataFrame) -> DataFrame:
+    """Left-join the order, product and FX rate; `_order_found`/`_product_found` mark matches."""
+    order_side = orders.select(
+        "order_id", "order_date", "order_ts", "status", "customer_id", "currency", F.lit(True).alias("_order_found")
+    )
+    product_side = products.select(
+        "product_id",
+        F.col("name").alias("product_name"),
+        "category",
+        F.lit(True).alias("_product_found"),
+    )
+    rates = fx_rates.select(F.col("rate_date").alias("order_date"), "currency", F.col("rate").alias("fx_rate"))
+    return (
+        items.join(order_side, "order_id", "left")
+        .join(product_side, "product_id", "left")
+        .join(rates, ["order_date", "currency"], "left")
+    )
+
+
+def build_order_lines(
+    bronze_order_items: DataFrame,
+    orders: DataFrame,
+    products: DataFrame,
+    customers: DataFrame,
+    fx_rates: DataFrame,
+) -> Built:
+    """bronze.order_items + silver orders, products, customers, fx_rates → silver.order_lines."""
+    enriched = _enrich(_latest_items(bronze_order_items), orders, products, fx_rates)
+    lines = _with_country(enriched, customers)
+    checked = split_rejects(lines, TABLE, RULES, payload=_PAYLOAD)
+    gross = F.col("quantity") * F.col("unit_price") * (F.lit(1.0) - F.col("discount"))
+    amounts = checked.rows.withColumn("gross_amount", gross).withColumn(
+        "net_amount_eur", F.col("gross_amount") / F.col("fx_rate")
+    )
+    return Built(conform(amounts, SCHEMA), checked.rejects)

@@ -1,0 +1,63 @@
+"""silver.telemetry: sensor readings, typed and deduplicated on (device_id, seq).
+
+A reading delivered twice (Kafka redelivery, file replay) keeps its first landing: earliest
+`_ingested_at`, then the lowest `_source` and `_line_no`. Late and out-of-order readings are kept
+(order comes from `reading_ts`). Impossible values are rejected, NaN included; a reading without
+a temperature is rejected too (it is what the reading is for), while a missing humidity or
+battery level is allowed.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
+
+from lakehouse.quality.rules import (
+    Built,
+    Rule,
+    conform,
+    json_struct,
+    keep_first,
+    outside,
+    parse_iso_timestamp,
+    split_rejects,
+)
+
+TABLE = "silver.telemetry"
+KEY = ["device_id", "seq"]
+PARTITION_BY = ["reading_date"]
+SCHEMA = StructType(
+    [
+        StructField("device_id", StringType()),
+        StructField("seq", LongType()),
+        StructField("reading_ts", TimestampType()),
+        StructField("reading_date", DateType()),
+        StructField("temperature_c", DoubleType()),
+        StructField("humidity", DoubleType()),
+        StructField("battery_pct", DoubleType()),
+    ]
+)
+TEMPERATURE_RANGE = (-40.0, 60.0)
+RULES = [
+    Rule("device_id_missing", "device_id IS NULL OR trim(device_id) = ''"),
+    Rule("seq_missing", "seq IS NULL"),
+    Rule("reading_ts_invalid", "reading_ts IS NULL"),
+    Rule("temperature_out_of_range", outside("temperature_c", *TEMPERATURE_RANGE)),
+    Rule("humidity_out_of_range", outside("humidity", 0.0, 100.0, nullable=True)),
+    Rule("battery_out_of_range", outside("battery_pct", 0.0, 100.0, nullable=True)),
+]
+_PAYLOAD = "_bronze"
+
+
+def build_telemetry(bronze_telemetry: DataFrame) -> Built:
+    """bronze.telemetry → silver.telemetry and its rejects."""
+    order = [F.col(c).asc_nulls_last() for c in ("_ingested_at", "_source", "_line_no")]
+    first = keep_first(bronze_telemetry, ["device_id", "seq"], order)
+    typed = (
+        first.withColumn(_PAYLOAD, json_struct(first))
+        .withColumn("reading_ts", parse_iso_timestamp("ts"))
+        .withColumn("reading_date", F.to_date("reading_ts"))
+    )
+    checked = split_rejects(typed, TABLE, RULES, payload=_PAYLOAD)
+    return Built(conform(checked.rows, SCHEMA), checked.rejects)

@@ -1,0 +1,74 @@
+"""Every silver module against the contract: columns as docs/architecture.md lists them, keys,
+partitions, and empty inputs giving empty outputs of the right shape."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+from lakehouse.bronze import app_tables
+from lakehouse.bronze import events as bronze_events
+from lakehouse.bronze import fx_rates as bronze_fx
+from lakehouse.bronze import sales_targets as bronze_targets
+from lakehouse.bronze import telemetry as bronze_telemetry
+from lakehouse.quality.rules import REJECT_COLUMNS, Built
+from lakehouse.silver import customers, events, fx_rates, order_lines, orders, products, sales_targets, telemetry
+
+ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
+MODULES = [customers, products, orders, order_lines, events, telemetry, fx_rates, sales_targets]
+
+
+def documented_columns() -> dict[str, tuple[list[str], list[str]]]:
+    """silver table → (key, columns) from the silver table in docs/architecture.md."""
+    out = {}
+    for match in re.finditer(r"^\| `(silver\.\w+)` \| ([^|]*) \| `([^`]*)`", ARCHITECTURE.read_text(), re.M):
+        key = [k.strip() for k in match.group(2).strip(" `").split(",") if k.strip()]
+        out[match.group(1)] = (key, [c.strip() for c in match.group(3).split(",")])
+    return out
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.TABLE)
+def test_schema_key_and_partitions_match_the_architecture(module: ModuleType) -> None:
+    key, columns = documented_columns()[module.TABLE]
+    assert module.SCHEMA.fieldNames() == columns
+    assert key == module.KEY
+    assert set(module.PARTITION_BY) <= set(columns)
+
+
+def empty(spark: SparkSession, schema: StructType) -> DataFrame:
+    return spark.createDataFrame([], schema)
+
+
+def build_on_empty(spark: SparkSession, module: ModuleType) -> Built:
+    bronze = {
+        customers: [app_tables.schema("customers"), app_tables.schema("erasure_requests")],
+        products: [app_tables.schema("products")],
+        orders: [app_tables.schema("orders")],
+        order_lines: [
+            app_tables.schema("order_items"),
+            orders.SCHEMA,
+            products.SCHEMA,
+            customers.SCHEMA,
+            fx_rates.SCHEMA,
+        ],
+        events: [bronze_events.SCHEMA],
+        telemetry: [bronze_telemetry.SCHEMA],
+        fx_rates: [bronze_fx.SCHEMA],
+        sales_targets: [bronze_targets.SCHEMA],
+    }[module]
+    builder = getattr(module, "build_" + module.TABLE.split(".", 1)[1])
+    return builder(*[empty(spark, s) for s in bronze])
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.TABLE)
+def test_empty_bronze_gives_empty_typed_outputs(spark: SparkSession, module: ModuleType) -> None:
+    built = build_on_empty(spark, module)
+    shape = [(f.name, f.dataType) for f in built.rows.schema.fields]
+    assert shape == [(f.name, f.dataType) for f in module.SCHEMA.fields]
+    assert tuple(built.rejects.columns) == REJECT_COLUMNS
+    assert built.rows.count() == 0 and built.rejects.count() == 0

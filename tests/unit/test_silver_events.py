@@ -1,0 +1,90 @@
+"""silver.events: deduplication, ISO timestamps, and rejects."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+
+from lakehouse.bronze import events as bronze_events
+from lakehouse.silver import events
+from tests.unit.silver_rows import bronze, day, frame, rejected, ts
+
+
+def event(
+    eid: str | None,
+    ts_text: str | None,
+    event_type: str | None = "page_view",
+    session: str | None = "s1",
+    page: str = "/",
+    source: str = "date=2026-01-01/events-0001.jsonl",
+    line: int = 1,
+    ingested: int = 2,
+    **extra: object,
+) -> dict[str, object]:
+    return {
+        "event_id": eid,
+        "session_id": session,
+        "event_type": event_type,
+        "ts": ts_text,
+        "page": page,
+        "device": "web",
+        "_file_date": "2026-01-01",
+        "_line_no": line,
+        "_source": source,
+        "_ingested_at": dt.datetime(2026, 1, ingested),
+        **extra,
+    }
+
+
+BRONZE = [
+    # e1 landed twice: the replay a day later loses
+    event("e1", "2026-01-01T10:00:00Z", page="/first", line=3, customer_id=7),
+    event("e1", "2026-01-01T10:00:00Z", page="/replay", line=1, ingested=3, customer_id=7),
+    # e2 landed twice in the same batch: the lowest source wins
+    event("e2", "2026-01-01T23:59:59Z", "add_to_cart", page="/b", source="b.jsonl", product_id=500),
+    event("e2", "2026-01-01T23:59:59Z", "add_to_cart", page="/a", source="a.jsonl", product_id=500),
+    event("e8", "2026-01-02T00:00:00Z", "search", query="milk"),
+    # rejects
+    event("e3", "2026-01-01T10:00:00Z", "purchase"),
+    event("e4", "yesterday"),
+    event("e5", "2026-01-01T10:00:00z"),
+    event("e6", "2026-01-01T10:00:00Z", session=None),
+    event("e7", "2026-01-01T10:00:00Z", session="  "),
+    event("e9", "2026-01-01T10:00:00Z", event_type=None),
+    event("e10", "2026-02-30T10:00:00Z", event_type="checkout"),
+    event(None, "2026-01-01T10:00:00Z"),
+]
+
+
+def test_events_are_deduplicated_and_typed(spark: SparkSession) -> None:
+    built = events.build_events(bronze(spark, bronze_events.SCHEMA, BRONZE))
+    expected = frame(
+        spark,
+        events.SCHEMA,
+        [
+            ("e1", "s1", 7, "page_view", ts("2026-01-01 10:00:00"), day("2026-01-01"), "/first", None, None, "web"),
+            ("e2", "s1", None, "add_to_cart", ts("2026-01-01 23:59:59"), day("2026-01-01"), "/a", 500, None, "web"),
+            ("e8", "s1", None, "search", ts("2026-01-02 00:00:00"), day("2026-01-02"), "/", None, "milk", "web"),
+        ],
+    )
+    assert_df_equality(built.rows, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_rejects(spark: SparkSession) -> None:
+    built = events.build_events(bronze(spark, bronze_events.SCHEMA, BRONZE))
+    assert rejected(built, "event_id", "ts") == sorted(
+        [
+            ("silver.events", "event_type_unknown", "e3", "2026-01-01T10:00:00Z"),
+            ("silver.events", "event_ts_invalid", "e4", "yesterday"),
+            ("silver.events", "event_ts_invalid", "e5", "2026-01-01T10:00:00z"),
+            ("silver.events", "session_id_missing", "e6", "2026-01-01T10:00:00Z"),
+            ("silver.events", "session_id_missing", "e7", "2026-01-01T10:00:00Z"),
+            ("silver.events", "event_type_unknown", "e9", "2026-01-01T10:00:00Z"),
+            ("silver.events", "event_ts_invalid", "e10", "2026-02-30T10:00:00Z"),
+            ("silver.events", "event_id_missing", None, "2026-01-01T10:00:00Z"),
+        ],
+        key=repr,
+    )
+    assert (events.TABLE, events.KEY, events.PARTITION_BY) == ("silver.events", ["event_id"], ["event_date"])

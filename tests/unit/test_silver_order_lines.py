@@ -1,0 +1,167 @@
+"""silver.order_lines: enrichment, country at order time, EUR amounts, and rejects."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from chispa import assert_approx_df_equality
+from pyspark.sql import DataFrame, SparkSession
+
+from lakehouse.bronze import app_tables
+from lakehouse.quality.rules import Built
+from lakehouse.silver import customers, fx_rates, order_lines, orders, products
+from tests.unit.silver_rows import bronze, day, frame, rejected, ts
+
+ITEMS = app_tables.schema("order_items")
+T = ts
+
+
+def item(
+    oid: int | None,
+    line: int | None,
+    pid: int | None,
+    qty: int | None,
+    price: float | None,
+    discount: float | None,
+    updated: str = "2026-01-03 12:00:00",
+    ingested: int = 4,
+) -> dict[str, object]:
+    return {
+        "order_id": oid,
+        "line_no": line,
+        "product_id": pid,
+        "quantity": qty,
+        "unit_price": price,
+        "discount": discount,
+        "updated_at": updated,
+        "_updated_date": updated[:10],
+        "_ingested_at": dt.datetime(2026, 1, ingested),
+    }
+
+
+# fmt: off
+def silver_inputs(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
+    silver_orders = frame(spark, orders.SCHEMA, [
+        # at exactly the start of customer 1's French version: France
+        (100, 1, "delivered", "EUR", T("2026-01-03 12:00:00"), day("2026-01-03"), T("2026-01-05 00:00:00")),
+        # one second earlier: still Germany
+        (101, 1, "placed", "USD", T("2026-01-03 11:59:59"), day("2026-01-03"), T("2026-01-03 11:59:59")),
+        # customer 2 never reached the lake: ZZ
+        (102, 2, "placed", "EUR", T("2026-01-04 00:00:00"), day("2026-01-04"), T("2026-01-04 00:00:00")),
+        # no GBP rate on 2026-01-04
+        (103, 1, "placed", "GBP", T("2026-01-04 09:00:00"), day("2026-01-04"), T("2026-01-04 09:00:00")),
+        # before customer 1's first extract (09:00) but after created_at (08:00): Germany
+        (104, 1, "placed", "EUR", T("2026-01-01 08:30:00"), day("2026-01-01"), T("2026-01-01 08:30:00")),
+        (105, 1, "cancelled", "USD", T("2026-01-04 23:59:59"), day("2026-01-04"), T("2026-01-05 00:00:00")),
+        # no customer on the order: ZZ
+        (106, None, "placed", "EUR", T("2026-01-04 10:00:00"), day("2026-01-04"), T("2026-01-04 10:00:00")),
+    ])
+    silver_customers = frame(spark, customers.SCHEMA, [
+        (1, None, None, "DE", None, T("2026-01-01 08:00:00"), T("2026-01-01 09:00:00"),
+         T("2026-01-01 08:00:00"), T("2026-01-03 12:00:00"), False, True),
+        (1, None, None, "FR", None, T("2026-01-01 08:00:00"), T("2026-01-03 12:00:00"),
+         T("2026-01-03 12:00:00"), None, True, True),
+        (3, "c@c.it", "Cy", "IT", "Roma", T("2026-01-01 00:00:00"), T("2026-01-01 00:00:00"),
+         T("2026-01-01 00:00:00"), None, True, False),
+    ])
+    silver_products = frame(spark, products.SCHEMA, [
+        (500, "Milk", "dairy", 1.0, T("2026-01-01 00:00:00")),
+        (501, "Cheese", "dairy", 3.0, T("2026-01-01 00:00:00")),
+    ])
+    silver_fx = frame(spark, fx_rates.SCHEMA, [
+        (day("2026-01-01"), "EUR", 1.0),
+        (day("2026-01-03"), "EUR", 1.0),
+        (day("2026-01-03"), "USD", 1.25),
+        (day("2026-01-04"), "EUR", 1.0),
+        (day("2026-01-04"), "USD", 1.1),
+        (day("2026-01-03"), "GBP", 0.85),
+    ])
+    return silver_orders, silver_products, silver_customers, silver_fx
+# fmt: on
+
+
+BRONZE = [
+    item(100, 1, 500, 2, 10.0, 0.5, updated="2026-01-03 12:00:00"),
+    item(100, 1, 500, 3, 10.0, 0.5, updated="2026-01-03 13:00:00", ingested=3),  # later version wins
+    item(101, 1, 501, 4, 2.5, 0.0),
+    item(101, 3, 501, 3, 19.99, 0.1),
+    item(102, 1, 500, 1, 3.0, 0.25),
+    item(104, 1, 500, 1, 4.0, 0.0),
+    item(105, 1, 501, 2, 11.0, 0.0),
+    item(106, 1, 500, 1, 1.5, 0.0),
+    # rejects
+    item(103, 1, 500, 1, 1.0, 0.0),  # fx_rate_missing
+    item(999, 1, 500, 1, 1.0, 0.0),  # order_unknown
+    item(None, 1, 500, 1, 1.0, 0.0),  # order_unknown
+    item(100, None, 500, 1, 1.0, 0.0),  # line_no_missing
+    item(100, 2, 777, 1, 1.0, 0.0),  # product_unknown
+    item(100, 3, 500, 0, 1.0, 0.0),  # quantity_not_positive
+    item(100, 4, 500, 1, 10.0, 1.0),  # discount_out_of_range
+    item(100, 5, 500, 1, -1.0, 0.0),  # unit_price_invalid
+    item(101, 2, 501, 1, 10.0, None),  # discount_out_of_range
+    item(999, 2, 777, 0, 1.0, 2.0),  # everything wrong: the first rule names it
+]
+
+
+def build(spark: SparkSession) -> Built:
+    silver_orders, silver_products, silver_customers, silver_fx = silver_inputs(spark)
+    return order_lines.build_order_lines(
+        bronze(spark, ITEMS, BRONZE), silver_orders, silver_products, silver_customers, silver_fx
+    )
+
+
+def test_lines_are_enriched_and_converted(spark: SparkSession) -> None:
+    d, upd = day, T("2026-01-03 12:00:00")
+    # fmt: off
+    expected = frame(spark, order_lines.SCHEMA, [
+        (100, 1, d("2026-01-03"), T("2026-01-03 12:00:00"), "delivered", 1, "FR", 500, "Milk", "dairy", "EUR",
+         3, 10.0, 0.5, 15.0, 1.0, 15.0, T("2026-01-03 13:00:00")),
+        (101, 1, d("2026-01-03"), T("2026-01-03 11:59:59"), "placed", 1, "DE", 501, "Cheese", "dairy", "USD",
+         4, 2.5, 0.0, 10.0, 1.25, 8.0, upd),
+        (101, 3, d("2026-01-03"), T("2026-01-03 11:59:59"), "placed", 1, "DE", 501, "Cheese", "dairy", "USD",
+         3, 19.99, 0.1, 53.973, 1.25, 43.1784, upd),
+        (102, 1, d("2026-01-04"), T("2026-01-04 00:00:00"), "placed", 2, "ZZ", 500, "Milk", "dairy", "EUR",
+         1, 3.0, 0.25, 2.25, 1.0, 2.25, upd),
+        (104, 1, d("2026-01-01"), T("2026-01-01 08:30:00"), "placed", 1, "DE", 500, "Milk", "dairy", "EUR",
+         1, 4.0, 0.0, 4.0, 1.0, 4.0, upd),
+        (105, 1, d("2026-01-04"), T("2026-01-04 23:59:59"), "cancelled", 1, "FR", 501, "Cheese", "dairy", "USD",
+         2, 11.0, 0.0, 22.0, 1.1, 20.0, upd),
+        (106, 1, d("2026-01-04"), T("2026-01-04 10:00:00"), "placed", None, "ZZ", 500, "Milk", "dairy", "EUR",
+         1, 1.5, 0.0, 1.5, 1.0, 1.5, upd),
+    ])
+    # fmt: on
+    assert_approx_df_equality(build(spark).rows, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_rejects_name_the_first_failing_rule(spark: SparkSession) -> None:
+    assert rejected(build(spark), "order_id", "line_no") == sorted(
+        [
+            ("silver.order_lines", "fx_rate_missing", 103, 1),
+            ("silver.order_lines", "order_unknown", 999, 1),
+            ("silver.order_lines", "order_unknown", None, 1),
+            ("silver.order_lines", "line_no_missing", 100, None),
+            ("silver.order_lines", "product_unknown", 100, 2),
+            ("silver.order_lines", "quantity_not_positive", 100, 3),
+            ("silver.order_lines", "discount_out_of_range", 100, 4),
+            ("silver.order_lines", "unit_price_invalid", 100, 5),
+            ("silver.order_lines", "discount_out_of_range", 101, 2),
+            ("silver.order_lines", "order_unknown", 999, 2),
+        ],
+        key=repr,
+    )
+
+
+def test_rejects_carry_the_bronze_item(spark: SparkSession) -> None:
+    built = build(spark)
+    row = built.rejects.where("rule = 'fx_rate_missing'").first()
+    assert row is not None
+    assert row["row_json"] == (
+        '{"order_id":103,"line_no":1,"product_id":500,"quantity":1,"unit_price":1.0,"discount":0.0,'
+        '"updated_at":"2026-01-03 12:00:00","_updated_date":"2026-01-03",'
+        '"_ingested_at":"2026-01-04 00:00:00","_source":"test","_batch_id":"b1"}'
+    )
+    assert (order_lines.TABLE, order_lines.KEY, order_lines.PARTITION_BY) == (
+        "silver.order_lines",
+        ["order_id", "line_no"],
+        ["order_date"],
+    )

@@ -1,0 +1,81 @@
+"""silver.orders: latest version per order, typed, and rejects."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+
+from lakehouse.bronze import app_tables
+from lakehouse.silver import orders
+from tests.unit.silver_rows import bronze, day, frame, rejected, ts
+
+BRONZE_SCHEMA = app_tables.schema("orders")
+
+
+def order(
+    oid: int | None,
+    status: str | None,
+    currency: str | None,
+    order_ts: str | None,
+    updated: str,
+    customer: int | None = 1,
+    ingested: int = 2,
+) -> dict[str, object]:
+    return {
+        "order_id": oid,
+        "customer_id": customer,
+        "status": status,
+        "currency": currency,
+        "order_ts": order_ts,
+        "updated_at": updated,
+        "_ingested_at": dt.datetime(2026, 1, ingested),
+    }
+
+
+BRONZE = [
+    order(10, "placed", "EUR", "2026-01-01 23:59:59", "2026-01-01 23:59:59"),
+    order(10, "shipped", "EUR", "2026-01-01 23:59:59", "2026-01-02 08:00:00", ingested=3),
+    order(10, "placed", "EUR", "2026-01-01 23:59:59", "2026-01-01 23:59:59", ingested=4),  # re-extract of old
+    order(11, "lost", "EUR", "2026-01-01 10:00:00", "2026-01-01 10:00:00"),
+    order(12, "placed", "eur", "2026-01-01 10:00:00", "2026-01-01 10:00:00"),
+    order(13, "placed", "EUR", None, "2026-01-01 10:00:00"),
+    order(14, "placed", "EUR", "2026-01-01T00:00:00", "2026-01-01 10:00:00"),
+    order(15, None, "EURO", "2026-01-01 10:00:00", "2026-01-01 10:00:00"),
+    order(16, "cancelled", "USD", "2026-01-02 00:00:00", "2026-01-03 00:00:00", customer=None),
+    order(None, "placed", "EUR", "2026-01-01 10:00:00", "2026-01-01 10:00:00"),
+    # an order whose latest version is broken is not resurrected from an older one
+    order(17, "placed", "EUR", "2026-01-01 10:00:00", "2026-01-01 10:00:00"),
+    order(17, "returned", "EUR", "2026-01-01 10:00:00", "2026-01-02 10:00:00"),
+]
+
+
+def test_latest_version_per_order(spark: SparkSession) -> None:
+    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, BRONZE))
+    expected = frame(
+        spark,
+        orders.SCHEMA,
+        [
+            (10, 1, "shipped", "EUR", ts("2026-01-01 23:59:59"), day("2026-01-01"), ts("2026-01-02 08:00:00")),
+            (16, None, "cancelled", "USD", ts("2026-01-02 00:00:00"), day("2026-01-02"), ts("2026-01-03 00:00:00")),
+        ],
+    )
+    assert_df_equality(built.rows, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_rejects(spark: SparkSession) -> None:
+    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, BRONZE))
+    assert rejected(built, "order_id", "order_ts") == sorted(
+        [
+            ("silver.orders", "status_unknown", 11, "2026-01-01 10:00:00"),
+            ("silver.orders", "currency_invalid", 12, "2026-01-01 10:00:00"),
+            ("silver.orders", "order_ts_missing", 13, None),
+            ("silver.orders", "order_ts_missing", 14, "2026-01-01T00:00:00"),
+            ("silver.orders", "status_unknown", 15, "2026-01-01 10:00:00"),  # also a bad currency: first rule wins
+            ("silver.orders", "order_id_missing", None, "2026-01-01 10:00:00"),
+            ("silver.orders", "status_unknown", 17, "2026-01-01 10:00:00"),
+        ],
+        key=repr,
+    )
+    assert (orders.TABLE, orders.KEY, orders.PARTITION_BY) == ("silver.orders", ["order_id"], [])
