@@ -36,6 +36,7 @@ class Stream(IntEnum):
     TELEMETRY_DEFECTS = 13
     TARGETS = 14
     POPULARITY = 15
+    DEVICES = 16
 
 
 def day_rng(seed: int, day: int, stream: Stream) -> np.random.Generator:
@@ -170,6 +171,14 @@ class Clock:
         """`YYYY-MM-DDTHH:MM:SSZ`."""
         return self.db_ts(day, second).replace(" ", "T") + "Z"
 
+    def iso_times(self, day: int, seconds: np.ndarray) -> list[str]:
+        """ISO timestamps for many seconds within one day (fast path for the landing files)."""
+        prefix = self.date(day).isoformat()
+        hours, rest = np.divmod(np.asarray(seconds, dtype=np.int64), 3600)
+        minutes, secs = np.divmod(rest, 60)
+        return [f"{prefix}T{h:02d}:{m:02d}:{s:02d}Z" for h, m, s in zip(hours.tolist(), minutes.tolist(), secs.tolist(),
+                                                                           strict=True)]
+
     def day_bounds(self, day: int) -> tuple[str, str]:
         return self.db_ts(day, 0), self.db_ts(day + 1, 0)
 
@@ -180,3 +189,25 @@ def activity_seconds(rng: np.random.Generator, count: int, earliest_hour: int = 
     weights[:earliest_hour] = 0
     hours = rng.choice(24, size=count, p=weights / weights.sum())
     return hours * 3600 + rng.integers(0, 3600, size=count)
+
+
+@dataclass(frozen=True)
+class Day:
+    """One simulated day: its index, the world's parameters and that day's FX rates."""
+
+    seed: int
+    index: int
+    clock: Clock
+    size: Size
+    rates: dict[str, float]
+    devices: tuple[str, ...]
+
+    def rng(self, stream: Stream) -> np.random.Generator:
+        return day_rng(self.seed, self.index, stream)
+
+    def ts(self, second: int) -> str:
+        return self.clock.db_ts(self.index, second)
+
+    @property
+    def vans(self) -> tuple[str, ...]:
+        return tuple(d for d in self.devices if d.startswith("van-"))
