@@ -183,4 +183,17 @@ def test_new_days_are_processed_incrementally(world: tuple[Config, Lake]) -> Non
     fresh_lines = new_ledger[new_ledger["path"].isin(new_paths) & (new_ledger["source"] == "clickstream")]
     assert lake.read("bronze.events").count() == before + int(fresh_lines["records"].sum())
     assert {r.job: r.status for r in summary.reports}["gold_daily_sales"] == "ok"
-    test_daily_sales_equals_a_plain_sql_recomputation_from_the_sources(world)
+    # The app database keeps only current countries (customers moved or were erased since the first
+    # load), so after the extension compare per (date, category); the country split was checked above.
+    expected: dict[tuple[str, str], list[float]] = {}
+    for (day, _, category), (orders, units, revenue) in _expected_daily_sales(config).items():
+        totals = expected.setdefault((day, category), [0, 0, 0.0])
+        totals[0], totals[1], totals[2] = totals[0] + orders, totals[1] + units, totals[2] + revenue
+    actual: dict[tuple[str, str], list[float]] = {}
+    for r in lake.read("gold.daily_sales").collect():
+        totals = actual.setdefault((str(r["order_date"]), r["category"]), [0, 0, 0.0])
+        totals[0], totals[1], totals[2] = totals[0] + r["orders"], totals[1] + r["units"], totals[2] + r["revenue_eur"]
+    assert actual.keys() == expected.keys()
+    for key, (orders, units, revenue) in expected.items():
+        assert actual[key][:2] == [orders, units], key
+        assert actual[key][2] == pytest.approx(revenue, abs=0.05), key

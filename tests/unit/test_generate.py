@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 import re
 import sqlite3
 from collections import Counter
@@ -253,16 +252,11 @@ def test_targets_csv_has_the_hand_editing_defects(world: Path) -> None:
     assert any(r["country"] != r["country"].strip() for r in rows)
 
 
-@pytest.mark.skipif(not os.environ.get("LAKEHOUSE_TEST_POSTGRES_URL"),
-                    reason="set LAKEHOUSE_TEST_POSTGRES_URL to a throwaway PostgreSQL database to run")
-def test_postgres_gets_the_same_rows_as_sqlite(world: Path, tmp_path: Path) -> None:
+def test_postgres_gets_the_same_rows_as_sqlite(world: Path, tmp_path: Path, postgres_url: str) -> None:
     from sqlalchemy import create_engine, text
 
-    from lakehouse.generate.store import metadata
-
-    url = os.environ["LAKEHOUSE_TEST_POSTGRES_URL"]
+    url = postgres_url
     engine = create_engine(url)
-    metadata.drop_all(engine)  # a database set aside for this test: start empty
     generate_world(tmp_path / "sources", url, scale=SCALE, seed=SEED, days=DAYS, start_date=START, progress=False)
     expected = _dump(world)
     with engine.connect() as con:
