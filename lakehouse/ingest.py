@@ -74,10 +74,7 @@ def _clear_partial_batch(lake: Lake, tables: Sequence[str], batch_id: str) -> No
 def _append_frame(
     lake: Lake, frame: pd.DataFrame, schema: StructType, table: str, partition_by: list[str] | None = None
 ) -> None:
-    if frame.empty:
-        return
-    ordered = frame[[f.name for f in schema.fields]]
-    lake.append(lake.spark.createDataFrame(ordered, schema), table, partition_by)
+    lake.append_pandas(frame, schema, table, partition_by)
 
 
 def _append_quarantine(lake: Lake, rejected: Sequence[Rejected], batch_id: str, at: dt.datetime) -> None:

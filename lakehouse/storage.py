@@ -10,11 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import DataType, DoubleType, LongType, StringType, StructType, TimestampType
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,18 @@ class TableInfo:
     rows: int
     version: int
     last_change: dt.datetime
+
+
+_ARROW_TYPES: dict[type[DataType], pa.DataType] = {
+    LongType: pa.int64(),
+    DoubleType: pa.float64(),
+    StringType: pa.string(),
+    TimestampType: pa.timestamp("us", tz="UTC"),
+}
+
+
+def _arrow_schema(schema: StructType) -> pa.Schema:
+    return pa.schema([pa.field(f.name, _ARROW_TYPES[type(f.dataType)]) for f in schema.fields])
 
 
 def _split(table: str) -> tuple[str, str]:
@@ -73,8 +90,6 @@ class Lake:
 
     def row_count(self, table: str) -> int:
         """Rows in the current version, from the Delta log's file statistics when every file has them."""
-        import pyarrow as pa
-
         actions = pa.table(DeltaTable(str(self.path(table))).get_add_actions(flatten=True))
         if "num_records" in actions.schema.names:
             counts = actions.column("num_records")
@@ -129,6 +144,25 @@ class Lake:
         writer = self._writer(df, "append", partition_by).option("mergeSchema", "true")
         writer.save(str(self.path(table)))
         self.register(table)
+
+    def append_pandas(
+        self, frame: pd.DataFrame, schema: StructType, table: str, partition_by: list[str] | None = None
+    ) -> None:
+        """Append a driver-side frame in one commit, staged as Parquet beside the lake.
+
+        Spark Connect caps one message at 128 MB, so a large `createDataFrame` fails on Sail;
+        staging also spares the JVM its row-by-row conversion. The stage is removed afterwards.
+        """
+        if frame.empty:
+            return
+        stage = self.root / "_staging" / uuid.uuid4().hex
+        stage.mkdir(parents=True)
+        try:
+            arrow = pa.Table.from_pandas(frame[schema.fieldNames()], schema=_arrow_schema(schema), preserve_index=False)
+            pq.write_table(arrow, stage / "part-0.parquet")
+            self.append(self.spark.read.schema(schema).parquet(str(stage)), table, partition_by)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
     def replace_where(self, df: DataFrame, table: str, predicate: str, partition_by: list[str] | None = None) -> None:
         """Atomically replace the rows matching `predicate` with `df` (creates the table if needed)."""
