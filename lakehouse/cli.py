@@ -65,6 +65,7 @@ def main(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     state.env = env
     state.overrides = {"engine.kind": engine, "data_dir": str(data_dir) if data_dir else None}
+    state._config = None  # loaded once per invocation, on first use
 
 
 @app.command()

@@ -197,3 +197,15 @@ def test_new_days_are_processed_incrementally(world: tuple[Config, Lake]) -> Non
     for key, (orders, units, revenue) in expected.items():
         assert actual[key][:2] == [orders, units], key
         assert actual[key][2] == pytest.approx(revenue, abs=0.05), key
+
+
+def test_erased_customers_have_no_personal_data_in_the_lake(world: tuple[Config, Lake]) -> None:
+    config, lake = world
+    con = sqlite3.connect(config.sources_dir / "app.db")
+    erased = [r[0] for r in con.execute("SELECT customer_id FROM erasure_requests")]
+    assert erased, "the generator should request some erasures"
+    for table in ("bronze.customers", "silver.customers"):
+        rows = lake.read(table).where(F.col("customer_id").isin(erased)).collect()
+        assert all(r["email"] is None and r["name"] is None and r["address"] is None for r in rows), table
+    for table in GOLD:
+        assert not {"email", "name", "address"} & set(lake.read(table).columns), table

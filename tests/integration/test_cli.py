@@ -1,0 +1,64 @@
+"""The `lakehouse` command as users call it (in-process, on this run's engine)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lakehouse.cli import app
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    base = ["--env", "test", "--engine", engine, "--data-dir", str(root)]
+    result = runner.invoke(app, [*base, "generate", "--scale", "0.01", "--days", "3", "--seed", "11"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*base, "run"])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def _invoke(engine: str, data_dir: Path, *args: str):
+    return runner.invoke(app, ["--env", "test", "--engine", engine, "--data-dir", str(data_dir), *args])
+
+
+def test_run_prints_a_summary_per_job(engine: str, data_dir: Path) -> None:
+    result = _invoke(engine, data_dir, "run")
+    assert result.exit_code == 0, result.output
+    assert "gold_daily_sales" in result.output and "skipped" in result.output
+
+
+def test_tables_lists_every_gold_table_with_rows_and_version(engine: str, data_dir: Path) -> None:
+    result = _invoke(engine, data_dir, "tables")
+    assert result.exit_code == 0, result.output
+    for table in ("gold.daily_sales", "gold.customer_features", "gold.funnel_daily", "gold.cold_chain_daily"):
+        assert table in result.output
+
+
+def test_sql_answers_in_json_and_csv(engine: str, data_dir: Path) -> None:
+    query = "SELECT count(*) AS n FROM gold.daily_sales"
+    as_json = _invoke(engine, data_dir, "sql", "--format", "json", query)
+    assert as_json.exit_code == 0, as_json.output
+    n = json.loads(as_json.stdout.strip().splitlines()[-1])["n"]
+    assert n > 0
+    as_csv = _invoke(engine, data_dir, "sql", "--format", "csv", query)
+    assert as_csv.stdout.strip().splitlines()[-2:] == ["n", str(n)]
+
+
+def test_unknown_job_and_bad_format_exit_2(engine: str, data_dir: Path) -> None:
+    assert _invoke(engine, data_dir, "run", "gold_nothing").exit_code == 2
+    assert _invoke(engine, data_dir, "sql", "--format", "xml", "SELECT 1").exit_code == 2
+
+
+def test_bad_config_value_is_one_line_naming_the_key(engine: str, data_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_PIPELINE__COLD_CHAIN_LIMIT_C", "warm")
+    result = _invoke(engine, data_dir, "tables")
+    assert result.exit_code == 2
+    assert "pipeline.cold_chain_limit_c" in result.output and "environment" in result.output
