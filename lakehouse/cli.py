@@ -121,8 +121,9 @@ def _status_style(status: str) -> str:
 
 def _summary_table(reports) -> Table:  # noqa: ANN001
     table = Table(title="lakehouse run")
+    numeric = ("rows in", "rows out", "rejects", "seconds")
     for column in ("job", "status", "rows in", "rows out", "rejects", "seconds", "note"):
-        table.add_column(column, justify="right" if column in ("rows in", "rows out", "rejects", "seconds") else "left")
+        table.add_column(column, justify="right" if column in numeric else "left", no_wrap=column != "note")
     for r in reports:
         o = r.outcome
         table.add_row(
@@ -179,7 +180,7 @@ def run(jobs: Annotated[list[str] | None, typer.Argument(help="Jobs or layers; a
 def _print_tables(lake) -> None:  # noqa: ANN001
     table = Table(title=f"tables under {lake.root}")
     for column in ("table", "rows", "version", "last change (UTC)"):
-        table.add_column(column, justify="right" if column in ("rows", "version") else "left")
+        table.add_column(column, justify="right" if column in ("rows", "version") else "left", no_wrap=True)
     for name in lake.tables():
         info = lake.info(name)
         table.add_row(info.name, f"{info.rows:,}", str(info.version), f"{info.last_change:%Y-%m-%d %H:%M:%S}")

@@ -26,7 +26,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Path:
 
 
 def _invoke(engine: str, data_dir: Path, *args: str):
-    return runner.invoke(app, ["--env", "test", "--engine", engine, "--data-dir", str(data_dir), *args])
+    args_ = ["--env", "test", "--engine", engine, "--data-dir", str(data_dir), *args]
+    return runner.invoke(app, args_, env={"COLUMNS": "160"})
 
 
 def test_run_prints_a_summary_per_job(engine: str, data_dir: Path) -> None:
