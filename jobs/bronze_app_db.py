@@ -1,4 +1,7 @@
-"""spark-submit entry point: the bronze_app_db job. Usage: ./spark-submit.sh bronze_app_db [--data-dir D] [--env E]"""
+"""spark-submit entry point: the bronze_app_db job.
+
+Usage: ./spark-submit.sh bronze_app_db [--data-dir D] [--env E]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: the bronze_clickstream job. Usage: ./spark-submit.sh bronze_clickstream [--data-dir D] [--env E]"""
+"""spark-submit entry point: the bronze_clickstream job.
+
+Usage: ./spark-submit.sh bronze_clickstream [--data-dir D] [--env E]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: the bronze_targets job. Usage: ./spark-submit.sh bronze_targets [--data-dir D] [--env E]"""
+"""spark-submit entry point: the bronze_targets job.
+
+Usage: ./spark-submit.sh bronze_targets [--data-dir D] [--env E]
+"""
 
 import sys
 

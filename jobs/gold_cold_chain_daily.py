@@ -1,4 +1,7 @@
-"""spark-submit entry point: the gold_cold_chain_daily job. Usage: ./spark-submit.sh gold_cold_chain_daily [--data-dir D] [--env E]"""
+"""spark-submit entry point: the gold_cold_chain_daily job.
+
+Usage: ./spark-submit.sh gold_cold_chain_daily [--data-dir D] [--env E]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: the gold_customer_features job. Usage: ./spark-submit.sh gold_customer_features [--data-dir D] [--env E]"""
+"""spark-submit entry point: the gold_customer_features job.
+
+Usage: ./spark-submit.sh gold_customer_features [--data-dir D] [--env E]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: the gold_daily_sales job. Usage: ./spark-submit.sh gold_daily_sales [--data-dir D] [--env E]"""
+"""spark-submit entry point: the gold_daily_sales job.
+
+Usage: ./spark-submit.sh gold_daily_sales [--data-dir D] [--env E]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: the gold_funnel_daily job. Usage: ./spark-submit.sh gold_funnel_daily [--data-dir D] [--env E]"""
+"""spark-submit entry point: the gold_funnel_daily job.
+
+Usage: ./spark-submit.sh gold_funnel_daily [--data-dir D] [--env E]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: every job, in dependency order. Usage: ./spark-submit.sh pipeline [--data-dir D] [--env E]"""
+"""spark-submit entry point: every job, in dependency order.
+
+Usage: ./spark-submit.sh pipeline [--data-dir D] [--env E]
+"""
 
 import sys
 

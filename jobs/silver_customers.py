@@ -1,4 +1,7 @@
-"""spark-submit entry point: the silver_customers job. Usage: ./spark-submit.sh silver_customers [--data-dir D] [--env E]"""
+"""spark-submit entry point: the silver_customers job.
+
+Usage: ./spark-submit.sh silver_customers [--data-dir D] [--env E]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: the silver_events job. Usage: ./spark-submit.sh silver_events [--data-dir D] [--env E]"""
+"""spark-submit entry point: the silver_events job.
+
+Usage: ./spark-submit.sh silver_events [--data-dir D] [--env E]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: the silver_fx_rates job. Usage: ./spark-submit.sh silver_fx_rates [--data-dir D] [--env E]"""
+"""spark-submit entry point: the silver_fx_rates job.
+
+Usage: ./spark-submit.sh silver_fx_rates [--data-dir D] [--env E]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: the silver_order_lines job. Usage: ./spark-submit.sh silver_order_lines [--data-dir D] [--env E]"""
+"""spark-submit entry point: the silver_order_lines job.
+
+Usage: ./spark-submit.sh silver_order_lines [--data-dir D] [--env E]
+"""
 
 import sys
 

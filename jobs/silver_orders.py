@@ -1,4 +1,7 @@
-"""spark-submit entry point: the silver_orders job. Usage: ./spark-submit.sh silver_orders [--data-dir D] [--env E]"""
+"""spark-submit entry point: the silver_orders job.
+
+Usage: ./spark-submit.sh silver_orders [--data-dir D] [--env E]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: the silver_products job. Usage: ./spark-submit.sh silver_products [--data-dir D] [--env E]"""
+"""spark-submit entry point: the silver_products job.
+
+Usage: ./spark-submit.sh silver_products [--data-dir D] [--env E]
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: the silver_sales_targets job. Usage: ./spark-submit.sh silver_sales_targets [--data-dir D] [--env E]"""
+"""spark-submit entry point: the silver_sales_targets job.
+
+Usage: ./spark-submit.sh silver_sales_targets [--data-dir D] [--env E]
+"""
 
 import sys
 

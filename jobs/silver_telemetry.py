@@ -1,4 +1,7 @@
-"""spark-submit entry point: the silver_telemetry job. Usage: ./spark-submit.sh silver_telemetry [--data-dir D] [--env E]"""
+"""spark-submit entry point: the silver_telemetry job.
+
+Usage: ./spark-submit.sh silver_telemetry [--data-dir D] [--env E]
+"""
 
 import sys
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -109,10 +110,8 @@ def fx_server(
 
     server = FxServer(state.config.sources_dir / "fx" / "rates.csv", host, port)
     console.print(f"FX rates API on http://{host}:{port}/v1/meta (Ctrl-C to stop)")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 def _status_style(status: str) -> str:
@@ -242,7 +241,8 @@ def demo(
     console.print(
         "\nQuery the gold tables, for example:\n"
         f"  lakehouse --data-dir {state.config.data_dir} sql "
-        '"SELECT country, round(sum(revenue_eur), 2) AS revenue FROM gold.daily_sales GROUP BY country ORDER BY 2 DESC"\n'
+        '"SELECT country, round(sum(revenue_eur), 2) AS revenue_eur FROM gold.daily_sales '
+        'GROUP BY country ORDER BY 2 DESC"\n'
         f"  lakehouse --data-dir {state.config.data_dir} tables\n"
         f"Delta tables are in {state.config.lake_dir}; sources in {state.config.sources_dir}."
     )

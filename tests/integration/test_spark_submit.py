@@ -19,7 +19,8 @@ pytestmark = pytest.mark.integration
 
 def test_dry_run_prints_a_complete_command() -> None:
     out = subprocess.run(
-        [str(PROJECT_ROOT / "spark-submit.sh"), "--dry-run", "--master", "local[2]", "gold_daily_sales", "--env", "test"],
+        [str(PROJECT_ROOT / "spark-submit.sh"), "--dry-run", "--master", "local[2]", "gold_daily_sales",
+         "--env", "test"],
         capture_output=True, text=True, check=True,
     ).stdout
     assert "--master local\\[2\\]" in out and "local\\[\\*\\]" not in out

@@ -7,7 +7,10 @@ import datetime as dt
 from lakehouse.bronze import events, sales_targets, telemetry
 from lakehouse.bronze.records import parse_json_lines, with_ingestion_columns
 
-GOOD = '{"event_id": "e1", "session_id": "s1", "customer_id": 7, "event_type": "page_view", "ts": "2026-01-01T10:00:00Z"}'
+GOOD = (
+    '{"event_id": "e1", "session_id": "s1", "customer_id": 7, "event_type": "page_view", '
+    '"ts": "2026-01-01T10:00:00Z"}'
+)
 
 
 def test_good_lines_parse_and_keep_their_line_numbers() -> None:
