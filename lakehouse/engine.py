@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,8 @@ def _spark_session(config: Config) -> SparkSession:
             settings["spark.jars"] = ",".join(jars)
         settings.update(DELTA_CONF)
         settings.setdefault("spark.driver.memory", "4g")
+        # Python workers run this interpreter (and its packages), not whatever python3 is on PATH.
+        settings.setdefault("spark.pyspark.python", sys.executable)
         settings.setdefault("spark.sql.warehouse.dir", str(config.data_dir / "spark-warehouse"))
         settings.setdefault("spark.driver.extraJavaOptions", f"-Dderby.system.home={config.data_dir}")
     for key, value in settings.items():
