@@ -18,7 +18,8 @@ from rich.table import Table
 from lakehouse.config import Config, ConfigError, load_config
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A lakehouse on Spark and Delta.")
-console = Console()
+# Piped output gets a width that fits the run summary instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
 
 
@@ -238,13 +239,15 @@ def demo(
     generate(scale=scale, seed=None, days=days)
     lake, summary = _run_pipeline([])
     _print_tables(lake)
-    console.print(
+    data_dir = state.config.data_dir
+    hint = (
         "\nQuery the gold tables, for example:\n"
-        f"  lakehouse --data-dir {state.config.data_dir} sql "
+        f"  lakehouse --data-dir {data_dir} sql "
         '"SELECT country, round(sum(revenue_eur), 2) AS revenue_eur FROM gold.daily_sales '
         'GROUP BY country ORDER BY 2 DESC"\n'
-        f"  lakehouse --data-dir {state.config.data_dir} tables\n"
+        f"  lakehouse --data-dir {data_dir} tables\n"
         f"Delta tables are in {state.config.lake_dir}; sources in {state.config.sources_dir}."
     )
+    console.print(hint, soft_wrap=True, highlight=False)
     if summary.failed:
         raise typer.Exit(1)

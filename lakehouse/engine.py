@@ -41,6 +41,8 @@ class EngineError(RuntimeError):
 def _start_embedded_server() -> int:
     global _embedded_server
     if _embedded_server is None:
+        # The server logs through Rust's env_logger: keep its shutdown chatter out of user output.
+        os.environ.setdefault("RUST_LOG", "error")
         from pysail.spark import SparkConnectServer
 
         server = SparkConnectServer(ip="127.0.0.1", port=0)
