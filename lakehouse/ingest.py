@@ -11,8 +11,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import importlib
 import logging
+import multiprocessing
+import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -34,12 +38,14 @@ from lakehouse.config import Config
 from lakehouse.sources import app_db, landing
 from lakehouse.sources.fx_api import FxClient
 from lakehouse.state import FileRecord, IngestState
-from lakehouse.storage import Lake
+from lakehouse.storage import Lake, write_parquet_part
 
 log = logging.getLogger(__name__)
 
 # One batch holds at most this many landed files; larger backlogs are ingested in several batches.
 MAX_FILES_PER_BATCH = 400
+# Below this many bytes of new files, parse in this process; above, in one process per core.
+PARALLEL_PARSE_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -94,38 +100,51 @@ def _new_files(state: IngestState, source: str, root: Path, sources_dir: Path) -
     return [p for p in landing.list_landing_files(root) if _relative(p, sources_dir) not in known]
 
 
-def _parse_files(
-    table: ModuleType, files: Sequence[landing.LandedFile], sources_dir: Path
-) -> tuple[pd.DataFrame, list[Rejected], list[FileRecord]]:
-    frames, rejected, ledger = [], [], []
-    dtypes = field_dtypes(table.FIELDS) + [("_line_no", "Int64")]
-    for landed in files:
-        origin = _relative(landed.path, sources_dir)
-        records, bad = parse_json_lines(landed.content, table.FIELDS, table.SOURCE, origin)
-        frame = records_frame(records, dtypes)
-        frame["_file_date"] = landed.file_date
-        frame["_origin"] = origin
-        frames.append(frame)
-        rejected += bad
-        ledger.append(FileRecord(origin, landed.content_hash, "ingested", len(records), len(bad)))
-    columns = [name for name, _ in dtypes] + ["_file_date", "_origin"]
-    combined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-    return combined, rejected, ledger
+@dataclass(frozen=True)
+class _StageTask:
+    table: str  # module name under lakehouse.bronze
+    path: Path
+    origin: str
+    content_hash: str
+    part: Path
+    batch_id: str
+    at: dt.datetime
+
+
+def _stage_file(task: _StageTask) -> tuple[FileRecord, list[Rejected]]:
+    """Parse one landed file and write its rows as a Parquet part (runs in a worker process)."""
+    table = importlib.import_module(f"lakehouse.bronze.{task.table}")
+    records, bad = parse_json_lines(task.path.read_bytes(), table.FIELDS, table.SOURCE, task.origin)
+    if records:
+        frame = records_frame(records, field_dtypes(table.FIELDS) + [("_line_no", "Int64")])
+        frame["_file_date"] = landing.file_date(task.path)
+        write_parquet_part(with_ingestion_columns(frame, task.origin, task.batch_id, task.at), table.SCHEMA, task.part)
+    return FileRecord(task.origin, task.content_hash, "ingested", len(records), len(bad)), bad
+
+
+def _stage_files(tasks: Sequence[_StageTask]) -> list[tuple[FileRecord, list[Rejected]]]:
+    """Parse files in parallel: JSON parsing is the CPU-bound part of ingestion, one file per task."""
+    if len(tasks) < 2 or sum(t.path.stat().st_size for t in tasks) < PARALLEL_PARSE_BYTES:
+        return [_stage_file(t) for t in tasks]  # starting worker processes costs more than it saves
+    workers = min(len(tasks), os.cpu_count() or 1)
+    # spawn, not fork: the embedded engine runs threads in this process.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_stage_file, tasks))
 
 
 def _split_redeliveries(
     paths: Sequence[Path], seen_hashes: set[str], sources_dir: Path
-) -> tuple[list[landing.LandedFile], list[FileRecord]]:
-    """New content to ingest, and files whose bytes were ingested before (recorded, not re-read)."""
+) -> tuple[list[tuple[Path, str]], list[FileRecord]]:
+    """New content to ingest (path, hash), and files whose bytes were ingested before."""
     fresh, duplicates = [], []
     for path in paths:
-        landed = landing.read_landed(path)
-        if landed.content_hash in seen_hashes:
+        digest = landing.content_hash(path.read_bytes())
+        if digest in seen_hashes:
             log.info("skipping %s: same content as a file ingested before", path.name)
-            duplicates.append(FileRecord(_relative(path, sources_dir), landed.content_hash, "duplicate", 0, 0))
+            duplicates.append(FileRecord(_relative(path, sources_dir), digest, "duplicate", 0, 0))
         else:
-            seen_hashes.add(landed.content_hash)
-            fresh.append(landed)
+            seen_hashes.add(digest)
+            fresh.append((path, digest))
     return fresh, duplicates
 
 
@@ -135,17 +154,24 @@ def ingest_landing(lake: Lake, table: ModuleType, root: Path, sources_dir: Path,
     result = IngestResult()
     pending = _new_files(state, table.SOURCE, root, sources_dir)
     seen_hashes = set(state.known_files(table.SOURCE).values())
+    module = table.__name__.rsplit(".", 1)[1]
     for start in range(0, len(pending), MAX_FILES_PER_BATCH):
         chunk = pending[start : start + MAX_FILES_PER_BATCH]
         fresh, duplicates = _split_redeliveries(chunk, seen_hashes, sources_dir)
         batch_id = batch_id_for(table.TABLE, *sorted(f"{p}" for p in chunk))
         _clear_partial_batch(lake, [table.TABLE, quarantine.TABLE], batch_id)
-        frame, rejected, ledger = _parse_files(table, fresh, sources_dir)
-        rows = with_ingestion_columns(frame.drop(columns="_origin"), frame["_origin"], batch_id, at)
-        _append_frame(lake, rows, table.SCHEMA, table.TABLE, table.PARTITION_BY)
+        with lake.staging() as stage:
+            tasks = [
+                _StageTask(module, path, _relative(path, sources_dir), digest, stage / f"part-{i:05d}.parquet",
+                           batch_id, at)
+                for i, (path, digest) in enumerate(fresh)
+            ]
+            staged = _stage_files(tasks)
+            lake.append_staged(stage, table.SCHEMA, table.TABLE, table.PARTITION_BY)
+        rejected = [r for _, bad in staged for r in bad]
         _append_quarantine(lake, rejected, batch_id, at)
-        state.record_files(table.SOURCE, ledger + duplicates, batch_id, at)
-        result += IngestResult(len(frame), len(rejected), 1, len(duplicates))
+        state.record_files(table.SOURCE, [record for record, _ in staged] + duplicates, batch_id, at)
+        result += IngestResult(sum(r.records for r, _ in staged), len(rejected), 1, len(duplicates))
     return result
 
 

@@ -7,10 +7,12 @@ comes from delta-rs, which reads any engine's tables without a session.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,12 @@ _ARROW_TYPES: dict[type[DataType], pa.DataType] = {
 
 def _arrow_schema(schema: StructType) -> pa.Schema:
     return pa.schema([pa.field(f.name, _ARROW_TYPES[type(f.dataType)]) for f in schema.fields])
+
+
+def write_parquet_part(frame: pd.DataFrame, schema: StructType, path: Path) -> None:
+    """Write `frame` with the Arrow types matching a Spark schema, for `Lake.append_staged`."""
+    arrow = pa.Table.from_pandas(frame[schema.fieldNames()], schema=_arrow_schema(schema), preserve_index=False)
+    pq.write_table(arrow, path)
 
 
 def _split(table: str) -> tuple[str, str]:
@@ -145,24 +153,36 @@ class Lake:
         writer.save(str(self.path(table)))
         self.register(table)
 
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A fresh folder beside the lake for Parquet parts of one batch, removed afterwards."""
+        stage = self.root / "_staging" / uuid.uuid4().hex
+        stage.mkdir(parents=True)
+        try:
+            yield stage
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+    def append_staged(
+        self, stage: Path, schema: StructType, table: str, partition_by: list[str] | None = None
+    ) -> None:
+        """Append every Parquet part under `stage` in one commit (nothing when there is none)."""
+        if any(stage.glob("*.parquet")):
+            self.append(self.spark.read.schema(schema).parquet(str(stage)), table, partition_by)
+
     def append_pandas(
         self, frame: pd.DataFrame, schema: StructType, table: str, partition_by: list[str] | None = None
     ) -> None:
         """Append a driver-side frame in one commit, staged as Parquet beside the lake.
 
         Spark Connect caps one message at 128 MB, so a large `createDataFrame` fails on Sail;
-        staging also spares the JVM its row-by-row conversion. The stage is removed afterwards.
+        staging also spares the JVM its row-by-row conversion.
         """
         if frame.empty:
             return
-        stage = self.root / "_staging" / uuid.uuid4().hex
-        stage.mkdir(parents=True)
-        try:
-            arrow = pa.Table.from_pandas(frame[schema.fieldNames()], schema=_arrow_schema(schema), preserve_index=False)
-            pq.write_table(arrow, stage / "part-0.parquet")
-            self.append(self.spark.read.schema(schema).parquet(str(stage)), table, partition_by)
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
+        with self.staging() as stage:
+            write_parquet_part(frame, schema, stage / "part-0.parquet")
+            self.append_staged(stage, schema, table, partition_by)
 
     def replace_where(self, df: DataFrame, table: str, predicate: str, partition_by: list[str] | None = None) -> None:
         """Atomically replace the rows matching `predicate` with `df` (creates the table if needed)."""
