@@ -137,3 +137,20 @@ def test_app_database_on_postgresql_is_extracted_incrementally(
     ingest_app_db(lake, config, AT)
     assert changed > 0
     assert lake.read("bronze.orders").count() == orders_before + changed
+
+
+def test_parallel_parsing_lands_the_same_rows(
+    lake_config: tuple[Lake, Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lakehouse.ingest as ingest_module
+
+    lake, config = lake_config
+    for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
+        _land(config.sources_dir, day, "events-0001.jsonl", [_event(i, day) for i in range(7)] + ["{oops"])
+    monkeypatch.setattr(ingest_module, "PARALLEL_PARSE_BYTES", 0)  # worker processes even for tiny files
+    result = ingest_clickstream(lake, config, AT)
+    assert (result.records, result.rejected) == (21, 3)
+    got = sorted((r["event_id"], r["_file_date"], r["_line_no"]) for r in lake.read("bronze.events").collect())
+    expected = sorted((f"e{d}-{i}", d, i + 1) for d in ("2026-01-01", "2026-01-02", "2026-01-03") for i in range(7))
+    assert got == expected
+    assert sorted(r["_line_no"] for r in lake.read("bronze.quarantine").collect()) == [8, 8, 8]
