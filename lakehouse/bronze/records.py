@@ -7,11 +7,11 @@ table's fields becomes a quarantine entry with the raw text and the reason; noth
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 import pandas as pd
 from pyspark.sql.types import (
     DataType,
@@ -69,8 +69,8 @@ def _type_error(field: Field, value: Any) -> str:
 def parse_record(raw: str, fields: Sequence[Field]) -> tuple[dict[str, Any] | None, str | None]:
     """Parse one JSON line: (record, None) or (None, reason). Hot path: one call per landed line."""
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:  # a json.JSONDecodeError: msg and colno as usual
         return None, f"malformed JSON: {exc.msg} (column {exc.colno})"
     if type(value) is not dict:
         return None, f"not a JSON object: {type(value).__name__}"
