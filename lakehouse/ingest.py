@@ -22,9 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pandas as pd
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from lakehouse.bronze import app_tables, events, fx_rates, quarantine, sales_targets, telemetry
 from lakehouse.bronze.records import (
@@ -77,17 +75,11 @@ def _clear_partial_batch(lake: Lake, tables: Sequence[str], batch_id: str) -> No
             lake.delete_where(table, f"_batch_id = '{batch_id}'")
 
 
-def _append_frame(
-    lake: Lake, frame: pd.DataFrame, schema: StructType, table: str, partition_by: list[str] | None = None
-) -> None:
-    lake.append_pandas(frame, schema, table, partition_by)
-
-
 def _append_quarantine(lake: Lake, rejected: Sequence[Rejected], batch_id: str, at: dt.datetime) -> None:
     if not rejected:
         return
     frame, origin = quarantine.quarantine_frame(rejected)
-    _append_frame(lake, with_ingestion_columns(frame, origin, batch_id, at), quarantine.SCHEMA, quarantine.TABLE)
+    lake.append_pandas(with_ingestion_columns(frame, origin, batch_id, at), quarantine.SCHEMA, quarantine.TABLE)
 
 
 # -- landing files (clickstream, telemetry) --------------------------------------------------
@@ -197,7 +189,7 @@ def _ingest_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime) -> In
     target = app_tables.bronze_table(name)
     _clear_partial_batch(lake, [target], batch_id)
     shaped = with_ingestion_columns(app_tables.shape_extract(frame, name), f"app_db/{name}", batch_id, at)
-    _append_frame(lake, shaped, app_tables.schema(name), target, app_tables.PARTITION_BY.get(name))
+    lake.append_pandas(shaped, app_tables.schema(name), target, app_tables.PARTITION_BY.get(name))
     state.record_watermark(key, until, batch_id, at)
     return IngestResult(len(frame), 0, 1, 0)
 
@@ -266,7 +258,7 @@ def ingest_fx(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
     batch_id = batch_id_for(fx_rates.TABLE, start, end)
     _clear_partial_batch(lake, [fx_rates.TABLE, quarantine.TABLE], batch_id)
     frame = records_frame(good, field_dtypes(fx_rates.FIELDS))
-    _append_frame(lake, with_ingestion_columns(frame, origin, batch_id, at), fx_rates.SCHEMA, fx_rates.TABLE)
+    lake.append_pandas(with_ingestion_columns(frame, origin, batch_id, at), fx_rates.SCHEMA, fx_rates.TABLE)
     _append_quarantine(lake, bad, batch_id, at)
     state.record_watermark("fx", end.isoformat(), batch_id, at)
     return IngestResult(len(good), len(bad), 1, 0)
@@ -289,7 +281,7 @@ def ingest_targets(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
     good, bad = sales_targets.parse_targets_csv(content, origin)
     frame = records_frame(good, field_dtypes(sales_targets.FIELDS) + [("_line_no", "Int64")])
     rows = with_ingestion_columns(frame, origin, batch_id, at)
-    _append_frame(lake, rows, sales_targets.SCHEMA, sales_targets.TABLE)
+    lake.append_pandas(rows, sales_targets.SCHEMA, sales_targets.TABLE)
     _append_quarantine(lake, bad, batch_id, at)
     ledger = [FileRecord(f"{origin}@{digest[:12]}", digest, "ingested", len(good), len(bad))]
     state.record_files(sales_targets.SOURCE, ledger, batch_id, at)
