@@ -17,6 +17,7 @@ import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -119,9 +120,14 @@ def _stage_files(tasks: Sequence[_StageTask]) -> list[tuple[FileRecord, list[Rej
     if len(tasks) < 2 or sum(t.path.stat().st_size for t in tasks) < PARALLEL_PARSE_BYTES:
         return [_stage_file(t) for t in tasks]  # starting worker processes costs more than it saves
     workers = min(len(tasks), os.cpu_count() or 1)
-    # spawn, not fork: the embedded engine runs threads in this process.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_stage_file, tasks))
+    try:
+        # spawn, not fork: the embedded engine runs threads in this process.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return list(pool.map(_stage_file, tasks))
+    except BrokenProcessPool as exc:
+        # e.g. a script importing the library without an `if __name__ == "__main__":` guard
+        log.warning("parsing in this process: worker processes could not run (%s)", exc)
+        return [_stage_file(t) for t in tasks]
 
 
 def _split_redeliveries(
