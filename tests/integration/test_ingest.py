@@ -154,3 +154,32 @@ def test_parallel_parsing_lands_the_same_rows(
     expected = sorted((f"e{d}-{i}", d, i + 1) for d in ("2026-01-01", "2026-01-02", "2026-01-03") for i in range(7))
     assert got == expected
     assert sorted(r["_line_no"] for r in lake.read("bronze.quarantine").collect()) == [8, 8, 8]
+
+
+def test_parsing_falls_back_to_this_process_when_workers_cannot_start(
+    lake_config: tuple[Lake, Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    import lakehouse.ingest as ingest_module
+
+    class NoWorkers:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def __enter__(self) -> NoWorkers:
+            return self
+
+        def __exit__(self, *args: object) -> None:
+            return None
+
+        def map(self, *args: object) -> list[object]:
+            raise BrokenProcessPool("a worker died while starting")
+
+    lake, config = lake_config
+    for day in ("2026-01-01", "2026-01-02"):
+        _land(config.sources_dir, day, "events-0001.jsonl", [_event(i, day) for i in range(3)])
+    monkeypatch.setattr(ingest_module, "PARALLEL_PARSE_BYTES", 0)
+    monkeypatch.setattr(ingest_module, "ProcessPoolExecutor", NoWorkers)
+    assert ingest_clickstream(lake, config, AT).records == 6
+    assert lake.read("bronze.events").count() == 6
