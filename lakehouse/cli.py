@@ -5,50 +5,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lakehouse.config import Config, ConfigError, load_config
+from lakehouse.console import console, err, state
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A lakehouse on Spark and Delta.")
-# Piped output gets a width that fits the run summary instead of rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True)
-
-
-@dataclass
-class State:
-    env: str | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    _config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            try:
-                self._config = load_config(self.env, self.overrides)
-            except ConfigError as exc:
-                err.print(f"[red]error:[/red] {exc}")
-                raise typer.Exit(2) from None
-        return self._config
-
-    def lake(self):  # noqa: ANN201 - imports pyspark lazily to keep `--help` and `generate` fast
-        from lakehouse.engine import get_session
-        from lakehouse.storage import Lake
-
-        lake = Lake(get_session(self.config), self.config.lake_dir)
-        lake.register_all()
-        return lake
-
-
-state = State()
 
 
 @app.callback()
@@ -251,3 +218,7 @@ def demo(
     console.print(hint, soft_wrap=True, highlight=False)
     if summary.failed:
         raise typer.Exit(1)
+
+
+# -- command groups, one per area of the library -------------------------------------------------
+# Each area keeps its commands beside its code (`lakehouse/<area>/cli.py`) and is added here.

@@ -76,3 +76,38 @@ def postgres_url(postgres_server) -> str:
     with psycopg.connect(uri, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {name}")
     return uri.replace("postgresql://", "postgresql+psycopg://", 1).replace("/postgres?", f"/{name}?", 1)
+
+
+# -- a shared, fully built world ----------------------------------------------------------------
+# Generated once per test run and taken through the whole pipeline. Tests that only read use
+# `built_world`; tests that change anything use `world_copy` (a private copy in tmp_path).
+WORLD_SCALE, WORLD_SEED, WORLD_DAYS = 0.05, 11, 120
+
+
+@pytest.fixture(scope="session")
+def built_world(engine: str, spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """A world of WORLD_DAYS days at WORLD_SCALE with every pipeline job run once. Read only."""
+    from lakehouse.generate import generate_world
+    from lakehouse.pipeline import run_jobs, select_jobs
+    from lakehouse.storage import Lake
+
+    data_dir = tmp_path_factory.mktemp("built-world")
+    config = load_config("test", overrides={"engine.kind": engine, "data_dir": str(data_dir)}, environ={})
+    gen = config.generator
+    generate_world(
+        config.sources_dir, config.app_db_url, scale=WORLD_SCALE, seed=WORLD_SEED, days=WORLD_DAYS,
+        start_date=gen.start_date, progress=False,
+    )
+    summary = run_jobs(config, Lake(spark, config.lake_dir), select_jobs([]))
+    assert not summary.failed, [(r.job, r.error) for r in summary.failed]
+    return config
+
+
+@pytest.fixture
+def world_copy(built_world: Config, make_config, tmp_path: Path) -> Config:
+    """A private copy of `built_world` (sources and lake) that a test may change."""
+    import shutil
+
+    target = tmp_path / "world"
+    shutil.copytree(built_world.data_dir, target)
+    return make_config(target)

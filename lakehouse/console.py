@@ -1,0 +1,44 @@
+"""What every command shares: the console, and the config and lake loaded once per invocation."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from lakehouse.config import Config, ConfigError, load_config
+
+# Piped output gets a width that fits the run summary instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True)
+
+
+@dataclass
+class State:
+    env: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.env, self.overrides)
+            except ConfigError as exc:
+                err.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(2) from None
+        return self._config
+
+    def lake(self):  # noqa: ANN201 - imports pyspark lazily to keep `--help` and `generate` fast
+        from lakehouse.engine import get_session
+        from lakehouse.storage import Lake
+
+        lake = Lake(get_session(self.config), self.config.lake_dir)
+        lake.register_all()
+        return lake
+
+
+state = State()
