@@ -131,7 +131,22 @@ def _run_pipeline(names: list[str]):  # noqa: ANN202
             on_done=lambda report: progress.advance(task),
         )
     console.print(_summary_table(summary.reports))
+    warnings = [w for r in summary.reports for w in r.outcome.warnings]
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True, highlight=False)
+    _publish_quality_docs()
     return lake, summary
+
+
+def _publish_quality_docs() -> None:
+    """Refresh the Great Expectations Data Docs for the checks of this run."""
+    if not state.config.quality.data_docs:
+        return
+    from lakehouse.quality.gate import quality_dir, runner_for
+
+    index = runner_for(quality_dir(state.config)).build_docs()
+    if index:
+        logging.getLogger(__name__).info("data docs: %s", index)
 
 
 @app.command()

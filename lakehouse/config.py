@@ -60,6 +60,13 @@ class PipelineConfig(_Frozen):
     reading_interval_minutes: int = Field(5, gt=0)
 
 
+class QualityConfig(_Frozen):
+    freshness_limit_hours: float = Field(48.0, gt=0)
+    volume_drop_fraction: float = Field(0.5, gt=0, lt=1)
+    volume_trailing_runs: int = Field(5, ge=1)
+    data_docs: bool = True
+
+
 class GeneratorConfig(_Frozen):
     start_date: dt.date = dt.date(2026, 1, 1)
     days: int = Field(30, ge=1)
@@ -74,6 +81,7 @@ class Config(_Frozen):
     sources: SourcesConfig = SourcesConfig()
     pipeline: PipelineConfig = PipelineConfig()
     generator: GeneratorConfig = GeneratorConfig()
+    quality: QualityConfig = QualityConfig()
 
     @property
     def sources_dir(self) -> Path:

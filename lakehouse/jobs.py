@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import ModuleType
 from typing import Any
 
@@ -20,6 +21,8 @@ from lakehouse import ingest
 from lakehouse.bronze import app_tables
 from lakehouse.config import Config
 from lakehouse.gold import cold_chain_daily, customer_features, daily_sales, funnel_daily
+from lakehouse.quality.checks import CheckResult
+from lakehouse.quality.gate import QualityGate
 from lakehouse.silver import (
     customers,
     events,
@@ -42,6 +45,11 @@ class JobContext:
     run_id: str
     started_at: dt.datetime
 
+    @cached_property
+    def gate(self) -> QualityGate:
+        """Quality checks for this run: before every silver and gold write."""
+        return QualityGate(self.config, self.lake, self.run_id, self.started_at)
+
     def as_of(self) -> dt.date:
         """The run date for gold: configured, else the latest order date in silver."""
         if self.config.pipeline.run_date:
@@ -56,6 +64,7 @@ class JobOutcome:
     rows_out: int = 0
     rejects: int = 0
     note: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,16 +120,32 @@ def _count(ctx: JobContext, tables: tuple[str, ...]) -> int:
     return sum(ctx.lake.row_count(t) for t in tables if ctx.lake.exists(t))
 
 
+def with_reject_columns(rejects: DataFrame, ctx: JobContext) -> DataFrame:
+    """silver.rejects rows: the transform's (table, rule, row_json) plus the run and the time."""
+    return rejects.withColumn("batch_id", F.lit(ctx.run_id)).withColumn(
+        "rejected_at", F.lit(ctx.started_at.replace(tzinfo=None))
+    )
+
+
+def _describe(warnings: list[CheckResult]) -> tuple[str, ...]:
+    return tuple(f"{w.table}: {w.rule} ({w.observed})" for w in warnings)
+
+
 def _silver_job(module: ModuleType, builder: Callable[..., Any], inputs: tuple[str, ...]) -> Job:
     table: str = module.TABLE
 
     def run(ctx: JobContext) -> JobOutcome:
         built = builder(*_read_inputs(ctx, inputs))
-        rejects = built.rejects.withColumn("rejected_at", F.lit(ctx.started_at.replace(tzinfo=None)))
-        ctx.lake.overwrite(built.rows, table, module.PARTITION_BY)
-        ctx.lake.replace_where(rejects, REJECTS_TABLE, f"table = '{table}'", partition_by=["table"])
+        with ctx.lake.staging() as stage:
+            # Computed once into Parquet: checked there, then committed only if no critical check failed.
+            rows = ctx.lake.stage_frame(built.rows, stage, "rows")
+            rejects = ctx.lake.stage_frame(with_reject_columns(built.rejects, ctx), stage, "rejects")
+            results = ctx.gate.check(name, module, rows, rejects)
+            ctx.lake.overwrite(rows, table, module.PARTITION_BY)
+            ctx.lake.replace_where(rejects, REJECTS_TABLE, f"table = '{table}'", partition_by=["table"])
+        warnings = ctx.gate.commit(name, table, results)
         rejected = ctx.lake.read(REJECTS_TABLE).where(F.col("table") == table).count()
-        return JobOutcome(_count(ctx, inputs), ctx.lake.row_count(table), rejected)
+        return JobOutcome(_count(ctx, inputs), ctx.lake.row_count(table), rejected, warnings=_describe(warnings))
 
     name = "silver_" + table.split(".", 1)[1]
     return Job(name, inputs, (table, REJECTS_TABLE), run)
@@ -136,8 +161,12 @@ def _gold_job(
 
     def run(ctx: JobContext) -> JobOutcome:
         result = builder(*_read_inputs(ctx, inputs), **params(ctx))
-        ctx.lake.overwrite(result, table, module.PARTITION_BY)
-        return JobOutcome(_count(ctx, inputs), ctx.lake.row_count(table), 0)
+        with ctx.lake.staging() as stage:
+            rows = ctx.lake.stage_frame(result, stage, "rows")
+            results = ctx.gate.check(name, module, rows)
+            ctx.lake.overwrite(rows, table, module.PARTITION_BY)
+        warnings = ctx.gate.commit(name, table, results)
+        return JobOutcome(_count(ctx, inputs), ctx.lake.row_count(table), 0, warnings=_describe(warnings))
 
     name = "gold_" + table.split(".", 1)[1]
     return Job(name, inputs, (table,), run, params=params)
@@ -160,7 +189,14 @@ SILVER_JOBS = [
     _silver_job(
         order_lines,
         order_lines.build_order_lines,
-        ("bronze.order_items", "silver.orders", "silver.products", "silver.customers", "silver.fx_rates"),
+        (
+            "bronze.order_items",
+            "silver.orders",
+            "silver.products",
+            "silver.customers",
+            "silver.fx_rates",
+            "bronze.erasure_requests",
+        ),
     ),
     _silver_job(events, events.build_events, ("bronze.events",)),
     _silver_job(telemetry, telemetry.build_telemetry, ("bronze.telemetry",)),

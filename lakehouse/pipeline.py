@@ -21,6 +21,7 @@ from pyspark.sql.types import DoubleType, LongType, StringType, StructField, Str
 
 from lakehouse.config import Config
 from lakehouse.jobs import JOBS, Job, JobContext, JobOutcome
+from lakehouse.quality.checks import QualityGateFailed
 from lakehouse.storage import Lake, TableNotFound
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,8 @@ def _run_one(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport:
         return JobReport(job.name, "ok", outcome, time.perf_counter() - start, mark)
     except TableNotFound as exc:
         return JobReport(job.name, "waiting", JobOutcome(note=str(exc)), time.perf_counter() - start)
+    except QualityGateFailed as exc:  # nothing was written; the message names rules, counts and examples
+        return JobReport(job.name, "failed", JobOutcome(), time.perf_counter() - start, error=str(exc))
     except Exception as exc:
         log.exception("job %s failed", job.name)
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import DataType, DoubleType, LongType, StringType, StructType, TimestampType
+from pyspark.sql.types import BooleanType, DataType, DoubleType, LongType, StringType, StructType, TimestampType
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class TableInfo:
 _ARROW_TYPES: dict[type[DataType], pa.DataType] = {
     LongType: pa.int64(),
     DoubleType: pa.float64(),
+    BooleanType: pa.bool_(),
     StringType: pa.string(),
     TimestampType: pa.timestamp("us", tz="UTC"),
 }
@@ -162,6 +163,16 @@ class Lake:
             yield stage
         finally:
             shutil.rmtree(stage, ignore_errors=True)
+
+    def stage_frame(self, df: DataFrame, stage: Path, name: str) -> DataFrame:
+        """Compute `df` once into Parquet under `stage` and read it back.
+
+        Quality checks then scan the staged result (many small queries) instead of re-running the
+        transform for each, and the Delta write that follows copies the same rows.
+        """
+        path = stage / name
+        df.write.mode("overwrite").parquet(str(path))
+        return self.spark.read.schema(df.schema).parquet(str(path))
 
     def append_staged(
         self, stage: Path, schema: StructType, table: str, partition_by: list[str] | None = None

@@ -11,12 +11,18 @@ reached the lake, see docs/architecture.md).
 
 from __future__ import annotations
 
+import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from lakehouse.quality.suites import critical
 
 TABLE = "gold.daily_sales"
 KEY = ["order_date", "country", "category"]
 PARTITION_BY: list[str] = []
+EXPECTATIONS = [
+    critical(gxe.ExpectColumnMinToBeBetween(column="revenue_eur", min_value=0), "revenue_negative", "revenue_eur < 0"),
+]
 
 
 def build_daily_sales(order_lines: DataFrame) -> DataFrame:

@@ -25,6 +25,8 @@ from lakehouse.quality.rules import (
 TABLE = "silver.events"
 KEY = ["event_id"]
 PARTITION_BY = ["event_date"]
+# Source freshness (a warning) is the age of the newest `event_ts` at the run date.
+FRESH_BY = "event_ts"
 SCHEMA = StructType(
     [
         StructField("event_id", StringType()),

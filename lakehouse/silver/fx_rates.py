@@ -25,6 +25,8 @@ from lakehouse.quality.rules import (
 TABLE = "silver.fx_rates"
 KEY = ["rate_date", "currency"]
 PARTITION_BY: list[str] = []
+# Source freshness (a warning) is the age of the newest `rate_date` at the run date.
+FRESH_BY = "rate_date"
 SCHEMA = StructType(
     [
         StructField("rate_date", DateType()),

@@ -3,12 +3,14 @@ country at the time of the order, and its amount in EUR.
 
 - The latest version of each item (by `updated_at`, then the latest ingestion).
 - Inputs other than bronze.order_items are SILVER tables, so only valid orders, products and
-  rates can match. An item whose order, product or FX rate (for the order's UTC date and
-  currency) is not there is rejected (`order_unknown`, `product_unknown`, `fx_rate_missing`):
-  the joins are left joins, so the row survives until the rule names it.
+  rates can match. An item whose order or product is not there is rejected (`order_unknown`,
+  `product_unknown`); so is one whose customer is neither in silver.customers nor erased
+  (`customer_unknown`). The joins are left joins, so the row survives until the rule names it.
+- A line with no FX rate for its order's UTC date and currency is not rejected: it fails the
+  table's critical `fx_rate_missing` expectation and blocks the write (revenue would be wrong).
 - Country: the customer version whose [valid_from, valid_to) holds `order_ts`; when there is
-  none (the customer never reached the lake, e.g. created and erased between two extracts) the
-  country is `ZZ` and the line is kept.
+  none (the customer was created and erased between two extracts, so only the erasure request
+  reached the lake) the country is `ZZ` and the line is kept.
 - `gross_amount = quantity * unit_price * (1 - discount)` in the order's currency;
   `net_amount_eur = gross_amount / fx_rate` (rates are units of currency per 1 EUR). Neither is
   rounded: gold rounds once, at the end.
@@ -21,6 +23,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
+import great_expectations.expectations as gxe
+
 from lakehouse.quality.rules import (
     Built,
     Rule,
@@ -30,6 +34,7 @@ from lakehouse.quality.rules import (
     parse_text_timestamp,
     split_rejects,
 )
+from lakehouse.quality.suites import critical
 
 TABLE = "silver.order_lines"
 KEY = ["order_id", "line_no"]
@@ -61,11 +66,12 @@ RULES = [
     Rule("line_no_missing", "line_no IS NULL"),
     Rule("order_unknown", "_order_found IS NULL"),
     Rule("product_unknown", "_product_found IS NULL"),
-    Rule("fx_rate_missing", "fx_rate IS NULL"),
+    Rule("customer_unknown", "_customer_known IS NULL"),
     Rule("quantity_not_positive", "quantity IS NULL OR quantity <= 0"),
     Rule("unit_price_invalid", "unit_price IS NULL OR isnan(unit_price) OR unit_price < 0"),
     Rule("discount_out_of_range", "discount IS NULL OR isnan(discount) OR discount < 0 OR discount >= 1"),
 ]
+EXPECTATIONS = [critical(gxe.ExpectColumnValuesToNotBeNull(column="fx_rate"), "fx_rate_missing", "fx_rate IS NULL")]
 _PAYLOAD = "_bronze"
 
 
@@ -114,16 +120,27 @@ def _enrich(items: DataFrame, orders: DataFrame, products: DataFrame, fx_rates: 
     )
 
 
+def _with_customer_known(lines: DataFrame, customers: DataFrame, erasures: DataFrame | None) -> DataFrame:
+    """`_customer_known` is true when the order's customer is in silver.customers or was erased."""
+    known = customers.select("customer_id")
+    if erasures is not None:
+        known = known.unionByName(erasures.select(F.col("customer_id").cast(LongType()).alias("customer_id")))
+    flags = known.where(F.col("customer_id").isNotNull()).distinct().withColumn("_customer_known", F.lit(True))
+    return lines.join(flags, "customer_id", "left")
+
+
 def build_order_lines(
     bronze_order_items: DataFrame,
     orders: DataFrame,
     products: DataFrame,
     customers: DataFrame,
     fx_rates: DataFrame,
+    erasures: DataFrame | None = None,
 ) -> Built:
-    """bronze.order_items + silver orders, products, customers, fx_rates → silver.order_lines."""
+    """bronze.order_items + silver orders, products, customers, fx_rates (+ bronze.erasure_requests)
+    → silver.order_lines. Without `erasures`, a customer missing from silver.customers is unknown."""
     enriched = _enrich(_latest_items(bronze_order_items), orders, products, fx_rates)
-    lines = _with_country(enriched, customers)
+    lines = _with_customer_known(_with_country(enriched, customers), customers, erasures)
     checked = split_rejects(lines, TABLE, RULES, payload=_PAYLOAD)
     gross = F.col("quantity") * F.col("unit_price") * (F.lit(1.0) - F.col("discount"))
     amounts = checked.rows.withColumn("gross_amount", gross).withColumn(

@@ -27,6 +27,8 @@ from lakehouse.quality.rules import (
 TABLE = "silver.orders"
 KEY = ["order_id"]
 PARTITION_BY: list[str] = []
+# Source freshness (a warning) is the age of the newest `order_ts` at the run date.
+FRESH_BY = "order_ts"
 SCHEMA = StructType(
     [
         StructField("order_id", LongType()),

@@ -27,6 +27,8 @@ from lakehouse.quality.rules import (
 TABLE = "silver.telemetry"
 KEY = ["device_id", "seq"]
 PARTITION_BY = ["reading_date"]
+# Source freshness (a warning) is the age of the newest `reading_ts` at the run date.
+FRESH_BY = "reading_ts"
 SCHEMA = StructType(
     [
         StructField("device_id", StringType()),

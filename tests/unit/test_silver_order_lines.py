@@ -88,9 +88,9 @@ BRONZE = [
     item(102, 1, 500, 1, 3.0, 0.25),
     item(104, 1, 500, 1, 4.0, 0.0),
     item(105, 1, 501, 2, 11.0, 0.0),
-    item(106, 1, 500, 1, 1.5, 0.0),
+    item(103, 1, 500, 1, 1.0, 0.0),  # no FX rate: kept, with a null rate (a critical check blocks the write)
     # rejects
-    item(103, 1, 500, 1, 1.0, 0.0),  # fx_rate_missing
+    item(106, 1, 500, 1, 1.5, 0.0),  # customer_unknown: the order has no customer
     item(999, 1, 500, 1, 1.0, 0.0),  # order_unknown
     item(None, 1, 500, 1, 1.0, 0.0),  # order_unknown
     item(100, None, 500, 1, 1.0, 0.0),  # line_no_missing
@@ -105,8 +105,10 @@ BRONZE = [
 
 def build(spark: SparkSession) -> Built:
     silver_orders, silver_products, silver_customers, silver_fx = silver_inputs(spark)
+    # Customer 2 is not in silver.customers but was erased: known, country ZZ.
+    erasures = spark.createDataFrame([(2, "2026-01-05 00:00:00")], "customer_id long, requested_at string")
     return order_lines.build_order_lines(
-        bronze(spark, ITEMS, BRONZE), silver_orders, silver_products, silver_customers, silver_fx
+        bronze(spark, ITEMS, BRONZE), silver_orders, silver_products, silver_customers, silver_fx, erasures
     )
 
 
@@ -126,17 +128,26 @@ def test_lines_are_enriched_and_converted(spark: SparkSession) -> None:
          1, 4.0, 0.0, 4.0, 1.0, 4.0, upd),
         (105, 1, d("2026-01-04"), T("2026-01-04 23:59:59"), "cancelled", 1, "FR", 501, "Cheese", "dairy", "USD",
          2, 11.0, 0.0, 22.0, 1.1, 20.0, upd),
-        (106, 1, d("2026-01-04"), T("2026-01-04 10:00:00"), "placed", None, "ZZ", 500, "Milk", "dairy", "EUR",
-         1, 1.5, 0.0, 1.5, 1.0, 1.5, upd),
     ])
     # fmt: on
-    assert_approx_df_equality(build(spark).rows, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
+    rows = build(spark).rows
+    assert_approx_df_equality(rows.where("order_id <> 103"), expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
+    unconverted = rows.where("order_id = 103").select("fx_rate", "net_amount_eur").collect()
+    assert [tuple(r) for r in unconverted] == [(None, None)]
+
+
+def test_an_unknown_customer_is_rejected_unless_erased(spark: SparkSession) -> None:
+    silver_orders, silver_products, silver_customers, silver_fx = silver_inputs(spark)
+    items = bronze(spark, ITEMS, [item(102, 1, 500, 1, 3.0, 0.25)])
+    built = order_lines.build_order_lines(items, silver_orders, silver_products, silver_customers, silver_fx)
+    assert [r["rule"] for r in built.rejects.collect()] == ["customer_unknown"]
+    assert built.rows.count() == 0
 
 
 def test_rejects_name_the_first_failing_rule(spark: SparkSession) -> None:
     assert rejected(build(spark), "order_id", "line_no") == sorted(
         [
-            ("silver.order_lines", "fx_rate_missing", 103, 1),
+            ("silver.order_lines", "customer_unknown", 106, 1),
             ("silver.order_lines", "order_unknown", 999, 1),
             ("silver.order_lines", "order_unknown", None, 1),
             ("silver.order_lines", "line_no_missing", 100, None),
@@ -153,10 +164,10 @@ def test_rejects_name_the_first_failing_rule(spark: SparkSession) -> None:
 
 def test_rejects_carry_the_bronze_item(spark: SparkSession) -> None:
     built = build(spark)
-    row = built.rejects.where("rule = 'fx_rate_missing'").first()
+    row = built.rejects.where("rule = 'product_unknown'").first()
     assert row is not None
     assert row["row_json"] == (
-        '{"order_id":103,"line_no":1,"product_id":500,"quantity":1,"unit_price":1.0,"discount":0.0,'
+        '{"order_id":100,"line_no":2,"product_id":777,"quantity":1,"unit_price":1.0,"discount":0.0,'
         '"updated_at":"2026-01-03 12:00:00","_updated_date":"2026-01-03",'
         '"_ingested_at":"2026-01-04 00:00:00","_source":"test","_batch_id":"b1"}'
     )

@@ -1,0 +1,145 @@
+"""The quality gate every silver and gold write goes through.
+
+`QualityGate.check` runs, on the staged result of a transform and before anything is committed:
+the table's Great Expectations suite (critical and warn expectations), the outcome of each reject
+rule (counted from the rejected rows), row volume against the table's trailing runs, and source
+freshness. Any failed critical check records every outcome in `ops.dq_results` and raises
+`QualityGateFailed`; the caller then writes nothing. Otherwise the caller writes and calls
+`commit` to record the outcomes against the Delta version it produced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse.config import Config
+from lakehouse.quality import results as dq_results
+from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_critical
+from lakehouse.quality.expectations import ExpectationRunner
+from lakehouse.quality.suites import suite_for
+from lakehouse.storage import Lake
+
+
+@cache
+def runner_for(root: Path) -> ExpectationRunner:
+    return ExpectationRunner(root)
+
+
+def quality_dir(config: Config) -> Path:
+    return config.data_dir / "quality"
+
+
+def volume_check(table: str, rows: int, trailing: Sequence[int], drop_fraction: float) -> CheckResult:
+    """Warn when `rows` is below (1 - drop_fraction) x the median of the trailing runs."""
+    if not trailing:
+        return CheckResult(table, "row_volume", "warn", True, str(rows))
+    floor = (1 - drop_fraction) * statistics.median(trailing)
+    return CheckResult(table, "row_volume", "warn", rows >= floor, str(rows), 0 if rows >= floor else 1)
+
+
+def freshness_check(
+    table: str, newest: dt.datetime | dt.date | None, reference: dt.datetime, limit_h: float
+) -> CheckResult:
+    """Warn when the newest record is more than `limit_h` hours older than `reference`."""
+    if newest is None:
+        return CheckResult(table, "source_freshness", "warn", False, "no rows")
+    if not isinstance(newest, dt.datetime):  # a date stands for the whole day
+        newest = dt.datetime.combine(newest + dt.timedelta(days=1), dt.time())
+    age_h = (reference - newest).total_seconds() / 3600
+    observed = f"{age_h:.1f}h old (newest {newest:%Y-%m-%d %H:%M})"
+    return CheckResult(table, "source_freshness", "warn", age_h <= limit_h, observed)
+
+
+def reject_checks(table: str, rule_names: Sequence[str], rejects: DataFrame) -> list[CheckResult]:
+    """One result per reject rule: passed when it rejected nothing; failing count = rows rejected."""
+    counts = {r["rule"]: int(r["count"]) for r in rejects.groupBy("rule").count().collect()}
+    names = list(dict.fromkeys([*rule_names, *sorted(counts)]))
+    return [CheckResult(table, n, "reject", counts.get(n, 0) == 0, None, counts.get(n, 0)) for n in names]
+
+
+class QualityGate:
+    """Checks for one run: `check` before a write, `commit` after it."""
+
+    def __init__(self, config: Config, lake: Lake, run_id: str, started_at: dt.datetime) -> None:
+        self.config = config
+        self.lake = lake
+        self.run_id = run_id
+        self.started_at = started_at
+        self.runner = runner_for(quality_dir(config))
+
+    @property
+    def reference_time(self) -> dt.datetime:
+        run_date = self.config.pipeline.run_date
+        if run_date:
+            return dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+        return self.started_at.replace(tzinfo=None)
+
+    def check(
+        self, job: str, module: ModuleType, rows: DataFrame, rejects: DataFrame | None = None
+    ) -> list[CheckResult]:
+        """Every check on `rows` (and `rejects`); raises QualityGateFailed on a critical failure."""
+        table: str = module.TABLE
+        settings = self.config.quality
+        suite = suite_for(module)
+        results = self.runner.validate(suite, rows, self.run_id)
+        if rejects is not None:
+            names = [r.name for r in getattr(module, "RULES", [])]
+            results += reject_checks(table, names, rejects)
+        trailing = dq_results.trailing_volumes(self.lake, table, settings.volume_trailing_runs)
+        results.append(volume_check(table, rows.count(), trailing, settings.volume_drop_fraction))
+        fresh_by = getattr(module, "FRESH_BY", None)
+        if fresh_by:
+            newest = rows.agg(F.max(fresh_by)).first()
+            results.append(
+                freshness_check(
+                    table, newest[0] if newest else None, self.reference_time, settings.freshness_limit_hours
+                )
+            )
+        failures = failed_critical(results)
+        if failures:
+            failures = [_with_examples(f, suite, rows, module) for f in failures]
+            dq_results.record(self.lake, results, self.run_id, job, self.lake.version(table), self.started_at)
+            raise QualityGateFailed(table, failures)
+        return results
+
+    def commit(self, job: str, table: str, results: Sequence[CheckResult]) -> list[CheckResult]:
+        """Record `results` against the table's current (just written) Delta version; the warnings."""
+        dq_results.record(self.lake, results, self.run_id, job, self.lake.version(table), self.started_at)
+        return [r for r in results if r.severity == "warn" and not r.passed]
+
+
+def _with_examples(failure: CheckResult, suite, rows: DataFrame, module: ModuleType) -> CheckResult:  # noqa: ANN001
+    """A failure with up to three offending rows (personal columns left out) when the expectation
+    says how to find them (`meta.examples_where`)."""
+    where = next(
+        (
+            (e.meta or {}).get("examples_where")
+            for e in suite.expectations
+            if (e.meta or {}).get("rule") == failure.rule
+        ),
+        None,
+    )
+    if not where:
+        return failure
+    hidden = set(getattr(module, "PERSONAL", []))
+    columns = [c for c in rows.columns if c not in hidden]
+    found = rows.where(F.expr(where)).select(*columns).limit(3).toPandas()
+    examples = tuple(json.dumps(r, default=str) for r in found.to_dict(orient="records"))
+    return CheckResult(
+        failure.table,
+        failure.rule,
+        failure.severity,
+        False,
+        failure.observed,
+        failure.failing_count,
+        examples or failure.examples,
+    )

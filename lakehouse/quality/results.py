@@ -1,0 +1,85 @@
+"""`ops.dq_results`: every check's outcome, one row per check per table per run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
+
+from lakehouse.quality.checks import CheckResult
+from lakehouse.storage import Lake
+
+TABLE = "ops.dq_results"
+SCHEMA = StructType(
+    [
+        StructField("run_id", StringType()),
+        StructField("job", StringType()),
+        StructField("table", StringType()),
+        StructField("delta_version", LongType()),
+        StructField("rule", StringType()),
+        StructField("severity", StringType()),
+        StructField("passed", BooleanType()),
+        StructField("observed_value", StringType()),
+        StructField("failing_count", LongType()),
+        StructField("examples", StringType()),
+        StructField("checked_at", TimestampType()),
+    ]
+)
+
+
+def results_frame(
+    results: Sequence[CheckResult], run_id: str, job: str, version: int | None, at: dt.datetime
+) -> pd.DataFrame:
+    rows = [
+        {
+            "run_id": run_id,
+            "job": job,
+            "table": r.table,
+            "delta_version": version,
+            "rule": r.rule,
+            "severity": r.severity,
+            "passed": r.passed,
+            "observed_value": r.observed,
+            "failing_count": r.failing_count,
+            "examples": json.dumps(list(r.examples)) if r.examples else None,
+            "checked_at": at.replace(tzinfo=None),
+        }
+        for r in results
+    ]
+    frame = pd.DataFrame(rows, columns=SCHEMA.fieldNames())
+    return frame.astype({"delta_version": "Int64", "failing_count": "Int64", "passed": "boolean"})
+
+
+def record(
+    lake: Lake, results: Sequence[CheckResult], run_id: str, job: str, version: int | None, at: dt.datetime
+) -> None:
+    """Append the outcomes in one commit."""
+    if results:
+        lake.append_pandas(results_frame(results, run_id, job, version, at), SCHEMA, TABLE)
+
+
+def history(lake: Lake, table: str | None = None) -> DataFrame | None:
+    if not lake.exists(TABLE):
+        return None
+    frame = lake.read(TABLE)
+    return frame.where(F.col("table") == table) if table else frame
+
+
+def trailing_volumes(lake: Lake, table: str, runs: int) -> list[int]:
+    """The row counts validated for `table` in its last `runs` recorded runs, newest first."""
+    frame = history(lake, table)
+    if frame is None:
+        return []
+    rows = (
+        frame.where((F.col("rule") == "row_volume") & F.col("observed_value").isNotNull())
+        .orderBy(F.col("checked_at").desc())
+        .limit(runs)
+        .select("observed_value")
+        .collect()
+    )
+    return [int(r[0]) for r in rows]
