@@ -237,3 +237,6 @@ def demo(
 
 # -- command groups, one per area of the library -------------------------------------------------
 # Each area keeps its commands beside its code (`lakehouse/<area>/cli.py`) and is added here.
+from lakehouse.quality.cli import app as dq_app  # noqa: E402
+
+app.add_typer(dq_app, name="dq")

@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
 
 from lakehouse.bronze import app_tables, events, fx_rates, quarantine, sales_targets, telemetry
 from lakehouse.bronze.records import (
@@ -34,6 +35,8 @@ from lakehouse.bronze.records import (
     with_ingestion_columns,
 )
 from lakehouse.config import Config
+from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_critical
+from lakehouse.quality.source_schema import source_column_checks, value_type_changed
 from lakehouse.sources import app_db, landing
 from lakehouse.sources.fx_api import FxClient
 from lakehouse.state import FileRecord, IngestState
@@ -53,6 +56,7 @@ class IngestResult:
     rejected: int = 0
     batches: int = 0
     skipped_files: int = 0
+    checks: tuple[CheckResult, ...] = ()  # source checks (schema) to record with the run
 
     def __add__(self, other: IngestResult) -> IngestResult:
         return IngestResult(
@@ -60,6 +64,7 @@ class IngestResult:
             self.rejected + other.rejected,
             self.batches + other.batches,
             self.skipped_files + other.skipped_files,
+            self.checks + other.checks,
         )
 
 
@@ -186,18 +191,28 @@ def _ingest_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime) -> In
     state = IngestState(lake)
     table = app_db.APP_TABLES[name]
     key = f"app_db.{name}"
+    target = app_tables.bronze_table(name)
+    kinds = app_db.column_kinds(engine, table)
+    checks = source_column_checks(target, table, kinds)
+    if failed_critical(checks):
+        raise QualityGateFailed(target, failed_critical(checks), checks)
+    extras = tuple(c for c in kinds if c not in table.columns)
     since = state.watermark(key)
-    frame = app_db.extract_changes(engine, table, since)
+    try:
+        frame = app_db.extract_changes(engine, table, since, extras)
+    except app_db.SourceTypeChanged as exc:
+        failure = value_type_changed(target, exc.column, exc.kind, exc.example)
+        raise QualityGateFailed(target, [failure], [c for c in checks if c.rule != failure.rule] + [failure]) from None
     if frame.empty:
-        return IngestResult()
+        return IngestResult(checks=tuple(checks))
     until = str(frame[table.change_column].max())
     batch_id = batch_id_for(key, since, until, len(frame))
-    target = app_tables.bronze_table(name)
     _clear_partial_batch(lake, [target], batch_id)
     shaped = with_ingestion_columns(app_tables.shape_extract(frame, name), f"app_db/{name}", batch_id, at)
-    lake.append_pandas(shaped, app_tables.schema(name), target, app_tables.PARTITION_BY.get(name))
+    schema = StructType(app_tables.schema(name).fields + [StructField(c, StringType()) for c in extras])
+    lake.append_pandas(shaped, schema, target, app_tables.PARTITION_BY.get(name))
     state.record_watermark(key, until, batch_id, at)
-    return IngestResult(len(frame), 0, 1, 0)
+    return IngestResult(len(frame), 0, 1, 0, tuple(checks))
 
 
 def scrub_erased_customers(lake: Lake) -> int:

@@ -21,7 +21,7 @@ from lakehouse import ingest
 from lakehouse.bronze import app_tables
 from lakehouse.config import Config
 from lakehouse.gold import cold_chain_daily, customer_features, daily_sales, funnel_daily
-from lakehouse.quality.checks import CheckResult
+from lakehouse.quality.checks import CheckResult, QualityGateFailed
 from lakehouse.quality.gate import QualityGate
 from lakehouse.silver import (
     customers,
@@ -77,6 +77,9 @@ class Job:
     # (Delta versions) and parameters are the same as at their last successful run.
     incremental_source: bool = False
     params: Callable[[JobContext], dict[str, Any]] = field(default=lambda ctx: {})
+    # Transforms: the table's module and its pure builder (re-admission runs them on rejects).
+    module: ModuleType | None = None
+    builder: Callable[..., Any] | None = None
 
     @property
     def layer(self) -> str:
@@ -86,11 +89,17 @@ class Job:
 # -- ingestion ----------------------------------------------------------------------------------
 def _ingest_job(name: str, outputs: tuple[str, ...], fn: Callable[..., ingest.IngestResult]) -> Job:
     def run(ctx: JobContext) -> JobOutcome:
-        result = fn(ctx.lake, ctx.config, ctx.started_at)
+        try:
+            result = fn(ctx.lake, ctx.config, ctx.started_at)
+        except QualityGateFailed as exc:  # a source check failed: keep its outcomes, then stop
+            ctx.gate.record(name, exc.results)
+            raise
+        warnings = ctx.gate.record(name, result.checks)
         note = f"{result.batches} batch(es)"
         if result.skipped_files:
             note += f", {result.skipped_files} re-delivered file(s) skipped"
-        return JobOutcome(result.records + result.rejected, result.records, result.rejected, note)
+        rows_in = result.records + result.rejected
+        return JobOutcome(rows_in, result.records, result.rejected, note, warnings=_describe(warnings))
 
     return Job(name, (), outputs + ("bronze.quarantine",), run, incremental_source=True)
 
@@ -106,7 +115,7 @@ INGEST_JOBS = [
 
 
 # -- transforms ---------------------------------------------------------------------------------
-def _read_inputs(ctx: JobContext, inputs: tuple[str, ...]) -> list[DataFrame]:
+def read_inputs(ctx: JobContext, inputs: tuple[str, ...]) -> list[DataFrame]:
     frames = []
     for table in inputs:
         if not ctx.lake.exists(table) and table in app_tables.OPTIONAL_BRONZE:
@@ -135,7 +144,7 @@ def _silver_job(module: ModuleType, builder: Callable[..., Any], inputs: tuple[s
     table: str = module.TABLE
 
     def run(ctx: JobContext) -> JobOutcome:
-        built = builder(*_read_inputs(ctx, inputs))
+        built = builder(*read_inputs(ctx, inputs))
         with ctx.lake.staging() as stage:
             # Computed once into Parquet: checked there, then committed only if no critical check failed.
             rows = ctx.lake.stage_frame(built.rows, stage, "rows")
@@ -148,7 +157,7 @@ def _silver_job(module: ModuleType, builder: Callable[..., Any], inputs: tuple[s
         return JobOutcome(_count(ctx, inputs), ctx.lake.row_count(table), rejected, warnings=_describe(warnings))
 
     name = "silver_" + table.split(".", 1)[1]
-    return Job(name, inputs, (table, REJECTS_TABLE), run)
+    return Job(name, inputs, (table, REJECTS_TABLE), run, module=module, builder=builder)
 
 
 def _gold_job(
@@ -160,7 +169,7 @@ def _gold_job(
     table: str = module.TABLE
 
     def run(ctx: JobContext) -> JobOutcome:
-        result = builder(*_read_inputs(ctx, inputs), **params(ctx))
+        result = builder(*read_inputs(ctx, inputs), **params(ctx))
         with ctx.lake.staging() as stage:
             rows = ctx.lake.stage_frame(result, stage, "rows")
             results = ctx.gate.check(name, module, rows)
@@ -169,7 +178,7 @@ def _gold_job(
         return JobOutcome(_count(ctx, inputs), ctx.lake.row_count(table), 0, warnings=_describe(warnings))
 
     name = "gold_" + table.split(".", 1)[1]
-    return Job(name, inputs, (table,), run, params=params)
+    return Job(name, inputs, (table,), run, params=params, module=module, builder=builder)
 
 
 def _as_of(ctx: JobContext) -> dict[str, Any]:

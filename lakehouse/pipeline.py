@@ -97,6 +97,20 @@ def select_jobs(names: Sequence[str]) -> list[Job]:
     return order_jobs(chosen.values())
 
 
+def downstream_jobs(table: str) -> list[Job]:
+    """Every job that reads `table`, directly or through other jobs' outputs, in run order."""
+    tables, chosen = {table}, {}
+    changed = True
+    while changed:
+        changed = False
+        for job in JOBS.values():
+            if job.name not in chosen and tables & set(job.inputs):
+                chosen[job.name] = job
+                tables |= set(job.outputs) - {"silver.rejects", "bronze.quarantine"}
+                changed = True
+    return order_jobs(chosen.values())
+
+
 def _last_fingerprints(lake: Lake) -> dict[str, str]:
     if not lake.exists(RUNS_TABLE):
         return {}

@@ -40,9 +40,10 @@ class CheckResult:
 class QualityGateFailed(RuntimeError):
     """A critical check failed: nothing was written to `table`."""
 
-    def __init__(self, table: str, failures: Sequence[CheckResult]) -> None:
+    def __init__(self, table: str, failures: Sequence[CheckResult], results: Sequence[CheckResult] = ()) -> None:
         self.table = table
         self.failures = tuple(failures)
+        self.results = tuple(results) or self.failures  # every outcome of the checks, for the record
         lines = "\n  ".join(f.describe() for f in self.failures)
         super().__init__(f"quality gate blocked the write to {table}:\n  {lines}")
 

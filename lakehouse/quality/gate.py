@@ -111,6 +111,12 @@ class QualityGate:
             raise QualityGateFailed(table, failures)
         return results
 
+    def record(self, job: str, results: Sequence[CheckResult]) -> list[CheckResult]:
+        """Record checks made outside `check` (e.g. on sources), per table; the failed warnings."""
+        for table in dict.fromkeys(r.table for r in results):
+            self.commit(job, table, [r for r in results if r.table == table])
+        return [r for r in results if r.severity == "warn" and not r.passed]
+
     def commit(self, job: str, table: str, results: Sequence[CheckResult]) -> list[CheckResult]:
         """Record `results` against the table's current (just written) Delta version; the warnings."""
         dq_results.record(self.lake, results, self.run_id, job, self.lake.version(table), self.started_at)

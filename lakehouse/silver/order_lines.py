@@ -19,11 +19,10 @@ country at the time of the order, and its amount in EUR.
 
 from __future__ import annotations
 
+import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
-
-import great_expectations.expectations as gxe
 
 from lakehouse.quality.rules import (
     Built,

@@ -12,7 +12,8 @@ import logging
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,35 @@ class SourceUnavailable(RuntimeError):
     """A source could not be read; the message names the source and the cause."""
 
 
+class SourceTypeChanged(ValueError):
+    """A column's values no longer parse as the kind the contract gives it."""
+
+    def __init__(self, table: str, column: str, kind: str, example: object) -> None:
+        self.table, self.column, self.kind, self.example = table, column, kind, example
+        super().__init__(f"{table}.{column}: {kind} expected, found {example!r}")
+
+
+def _kind(sql_type: object) -> str:
+    if isinstance(sql_type, sqltypes.Integer):
+        return "integer"
+    if isinstance(sql_type, sqltypes.Numeric | sqltypes.Float):  # REAL, DOUBLE, NUMERIC
+        return "real"
+    if isinstance(sql_type, sqltypes.DateTime | sqltypes.Date):
+        return "timestamp"
+    if isinstance(sql_type, sqltypes.String):  # Text, VARCHAR
+        return "text"
+    return type(sql_type).__name__.lower()
+
+
+def column_kinds(engine: Engine, table: AppTable) -> dict[str, str]:
+    """The table's columns and the kind of each declared type, from the database catalog."""
+    try:
+        columns = inspect(engine).get_columns(table.name)
+    except Exception as exc:  # the driver's error types differ per database
+        raise SourceUnavailable(f"app database table '{table.name}': {exc}".splitlines()[0]) from exc
+    return {c["name"]: _kind(c["type"]) for c in columns}
+
+
 def connect(url: str) -> Engine:
     return create_engine(url, future=True)
 
@@ -90,13 +120,26 @@ def _as_text_timestamp(value: object) -> str | None:
     return str(value)
 
 
-def normalise(frame: pd.DataFrame, table: AppTable) -> pd.DataFrame:
-    """Give an extracted frame the bronze types: Int64 ids, float reals, text timestamps."""
-    out = frame.reindex(columns=list(table.columns))
+def _numeric(frame: pd.DataFrame, table: AppTable, column: str, kind: str) -> pd.Series:
+    parsed = pd.to_numeric(frame[column], errors="coerce")
+    bad = frame[column].notna() & parsed.isna()
+    if kind == "integer":
+        bad |= parsed.notna() & (parsed % 1 != 0)
+    if bad.any():
+        raise SourceTypeChanged(table.name, column, kind, frame.loc[bad, column].iloc[0])
+    return parsed
+
+
+def normalise(frame: pd.DataFrame, table: AppTable, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Give an extracted frame the bronze types: Int64 ids, float reals, text timestamps; columns
+    the contract does not name (`extra_columns`) are kept as text."""
+    out = frame.reindex(columns=[*table.columns, *extra_columns])
     for column in table.integer_columns:
-        out[column] = pd.to_numeric(out[column], errors="raise").astype("Int64")
+        out[column] = _numeric(out, table, column, "integer").astype("Int64")
     for column in table.real_columns:
-        out[column] = pd.to_numeric(out[column], errors="raise").astype("float64")
+        out[column] = _numeric(out, table, column, "real").astype("float64")
+    for column in extra_columns:
+        out[column] = out[column].map(lambda v: None if v is None or pd.isna(v) else str(v)).astype("object")
     for column in table.timestamp_columns:
         out[column] = out[column].map(_as_text_timestamp).astype("object")
     text_columns = set(table.columns) - set(table.integer_columns) - set(table.real_columns)
@@ -105,9 +148,11 @@ def normalise(frame: pd.DataFrame, table: AppTable) -> pd.DataFrame:
     return out
 
 
-def extract_changes(engine: Engine, table: AppTable, since: str | None) -> pd.DataFrame:
+def extract_changes(
+    engine: Engine, table: AppTable, since: str | None, extra_columns: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Rows of `table` changed after `since` (all rows when None), ordered by the change column."""
-    columns = ", ".join(table.columns)
+    columns = ", ".join([*table.columns, *extra_columns])
     query = f"SELECT {columns} FROM {table.name}"
     params: dict[str, object] = {}
     if since is not None:
@@ -120,4 +165,4 @@ def extract_changes(engine: Engine, table: AppTable, since: str | None) -> pd.Da
     except Exception as exc:  # the driver's error types differ per database
         raise SourceUnavailable(f"app database table '{table.name}': {exc}".splitlines()[0]) from exc
     log.info("extracted %d changed rows from %s", len(frame), table.name)
-    return normalise(frame, table)
+    return normalise(frame, table, extra_columns)

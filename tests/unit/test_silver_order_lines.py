@@ -131,7 +131,8 @@ def test_lines_are_enriched_and_converted(spark: SparkSession) -> None:
     ])
     # fmt: on
     rows = build(spark).rows
-    assert_approx_df_equality(rows.where("order_id <> 103"), expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
+    converted = rows.where("order_id <> 103")
+    assert_approx_df_equality(converted, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
     unconverted = rows.where("order_id = 103").select("fx_rate", "net_amount_eur").collect()
     assert [tuple(r) for r in unconverted] == [(None, None)]
 

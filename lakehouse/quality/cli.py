@@ -1,0 +1,92 @@
+"""`lakehouse dq ...`: re-admit rejected rows, and report quality over time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lakehouse.console import console, err, state
+
+app = typer.Typer(no_args_is_help=True, help="Data quality: reports, Data Docs and re-admission of rejected rows.")
+
+
+@app.command()
+def readmit(
+    table: Annotated[str, typer.Option("--table", help="Silver table, e.g. silver.order_lines.")],
+    rule: Annotated[str, typer.Option("--rule", help="Reject rule, e.g. product_unknown.")],
+) -> None:
+    """Re-process the rows rejected from TABLE under RULE; admit those that now pass, then refresh
+    the jobs downstream."""
+    from lakehouse.jobs import JobContext
+    from lakehouse.pipeline import downstream_jobs, run_jobs
+    from lakehouse.quality.readmit import ReadmitError
+    from lakehouse.quality.readmit import readmit as readmit_rows
+
+    lake = state.lake()
+    started = dt.datetime.now(dt.UTC)
+    ctx = JobContext(state.config, lake, f"readmit-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}", started)
+    try:
+        result = readmit_rows(ctx, table, rule)
+    except ReadmitError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    line = (
+        f"{table} / {rule}: {result.candidates:,} rejected row(s); {result.admitted:,} admitted, "
+        f"{result.still_rejected:,} still rejected"
+    )
+    if result.superseded:
+        line += f", {result.superseded:,} superseded by a version already in the table"
+    console.print(line + (" (table rebuilt)" if result.rebuilt else ""))
+    if result.admitted:
+        summary = run_jobs(state.config, lake, downstream_jobs(table))
+        done = ", ".join(f"{r.job} {r.status}" for r in summary.reports)
+        console.print(f"downstream: {done}")
+        if summary.failed:
+            raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    table: Annotated[str | None, typer.Option("--table", help="Only this table.")] = None,
+    last: Annotated[int, typer.Option("--last", help="Runs to show in the trend.")] = 10,
+) -> None:
+    """The latest run's checks, the trend of each check over the last N runs, and Data Docs."""
+    from lakehouse.quality.gate import quality_dir, runner_for
+    from lakehouse.quality.report import latest_run, trends
+
+    lake = state.lake()
+    latest = latest_run(lake, table)
+    if latest is None:
+        console.print("no quality results yet: run `lakehouse run` first")
+        return
+    run_id, rows = latest
+    console.print(_latest_table(run_id, rows))
+    console.print(_trend_table(trends(lake, table, last), last))
+    index = runner_for(quality_dir(state.config)).build_docs()
+    if index:
+        console.print(f"Great Expectations Data Docs: file://{index}", soft_wrap=True, highlight=False)
+
+
+def _latest_table(run_id: str, rows: list[dict]) -> Table:
+    out = Table(title=f"latest checks of each table (newest run {run_id})")
+    for column in ("table", "rule", "severity", "result", "failing", "observed"):
+        out.add_column(column, justify="right" if column == "failing" else "left")
+    colours = {"critical": "red", "reject": "magenta", "warn": "yellow"}
+    for r in rows:
+        result = "[green]pass[/]" if r["passed"] else f"[{colours[r['severity']]}]fail[/]"
+        failing = "" if r["failing_count"] is None else f"{r['failing_count']:,}"
+        out.add_row(r["table"], r["rule"], r["severity"], result, failing, (r["observed_value"] or "")[:60])
+    return out
+
+
+def _trend_table(rows: list[dict], last: int) -> Table:
+    out = Table(title=f"trend over the last {last} runs (oldest → newest failing counts; ✓ pass, ✗ fail)")
+    for column in ("table", "rule", "severity", "pass rate", "history"):
+        out.add_column(column)
+    for r in rows:
+        out.add_row(r["table"], r["rule"], r["severity"], f"{r['pass_rate']:.0%}", r["history"])
+    return out
