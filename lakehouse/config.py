@@ -61,6 +61,7 @@ class PipelineConfig(_Frozen):
 
 
 class QualityConfig(_Frozen):
+    enabled: bool = True  # false skips the gate (reject rules still apply): only to measure what checks cost
     freshness_limit_hours: float = Field(48.0, gt=0)
     volume_drop_fraction: float = Field(0.5, gt=0, lt=1)
     volume_trailing_runs: int = Field(5, ge=1)

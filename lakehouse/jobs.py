@@ -147,8 +147,8 @@ def _silver_job(module: ModuleType, builder: Callable[..., Any], inputs: tuple[s
         built = builder(*read_inputs(ctx, inputs))
         with ctx.lake.staging() as stage:
             # Computed once into Parquet: checked there, then committed only if no critical check failed.
-            rows = ctx.lake.stage_frame(built.rows, stage, "rows")
-            rejects = ctx.lake.stage_frame(with_reject_columns(built.rejects, ctx), stage, "rejects")
+            rows = ctx.gate.stage(built.rows, stage, "rows")
+            rejects = ctx.gate.stage(with_reject_columns(built.rejects, ctx), stage, "rejects")
             results = ctx.gate.check(name, module, rows, rejects)
             ctx.lake.overwrite(rows, table, module.PARTITION_BY)
             ctx.lake.replace_where(rejects, REJECTS_TABLE, f"table = '{table}'", partition_by=["table"])
@@ -171,7 +171,7 @@ def _gold_job(
     def run(ctx: JobContext) -> JobOutcome:
         result = builder(*read_inputs(ctx, inputs), **params(ctx))
         with ctx.lake.staging() as stage:
-            rows = ctx.lake.stage_frame(result, stage, "rows")
+            rows = ctx.gate.stage(result, stage, "rows")
             results = ctx.gate.check(name, module, rows)
             ctx.lake.overwrite(rows, table, module.PARTITION_BY)
         warnings = ctx.gate.commit(name, table, results)

@@ -89,6 +89,8 @@ class QualityGate:
         """Every check on `rows` (and `rejects`); raises QualityGateFailed on a critical failure."""
         table: str = module.TABLE
         settings = self.config.quality
+        if not settings.enabled:
+            return []
         suite = suite_for(module)
         results = self.runner.validate(suite, rows, self.run_id)
         if rejects is not None:
@@ -110,6 +112,14 @@ class QualityGate:
             dq_results.record(self.lake, results, self.run_id, job, self.lake.version(table), self.started_at)
             raise QualityGateFailed(table, failures)
         return results
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.quality.enabled
+
+    def stage(self, frame: DataFrame, stage: Path, name: str) -> DataFrame:
+        """`frame` computed once into Parquet for the checks to scan (as it is when checks are off)."""
+        return self.lake.stage_frame(frame, stage, name) if self.enabled else frame
 
     def record(self, job: str, results: Sequence[CheckResult]) -> list[CheckResult]:
         """Record checks made outside `check` (e.g. on sources), per table; the failed warnings."""
