@@ -200,6 +200,7 @@ def run_jobs(
             reports.append(report)
             on_done(report)
     finally:
+        ctx.gate.flush()
         if reports:
             _record(lake, run_id, started, reports)
     return RunSummary(run_id, tuple(reports))

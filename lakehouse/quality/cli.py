@@ -23,6 +23,7 @@ def readmit(
     the jobs downstream."""
     from lakehouse.jobs import JobContext
     from lakehouse.pipeline import downstream_jobs, run_jobs
+    from lakehouse.quality.checks import QualityGateFailed
     from lakehouse.quality.readmit import ReadmitError
     from lakehouse.quality.readmit import readmit as readmit_rows
 
@@ -34,6 +35,11 @@ def readmit(
     except ReadmitError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    except QualityGateFailed as exc:  # the rows would break the table: nothing admitted
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        ctx.gate.flush()
     line = (
         f"{table} / {rule}: {result.candidates:,} rejected row(s); {result.admitted:,} admitted, "
         f"{result.still_rejected:,} still rejected"

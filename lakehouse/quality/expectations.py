@@ -18,6 +18,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage reporting fro
 import great_expectations as gx  # noqa: E402
 from great_expectations.checkpoint import Checkpoint  # noqa: E402
 from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
+from great_expectations.data_context.data_context.context_factory import project_manager  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 from pyspark.sql import DataFrame  # noqa: E402
 
@@ -25,7 +26,10 @@ from lakehouse.quality.checks import CheckResult  # noqa: E402
 
 log = logging.getLogger(__name__)
 DATASOURCE = "lake"
-RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 3}
+# Checks run with the cheapest result format; a suite with a failure runs again with details
+# (counts, example values), which costs about twice as much but only happens when something is wrong.
+QUICK = {"result_format": "BOOLEAN_ONLY"}
+DETAILED = {"result_format": "SUMMARY", "partial_unexpected_count": 3}
 for noisy in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
     logging.getLogger(noisy).setLevel(logging.ERROR)
 
@@ -47,7 +51,10 @@ class ExpectationRunner:
             self._context = context
         return self._context
 
-    def _checkpoint(self, suite: gx.ExpectationSuite) -> Checkpoint:
+    def _set_up(self, suite: gx.ExpectationSuite) -> tuple[Checkpoint, Checkpoint]:
+        """The suite, its validation definition and two checkpoints (quick, detailed), stored anew
+        each time so that what is stored always matches what runs (Great Expectations refuses to
+        run a checkpoint whose stored resources changed)."""
         context = self.context
         source = context.data_sources.add_or_update_spark(DATASOURCE)
         name = suite.name
@@ -58,14 +65,23 @@ class ExpectationRunner:
         definition = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=name, data=batch, suite=suite)
         )
-        return context.checkpoints.add_or_update(
-            Checkpoint(name=name, validation_definitions=[definition], result_format=RESULT_FORMAT)
+        quick, detailed = (
+            context.checkpoints.add_or_update(
+                Checkpoint(name=name + suffix, validation_definitions=[definition], result_format=result_format)
+            )
+            for suffix, result_format in (("", QUICK), (" (details)", DETAILED))
         )
+        return quick, detailed
 
     def validate(self, suite: gx.ExpectationSuite, frame: DataFrame, run_id: str) -> list[CheckResult]:
         """Run `suite` on `frame`; one result per expectation (severity and rule from its meta)."""
-        checkpoint = self._checkpoint(suite)
-        outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id))
+        # Great Expectations resolves stored objects through one process-wide current context; a
+        # process may check several lakes (tests, tools), so this runner's context is made current.
+        project_manager.set_project(self.context)
+        quick, detailed = self._set_up(suite)
+        outcome = quick.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id))
+        if not outcome.success:
+            outcome = detailed.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id))
         results: list[CheckResult] = []
         for validation in outcome.run_results.values():
             results.extend(_to_check(suite.name, r) for r in validation.results)
@@ -75,6 +91,7 @@ class ExpectationRunner:
         """Build the Data Docs site for the latest validations; the path of its index page."""
         if not (self.root / "gx").exists():
             return None
+        project_manager.set_project(self.context)
         sites = self.context.build_data_docs()
         index = next(iter(sites.values()), None)
         return Path(index.removeprefix("file://")) if index else None

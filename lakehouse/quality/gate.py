@@ -5,7 +5,8 @@ the table's Great Expectations suite (critical and warn expectations), the outco
 rule (counted from the rejected rows), row volume against the table's trailing runs, and source
 freshness. Any failed critical check records every outcome in `ops.dq_results` and raises
 `QualityGateFailed`; the caller then writes nothing. Otherwise the caller writes and calls
-`commit` to record the outcomes against the Delta version it produced.
+`commit` to keep the outcomes with the Delta version it produced. Outcomes are written to
+`ops.dq_results` in one commit per run (`flush`, called when the run ends, failed or not).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -75,6 +77,8 @@ class QualityGate:
         self.run_id = run_id
         self.started_at = started_at
         self.runner = runner_for(quality_dir(config))
+        self._pending: list[pd.DataFrame] = []  # outcomes, written to ops.dq_results in one commit by `flush`
+        self._volumes: dict[str, list[int]] | None = None
 
     @property
     def reference_time(self) -> dt.datetime:
@@ -96,22 +100,34 @@ class QualityGate:
         if rejects is not None:
             names = [r.name for r in getattr(module, "RULES", [])]
             results += reject_checks(table, names, rejects)
-        trailing = dq_results.trailing_volumes(self.lake, table, settings.volume_trailing_runs)
-        results.append(volume_check(table, rows.count(), trailing, settings.volume_drop_fraction))
         fresh_by = getattr(module, "FRESH_BY", None)
+        stats = rows.agg(F.count(F.lit(1)), F.max(fresh_by) if fresh_by else F.lit(None)).first()
+        count, newest = (int(stats[0]), stats[1]) if stats else (0, None)
+        trailing = self._trailing_volumes().get(table, [])
+        results.append(volume_check(table, count, trailing, settings.volume_drop_fraction))
         if fresh_by:
-            newest = rows.agg(F.max(fresh_by)).first()
-            results.append(
-                freshness_check(
-                    table, newest[0] if newest else None, self.reference_time, settings.freshness_limit_hours
-                )
-            )
+            results.append(freshness_check(table, newest, self.reference_time, settings.freshness_limit_hours))
         failures = failed_critical(results)
         if failures:
             failures = [_with_examples(f, suite, rows, module) for f in failures]
-            dq_results.record(self.lake, results, self.run_id, job, self.lake.version(table), self.started_at)
+            self._keep(results, job, self.lake.version(table))
             raise QualityGateFailed(table, failures)
         return results
+
+    def _trailing_volumes(self) -> dict[str, list[int]]:
+        if self._volumes is None:
+            self._volumes = dq_results.trailing_volumes(self.lake, self.config.quality.volume_trailing_runs)
+        return self._volumes
+
+    def _keep(self, results: Sequence[CheckResult], job: str, version: int | None) -> None:
+        if results:
+            self._pending.append(dq_results.results_frame(results, self.run_id, job, version, self.started_at))
+
+    def flush(self) -> None:
+        """Write every outcome kept so far to ops.dq_results, in one commit."""
+        if self._pending:
+            frames, self._pending = self._pending, []
+            self.lake.append_pandas(pd.concat(frames, ignore_index=True), dq_results.SCHEMA, dq_results.TABLE)
 
     @property
     def enabled(self) -> bool:
@@ -128,8 +144,8 @@ class QualityGate:
         return [r for r in results if r.severity == "warn" and not r.passed]
 
     def commit(self, job: str, table: str, results: Sequence[CheckResult]) -> list[CheckResult]:
-        """Record `results` against the table's current (just written) Delta version; the warnings."""
-        dq_results.record(self.lake, results, self.run_id, job, self.lake.version(table), self.started_at)
+        """Keep `results` with the table's current (just written) Delta version; the failed warnings."""
+        self._keep(results, job, self.lake.version(table))
         return [r for r in results if r.severity == "warn" and not r.passed]
 
 

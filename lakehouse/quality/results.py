@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
 
@@ -55,14 +55,6 @@ def results_frame(
     return frame.astype({"delta_version": "Int64", "failing_count": "Int64", "passed": "boolean"})
 
 
-def record(
-    lake: Lake, results: Sequence[CheckResult], run_id: str, job: str, version: int | None, at: dt.datetime
-) -> None:
-    """Append the outcomes in one commit."""
-    if results:
-        lake.append_pandas(results_frame(results, run_id, job, version, at), SCHEMA, TABLE)
-
-
 def history(lake: Lake, table: str | None = None) -> DataFrame | None:
     if not lake.exists(TABLE):
         return None
@@ -70,16 +62,20 @@ def history(lake: Lake, table: str | None = None) -> DataFrame | None:
     return frame.where(F.col("table") == table) if table else frame
 
 
-def trailing_volumes(lake: Lake, table: str, runs: int) -> list[int]:
-    """The row counts validated for `table` in its last `runs` recorded runs, newest first."""
-    frame = history(lake, table)
+def trailing_volumes(lake: Lake, runs: int) -> dict[str, list[int]]:
+    """Per table, the row counts validated in its last `runs` recorded runs, newest first."""
+    frame = history(lake)
     if frame is None:
-        return []
-    rows = (
+        return {}
+    window = Window.partitionBy("table").orderBy(F.col("checked_at").desc())
+    recent = (
         frame.where((F.col("rule") == "row_volume") & F.col("observed_value").isNotNull())
-        .orderBy(F.col("checked_at").desc())
-        .limit(runs)
-        .select("observed_value")
+        .withColumn("_n", F.row_number().over(window))
+        .where(F.col("_n") <= runs)
+        .select("table", "observed_value", "_n")
         .collect()
     )
-    return [int(r[0]) for r in rows]
+    volumes: dict[str, list[int]] = {}
+    for row in sorted(recent, key=lambda r: r["_n"]):
+        volumes.setdefault(row["table"], []).append(int(row["observed_value"]))
+    return volumes
