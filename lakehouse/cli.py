@@ -240,3 +240,6 @@ def demo(
 from lakehouse.quality.cli import app as dq_app  # noqa: E402
 
 app.add_typer(dq_app, name="dq")
+from lakehouse.serving.cli import serve as serve_command  # noqa: E402
+
+app.command("serve")(serve_command)

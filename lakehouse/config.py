@@ -75,6 +75,19 @@ class GeneratorConfig(_Frozen):
     seed: int = 42
 
 
+class ServingConfig(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    sql_port: int = Field(15002, ge=0, le=65535)
+    row_limit: int = Field(10_000, ge=1)
+    sql_timeout_seconds: float = Field(10.0, gt=0)
+    page_size: int = Field(100, ge=1)
+    max_page_size: int = Field(1_000, ge=1)
+    cache_entries: int = Field(512, ge=0)
+    refresh_seconds: float = Field(2.0, gt=0)
+    hidden_tables: tuple[str, ...] = ("gold.customer_segments",)
+
+
 class Config(_Frozen):
     env: str = "local"
     data_dir: Path = Path("data")
@@ -83,6 +96,7 @@ class Config(_Frozen):
     pipeline: PipelineConfig = PipelineConfig()
     generator: GeneratorConfig = GeneratorConfig()
     quality: QualityConfig = QualityConfig()
+    serving: ServingConfig = ServingConfig()
 
     @property
     def sources_dir(self) -> Path:

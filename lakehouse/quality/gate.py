@@ -164,8 +164,8 @@ def _with_examples(failure: CheckResult, suite, rows: DataFrame, module: ModuleT
         return failure
     hidden = set(getattr(module, "PERSONAL", []))
     columns = [c for c in rows.columns if c not in hidden]
-    found = rows.where(F.expr(where)).select(*columns).limit(3).toPandas()
-    examples = tuple(json.dumps(r, default=str) for r in found.to_dict(orient="records"))
+    found = rows.where(F.expr(where)).select(*columns).limit(3).collect()
+    examples = tuple(json.dumps(r.asDict(), default=str) for r in found)
     return CheckResult(
         failure.table,
         failure.rule,

@@ -99,10 +99,11 @@ def _readmit_rows(
     ctx: JobContext, job: Job, table: str, rule: str, rejected: DataFrame, candidates: int
 ) -> ReadmitResult:
     lake = ctx.lake
-    module = job.module
+    module, builder = job.module, job.builder
+    assert module is not None and builder is not None, f"{job.name} is not a transform"
     primary, *others = job.inputs
     bronze = bronze_rows(rejected, lake.read(primary).schema)
-    built: Built = job.builder(bronze, *read_inputs(ctx, tuple(others)))
+    built: Built = builder(bronze, *read_inputs(ctx, tuple(others)))
     current = lake.read(table)
     with lake.staging() as stage:
         passing = lake.stage_frame(built.rows, stage, "passing")

@@ -1,0 +1,128 @@
+"""The REST API: `create_app(config, api_keys=..., ...)` builds the FastAPI application.
+
+Every endpoint but `/health` needs a key (see `security.py`). Responses that read tables go
+through `Services.respond`, which keys the cache on the request and the Delta versions read and
+answers `If-None-Match` with 304. Request logs carry method, path, status and time only: never a
+query string, a body or a result, which may hold personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse
+
+from lakehouse.config import Config
+from lakehouse.serving.cache import ResponseCache
+from lakehouse.serving.fastsql import FastSql
+from lakehouse.serving.security import KeyChecker, key_cookie_redirect
+from lakehouse.serving.sql_runner import FastSqlRunner, SqlRunner
+from lakehouse.serving.tables import TableStore
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("lakehouse.serving.access")
+
+
+def dumps(payload: Any) -> bytes:
+    return orjson.dumps(payload, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+@dataclass
+class Services:
+    """What the routes share: config, tables, the fast query path, the cache and the SQL runner."""
+
+    config: Config
+    store: TableStore
+    fast: FastSql
+    cache: ResponseCache
+    sql_runner: SqlRunner
+
+    def respond(
+        self, request: Request, tables: Iterable[str], build: Callable[[dict[str, int | None]], Any],
+        extra_key: Any = None,
+    ) -> Response:
+        """JSON of `build(versions)`, cached by request and the versions of `tables`."""
+        versions = self.store.versions(tables)
+        query = tuple(sorted(request.query_params.multi_items()))
+        key = (request.method, request.url.path, query, extra_key, versions)
+        entry, hit = self.cache.get_or_build(key, lambda: dumps(build(dict(versions))))
+        headers = {"ETag": entry.etag, "X-Cache": "hit" if hit else "miss", "Cache-Control": "private, no-cache"}
+        if entry.etag in _etags(request.headers.get("if-none-match")):
+            return Response(status_code=304, headers=headers)
+        return Response(entry.body, media_type="application/json", headers=headers)
+
+
+def _etags(header: str | None) -> set[str]:
+    if not header:
+        return set()
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
+
+
+def _add_access_log(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def log_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        access_log.info("%s %s %s %.1fms", request.method, request.url.path, response.status_code, elapsed_ms)
+        return response
+
+
+def _docs_router(app: FastAPI) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/openapi.json")
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    def docs(request: Request) -> Response:
+        """Swagger UI; `/docs?key=...` keeps the key in a cookie, as the dashboard does."""
+        key = request.query_params.get("key")
+        if key:
+            return key_cookie_redirect("/docs", key, request)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="lakehouse API")
+
+    return router
+
+
+def create_app(
+    config: Config,
+    *,
+    api_keys: Sequence[str],
+    sql_runner: SqlRunner | None = None,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """The API over `config.lake_dir`; `routers` are mounted behind the same key check."""
+    from lakehouse.serving import dashboard, routes_data, routes_kpi
+
+    serving = config.serving
+    store = TableStore(config.lake_dir, hidden=serving.hidden_tables)
+    fast = FastSql(store)
+    services = Services(config, store, fast, ResponseCache(serving.cache_entries), sql_runner or FastSqlRunner(fast))
+    app = FastAPI(
+        title="lakehouse API",
+        description="Gold tables, KPIs and read-only SQL over the lakehouse. Send `Authorization: Bearer <key>`.",
+        version="1.0",
+        docs_url=None,  # served below, behind the key like everything but /health
+        openapi_url=None,
+    )
+    app.state.services = services
+    _add_access_log(app)
+
+    @app.get("/health", tags=["meta"])
+    def health() -> JSONResponse:
+        """Liveness, with no key needed and nothing about the data."""
+        return JSONResponse({"status": "ok"})
+
+    protected = [Depends(KeyChecker(api_keys))]
+    for router in (routes_data.router, routes_kpi.router, dashboard.router, _docs_router(app), *routers):
+        app.include_router(router, dependencies=protected)
+    return app

@@ -1,0 +1,48 @@
+"""Responses cached by request and by the Delta versions of the tables they read.
+
+A key holds the versions, so a new commit to any table a response read makes a new key: stale
+entries are never served, they just age out of the LRU. The ETag is a hash of the body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from cachetools import LRUCache
+
+
+@dataclass(frozen=True)
+class CachedBody:
+    body: bytes
+    etag: str
+
+
+def make_etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+class ResponseCache:
+    def __init__(self, entries: int) -> None:
+        self._entries: LRUCache[Hashable, CachedBody] | None = LRUCache(maxsize=entries) if entries else None
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_build(self, key: Hashable, build: Callable[[], bytes]) -> tuple[CachedBody, bool]:
+        """The cached body for `key`, or `build()` stored under it; the flag says it was a hit."""
+        if self._entries is not None:
+            with self._lock:
+                found = self._entries.get(key)
+            if found is not None:
+                self.hits += 1
+                return found, True
+        body = build()
+        entry = CachedBody(body, make_etag(body))
+        self.misses += 1
+        if self._entries is not None:
+            with self._lock:
+                self._entries[key] = entry
+        return entry, False

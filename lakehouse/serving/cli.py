@@ -1,0 +1,44 @@
+"""`lakehouse serve`: REST API, KPI dashboard and Spark Connect SQL endpoint."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lakehouse.console import console, err, state
+
+
+def serve(
+    port: Annotated[int | None, typer.Option(help="REST API port (serving.port; 0 = any free port).")] = None,
+    sql_port: Annotated[int | None, typer.Option(help="Spark Connect port (serving.sql_port).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address for both (serving.host); non-local needs keys.")] = None,
+) -> None:
+    """Serve the REST API (/docs), the dashboard (/dashboard) and a Spark Connect SQL endpoint."""
+    from lakehouse.serving.security import UnsafeBinding, keys_from_env, resolve_keys
+    from lakehouse.serving.server import serve as run_server
+
+    config = state.config
+    serving = config.serving
+    host = host or serving.host
+    try:
+        keys, generated = resolve_keys(host, keys_from_env())
+    except UnsafeBinding as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    def ready(api_port: int, connect_port: int) -> None:
+        base = f"http://{host}:{api_port}"
+        console.print(f"REST API     {base}  (OpenAPI docs {base}/docs)", highlight=False)
+        console.print(f"Dashboard    {base}/dashboard?key=<key>", highlight=False)
+        console.print(f"Spark SQL    sc://{host}:{connect_port}", highlight=False)
+        if generated:
+            console.print(f"No LAKEHOUSE_API_KEYS set: this run's key is {keys[0]}", highlight=False)
+        console.print("Ctrl-C to stop", highlight=False)
+
+    try:
+        run_server(config, host, port if port is not None else serving.port,
+                   sql_port if sql_port is not None else serving.sql_port, keys, on_ready=ready)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot listen: {exc}")
+        raise typer.Exit(2) from None

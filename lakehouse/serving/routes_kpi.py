@@ -1,0 +1,105 @@
+"""KPI endpoints: each runs one query of `kpis.py` on the fast path, cached by table versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+
+from lakehouse.serving import kpis
+from lakehouse.serving.app import Services
+
+router = APIRouter(prefix="/kpi", tags=["kpi"])
+FAR_PAST, FAR_FUTURE = dt.date(1900, 1, 1), dt.date(9999, 12, 31)
+Start = Annotated[dt.date | None, Query(description="First day (inclusive); default: no lower bound.")]
+End = Annotated[dt.date | None, Query(description="Last day (inclusive); default: no upper bound.")]
+Countries = Annotated[list[str] | None, Query(alias="country", description="ISO alpha-2; repeat for several.")]
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def _filters(start: dt.date | None, end: dt.date | None, countries: list[str] | None) -> kpis.Filters:
+    try:
+        return kpis.Filters(start or FAR_PAST, end or FAR_FUTURE, tuple(c.upper() for c in countries or ()))
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def _rows(request: Request, query: kpis.KpiQuery, **meta: Any) -> Response:
+    svc = _services(request)
+    missing = [t for t in query.tables if svc.store.version(t) is None]
+    if missing:
+        raise HTTPException(404, f"table {missing[0]} does not exist yet: run the pipeline")
+
+    def build(versions: dict[str, int | None]) -> dict[str, Any]:
+        return {**meta, "rows": svc.fast.query(query.sql, versions).to_pylist(), "versions": versions}
+
+    return svc.respond(request, query.tables, build)
+
+
+@router.get("/revenue")
+def revenue(
+    request: Request, start: Start = None, end: End = None, countries: Countries = None,
+    by: Annotated[str, Query(pattern="^(order_date|country|category)$")] = "order_date",
+) -> Response:
+    """Revenue (EUR) and units per day, country or category over a date range."""
+    return _rows(request, kpis.revenue_by(by, _filters(start, end, countries)), kpi="revenue", by=by)
+
+
+@router.get("/average-order-value")
+def average_order_value(
+    request: Request, start: Start = None, end: End = None, countries: Countries = None
+) -> Response:
+    """Per day: revenue, distinct orders and average order value (EUR)."""
+    return _rows(request, kpis.average_order_value(_filters(start, end, countries)), kpi="average_order_value")
+
+
+@router.get("/funnel")
+def funnel(request: Request, start: Start = None, end: End = None) -> Response:
+    """Sessions at each funnel step over the range, and step-to-step conversion."""
+    return _rows(request, kpis.funnel(_filters(start, end, None)), kpi="funnel")
+
+
+@router.get("/cold-chain")
+def cold_chain(request: Request, start: Start = None, end: End = None) -> Response:
+    """Cold-chain excursions, minutes above the limit and peak temperature per device."""
+    return _rows(request, kpis.cold_chain_excursions(_filters(start, end, None)), kpi="cold_chain")
+
+
+@router.get("/actual-vs-target")
+def actual_vs_target(request: Request, start: Start = None, end: End = None, countries: Countries = None) -> Response:
+    """Revenue against the sales target per country and month."""
+    return _rows(request, kpis.actual_vs_target(_filters(start, end, countries)), kpi="actual_vs_target")
+
+
+def _optional(request: Request, query: kpis.KpiQuery, table: str, kpi: str) -> Response:
+    svc = _services(request)
+    if svc.store.version(table) is None:
+        return svc.respond(request, [table], lambda v: {"kpi": kpi, "available": False, "rows": []})
+    return _rows(request, query, kpi=kpi, available=True)
+
+
+@router.get("/churn-risk")
+def churn_risk(request: Request) -> Response:
+    """Customers per churn-probability bucket; `available` is false until scores exist."""
+    return _optional(request, kpis.churn_distribution(), kpis.CHURN_TABLE, "churn_risk")
+
+
+@router.get("/model-monitoring")
+def model_monitoring(request: Request) -> Response:
+    """Rows of the model monitoring table; `available` is false until it exists."""
+    return _optional(request, kpis.model_monitoring(), kpis.MONITORING_TABLE, "model_monitoring")
+
+
+@router.get("/date-range")
+def date_range(request: Request) -> Response:
+    """First and last order date in gold.daily_sales (the dashboard's default filter)."""
+    query = kpis.KpiQuery(
+        "SELECT MIN(order_date) AS start, MAX(order_date) AS end, "
+        "SORT_ARRAY(COLLECT_SET(country)) AS countries FROM gold.daily_sales",
+        frozenset({"gold.daily_sales"}),
+    )
+    return _rows(request, query, kpi="date_range")

@@ -1,0 +1,99 @@
+"""Checks that a statement for `POST /sql` is one read-only SELECT over gold tables.
+
+The statement is parsed with sqlglot (Spark dialect) and walked: anything but a single query
+(SELECT, set operations, CTEs) is rejected, every table it reads must be an allowed `gold.<name>`,
+and functions that reach outside the tables (file readers, JVM reflection) are refused. The SQL
+that runs is regenerated from the checked tree, so what executes is what was checked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+# sqlglot warns with the statement text on unsupported syntax; statements may hold personal data.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+QUERY_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
+FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = (
+    exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command,
+    exp.Set, exp.Use, exp.Cache, exp.Uncache, exp.LoadData, exp.Into, exp.Pragma, exp.Transaction,
+    exp.Commit, exp.Rollback, exp.Describe, exp.Refresh, exp.TruncateTable, exp.Copy,
+)
+# Functions that read files or run host code; any `read_*` function is refused as well.
+FORBIDDEN_FUNCTIONS = frozenset({
+    "reflect", "java_method", "try_reflect", "input_file_name", "input_file_block_start",
+    "input_file_block_length", "text", "csv", "json", "parquet", "orc", "avro", "binaryfile",
+    "load_file", "glob", "sql", "udf",
+})
+
+
+class QueryRejected(ValueError):
+    """The statement is not a single read-only SELECT over allowed gold tables; says why."""
+
+
+@dataclass(frozen=True)
+class CheckedQuery:
+    sql: str
+    tables: frozenset[str]
+
+
+def _function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return str(node.sql_name()).lower()
+
+
+def _check_functions(tree: exp.Expression) -> None:
+    for node in tree.find_all(exp.Func):
+        name = _function_name(node)
+        if name in FORBIDDEN_FUNCTIONS or name.startswith("read_") or type(node).__name__.startswith("Read"):
+            raise QueryRejected(f"function '{name}' is not allowed: only gold tables can be read")
+
+
+def _cte_names(tree: exp.Expression) -> set[str]:
+    return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+
+
+def _table_name(table: exp.Table, ctes: set[str]) -> str | None:
+    """`gold.<name>` for a table reference; None for a CTE; rejects anything else."""
+    if not isinstance(table.this, exp.Identifier):
+        raise QueryRejected("table functions are not allowed: read gold tables by name")
+    name, db, catalog = table.name.lower(), table.db.lower(), table.catalog.lower()
+    if not db and not catalog and name in ctes:
+        return None
+    if catalog and catalog != "spark_catalog":
+        raise QueryRejected(f"catalog '{catalog}' is not allowed: read gold.<table>")
+    if db != "gold":
+        shown = f"{db}.{name}" if db else name
+        raise QueryRejected(f"table '{shown}' is not allowed: only gold tables can be read (gold.<table>)")
+    return f"gold.{name}"
+
+
+def check_query(sql: str, allowed_tables: Collection[str]) -> CheckedQuery:
+    """Parse `sql` and return it regenerated with the gold tables it reads, or raise QueryRejected."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="spark") if s is not None]
+    except ParseError as exc:
+        first = exc.errors[0]["description"] if exc.errors else str(exc).splitlines()[0]
+        raise QueryRejected(f"not valid Spark SQL: {first}") from None
+    if len(statements) != 1:
+        raise QueryRejected(f"exactly one statement is allowed, got {len(statements)}")
+    tree = statements[0]
+    if not isinstance(tree, QUERY_ROOTS):
+        raise QueryRejected(f"only SELECT is allowed, got {tree.key.upper()}")
+    for node in tree.walk():
+        if isinstance(node, FORBIDDEN_NODES):
+            raise QueryRejected(f"only SELECT is allowed: {node.key.upper()} found")
+    _check_functions(tree)
+    ctes = _cte_names(tree)
+    tables = {name for t in tree.find_all(exp.Table) if (name := _table_name(t, ctes)) is not None}
+    unknown = sorted(tables - set(allowed_tables))
+    if unknown:
+        raise QueryRejected(f"table '{unknown[0]}' is not an available gold table")
+    return CheckedQuery(tree.sql(dialect="spark", comments=False), frozenset(tables))

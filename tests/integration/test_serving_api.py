@@ -1,0 +1,355 @@
+"""`lakehouse serve` as users run it: a real process with uvicorn and the SQL endpoint, on a copy of
+the built world. Expected values come from the SQLite source and from the Delta files read with
+delta-rs and pandas, never from the serving code."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from lakehouse.config import Config
+
+pytestmark = pytest.mark.integration
+KEY, OTHER_KEY = "test-key-1", "test-key-2"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+PROTECTED = [
+    ("GET", "/tables"), ("GET", "/tables/gold.daily_sales"), ("GET", "/kpi/revenue"),
+    ("GET", "/kpi/average-order-value"), ("GET", "/kpi/funnel"), ("GET", "/kpi/cold-chain"),
+    ("GET", "/kpi/actual-vs-target"), ("GET", "/kpi/churn-risk"), ("GET", "/kpi/model-monitoring"),
+    ("GET", "/kpi/date-range"), ("POST", "/sql"), ("GET", "/dashboard"), ("GET", "/static/plotly.min.js"),
+    ("GET", "/docs"), ("GET", "/openapi.json"),
+]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path, api_port: int, sql_port: int, process: subprocess.Popen[bytes]) -> None:
+        self.data_dir, self.api_port, self.sql_port, self.process = data_dir, api_port, sql_port, process
+        self.url = f"http://127.0.0.1:{api_port}"
+        self.client = httpx.Client(base_url=self.url, headers=AUTH, timeout=60)
+
+    @property
+    def lake(self) -> Path:
+        return self.data_dir / "lake"
+
+    def table(self, name: str) -> pd.DataFrame:
+        layer, _, table = name.partition(".")
+        return DeltaTable(str(self.lake / layer / table)).to_pandas()
+
+    def versions(self) -> dict[str, int]:
+        found = {}
+        for log in sorted(self.lake.glob("*/*/_delta_log")):
+            found[f"{log.parent.parent.name}.{log.parent.name}"] = DeltaTable(str(log.parent)).version()
+        return found
+
+
+@pytest.fixture(scope="module")
+def server(built_world: Config, engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("serving") / "world"
+    shutil.copytree(built_world.data_dir, data_dir)
+    api_port, sql_port = _free_port(), _free_port()
+    env = {**os.environ, "LAKEHOUSE_API_KEYS": f"{KEY},{OTHER_KEY}", "LAKEHOUSE_SERVING__ROW_LIMIT": "50",
+           "LAKEHOUSE_SERVING__REFRESH_SECONDS": "0.5", "LAKEHOUSE_SERVING__SQL_TIMEOUT_SECONDS": "20"}
+    args = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine,
+            "--data-dir", str(data_dir), "serve", "--port", str(api_port), "--sql-port", str(sql_port)]
+    log = (data_dir.parent / "serve.log").open("wb")
+    process = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    srv = Server(data_dir, api_port, sql_port, process)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{srv.url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        raise AssertionError(f"server did not start: {(data_dir.parent / 'serve.log').read_text()[-3000:]}")
+    yield srv
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+def test_health_needs_no_key(server: Server) -> None:
+    assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+def test_every_other_endpoint_needs_a_valid_key(server: Server, method: str, path: str) -> None:
+    body = {"query": "SELECT 1"} if method == "POST" else None
+    missing = httpx.request(method, server.url + path, json=body)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    wrong = httpx.request(method, server.url + path, json=body, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 403
+    ok = httpx.request(method, server.url + path, json=body, headers={"Authorization": f"Bearer {OTHER_KEY}"})
+    assert ok.status_code == 200, ok.text
+
+
+def test_tables_lists_rows_and_versions(server: Server) -> None:
+    listed = {t["name"]: t for t in server.client.get("/tables").json()["tables"]}
+    expected = server.versions()
+    assert set(listed) == set(expected) - {"gold.customer_segments"}
+    for name in ("gold.daily_sales", "silver.order_lines", "gold.cold_chain_daily"):
+        assert listed[name]["version"] == expected[name]
+        assert listed[name]["rows"] == len(server.table(name))
+
+
+def test_table_pages_cover_the_filtered_table_once(server: Server) -> None:
+    frame = server.table("gold.daily_sales")
+    expected = frame[(frame.country == "DE") & (frame.revenue_eur >= 50)]
+    rows, cursor, pages = [], None, 0
+    while True:
+        params = {"country": "DE", "revenue_eur__gte": "50", "order_by": "-revenue_eur,order_date", "limit": "37"}
+        if cursor:
+            params["cursor"] = cursor
+        page = server.client.get("/tables/gold.daily_sales", params=params)
+        assert page.status_code == 200, page.text
+        rows += page.json()["rows"]
+        pages += 1
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    got = pd.DataFrame(rows)
+    assert pages == -(-len(expected) // 37) and len(got) == len(expected)
+    assert list(got.revenue_eur) == sorted(expected.revenue_eur, reverse=True)
+    assert not got.duplicated(["order_date", "country", "category"]).any()
+    assert set(got.category) == set(expected.category)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"nosuch": "1"}, "unknown column"), ({"order_by": "nosuch"}, "unknown column"),
+    ({"orders__like": "1"}, "unknown operator"), ({"order_date__gte": "not-a-date"}, "bad filter value"),
+    ({"cursor": "garbage"}, "cursor is not valid"),
+])
+def test_bad_table_requests_say_why(server: Server, params: dict[str, str], message: str) -> None:
+    response = server.client.get("/tables/gold.daily_sales", params=params)
+    assert response.status_code == 400 and message in response.json()["detail"]
+
+
+@pytest.mark.parametrize("table", ["silver.customers", "gold.customer_segments", "gold.nosuch", "bronze.orders"])
+def test_only_visible_gold_tables_are_served(server: Server, table: str) -> None:
+    assert server.client.get(f"/tables/{table}").status_code == 404
+
+
+def _source_lines(data_dir: Path) -> pd.DataFrame:
+    """Non-cancelled order lines in EUR, straight from the app database and the rates file."""
+    with sqlite3.connect(data_dir / "sources" / "app.db") as db:
+        lines = pd.read_sql(
+            "SELECT o.order_id, substr(o.order_ts, 1, 10) AS order_date, o.currency, "
+            "i.quantity * i.unit_price * (1 - i.discount) AS amount FROM orders o "
+            "JOIN order_items i USING (order_id) WHERE o.status <> 'cancelled'", db)
+    rates = pd.read_csv(data_dir / "sources" / "fx" / "rates.csv", dtype={"date": str})
+    lines = lines.merge(rates, left_on=["order_date", "currency"], right_on=["date", "currency"], how="left")
+    assert lines.rate.notna().all()
+    return lines.assign(eur=lines.amount / lines.rate)
+
+
+def test_revenue_by_day_matches_the_app_database(server: Server) -> None:
+    lines = _source_lines(server.data_dir)
+    days = sorted(lines.order_date.unique())
+    start, end = days[10], days[40]
+    got = server.client.get("/kpi/revenue", params={"start": start, "end": end}).json()["rows"]
+    window = lines[(lines.order_date >= start) & (lines.order_date <= end)]
+    expected = window.groupby("order_date").eur.sum()
+    assert [r["order_date"] for r in got] == list(expected.index)
+    for row in got:  # gold rounds per (day, country, category): allow a cent per group
+        assert row["revenue_eur"] == pytest.approx(expected[row["order_date"]], abs=0.5)
+
+
+def test_average_order_value_matches_the_app_database(server: Server) -> None:
+    lines = _source_lines(server.data_dir)
+    got = {r["order_date"]: r for r in server.client.get("/kpi/average-order-value").json()["rows"]}
+    per_day = lines.groupby("order_date").agg(revenue=("eur", "sum"), orders=("order_id", "nunique"))
+    assert set(got) == set(per_day.index)
+    for day, row in per_day.iterrows():
+        assert got[day]["orders"] == row.orders
+        assert got[day]["avg_order_value_eur"] == pytest.approx(row.revenue / row.orders, abs=0.011)
+
+
+def test_revenue_by_country_and_category_match_the_delta_files(server: Server) -> None:
+    sales = server.table("gold.daily_sales")
+    sales["order_date"] = sales.order_date.astype(str)
+    window = sales[(sales.order_date >= "2026-01-15") & sales.country.isin(["DE", "FR"])]
+    for by in ("country", "category"):
+        params = {"by": by, "start": "2026-01-15", "country": ["DE", "FR"]}
+        got = {r[by]: r for r in server.client.get("/kpi/revenue", params=params).json()["rows"]}
+        expected = window.groupby(by).agg(revenue=("revenue_eur", "sum"), units=("units", "sum"))
+        assert set(got) == set(expected.index)
+        for key, row in expected.iterrows():
+            assert got[key]["revenue_eur"] == pytest.approx(row.revenue, abs=0.01)
+            assert got[key]["units"] == row.units
+
+
+def test_funnel_cold_chain_and_targets_match_the_delta_files(server: Server) -> None:
+    funnel = server.table("gold.funnel_daily")
+    got = server.client.get("/kpi/funnel").json()["rows"][0]
+    assert got["sessions"] == funnel.sessions.sum() and got["orders"] == funnel.orders.sum()
+    assert got["session_to_order_rate"] == pytest.approx(funnel.orders.sum() / funnel.sessions.sum())
+
+    cold = server.table("gold.cold_chain_daily").groupby("device_id").excursions.sum()
+    got_cold = {r["device_id"]: r["excursions"] for r in server.client.get("/kpi/cold-chain").json()["rows"]}
+    assert got_cold == cold.to_dict()
+
+    sales = server.table("gold.daily_sales")
+    sales["month"] = sales.order_date.astype(str).str[:7]
+    actual = sales.groupby(["country", "month"]).revenue_eur.sum()
+    targets = server.table("silver.sales_targets").set_index(["country", "month"]).target_revenue_eur
+    rows = server.client.get("/kpi/actual-vs-target").json()["rows"]
+    assert {(r["country"], r["month"]) for r in rows} == set(actual.index) | set(targets.index)
+    for r in rows:
+        key = (r["country"], r["month"])
+        assert r["revenue_eur"] == (pytest.approx(actual[key], abs=0.01) if key in actual.index else None)
+        assert r["target_revenue_eur"] == (targets[key] if key in targets.index else None)
+
+
+def test_sql_runs_a_select_over_gold_with_a_row_cap(server: Server) -> None:
+    query = "SELECT country, SUM(units) AS units FROM gold.daily_sales GROUP BY country ORDER BY country"
+    body = server.client.post("/sql", json={"query": query}).json()
+    expected = server.table("gold.daily_sales").groupby("country").units.sum()
+    assert {r["country"]: r["units"] for r in body["rows"]} == expected.to_dict()
+    assert body["truncated"] is False
+    capped = server.client.post("/sql", json={"query": "SELECT * FROM gold.daily_sales"}).json()
+    assert len(capped["rows"]) == 50 and capped["truncated"] is True  # LAKEHOUSE_SERVING__ROW_LIMIT=50
+
+
+INJECTIONS = [
+    "SELECT * FROM gold.daily_sales; DROP TABLE gold.daily_sales",
+    "DROP TABLE gold.daily_sales",
+    "INSERT INTO gold.daily_sales SELECT * FROM gold.daily_sales",
+    "DELETE FROM gold.daily_sales",
+    "UPDATE gold.daily_sales SET revenue_eur = 0",
+    "MERGE INTO gold.daily_sales t USING gold.daily_sales s ON t.country = s.country WHEN MATCHED THEN DELETE",
+    "CREATE TABLE gold.stolen AS SELECT * FROM silver.customers",
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM csv.`/etc/passwd`",
+    "SELECT * FROM text.`/etc/passwd`",
+    "SELECT email FROM silver.customers",
+    "SELECT * FROM gold.daily_sales WHERE country IN (SELECT country FROM silver.customers)",
+    "SELECT * FROM bronze.orders UNION ALL SELECT * FROM gold.daily_sales",
+    "SELECT * FROM gold.customer_segments",
+    "SELECT reflect('java.lang.Runtime', 'getRuntime')",
+    "SELECT * FROM range(10)",
+    "SET spark.sql.ansi.enabled = false",
+    "TRUNCATE TABLE gold.daily_sales",
+]
+
+
+@pytest.mark.parametrize("query", INJECTIONS)
+def test_sql_rejects_everything_but_a_select_over_gold(server: Server, query: str) -> None:
+    before = server.versions()
+    response = server.client.post("/sql", json={"query": query})
+    assert response.status_code == 400 and response.json()["detail"].startswith("query rejected: ")
+    assert server.versions() == before
+    assert not (server.lake / "gold" / "stolen").exists()
+
+
+def test_spark_connect_clients_see_gold_with_no_setup(server: Server) -> None:
+    code = (
+        "import sys\nfrom pyspark.sql import SparkSession\n"
+        "s = SparkSession.builder.remote(sys.argv[1]).getOrCreate()\n"
+        "print(s.sql('SELECT COUNT(*) AS n, SUM(units) AS u FROM gold.daily_sales').collect()[0].asDict())\n"
+        "print(sorted(r.tableName for r in s.sql('SHOW TABLES IN gold').collect()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, f"sc://127.0.0.1:{server.sql_port}"],
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "SPARK_REMOTE": ""})
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts, tables = result.stdout.strip().splitlines()[-2:]
+    sales = server.table("gold.daily_sales")
+    assert eval(counts) == {"n": len(sales), "u": sales.units.sum()}  # noqa: S307 - our own subprocess's output
+    assert {"daily_sales", "funnel_daily", "cold_chain_daily", "customer_features"} <= set(eval(tables))  # noqa: S307
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHART_STATE = """() => Object.fromEntries([...document.querySelectorAll('.chart')].map(el => [
+    el.id.replace('chart-', ''),
+    {state: el.dataset.state || null, points: Number(el.dataset.points || 0),
+     traces: el.querySelectorAll('g.trace').length, text: el.textContent}]))"""
+
+
+def _load_dashboard(url: str, key: str, screenshot: Path) -> dict[str, object]:
+    """Open the dashboard in headless Chromium; chart states, console errors, a screenshot."""
+    if not CHROMIUM.exists():
+        pytest.skip("the dashboard test needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("requestfailed", lambda r: errors.append(f"{r.url} {r.failure}"))
+        page.goto(f"{url}/dashboard?key={key}")
+        page.wait_for_function("document.body.dataset.ready !== undefined", timeout=60_000)
+        assert page.url == f"{url}/dashboard"  # the key left the address bar
+        charts = page.evaluate(CHART_STATE)
+        page.screenshot(path=str(screenshot), full_page=True)
+        browser.close()
+    return {"errors": errors, "charts": charts}
+
+
+def test_dashboard_draws_every_chart(server: Server, tmp_path: Path) -> None:
+    state = _load_dashboard(server.url, KEY, tmp_path / "dashboard.png")
+    assert state["errors"] == [], state["errors"]
+    charts = state["charts"]
+    for chart in ("revenue-trend", "aov", "revenue-country", "revenue-category", "funnel", "target", "cold-chain"):
+        assert charts[chart]["state"] == "drawn" and charts[chart]["points"] > 0 and charts[chart]["traces"] > 0, chart
+    assert charts["churn"]["state"] == "empty" and "no scores yet" in charts["churn"]["text"]
+    assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+
+    scores = server.lake / "gold" / "customer_churn_scores"
+    probabilities = [0.05, 0.15, 0.15, 0.55, 0.95, 1.0]
+    write_deltalake(str(scores), pa.table({
+        "customer_id": pa.array(range(len(probabilities)), pa.int64()), "churn_probability": probabilities,
+        "model_name": ["churn"] * 6, "model_version": ["1"] * 6,
+    }))
+    state = _load_dashboard(server.url, KEY, tmp_path / "dashboard-scores.png")
+    assert state["errors"] == [], state["errors"]
+    assert state["charts"]["churn"]["state"] == "drawn" and state["charts"]["churn"]["points"] == 4
+    buckets = server.client.get("/kpi/churn-risk").json()["rows"]
+    assert [(round(r["bucket_start"], 1), r["customers"]) for r in buckets] == [(0.0, 1), (0.1, 2), (0.5, 1), (0.9, 2)]
+
+
+def test_cache_hits_until_a_new_gold_version(server: Server) -> None:
+    params = {"by": "country"}
+    first = server.client.get("/kpi/revenue", params=params)
+    second = server.client.get("/kpi/revenue", params=params)
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
+    assert first.content == second.content and first.headers["etag"] == second.headers["etag"]
+    unchanged = server.client.get("/kpi/revenue", params=params, headers={"If-None-Match": first.headers["etag"]})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+
+    path = server.lake / "gold" / "daily_sales"
+    schema = DeltaTable(str(path)).to_pyarrow_table().schema
+    row = {"order_date": pd.Timestamp("2026-01-05").date(), "country": "DE", "category": "cache-test",
+           "orders": 1, "units": 3, "revenue_eur": 1000.0, "avg_order_value_eur": 1000.0}
+    write_deltalake(str(path), pa.Table.from_pylist([row], schema=schema), mode="append")
+
+    third = server.client.get("/kpi/revenue", params=params, headers={"If-None-Match": first.headers["etag"]})
+    assert third.status_code == 200 and third.headers["x-cache"] == "miss"
+    before = {r["country"]: r["revenue_eur"] for r in first.json()["rows"]}
+    after = {r["country"]: r["revenue_eur"] for r in third.json()["rows"]}
+    assert after["DE"] == pytest.approx(before["DE"] + 1000.0, abs=0.01)
+    query = "SELECT COUNT(*) AS n FROM gold.daily_sales WHERE category = 'cache-test'"
+    sql = server.client.post("/sql", json={"query": query})
+    assert sql.json()["rows"] == [{"n": 1}]
