@@ -243,3 +243,8 @@ app.add_typer(dq_app, name="dq")
 from lakehouse.serving.cli import serve as serve_command  # noqa: E402
 
 app.command("serve")(serve_command)
+from lakehouse.ml import cli as ml_cli  # noqa: E402
+
+app.command("train")(ml_cli.train)
+app.command("score")(ml_cli.score)
+app.command("monitor")(ml_cli.monitor)

@@ -68,6 +68,19 @@ class QualityConfig(_Frozen):
     data_docs: bool = True
 
 
+class MlConfig(_Frozen):
+    model_name: str = "churn"
+    cutoff_date: dt.date | None = None  # training cut-off; null = latest order date - horizon_days
+    horizon_days: int = Field(60, ge=1)  # churned = no order in this many days after the cut-off
+    holdout_fraction: float = Field(0.25, gt=0, lt=1)
+    min_auc_gain: float = Field(0.0, ge=0)  # a new model must beat the champion's holdout ROC AUC by more
+    psi_warn: float = Field(0.1, gt=0)
+    psi_alert: float = Field(0.25, gt=0)
+    auc_warn: float = Field(0.7, gt=0, le=1)
+    auc_alert: float = Field(0.6, gt=0, le=1)
+    reload_seconds: float = Field(5.0, gt=0)  # how often /predict checks where the champion alias points
+
+
 class GeneratorConfig(_Frozen):
     start_date: dt.date = dt.date(2026, 1, 1)
     days: int = Field(30, ge=1)
@@ -96,6 +109,7 @@ class Config(_Frozen):
     pipeline: PipelineConfig = PipelineConfig()
     generator: GeneratorConfig = GeneratorConfig()
     quality: QualityConfig = QualityConfig()
+    ml: MlConfig = MlConfig()
     serving: ServingConfig = ServingConfig()
 
     @property

@@ -21,7 +21,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import BooleanType, DataType, DoubleType, LongType, StringType, StructType, TimestampType
+from pyspark.sql.types import (
+    BooleanType,
+    DataType,
+    DateType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructType,
+    TimestampType,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,7 @@ _ARROW_TYPES: dict[type[DataType], pa.DataType] = {
     LongType: pa.int64(),
     DoubleType: pa.float64(),
     BooleanType: pa.bool_(),
+    DateType: pa.date32(),
     StringType: pa.string(),
     TimestampType: pa.timestamp("us", tz="UTC"),
 }

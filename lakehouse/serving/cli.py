@@ -15,6 +15,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address for both (serving.host); non-local needs keys.")] = None,
 ) -> None:
     """Serve the REST API (/docs), the dashboard (/dashboard) and a Spark Connect SQL endpoint."""
+    from lakehouse.ml.api import build_router
     from lakehouse.serving.security import UnsafeBinding, keys_from_env, resolve_keys
     from lakehouse.serving.server import serve as run_server
 
@@ -38,7 +39,8 @@ def serve(
 
     try:
         run_server(config, host, port if port is not None else serving.port,
-                   sql_port if sql_port is not None else serving.sql_port, keys, on_ready=ready)
+                   sql_port if sql_port is not None else serving.sql_port, keys, routers=[build_router(config)],
+                   on_ready=ready)
     except OSError as exc:
         err.print(f"[red]error:[/red] cannot listen: {exc}")
         raise typer.Exit(2) from None

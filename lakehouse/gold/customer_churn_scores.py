@@ -1,0 +1,38 @@
+"""gold.customer_churn_scores: per customer in gold.customer_features, the champion model's
+probability that they place no order in the next 60 days.
+
+Lineage in every row: `model_name`, `model_version` (the registry version behind the `champion`
+alias when the scores were computed), `scored_at`, `feature_table_version` (the Delta version of
+gold.customer_features that was scored) and `as_of_date` (the features' date). Written by
+`lakehouse score` (lakehouse/ml/score.py), replaced whole on each run.
+"""
+
+from __future__ import annotations
+
+import great_expectations.expectations as gxe
+from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
+
+from lakehouse.quality.suites import critical
+
+TABLE = "gold.customer_churn_scores"
+KEY = ["customer_id"]
+PARTITION_BY: list[str] = []
+SCHEMA = StructType(
+    [
+        StructField("customer_id", LongType()),
+        StructField("churn_probability", DoubleType()),
+        StructField("model_name", StringType()),
+        StructField("model_version", StringType()),
+        StructField("scored_at", TimestampType()),
+        StructField("feature_table_version", LongType()),
+        StructField("as_of_date", DateType()),
+    ]
+)
+EXPECTATIONS = [
+    critical(
+        gxe.ExpectColumnValuesToBeBetween(column="churn_probability", min_value=0, max_value=1),
+        "probability_out_of_range",
+        "churn_probability IS NULL OR churn_probability < 0 OR churn_probability > 1",
+    ),
+    critical(gxe.ExpectColumnValuesToNotBeNull(column="churn_probability"), "probability_missing"),
+]

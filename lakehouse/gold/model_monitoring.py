@@ -1,0 +1,32 @@
+"""gold.model_monitoring: one row per metric per `lakehouse monitor` run, appended (history).
+
+- `kind = feature_drift`: population stability index (PSI) of each feature, today's customers
+  against the training set of the champion;
+- `kind = score_drift`: PSI of today's churn scores against the training set's scores;
+- `kind = performance`: realised ROC AUC of the champion on the latest window whose labels have
+  matured (features as of `latest order date - horizon`, label = no order in the horizon after).
+`status` is OK, WARN or ALERT against the thresholds in config (`ml.psi_*`, `ml.auc_*`).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType, TimestampType
+
+TABLE = "gold.model_monitoring"
+KEY = ["run_id", "metric"]
+PARTITION_BY: list[str] = []
+SCHEMA = StructType(
+    [
+        StructField("run_id", StringType()),
+        StructField("monitored_at", TimestampType()),
+        StructField("model_name", StringType()),
+        StructField("model_version", StringType()),
+        StructField("kind", StringType()),
+        StructField("metric", StringType()),
+        StructField("value", DoubleType()),
+        StructField("warn_threshold", DoubleType()),
+        StructField("alert_threshold", DoubleType()),
+        StructField("status", StringType()),
+        StructField("as_of_date", DateType()),
+    ]
+)
