@@ -23,7 +23,7 @@ ENV_PREFIX = "LAKEHOUSE_"
 # Shorthands for the variables users set most; everything else uses the A__B__C form.
 ENV_SHORTHANDS = {"DATA_DIR": "data_dir", "ENGINE": "engine.kind"}
 # Variables that belong to other parts of the product, not to this config file.
-ENV_IGNORED = {"API_KEYS", "CRM_URL", "KAFKA_BOOTSTRAP", "CONF_DIR", "ENV"}
+ENV_IGNORED = {"API_KEYS", "CRM_URL", "CRM_TOKEN", "KAFKA_BOOTSTRAP", "CONF_DIR", "ENV"}
 
 
 class ConfigError(ValueError):
@@ -81,6 +81,22 @@ class MlConfig(_Frozen):
     reload_seconds: float = Field(5.0, gt=0)  # how often /predict checks where the champion alias points
 
 
+class SegmentsConfig(_Frozen):
+    vip_ltv_eur: float = Field(1000.0, ge=0)
+    at_risk_probability: float = Field(0.6, ge=0, le=1)
+    dormant_days: int = Field(60, ge=1)
+    new_days: int = Field(30, ge=1)
+
+
+class CrmConfig(_Frozen):
+    batch_size: int = Field(200, ge=1)
+    requests_per_second: float = Field(20.0, gt=0)  # the client's own limit (token bucket)
+    attempts: int = Field(5, ge=1)
+    backoff_seconds: float = Field(0.2, ge=0)
+    max_retry_after_seconds: float = Field(30.0, ge=0)  # longest Retry-After honoured before giving up
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
 class GeneratorConfig(_Frozen):
     start_date: dt.date = dt.date(2026, 1, 1)
     days: int = Field(30, ge=1)
@@ -110,6 +126,8 @@ class Config(_Frozen):
     generator: GeneratorConfig = GeneratorConfig()
     quality: QualityConfig = QualityConfig()
     ml: MlConfig = MlConfig()
+    segments: SegmentsConfig = SegmentsConfig()
+    crm: CrmConfig = CrmConfig()
     serving: ServingConfig = ServingConfig()
 
     @property

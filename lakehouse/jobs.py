@@ -16,11 +16,19 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from lakehouse import ingest
 from lakehouse.bronze import app_tables
 from lakehouse.config import Config
-from lakehouse.gold import cold_chain_daily, customer_features, daily_sales, funnel_daily
+from lakehouse.gold import (
+    cold_chain_daily,
+    customer_churn_scores,
+    customer_features,
+    customer_segments,
+    daily_sales,
+    funnel_daily,
+)
 from lakehouse.quality.checks import CheckResult, QualityGateFailed
 from lakehouse.quality.gate import QualityGate
 from lakehouse.silver import (
@@ -115,11 +123,18 @@ INGEST_JOBS = [
 
 
 # -- transforms ---------------------------------------------------------------------------------
+# Inputs a job can run without (read as empty): no erasure requested yet, no model scored yet.
+OPTIONAL_INPUTS: dict[str, StructType] = {
+    **{t: app_tables.schema(t.split(".", 1)[1]) for t in app_tables.OPTIONAL_BRONZE},
+    customer_churn_scores.TABLE: customer_churn_scores.SCHEMA,
+}
+
+
 def read_inputs(ctx: JobContext, inputs: tuple[str, ...]) -> list[DataFrame]:
     frames = []
     for table in inputs:
-        if not ctx.lake.exists(table) and table in app_tables.OPTIONAL_BRONZE:
-            frames.append(ctx.lake.spark.createDataFrame([], app_tables.schema(table.split(".", 1)[1])))
+        if not ctx.lake.exists(table) and table in OPTIONAL_INPUTS:
+            frames.append(ctx.lake.spark.createDataFrame([], OPTIONAL_INPUTS[table]))
         else:
             frames.append(ctx.lake.read(table))
     return frames
@@ -185,6 +200,10 @@ def _as_of(ctx: JobContext) -> dict[str, Any]:
     return {"as_of": ctx.as_of()}
 
 
+def _segment_params(ctx: JobContext) -> dict[str, Any]:
+    return {"rules": ctx.config.segments}
+
+
 def _cold_chain_params(ctx: JobContext) -> dict[str, Any]:
     pipeline = ctx.config.pipeline
     return {"limit_c": pipeline.cold_chain_limit_c, "interval_minutes": pipeline.reading_interval_minutes}
@@ -222,6 +241,12 @@ GOLD_JOBS = [
     ),
     _gold_job(funnel_daily, funnel_daily.build_funnel_daily, ("silver.events", "silver.orders")),
     _gold_job(cold_chain_daily, cold_chain_daily.build_cold_chain_daily, ("silver.telemetry",), _cold_chain_params),
+    _gold_job(
+        customer_segments,
+        customer_segments.build_customer_segments,
+        ("gold.customer_features", "silver.customers", customer_churn_scores.TABLE),
+        _segment_params,
+    ),
 ]
 
 JOBS: dict[str, Job] = {job.name: job for job in INGEST_JOBS + SILVER_JOBS + GOLD_JOBS}
