@@ -248,3 +248,7 @@ from lakehouse.ml import cli as ml_cli  # noqa: E402
 app.command("train")(ml_cli.train)
 app.command("score")(ml_cli.score)
 app.command("monitor")(ml_cli.monitor)
+from lakehouse.reverse_etl.cli import crm_app, sync_app  # noqa: E402
+
+app.add_typer(sync_app, name="sync")
+app.add_typer(crm_app, name="crm")

