@@ -4,7 +4,7 @@
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
 SCALE ?= 0.05
-DAYS  ?= 14
+DAYS  ?= 120
 DATA  ?= data
 
 .PHONY: setup demo test lint bench clean

@@ -215,24 +215,38 @@ def list_jobs() -> None:
 @app.command()
 def demo(
     scale: Annotated[float, typer.Option(help="Generator scale for the demo.")] = 0.05,
-    days: Annotated[int, typer.Option(help="Days to simulate.")] = 14,
+    days: Annotated[int, typer.Option(help="Days to simulate (the churn model needs more than 60).")] = 120,
 ) -> None:
-    """Generate a small world, run the whole pipeline, and show where to look."""
+    """The whole lifecycle on a small world: generate, pipeline, churn model, CRM sync; then where to look."""
+    from lakehouse.demo import run_lifecycle
+
     generate(scale=scale, seed=None, days=days)
     lake, summary = _run_pipeline([])
-    _print_tables(lake)
-    data_dir = state.config.data_dir
-    hint = (
-        "\nQuery the gold tables, for example:\n"
-        f"  lakehouse --data-dir {data_dir} sql "
-        '"SELECT country, round(sum(revenue_eur), 2) AS revenue_eur FROM gold.daily_sales '
-        'GROUP BY country ORDER BY 2 DESC"\n'
-        f"  lakehouse --data-dir {data_dir} tables\n"
-        f"Delta tables are in {state.config.lake_dir}; sources in {state.config.sources_dir}."
-    )
-    console.print(hint, soft_wrap=True, highlight=False)
     if summary.failed:
         raise typer.Exit(1)
+    complete = run_lifecycle(state.config, lake, lambda line: console.print(line, highlight=False, soft_wrap=True))
+    _print_tables(lake)
+    console.print(_where_to_look(), soft_wrap=True, highlight=False)
+    if not complete:
+        raise typer.Exit(1)
+
+
+def _where_to_look() -> str:
+    cfg = state.config
+    cli = f"lakehouse --data-dir {cfg.data_dir}"
+    return "\n".join(
+        [
+            "",
+            "Where to look:",
+            f"  {cli} sql \"SELECT country, round(sum(revenue_eur), 2) AS revenue_eur FROM gold.daily_sales "
+            "GROUP BY country ORDER BY 2 DESC\"",
+            f"  {cli} serve                 # REST API /docs, KPI dashboard /dashboard, Spark SQL on sc://127.0.0.1:15002",
+            f"  {cli} dq report             # quality checks and trends; Data Docs under {cfg.data_dir}/quality",
+            f"  mlflow ui --backend-store-uri sqlite:///{cfg.data_dir}/mlflow/mlflow.db   # runs and the churn model",
+            f"  {cli} sql \"SELECT segment, count(*) FROM gold.customer_segments GROUP BY segment\"",
+            f"Delta tables: {cfg.lake_dir}; sources: {cfg.sources_dir}.",
+        ]
+    )
 
 
 # -- command groups, one per area of the library -------------------------------------------------

@@ -32,9 +32,6 @@ def connect(config: Config) -> str:
     uri = tracking_uri(config)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-    if experiment is None:
-        artifacts = (mlflow_dir(config) / "artifacts").as_uri()
-        return mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
-    mlflow.set_experiment(EXPERIMENT)
-    return experiment.experiment_id
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        mlflow.create_experiment(EXPERIMENT, artifact_location=(mlflow_dir(config) / "artifacts").as_uri())
+    return mlflow.set_experiment(EXPERIMENT).experiment_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 
 from lakehouse.config import Config
@@ -18,7 +19,9 @@ def start_postgres(config: Config) -> Iterator[str]:
 
     folder = (config.data_dir / "crm" / "postgres").resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    server = get_server(folder)
+    with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on servers without a login session
+        warnings.simplefilter("ignore")
+        server = get_server(folder)
     try:
         yield server.get_uri()
     finally:
