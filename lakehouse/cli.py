@@ -105,7 +105,8 @@ def _summary_table(reports) -> Table:  # noqa: ANN001
     return table
 
 
-def _run_pipeline(names: list[str]):  # noqa: ANN202
+def _run_pipeline(names: list[str], wait: float = 0.0):  # noqa: ANN202
+    from lakehouse.locking import LakeBusy
     from lakehouse.pipeline import UnknownJob, run_jobs, select_jobs
 
     try:
@@ -123,13 +124,18 @@ def _run_pipeline(names: list[str]):  # noqa: ANN202
     ]
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("starting", total=len(jobs))
-        summary = run_jobs(
-            state.config,
-            lake,
-            jobs,
-            on_start=lambda job: progress.update(task, description=job.name),
-            on_done=lambda report: progress.advance(task),
-        )
+        try:
+            summary = run_jobs(
+                state.config,
+                lake,
+                jobs,
+                on_start=lambda job: progress.update(task, description=job.name),
+                on_done=lambda report: progress.advance(task),
+                wait_seconds=wait,
+            )
+        except LakeBusy as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(3) from None
     console.print(_summary_table(summary.reports))
     warnings = [w for r in summary.reports for w in r.outcome.warnings]
     for warning in warnings:
@@ -150,9 +156,12 @@ def _publish_quality_docs() -> None:
 
 
 @app.command()
-def run(jobs: Annotated[list[str] | None, typer.Argument(help="Jobs or layers; all when omitted.")] = None) -> None:
-    """Run jobs in dependency order (all by default), with a summary per job."""
-    _, summary = _run_pipeline(jobs or [])
+def run(
+    jobs: Annotated[list[str] | None, typer.Argument(help="Jobs or layers; all when omitted.")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait while another run holds the lake.")] = 0.0,
+) -> None:
+    """Run jobs in dependency order (all by default), with a summary per job; exit 3 if the lake is busy."""
+    _, summary = _run_pipeline(jobs or [], wait)
     if summary.failed:
         for r in summary.failed:
             err.print(f"[red]{r.job} {r.status}:[/red] {r.error}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +41,19 @@ class State:
         lake = Lake(get_session(self.config), self.config.lake_dir)
         lake.register_all()
         return lake
+
+
+    @contextlib.contextmanager
+    def exclusive(self, wait: float = 0.0) -> Iterator[None]:
+        """Hold the lake's write lock for a command that changes tables (exit 3 when it is busy)."""
+        from lakehouse.locking import LakeBusy, lake_lock
+
+        try:
+            with lake_lock(self.config.data_dir, wait):
+                yield
+        except LakeBusy as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(3) from None
 
 
 state = State()

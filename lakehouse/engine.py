@@ -84,6 +84,8 @@ def _spark_session(config: Config) -> SparkSession:
         settings.setdefault("spark.driver.memory", "4g")
         # Python workers run this interpreter (and its packages), not whatever python3 is on PATH.
         settings.setdefault("spark.pyspark.python", sys.executable)
+        # PySpark's driver reads the workers' interpreter from PYSPARK_PYTHON (else `python3` on PATH).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         settings.setdefault("spark.sql.warehouse.dir", str(config.data_dir / "spark-warehouse"))
         settings.setdefault("spark.driver.extraJavaOptions", f"-Dderby.system.home={config.data_dir}")
     for key, value in settings.items():

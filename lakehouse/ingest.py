@@ -161,7 +161,8 @@ def ingest_landing(lake: Lake, table: ModuleType, root: Path, sources_dir: Path,
     for start in range(0, len(pending), MAX_FILES_PER_BATCH):
         chunk = pending[start : start + MAX_FILES_PER_BATCH]
         fresh, duplicates = _split_redeliveries(chunk, seen_hashes, sources_dir)
-        batch_id = batch_id_for(table.TABLE, *sorted(f"{p}" for p in chunk))
+        # Relative paths: the same sources give the same batch ids wherever the data directory is.
+        batch_id = batch_id_for(table.TABLE, *sorted(_relative(p, sources_dir) for p in chunk))
         _clear_partial_batch(lake, [table.TABLE, quarantine.TABLE], batch_id)
         with lake.staging() as stage:
             tasks = [

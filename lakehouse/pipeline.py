@@ -21,6 +21,7 @@ from pyspark.sql.types import DoubleType, LongType, StringType, StructField, Str
 
 from lakehouse.config import Config
 from lakehouse.jobs import JOBS, Job, JobContext, JobOutcome
+from lakehouse.locking import lake_lock
 from lakehouse.quality.checks import QualityGateFailed
 from lakehouse.storage import Lake, TableNotFound
 
@@ -174,8 +175,21 @@ def run_jobs(
     jobs: Sequence[Job],
     on_start: Callable[[Job], None] = lambda job: None,
     on_done: Callable[[JobReport], None] = lambda report: None,
+    wait_seconds: float = 0.0,
 ) -> RunSummary:
-    """Run `jobs` in order; a job whose upstream failed in this run is reported as blocked."""
+    """Run `jobs` in order, holding the lake's write lock (waiting up to `wait_seconds` for it; else
+    LakeBusy); a job whose upstream failed in this run is reported as blocked."""
+    with lake_lock(config.data_dir, wait_seconds):
+        return _run_locked(config, lake, jobs, on_start, on_done)
+
+
+def _run_locked(
+    config: Config,
+    lake: Lake,
+    jobs: Sequence[Job],
+    on_start: Callable[[Job], None],
+    on_done: Callable[[JobReport], None],
+) -> RunSummary:
     started = dt.datetime.now(dt.UTC)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     ctx = JobContext(config, lake, run_id, started)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -31,10 +33,40 @@ from pyspark.sql.types import (
     StructType,
     TimestampType,
 )
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 log = logging.getLogger(__name__)
 
 LAYERS = ("bronze", "silver", "gold", "ops")
+
+
+# What the engines raise when another writer committed the same Delta version first (measured:
+# Sail "Failed to commit transaction", delta-spark's Concurrent*Exception / ProtocolChanged).
+CONFLICT_MARKERS = ("Failed to commit transaction", "Concurrent", "ProtocolChanged", "MetadataChanged")
+
+
+def is_commit_conflict(error: BaseException) -> bool:
+    text = f"{type(error).__name__}: {error}"
+    return any(marker in text for marker in CONFLICT_MARKERS)
+
+
+def retry_conflicts(write: Callable[..., None]) -> Callable[..., None]:
+    """Retry a Delta write that lost a commit race (the write is recomputed and committed again)."""
+
+    @functools.wraps(write)
+    def wrapped(*args: Any, **kwargs: Any) -> None:
+        for attempt in Retrying(
+            stop=stop_after_attempt(6),
+            wait=wait_random_exponential(multiplier=0.1, max=3),
+            retry=retry_if_exception(is_commit_conflict),
+            reraise=True,
+        ):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    log.warning("Delta commit conflict on %s: retrying", write.__name__)
+                write(*args, **kwargs)
+
+    return wrapped
 
 
 class TableNotFound(LookupError):
@@ -152,12 +184,14 @@ class Lake:
             writer = writer.partitionBy(*partition_by)
         return writer
 
+    @retry_conflicts
     def overwrite(self, df: DataFrame, table: str, partition_by: list[str] | None = None) -> None:
         """Replace the table's content (and schema) in one Delta commit."""
         writer = self._writer(df, "overwrite", partition_by).option("overwriteSchema", "true")
         writer.save(str(self.path(table)))
         self.register(table)
 
+    @retry_conflicts
     def append(self, df: DataFrame, table: str, partition_by: list[str] | None = None) -> None:
         """Append in one commit; new columns are added to the schema (bronze keeps them)."""
         writer = self._writer(df, "append", partition_by).option("mergeSchema", "true")
@@ -205,6 +239,7 @@ class Lake:
             write_parquet_part(frame, schema, stage / "part-0.parquet")
             self.append_staged(stage, schema, table, partition_by)
 
+    @retry_conflicts
     def replace_where(self, df: DataFrame, table: str, predicate: str, partition_by: list[str] | None = None) -> None:
         """Atomically replace the rows matching `predicate` with `df` (creates the table if needed)."""
         if not self.exists(table):

@@ -39,7 +39,7 @@ def _order_facts(orders: DataFrame, order_lines: DataFrame, as_of: dt.date) -> D
     value = (
         order_lines.where((F.col("order_date") <= F.lit(as_of)) & (F.col("status") != "cancelled"))
         .groupBy("customer_id")
-        .agg(F.sum("net_amount_eur").alias("_value"))
+        .agg(F.sum(F.col("net_amount_eur").cast("decimal(38,12)")).alias("_value"))  # exact: order-independent
     )
     return dates.join(value, "customer_id", "left")
 
@@ -70,7 +70,7 @@ def build_customer_features(
         .join(_session_facts(events, as_of), "customer_id", "left")
         .join(current, "customer_id", "left")
     )
-    ltv = F.round(F.coalesce(F.col("_value"), F.lit(0.0)), 2).cast("double")
+    ltv = F.round(F.coalesce(F.col("_value"), F.lit(0).cast("decimal(38,12)")), 2).cast("double")
     return joined.select(
         "customer_id",
         "first_order_date",

@@ -20,6 +20,9 @@ from lakehouse.quality.suites import critical
 TABLE = "gold.daily_sales"
 KEY = ["order_date", "country", "category"]
 PARTITION_BY: list[str] = []
+# Sums of doubles depend on the order rows arrive in, and a cent can flip when rounding; a decimal
+# sum is exact, so the same lines always give the same revenue.
+EXACT = "decimal(38,12)"
 EXPECTATIONS = [
     critical(gxe.ExpectColumnMinToBeBetween(column="revenue_eur", min_value=0), "revenue_negative", "revenue_eur < 0"),
 ]
@@ -31,6 +34,6 @@ def build_daily_sales(order_lines: DataFrame) -> DataFrame:
     totals = sold.groupBy(*KEY).agg(
         F.countDistinct("order_id").cast("bigint").alias("orders"),
         F.sum("quantity").cast("bigint").alias("units"),
-        F.round(F.sum("net_amount_eur"), 2).cast("double").alias("revenue_eur"),
+        F.round(F.sum(F.col("net_amount_eur").cast(EXACT)), 2).cast("double").alias("revenue_eur"),
     )
     return totals.withColumn("avg_order_value_eur", F.col("revenue_eur") / F.col("orders"))

@@ -18,7 +18,8 @@ def train() -> None:
     from lakehouse.ml.train import train as run
 
     try:
-        result = run(state.config, state.lake())
+        with state.exclusive():
+            result = run(state.config, state.lake())
     except NotEnoughData as exc:
         _fail(exc)
         return
@@ -32,7 +33,8 @@ def score() -> None:
     from lakehouse.ml.score import score as run
 
     try:
-        console.print(run(state.config, state.lake()).describe(), highlight=False)
+        with state.exclusive():
+            console.print(run(state.config, state.lake()).describe(), highlight=False)
     except NoChampion as exc:
         _fail(exc)
 
@@ -43,6 +45,7 @@ def monitor() -> None:
     from lakehouse.ml.score import NoChampion
 
     try:
-        console.print(run(state.config, state.lake()).describe(), highlight=False, soft_wrap=True)
+        with state.exclusive():
+            console.print(run(state.config, state.lake()).describe(), highlight=False, soft_wrap=True)
     except NoChampion as exc:
         _fail(exc)

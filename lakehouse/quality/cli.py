@@ -31,7 +31,8 @@ def readmit(
     started = dt.datetime.now(dt.UTC)
     ctx = JobContext(state.config, lake, f"readmit-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}", started)
     try:
-        result = readmit_rows(ctx, table, rule)
+        with state.exclusive():
+            result = readmit_rows(ctx, table, rule)
     except ReadmitError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

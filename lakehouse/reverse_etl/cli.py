@@ -56,7 +56,8 @@ def sync_crm(
     """Send what changed in gold.customer_segments since the last sync to the CRM."""
     from lakehouse.reverse_etl.sync import sync
 
-    result = _run(sync, state.config, state.lake(), target, full=full, dry_run=dry_run)
+    with state.exclusive():
+        result = _run(sync, state.config, state.lake(), target, full=full, dry_run=dry_run)
     if diff:
         console.print(_diff_table(result))
     console.print(result.describe(), highlight=False, soft_wrap=True)
@@ -69,7 +70,8 @@ def sync_replay(target: Target = "postgres") -> None:
     """Resend the contacts in ops.sync_dead_letter."""
     from lakehouse.reverse_etl.sync import replay
 
-    result = _run(replay, state.config, state.lake(), target)
+    with state.exclusive():
+        result = _run(replay, state.config, state.lake(), target)
     console.print(result.describe(), highlight=False, soft_wrap=True)
     if result.failed:
         raise typer.Exit(1)
