@@ -275,3 +275,31 @@ from lakehouse.reverse_etl.cli import crm_app, sync_app  # noqa: E402
 
 app.add_typer(sync_app, name="sync")
 app.add_typer(crm_app, name="crm")
+
+
+@app.command()
+def maintain(
+    table: Annotated[list[str] | None, typer.Option("--table", help="Only these tables (default: all).")] = None,
+    retention_hours: Annotated[int, typer.Option(help="Vacuum files unreferenced for longer than this.")] = 168,
+    force: Annotated[bool, typer.Option("--force", help="Allow a retention below 168 h.")] = False,
+    purge_erased: Annotated[bool, typer.Option("--purge-erased", help="Vacuum the customer tables now.")] = False,
+) -> None:
+    """Compact, vacuum (with a retention guard) and checkpoint Delta tables; show their history."""
+    from lakehouse import maintenance
+
+    with state.exclusive():
+        lake = state.lake()
+        try:
+            if purge_erased:
+                results = maintenance.purge_erased(lake)
+            else:
+                names = table or lake.tables()
+                results = [maintenance.maintain_table(lake, t, retention_hours, force) for t in names]
+        except maintenance.RetentionTooShort as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    for result in results:
+        console.print(result.describe(), highlight=False)
+        for commit in result.history[:3]:
+            console.print(f"    v{commit['version']}  {commit['timestamp']:%Y-%m-%d %H:%M:%S}  {commit['operation']}",
+                          highlight=False)
