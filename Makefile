@@ -9,7 +9,7 @@ DATA  ?= data
 
 .PHONY: setup demo test lint bench clean
 
-setup: $(VENV)/.installed jvm/target/jars/.fetched
+setup: $(VENV)/.installed jvm/target/jars/.fetched jvm/kafka/target/jars/.fetched
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,6 +19,10 @@ $(VENV)/.installed: pyproject.toml
 
 jvm/target/jars/.fetched: jvm/pom.xml
 	mvn --quiet --batch-mode -f jvm/pom.xml dependency:copy-dependencies
+	touch $@
+
+jvm/kafka/target/jars/.fetched: jvm/kafka/pom.xml
+	mvn --quiet --batch-mode -f jvm/kafka/pom.xml dependency:copy-dependencies
 	touch $@
 
 demo: setup

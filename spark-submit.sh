@@ -66,7 +66,7 @@ if ((!has_delta)); then
   if [[ "${LAKEHOUSE_USE_PACKAGES:-0}" != 1 && ${#jars[@]} -gt 0 ]]; then
     defaults+=(--jars "$(IFS=,; echo "${jars[*]}")")
   else
-    defaults+=(--packages "io.delta:delta-spark_2.13:$DELTA_VERSION")
+    defaults+=(--packages "io.delta:delta-spark_2.13:$DELTA_VERSION,org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.1")
   fi
 fi
 defaults+=(
