@@ -303,3 +303,8 @@ def maintain(
         for commit in result.history[:3]:
             console.print(f"    v{commit['version']}  {commit['timestamp']:%Y-%m-%d %H:%M:%S}  {commit['operation']}",
                           highlight=False)
+from lakehouse.streaming.cli import iot_app, kafka_app, stream_app  # noqa: E402
+
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(iot_app, name="iot")
+app.add_typer(stream_app, name="stream")

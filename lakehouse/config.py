@@ -97,6 +97,12 @@ class CrmConfig(_Frozen):
     timeout_seconds: float = Field(10.0, gt=0)
 
 
+class KafkaConfig(_Frozen):
+    bootstrap: str | None = None  # host:port; LAKEHOUSE_KAFKA_BOOTSTRAP wins; null = the local broker
+    until_idle_seconds: float = Field(5.0, gt=0)
+    batch_records: int = Field(20_000, ge=1)
+
+
 class GeneratorConfig(_Frozen):
     start_date: dt.date = dt.date(2026, 1, 1)
     days: int = Field(30, ge=1)
@@ -128,6 +134,7 @@ class Config(_Frozen):
     ml: MlConfig = MlConfig()
     segments: SegmentsConfig = SegmentsConfig()
     crm: CrmConfig = CrmConfig()
+    kafka: KafkaConfig = KafkaConfig()
     serving: ServingConfig = ServingConfig()
 
     @property

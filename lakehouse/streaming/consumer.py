@@ -1,0 +1,198 @@
+"""`lakehouse stream telemetry`: fleet.telemetry → bronze.telemetry in micro-batches, exactly once.
+
+- Embedded engine (Sail has no streaming sinks): a confluent-kafka consumer assigned to every
+  partition from the offsets landed in the table, landing each batch through the storage layer.
+- Apache Spark: Structured Streaming's Kafka source with a checkpoint under
+  `<data_dir>/checkpoints/telemetry`, each micro-batch landed by the same code (`foreachBatch`).
+Both stop after `until_idle` seconds without new messages or after `max_seconds`, and on SIGTERM
+finish the batch in hand and exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from lakehouse.config import Config
+from lakehouse.storage import Lake
+from lakehouse.streaming.landing import TOPIC, Landed, Message, land, load_state
+
+log = logging.getLogger(__name__)
+PARTITIONS = 2
+
+
+@dataclass
+class StreamResult:
+    batches: int = 0
+    records: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    seconds: float = 0.0
+    stopped_by: str = "idle"
+
+    def add(self, landed: Landed) -> None:
+        self.batches += 1
+        self.records += landed.records
+        self.duplicates += landed.duplicates
+        self.quarantined += landed.quarantined
+
+    def describe(self) -> str:
+        return (
+            f"landed {self.records:,} readings in {self.batches} batch(es) into bronze.telemetry "
+            f"({self.duplicates:,} repeated readings dropped, {self.quarantined:,} unparseable to bronze.quarantine; "
+            f"stopped: {self.stopped_by}, {self.seconds:.1f} s)"
+        )
+
+
+@contextlib.contextmanager
+def sigterm_stops() -> Iterator[threading.Event]:
+    """An event set by SIGTERM (the batch in hand is finished first), restored afterwards."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def ensure_topic(bootstrap: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    if TOPIC not in admin.list_topics(timeout=10).topics:
+        futures = admin.create_topics([NewTopic(TOPIC, num_partitions=PARTITIONS, replication_factor=1)])
+        with contextlib.suppress(Exception):  # created meanwhile by a producer: fine
+            futures[TOPIC].result(10)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def stream_embedded(
+    lake: Lake,
+    bootstrap: str,
+    until_idle: float,
+    max_seconds: float | None,
+    batch_records: int = 20_000,
+    on_batch: Callable[[list[Message], Landed], None] = lambda messages, landed: None,
+) -> StreamResult:
+    ensure_topic(bootstrap)
+    state = load_state(lake)
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "lakehouse-telemetry", "enable.auto.commit": False, "log_level": 3}
+    )
+    partitions = consumer.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions
+    consumer.assign(
+        [TopicPartition(TOPIC, p, state.offsets[p] + 1 if p in state.offsets else OFFSET_BEGINNING) for p in partitions]
+    )
+    result, begin = StreamResult(), time.monotonic()
+    last_data = begin
+    with sigterm_stops() as stop:
+        try:
+            while True:
+                polled = consumer.consume(num_messages=batch_records, timeout=0.5)
+                messages = [
+                    Message(int(m.partition() or 0), int(m.offset() or 0), m.value(), m.timestamp()[1])
+                    for m in polled
+                    if m.error() is None
+                ]
+                if messages:
+                    landed = land(lake, messages, state, _now())
+                    result.add(landed)
+                    on_batch(messages, landed)
+                    last_data = time.monotonic()
+                now = time.monotonic()
+                if stop.is_set():
+                    result.stopped_by = "SIGTERM"
+                    break
+                if now - last_data >= until_idle:
+                    break
+                if max_seconds is not None and now - begin >= max_seconds:
+                    result.stopped_by = "max-seconds"
+                    break
+        finally:
+            consumer.close()
+    result.seconds = time.monotonic() - begin
+    return result
+
+
+def stream_spark(
+    config: Config,
+    lake: Lake,
+    bootstrap: str,
+    until_idle: float,
+    max_seconds: float | None,
+    on_batch: Callable[[list[Message], Landed], None] = lambda messages, landed: None,
+) -> StreamResult:
+    ensure_topic(bootstrap)
+    state = load_state(lake)
+    result, begin = StreamResult(), time.monotonic()
+    checkpoint = (config.data_dir / "checkpoints" / "telemetry").resolve()
+    starting = {TOPIC: {str(p): o + 1 for p, o in state.offsets.items()}} if state.offsets else "earliest"
+
+    def each_batch(frame, batch_id: int) -> None:  # noqa: ANN001 - a DataFrame of Kafka records
+        rows = frame.select("partition", "offset", "value", "timestamp").collect()
+        messages = [
+            Message(
+                int(r["partition"]),
+                int(r["offset"]),
+                bytes(r["value"]) if r["value"] is not None else None,
+                int(r["timestamp"].timestamp() * 1000),
+            )
+            for r in rows
+        ]
+        if messages:
+            landed = land(lake, messages, state, _now())
+            result.add(landed)
+            on_batch(messages, landed)
+
+    source = (
+        lake.spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", TOPIC)
+        .option("startingOffsets", starting if isinstance(starting, str) else json.dumps(starting))
+        .option("maxOffsetsPerTrigger", 50_000)
+        .option("failOnDataLoss", "false")
+        .load()
+    )
+    last_data = begin
+    with sigterm_stops() as stop:
+        while True:
+            before = result.records + result.duplicates + result.quarantined
+            query = source.writeStream.foreachBatch(each_batch).option("checkpointLocation", str(checkpoint))
+            query.trigger(availableNow=True).start().awaitTermination()
+            now = time.monotonic()
+            if result.records + result.duplicates + result.quarantined > before:
+                last_data = now
+            if stop.is_set():
+                result.stopped_by = "SIGTERM"
+                break
+            if now - last_data >= until_idle:
+                break
+            if max_seconds is not None and now - begin >= max_seconds:
+                result.stopped_by = "max-seconds"
+                break
+            time.sleep(0.5)
+    result.seconds = time.monotonic() - begin
+    return result
+
+
+def stream_telemetry(
+    config: Config, lake: Lake, bootstrap: str, until_idle: float = 5.0, max_seconds: float | None = None
+) -> StreamResult:
+    """Stream until idle / max seconds / SIGTERM, on the session's engine."""
+    if type(lake.spark).__module__.startswith("pyspark.sql.connect"):
+        return stream_embedded(lake, bootstrap, until_idle, max_seconds)
+    return stream_spark(config, lake, bootstrap, until_idle, max_seconds)
