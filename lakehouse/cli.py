@@ -233,7 +233,8 @@ def demo(
     lake, summary = _run_pipeline([])
     if summary.failed:
         raise typer.Exit(1)
-    complete = run_lifecycle(state.config, lake, lambda line: console.print(line, highlight=False, soft_wrap=True))
+    say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+    complete = run_lifecycle(state.config, lake, say, days=days)
     _print_tables(lake)
     console.print(_where_to_look(), soft_wrap=True, highlight=False)
     if not complete:

@@ -1,5 +1,6 @@
-"""The rest of the lifecycle for `lakehouse demo`, after the pipeline: the churn model (train,
-score, monitor), segments refreshed with the scores, and a sync to a PostgreSQL CRM."""
+"""The rest of the lifecycle for `lakehouse demo`, after the batch pipeline: IoT readings streamed
+through Kafka, the churn model (train, score, monitor), segments refreshed with the scores, and a
+sync to a PostgreSQL CRM."""
 
 from __future__ import annotations
 
@@ -13,13 +14,46 @@ from lakehouse.storage import Lake
 log = logging.getLogger(__name__)
 
 
-def run_lifecycle(config: Config, lake: Lake, say: Callable[[str], None]) -> bool:
+def run_stream(config: Config, lake: Lake, say: Callable[[str], None], days: int) -> bool:
+    """A local Kafka broker, the device swarm for a few seconds (days after the generated ones),
+    the stream into bronze.telemetry, then silver and gold telemetry refreshed."""
+    from lakehouse.streaming import broker
+    from lakehouse.streaming.consumer import stream_telemetry
+    from lakehouse.streaming.swarm import publish
+
+    try:
+        kafka = broker.start(config.data_dir / "kafka")
+    except broker.BrokerError as exc:
+        say(f"streaming skipped: {exc}")
+        return False
+    try:
+        say(
+            publish(
+                kafka.bootstrap,
+                40,
+                rate=5000,
+                duration=3,
+                seed=config.generator.seed,
+                start=config.generator.start_date,
+                first_day=days,
+            ).describe()
+        )
+        say(stream_telemetry(config, lake, kafka.bootstrap, until_idle=2, max_seconds=60).describe())
+    finally:
+        broker.stop(kafka)
+    summary = run_jobs(config, lake, select_jobs(["silver_telemetry", "gold_cold_chain_daily"]))
+    say("silver.telemetry and gold.cold_chain_daily refreshed with the streamed readings")
+    return not summary.failed
+
+
+def run_lifecycle(config: Config, lake: Lake, say: Callable[[str], None], days: int = 0) -> bool:
     """Each step says what it did; a step that cannot run says why. True when every step ran."""
     from lakehouse.ml.monitor import monitor
     from lakehouse.ml.score import score
     from lakehouse.ml.train import NotEnoughData, train
     from lakehouse.reverse_etl.demo import run_sync_demo
 
+    streamed = run_stream(config, lake, say, days)
     try:
         say(train(config, lake).describe())
     except NotEnoughData as exc:
@@ -33,4 +67,4 @@ def run_lifecycle(config: Config, lake: Lake, say: Callable[[str], None]) -> boo
     say(f"gold.customer_segments: {lake.row_count('gold.customer_segments'):,} customers, with churn scores")
     say(monitor(config, lake).describe())
     say("CRM: " + run_sync_demo(config, lake).describe())
-    return True
+    return streamed
