@@ -56,8 +56,8 @@ def retry_conflicts(write: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(write)
     def wrapped(*args: Any, **kwargs: Any) -> None:
         for attempt in Retrying(
-            stop=stop_after_attempt(6),
-            wait=wait_random_exponential(multiplier=0.1, max=3),
+            stop=stop_after_attempt(12),  # a writer can lose several races in a row to a faster one
+            wait=wait_random_exponential(multiplier=0.2, max=5),
             retry=retry_if_exception(is_commit_conflict),
             reraise=True,
         ):

@@ -33,7 +33,10 @@ def test_compaction_keeps_rows_and_every_reader(spark, world_copy: Config, engin
     before, count = _rows(path), lake.read("silver.events").count()
     result = maintain_table(lake, "silver.events")
     assert result.files_after < result.files_before
-    assert result.history[0]["operation"] == "OPTIMIZE" and result.version == result.history[0]["version"]
+    assert result.version == result.history[0]["version"]
+    # Delta on Spark logs VACUUM START/END commits after the compaction; delta-rs does not
+    operations = [c["operation"] for c in result.history if not str(c["operation"]).startswith("VACUUM")]
+    assert operations[0] == "OPTIMIZE", result.history
     assert _rows(path) == before  # delta-rs
     assert lake.read("silver.events").count() == count  # this engine
     other = "spark" if engine == "embedded" else "embedded"
