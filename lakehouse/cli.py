@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import sys
 from pathlib import Path
@@ -83,11 +84,11 @@ def fx_server(
 
 
 def _status_style(status: str) -> str:
-    return {"ok": "green", "skipped": "dim", "waiting": "yellow"}.get(status, "red")
+    return {"ok": "green", "backfilled": "green", "skipped": "dim", "waiting": "yellow"}.get(status, "red")
 
 
-def _summary_table(reports) -> Table:  # noqa: ANN001
-    table = Table(title="lakehouse run")
+def _summary_table(reports, title: str = "lakehouse run") -> Table:  # noqa: ANN001
+    table = Table(title=title)
     numeric = ("rows in", "rows out", "rejects", "seconds")
     for column in ("job", "status", "rows in", "rows out", "rejects", "seconds", "note"):
         table.add_column(column, justify="right" if column in numeric else "left", no_wrap=column != "note")
@@ -105,7 +106,7 @@ def _summary_table(reports) -> Table:  # noqa: ANN001
     return table
 
 
-def _run_pipeline(names: list[str], wait: float = 0.0):  # noqa: ANN202
+def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # noqa: ANN202
     from lakehouse.locking import LakeBusy
     from lakehouse.pipeline import UnknownJob, run_jobs, select_jobs
 
@@ -132,6 +133,7 @@ def _run_pipeline(names: list[str], wait: float = 0.0):  # noqa: ANN202
                 on_start=lambda job: progress.update(task, description=job.name),
                 on_done=lambda report: progress.advance(task),
                 wait_seconds=wait,
+                full=full,
             )
         except LakeBusy as exc:
             err.print(f"[red]error:[/red] {exc}")
@@ -159,9 +161,10 @@ def _publish_quality_docs() -> None:
 def run(
     jobs: Annotated[list[str] | None, typer.Argument(help="Jobs or layers; all when omitted.")] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait while another run holds the lake.")] = 0.0,
+    full: Annotated[bool, typer.Option(help="Rebuild every table whole, incremental ones included.")] = False,
 ) -> None:
     """Run jobs in dependency order (all by default), with a summary per job; exit 3 if the lake is busy."""
-    _, summary = _run_pipeline(jobs or [], wait)
+    _, summary = _run_pipeline(jobs or [], wait, full)
     if summary.failed:
         for r in summary.failed:
             err.print(f"[red]{r.job} {r.status}:[/red] {r.error}")
@@ -304,6 +307,37 @@ def maintain(
         for commit in result.history[:3]:
             console.print(f"    v{commit['version']}  {commit['timestamp']:%Y-%m-%d %H:%M:%S}  {commit['operation']}",
                           highlight=False)
+
+
+@app.command()
+def backfill(
+    start: Annotated[dt.date, typer.Option("--from", help="First date (YYYY-MM-DD).", parser=dt.date.fromisoformat)],
+    end: Annotated[dt.date, typer.Option("--to", help="Last date, inclusive.", parser=dt.date.fromisoformat)],
+    jobs: Annotated[list[str] | None, typer.Argument(help="Date-keyed jobs or layers; all when omitted.")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait while another run holds the lake.")] = 0.0,
+) -> None:
+    """Recompute the rows of a date range in date-keyed tables, idempotently; others are untouched."""
+    from lakehouse.backfill import NotDateKeyed, select_backfill_jobs
+    from lakehouse.backfill import backfill as run_backfill
+    from lakehouse.locking import LakeBusy
+    from lakehouse.pipeline import UnknownJob
+
+    try:
+        chosen = select_backfill_jobs(jobs or [])
+        summary = run_backfill(state.config, state.lake(), chosen, start, end, wait)
+    except (UnknownJob, NotDateKeyed, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except LakeBusy as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(3) from None
+    console.print(_summary_table(summary.reports, f"lakehouse backfill {start}..{end}"))
+    if summary.failed:
+        for r in summary.failed:
+            err.print(f"[red]{r.job} {r.status}:[/red] {r.error}")
+        raise typer.Exit(1)
+
+
 from lakehouse.streaming.cli import iot_app, kafka_app, stream_app  # noqa: E402
 
 app.add_typer(kafka_app, name="kafka")

@@ -29,8 +29,10 @@ from lakehouse.gold import (
     daily_sales,
     funnel_daily,
 )
+from lakehouse.incremental import Increments, appended_only, newest_ingestion, params_text
 from lakehouse.quality.checks import CheckResult, QualityGateFailed
 from lakehouse.quality.gate import QualityGate
+from lakehouse.quality.rules import Built, keep_first
 from lakehouse.silver import (
     customers,
     events,
@@ -41,7 +43,7 @@ from lakehouse.silver import (
     sales_targets,
     telemetry,
 )
-from lakehouse.storage import Lake
+from lakehouse.storage import Lake, TableNotFound
 
 REJECTS_TABLE = "silver.rejects"
 
@@ -52,6 +54,7 @@ class JobContext:
     lake: Lake
     run_id: str
     started_at: dt.datetime
+    full: bool = False  # incremental jobs rebuild whole tables (`lakehouse run --full`)
 
     @cached_property
     def gate(self) -> QualityGate:
@@ -88,6 +91,9 @@ class Job:
     # Transforms: the table's module and its pure builder (re-admission runs them on rejects).
     module: ModuleType | None = None
     builder: Callable[..., Any] | None = None
+    # Transforms: the whole result from the current inputs (a DataFrame, or Built for silver);
+    # backfills keep the dates they were asked for.
+    compute: Callable[[JobContext], Any] | None = None
 
     @property
     def layer(self) -> str:
@@ -158,21 +164,102 @@ def _describe(warnings: list[CheckResult]) -> tuple[str, ...]:
 def _silver_job(module: ModuleType, builder: Callable[..., Any], inputs: tuple[str, ...]) -> Job:
     table: str = module.TABLE
 
+    def compute(ctx: JobContext) -> Built:
+        return builder(*read_inputs(ctx, inputs))
+
     def run(ctx: JobContext) -> JobOutcome:
-        built = builder(*read_inputs(ctx, inputs))
-        with ctx.lake.staging() as stage:
-            # Computed once into Parquet: checked there, then committed only if no critical check failed.
-            rows = ctx.gate.stage(built.rows, stage, "rows")
-            rejects = ctx.gate.stage(with_reject_columns(built.rejects, ctx), stage, "rejects")
-            results = ctx.gate.check(name, module, rows, rejects)
-            ctx.lake.overwrite(rows, table, module.PARTITION_BY)
-            ctx.lake.replace_where(rejects, REJECTS_TABLE, f"table = '{table}'", partition_by=["table"])
-        warnings = ctx.gate.commit(name, table, results)
-        rejected = ctx.lake.read(REJECTS_TABLE).where(F.col("table") == table).count()
-        return JobOutcome(_count(ctx, inputs), ctx.lake.row_count(table), rejected, warnings=_describe(warnings))
+        return _write_silver(ctx, name, module, compute(ctx), _count(ctx, inputs))
 
     name = "silver_" + table.split(".", 1)[1]
-    return Job(name, inputs, (table, REJECTS_TABLE), run, module=module, builder=builder)
+    return Job(name, inputs, (table, REJECTS_TABLE), run, module=module, builder=builder, compute=compute)
+
+
+def _incremental_silver_job(module: ModuleType, source: str) -> Job:
+    """A silver table over one append-only bronze table, keyed by its first landing (events,
+    telemetry). Runs on only the bronze rows landed since its last run when it can (see
+    `lakehouse.incremental`): their first landings whose key bronze had not seen before are typed,
+    checked and upserted (the key's existing row wins); their rejects are added once."""
+    table: str = module.TABLE
+    name = "silver_" + table.split(".", 1)[1]
+
+    def run(ctx: JobContext) -> JobOutcome:
+        lake, increments = ctx.lake, Increments(ctx.lake)
+        order = [F.col(c).asc_nulls_last() for c in module.FIRST_BY]
+        version = lake.version(source)
+        if version is None:
+            raise TableNotFound(f"{source} does not exist yet: run the job that writes it")
+        mark = increments.last(name)
+        incremental = (
+            not ctx.full
+            and mark is not None
+            and mark.input_table == source
+            and lake.exists(table)
+            and appended_only(lake, source, mark.input_version)
+        )
+        watermark = newest_ingestion(lake, source, version)
+        if incremental and mark is not None:
+            new = lake.read(source, version)
+            if mark.watermark is not None:
+                new = new.where(F.col("_ingested_at") > F.lit(mark.watermark))
+            seen = lake.read(source, mark.input_version).select(*module.KEY)
+            first = keep_first(new, module.KEY, order).join(seen, module.KEY, "left_anti")
+            outcome, dates = _write_increment(ctx, name, module, module.build_from_first(first))
+        else:
+            bronze = lake.read(source, version)
+            built = module.build_from_first(keep_first(bronze, module.KEY, order))
+            outcome = _write_silver(ctx, name, module, built, lake.row_count(source))
+            dates = []
+        increments.record(
+            name, source, version, watermark, table, dates, "", "incremental" if incremental else "full",
+            outcome.rows_out, ctx.run_id, ctx.started_at,
+        )
+        return outcome
+
+    def compute(ctx: JobContext) -> Built:
+        order = [F.col(c).asc_nulls_last() for c in module.FIRST_BY]
+        return module.build_from_first(keep_first(ctx.lake.read(source), module.KEY, order))
+
+    return Job(
+        name, (source,), (table, REJECTS_TABLE), run, module=module, builder=module.build_from_first, compute=compute
+    )
+
+
+def _write_silver(ctx: JobContext, name: str, module: ModuleType, built: Built, rows_in: int) -> JobOutcome:
+    """Replace the whole silver table and its rejects with `built`, behind the quality gate."""
+    table: str = module.TABLE
+    with ctx.lake.staging() as stage:
+        # Computed once into Parquet: checked there, then committed only if no critical check failed.
+        rows = ctx.gate.stage(built.rows, stage, "rows")
+        rejects = ctx.gate.stage(with_reject_columns(built.rejects, ctx), stage, "rejects")
+        results = ctx.gate.check(name, module, rows, rejects)
+        ctx.lake.overwrite(rows, table, module.PARTITION_BY)
+        ctx.lake.replace_where(rejects, REJECTS_TABLE, f"table = '{table}'", partition_by=["table"])
+    warnings = ctx.gate.commit(name, table, results)
+    rejected = ctx.lake.read(REJECTS_TABLE).where(F.col("table") == table).count()
+    return JobOutcome(rows_in, ctx.lake.row_count(table), rejected, warnings=_describe(warnings))
+
+
+def _write_increment(ctx: JobContext, name: str, module: ModuleType, built: Built) -> tuple[JobOutcome, list[dt.date]]:
+    """Upsert an increment's rows (existing keys win) and add its rejects not recorded before."""
+    table: str = module.TABLE
+    lake = ctx.lake
+    with lake.staging() as stage:
+        rows = lake.stage_frame(built.rows, stage, "rows")
+        rejects = with_reject_columns(built.rejects, ctx)
+        if lake.exists(REJECTS_TABLE):
+            known = lake.read(REJECTS_TABLE).where(F.col("table") == table).select("rule", "row_json")
+            rejects = rejects.join(known, ["rule", "row_json"], "left_anti")
+        rejects = lake.stage_frame(rejects, stage, "rejects")
+        new_rows, new_rejects = rows.count(), rejects.count()
+        results = ctx.gate.check(name, module, rows, rejects, volume=lake.row_count(table) + new_rows)
+        dates = [r[0] for r in rows.select(module.DATE_COLUMN).distinct().collect() if r[0] is not None]
+        if new_rows:
+            lake.upsert(rows, table, module.KEY, module.PARTITION_BY, keep_existing=True)
+        if new_rejects:
+            lake.append(rejects, REJECTS_TABLE, ["table"])
+    warnings = ctx.gate.commit(name, table, results)
+    note = f"incremental: {new_rows} new row(s) over {len(dates)} date(s)"
+    return JobOutcome(new_rows + new_rejects, new_rows, new_rejects, note, _describe(warnings)), dates
 
 
 def _gold_job(
@@ -183,17 +270,119 @@ def _gold_job(
 ) -> Job:
     table: str = module.TABLE
 
+    def compute(ctx: JobContext) -> DataFrame:
+        return builder(*read_inputs(ctx, inputs), **params(ctx))
+
     def run(ctx: JobContext) -> JobOutcome:
-        result = builder(*read_inputs(ctx, inputs), **params(ctx))
-        with ctx.lake.staging() as stage:
-            rows = ctx.gate.stage(result, stage, "rows")
-            results = ctx.gate.check(name, module, rows)
-            ctx.lake.overwrite(rows, table, module.PARTITION_BY)
-        warnings = ctx.gate.commit(name, table, results)
-        return JobOutcome(_count(ctx, inputs), ctx.lake.row_count(table), 0, warnings=_describe(warnings))
+        return _write_gold(ctx, name, module, compute(ctx), _count(ctx, inputs))
 
     name = "gold_" + table.split(".", 1)[1]
-    return Job(name, inputs, (table,), run, params=params, module=module, builder=builder)
+    return Job(name, inputs, (table,), run, params=params, module=module, builder=builder, compute=compute)
+
+
+def _incremental_gold_job(
+    module: ModuleType,
+    builder: Callable[..., DataFrame],
+    source: str,
+    params: Callable[[JobContext], dict[str, Any]],
+    reach: Callable[[dict[str, Any]], int],
+) -> Job:
+    """A gold table of dates over one incrementally written silver table: recomputes only the
+    dates the silver increments since its last run touched.
+
+    `reach(params)` is how many days one row's change can move results (for the cold chain, a
+    reading changes its neighbours' values, and neighbours further than the gap break never
+    matter): the affected dates are the touched ones ± reach, and they are computed from input
+    dates ± reach more, so every row they need is read. With no usable increments the whole table
+    is rebuilt.
+    """
+    table: str = module.TABLE
+    name = "gold_" + table.split(".", 1)[1]
+    date_column: str = module.DATE_COLUMN
+    source_date: str = module.SOURCE_DATE_COLUMN
+
+    def run(ctx: JobContext) -> JobOutcome:
+        lake, increments = ctx.lake, Increments(ctx.lake)
+        version = lake.version(source)
+        if version is None:
+            raise TableNotFound(f"{source} does not exist yet: run the job that writes it")
+        settings = params(ctx)
+        fingerprint = params_text(settings)
+        days = reach(settings)
+        mark = increments.last(name)
+        touched: set[dt.date] | None = None
+        if not ctx.full and mark is not None and mark.params == fingerprint and lake.exists(table) and days >= 0:
+            since = [m for m in increments.written_since(source, mark.input_version) if m.output_version <= version]
+            recorded = {m.output_version for m in since if m.mode == "incremental"}
+            if recorded >= set(range(mark.input_version + 1, version + 1)):
+                touched = {d for m in since if m.output_version in recorded for d in m.dates}
+        if touched is None:
+            rows_in = lake.read(source, version)
+            outcome = _write_gold(ctx, name, module, builder(rows_in, **settings), lake.row_count(source))
+            mode, dates = "full", []
+        else:
+            dates = sorted(_widen(touched, days))
+            outcome = JobOutcome(note="incremental: no date touched")
+            if dates:
+                needed = dates_predicate(source_date, sorted(_widen(set(dates), days)))
+                result = builder(lake.read(source, version).where(needed), **settings)
+                result = result.where(dates_predicate(date_column, dates))
+                outcome = _replace_dates(ctx, name, module, result, dates)
+            mode = "incremental"
+        increments.record(
+            name, source, version, None, table, dates, fingerprint, mode, outcome.rows_out, ctx.run_id, ctx.started_at
+        )
+        return outcome
+
+    def compute(ctx: JobContext) -> DataFrame:
+        return builder(ctx.lake.read(source), **params(ctx))
+
+    return Job(name, (source,), (table,), run, params=params, module=module, builder=builder, compute=compute)
+
+
+def _widen(dates: set[dt.date], days: int) -> set[dt.date]:
+    return {d + dt.timedelta(days=k) for d in dates for k in range(-days, days + 1)}
+
+
+def _write_gold(ctx: JobContext, name: str, module: ModuleType, result: DataFrame, rows_in: int) -> JobOutcome:
+    """Replace the whole gold table with `result`, behind the quality gate."""
+    table: str = module.TABLE
+    with ctx.lake.staging() as stage:
+        rows = ctx.gate.stage(result, stage, "rows")
+        results = ctx.gate.check(name, module, rows)
+        ctx.lake.overwrite(rows, table, module.PARTITION_BY)
+    warnings = ctx.gate.commit(name, table, results)
+    return JobOutcome(rows_in, ctx.lake.row_count(table), 0, warnings=_describe(warnings))
+
+
+def dates_predicate(column: str, dates: list[dt.date]) -> str:
+    """`column IN (DATE '...', ...)`: a predicate both engines push down and `replaceWhere` takes."""
+    literals = ", ".join("DATE '" + d.isoformat() + "'" for d in dates)
+    return f"{column} IN ({literals})"
+
+
+def _replace_dates(
+    ctx: JobContext, name: str, module: ModuleType, result: DataFrame, dates: list[dt.date]
+) -> JobOutcome:
+    """Replace the rows of `dates` with `result` (rows of those dates only), behind the gate."""
+    table: str = module.TABLE
+    predicate = dates_predicate(module.DATE_COLUMN, dates)
+    lake = ctx.lake
+    with lake.staging() as stage:
+        rows = lake.stage_frame(result, stage, "rows")
+        new_rows = rows.count()
+        replaced = lake.read(table).where(predicate).count()
+        results = ctx.gate.check(name, module, rows, volume=lake.row_count(table) - replaced + new_rows)
+        lake.replace_where(rows, table, predicate, module.PARTITION_BY)
+    warnings = ctx.gate.commit(name, table, results)
+    note = f"incremental: {len(dates)} date(s) recomputed"
+    return JobOutcome(new_rows, new_rows, 0, note, _describe(warnings))
+
+
+def _cold_chain_reach(params: dict[str, Any]) -> int:
+    """Days a reading can move cold-chain results: its neighbours within the gap break matter."""
+    minutes = params["interval_minutes"] * cold_chain_daily.GAP_BREAK_INTERVALS
+    return -1 if minutes >= 24 * 60 else 1
 
 
 def _as_of(ctx: JobContext) -> dict[str, Any]:
@@ -226,8 +415,8 @@ SILVER_JOBS = [
             "bronze.erasure_requests",
         ),
     ),
-    _silver_job(events, events.build_events, ("bronze.events",)),
-    _silver_job(telemetry, telemetry.build_telemetry, ("bronze.telemetry",)),
+    _incremental_silver_job(events, "bronze.events"),
+    _incremental_silver_job(telemetry, "bronze.telemetry"),
     _silver_job(sales_targets, sales_targets.build_sales_targets, ("bronze.sales_targets",)),
 ]
 
@@ -240,7 +429,10 @@ GOLD_JOBS = [
         _as_of,
     ),
     _gold_job(funnel_daily, funnel_daily.build_funnel_daily, ("silver.events", "silver.orders")),
-    _gold_job(cold_chain_daily, cold_chain_daily.build_cold_chain_daily, ("silver.telemetry",), _cold_chain_params),
+    _incremental_gold_job(
+        cold_chain_daily, cold_chain_daily.build_cold_chain_daily, "silver.telemetry", _cold_chain_params,
+        _cold_chain_reach,
+    ),
     _gold_job(
         customer_segments,
         customer_segments.build_customer_segments,

@@ -136,7 +136,7 @@ def _run_one(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport:
     try:
         mark = "" if job.incremental_source else fingerprint(job, ctx)
         outputs_exist = all(ctx.lake.exists(t) for t in job.outputs if t != "bronze.quarantine")
-        if mark and outputs_exist and previous.get(job.name) == mark:
+        if mark and outputs_exist and previous.get(job.name) == mark and not ctx.full:
             return JobReport(job.name, "skipped", JobOutcome(note="inputs unchanged"), 0.0, mark)
         outcome = job.run(ctx)
         return JobReport(job.name, "ok", outcome, time.perf_counter() - start, mark)
@@ -150,7 +150,7 @@ def _run_one(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport:
         return JobReport(job.name, "failed", JobOutcome(), time.perf_counter() - start, error=error)
 
 
-def _record(lake: Lake, run_id: str, started: dt.datetime, reports: Sequence[JobReport]) -> None:
+def record_reports(lake: Lake, run_id: str, started: dt.datetime, reports: Sequence[JobReport]) -> None:
     rows = [
         (
             run_id,
@@ -176,11 +176,12 @@ def run_jobs(
     on_start: Callable[[Job], None] = lambda job: None,
     on_done: Callable[[JobReport], None] = lambda report: None,
     wait_seconds: float = 0.0,
+    full: bool = False,
 ) -> RunSummary:
     """Run `jobs` in order, holding the lake's write lock (waiting up to `wait_seconds` for it; else
     LakeBusy); a job whose upstream failed in this run is reported as blocked."""
     with lake_lock(config.data_dir, wait_seconds):
-        return _run_locked(config, lake, jobs, on_start, on_done)
+        return _run_locked(config, lake, jobs, on_start, on_done, full)
 
 
 def _run_locked(
@@ -189,10 +190,11 @@ def _run_locked(
     jobs: Sequence[Job],
     on_start: Callable[[Job], None],
     on_done: Callable[[JobReport], None],
+    full: bool = False,
 ) -> RunSummary:
     started = dt.datetime.now(dt.UTC)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    ctx = JobContext(config, lake, run_id, started)
+    ctx = JobContext(config, lake, run_id, started, full)
     previous = _last_fingerprints(lake)
     broken: set[str] = set()  # tables an upstream job failed to produce in this run
     absent: set[str] = set()  # tables whose sources have not delivered anything yet
@@ -216,5 +218,5 @@ def _run_locked(
     finally:
         ctx.gate.flush()
         if reports:
-            _record(lake, run_id, started, reports)
+            record_reports(lake, run_id, started, reports)
     return RunSummary(run_id, tuple(reports))

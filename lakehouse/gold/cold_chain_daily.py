@@ -19,6 +19,8 @@ from pyspark.sql import functions as F
 TABLE = "gold.cold_chain_daily"
 KEY = ["reading_date", "device_id"]
 PARTITION_BY: list[str] = []
+DATE_COLUMN = "reading_date"  # incremental runs and backfills replace whole dates
+SOURCE_DATE_COLUMN = "reading_date"  # of silver.telemetry
 GAP_BREAK_INTERVALS = 3
 
 

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 TABLE = "gold.funnel_daily"
 KEY = ["event_date"]
 PARTITION_BY: list[str] = []
+DATE_COLUMN = "event_date"  # backfills replace whole dates
 
 
 def _count_type(event_type: str) -> Column:

@@ -88,9 +88,17 @@ class QualityGate:
         return self.started_at.replace(tzinfo=None)
 
     def check(
-        self, job: str, module: ModuleType, rows: DataFrame, rejects: DataFrame | None = None
+        self,
+        job: str,
+        module: ModuleType,
+        rows: DataFrame,
+        rejects: DataFrame | None = None,
+        volume: int | None = None,
     ) -> list[CheckResult]:
-        """Every check on `rows` (and `rejects`); raises QualityGateFailed on a critical failure."""
+        """Every check on `rows` (and `rejects`); raises QualityGateFailed on a critical failure.
+
+        `volume` is the table's row count after the write when `rows` is only a part of it (an
+        increment or a backfill); the volume check compares that, not the part, with past runs."""
         table: str = module.TABLE
         settings = self.config.quality
         if not settings.enabled:
@@ -104,7 +112,8 @@ class QualityGate:
         stats = rows.agg(F.count(F.lit(1)), F.max(fresh_by) if fresh_by else F.lit(None)).first()
         count, newest = (int(stats[0]), stats[1]) if stats else (0, None)
         trailing = self._trailing_volumes().get(table, [])
-        results.append(volume_check(table, count, trailing, settings.volume_drop_fraction))
+        observed = count if volume is None else volume
+        results.append(volume_check(table, observed, trailing, settings.volume_drop_fraction))
         if fresh_by:
             results.append(freshness_check(table, newest, self.reference_time, settings.freshness_limit_hours))
         failures = failed_critical(results)

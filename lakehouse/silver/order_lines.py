@@ -38,6 +38,7 @@ from lakehouse.quality.suites import critical
 TABLE = "silver.order_lines"
 KEY = ["order_id", "line_no"]
 PARTITION_BY = ["order_date"]
+DATE_COLUMN = "order_date"  # backfills replace whole dates
 SCHEMA = StructType(
     [
         StructField("order_id", LongType()),

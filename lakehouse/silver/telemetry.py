@@ -52,10 +52,19 @@ RULES = [
 _PAYLOAD = "_bronze"
 
 
+# A key's first landing wins. Bronze only ever appends, in `_ingested_at` order, so a landing
+# already processed always comes before a new one: incremental runs rely on it.
+FIRST_BY = ("_ingested_at", "_source", "_line_no")
+DATE_COLUMN = "reading_date"
+
+
 def build_telemetry(bronze_telemetry: DataFrame) -> Built:
     """bronze.telemetry → silver.telemetry and its rejects."""
-    order = [F.col(c).asc_nulls_last() for c in ("_ingested_at", "_source", "_line_no")]
-    first = keep_first(bronze_telemetry, ["device_id", "seq"], order)
+    return build_from_first(keep_first(bronze_telemetry, KEY, [F.col(c).asc_nulls_last() for c in FIRST_BY]))
+
+
+def build_from_first(first: DataFrame) -> Built:
+    """Typed rows and rejects from the first landing of each reading."""
     typed = (
         first.withColumn(_PAYLOAD, json_struct(first))
         .withColumn("reading_ts", parse_iso_timestamp("ts"))

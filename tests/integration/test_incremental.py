@@ -1,0 +1,171 @@
+"""Incremental silver and gold, and backfills, on a fully built world: new days (late and
+repeated telemetry included) are processed as increments, and every table then equals a full
+rebuild of a copy; a crash before an increment is recorded changes nothing; a backfill
+recomputes exactly the dates asked for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from lakehouse import incremental
+from lakehouse.backfill import NotDateKeyed, backfill, select_backfill_jobs
+from lakehouse.config import Config
+from lakehouse.generate import generate_world
+from lakehouse.pipeline import run_jobs, select_jobs
+from lakehouse.storage import Lake
+from tests.conftest import WORLD_DAYS, WORLD_SCALE, WORLD_SEED
+
+pytestmark = pytest.mark.integration
+COMPARED = ("silver.events", "silver.telemetry", "silver.rejects", "gold.cold_chain_daily", "gold.funnel_daily",
+            "gold.daily_sales")
+
+
+def _extend(config: Config, days: int) -> None:
+    generate_world(config.sources_dir, config.app_db_url, scale=WORLD_SCALE, seed=WORLD_SEED, days=days,
+                   start_date=config.generator.start_date, progress=False)
+
+
+def _run(config: Config, lake: Lake, full: bool = False):
+    summary = run_jobs(config, lake, select_jobs([]), full=full)
+    assert not summary.failed, [(r.job, r.error) for r in summary.failed]
+    return summary
+
+
+def _table(lake: Lake, table: str) -> pd.DataFrame:
+    """A table's rows through delta-rs, in a canonical order (run ids and times left out)."""
+    frame = DeltaTable(str(lake.path(table))).to_pandas()
+    columns = sorted(c for c in frame.columns if c not in ("batch_id", "rejected_at"))
+    return frame[columns].sort_values(columns).reset_index(drop=True)
+
+
+def _assert_equal_to_full_rebuild(config: Config, lake: Lake, make_config, tmp_path: Path) -> None:
+    rebuilt_dir = tmp_path / "rebuilt"
+    shutil.copytree(config.data_dir, rebuilt_dir)
+    rebuilt = make_config(rebuilt_dir)
+    rebuilt_lake = Lake(lake.spark, rebuilt.lake_dir)
+    _run(rebuilt, rebuilt_lake, full=True)
+    for table in COMPARED:
+        pd.testing.assert_frame_equal(_table(lake, table), _table(rebuilt_lake, table), obj=table)
+
+
+def _increment(lake: Lake, job: str) -> incremental.Mark:
+    mark = incremental.Increments(lake).last(job)
+    assert mark is not None, f"{job} recorded no increment"
+    return mark
+
+
+def test_new_days_run_as_increments_and_equal_a_full_rebuild(world_copy: Config, spark, make_config,
+                                                             tmp_path: Path) -> None:
+    lake = Lake(spark, world_copy.lake_dir)
+    silver_before = _table(lake, "silver.telemetry")
+    last_day = silver_before["reading_date"].max()
+    gold_before = _table(lake, "gold.cold_chain_daily")
+    _extend(world_copy, WORLD_DAYS + 2)
+    summary = _run(world_copy, lake)
+    notes = {r.job: r.outcome.note for r in summary.reports}
+    for job in ("silver_events", "silver_telemetry", "gold_cold_chain_daily"):
+        assert notes[job].startswith("incremental"), (job, notes[job])
+        assert _increment(lake, job).mode == "incremental"
+
+    # late readings: new rows dated before the last day already in silver
+    silver_after = _table(lake, "silver.telemetry")
+    merged = silver_after.merge(silver_before, how="left", indicator=True)
+    new_rows = merged[merged["_merge"] == "left_only"]
+    late = set(new_rows.loc[new_rows["reading_date"] <= last_day, "reading_date"])
+    assert late, "the extension has no late telemetry to test with"
+    # the gold increment recomputed the dates it touched and no others
+    touched = set(_increment(lake, "gold_cold_chain_daily").dates)
+    assert late <= touched and len(touched) < gold_before["reading_date"].nunique()
+    gold_after = _table(lake, "gold.cold_chain_daily")
+    untouched = ~gold_after["reading_date"].isin(touched)
+    pd.testing.assert_frame_equal(
+        gold_after[untouched].reset_index(drop=True),
+        gold_before[~gold_before["reading_date"].isin(touched)].reset_index(drop=True),
+    )
+    _assert_equal_to_full_rebuild(world_copy, lake, make_config, tmp_path)
+
+
+def test_repeated_readings_land_once_across_increments(world_copy: Config, spark) -> None:
+    """A reading re-delivered in a later file (same device_id, seq) stays the one first landed."""
+    lake = Lake(spark, world_copy.lake_dir)
+    first = lake.read("silver.telemetry").orderBy("device_id", "seq").first()
+    assert first is not None
+    late_dir = world_copy.sources_dir / "telemetry" / "date=2099-01-01"
+    late_dir.mkdir(parents=True)
+    repeat = {"device_id": first["device_id"], "seq": first["seq"], "ts": "2099-01-01T00:00:00Z",
+              "temperature_c": 1.0, "humidity": 50.0, "battery_pct": 50.0}
+    (late_dir / "readings-0000.jsonl").write_text(json.dumps(repeat) + "\n")
+    before = lake.read("silver.telemetry").count()
+    _run(world_copy, lake)
+    assert _increment(lake, "silver_telemetry").mode == "incremental"
+    kept = lake.read("silver.telemetry").where(
+        f"device_id = '{first['device_id']}' AND seq = {first['seq']}").collect()
+    assert [r["reading_ts"] for r in kept] == [first["reading_ts"]]
+    assert lake.read("silver.telemetry").count() == before
+
+
+def test_a_crash_before_the_increment_is_recorded_is_repaired_by_the_rerun(
+    world_copy: Config, spark, make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = Lake(spark, world_copy.lake_dir)
+    _extend(world_copy, WORLD_DAYS + 1)
+    original = incremental.Increments.record
+
+    def crash(self, job, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if job == "silver_telemetry":
+            raise RuntimeError("killed between the data commit and its increment")
+        return original(self, job, *args, **kwargs)
+
+    monkeypatch.setattr(incremental.Increments, "record", crash)
+    version = lake.version("silver.telemetry")
+    summary = run_jobs(world_copy, lake, select_jobs([]))
+    assert {r.job: r.status for r in summary.reports}["silver_telemetry"] == "failed"
+    assert lake.version("silver.telemetry") == version + 1  # the data was committed
+    monkeypatch.setattr(incremental.Increments, "record", original)
+    _run(world_copy, lake)
+    assert _increment(lake, "silver_telemetry").mode == "incremental"
+    _assert_equal_to_full_rebuild(world_copy, lake, make_config, tmp_path)
+
+
+def test_backfill_recomputes_exactly_the_dates_given(world_copy: Config, spark, make_config) -> None:
+    lake = Lake(spark, world_copy.lake_dir)
+    before = _table(lake, "gold.cold_chain_daily")
+    days = sorted(before["reading_date"].unique())
+    start, end = days[10], days[12]
+    # a lower cold-chain limit: more minutes above it, on the backfilled dates only
+    stricter = make_config(world_copy.data_dir, **{"pipeline.cold_chain_limit_c": 2.0})
+    jobs = select_backfill_jobs(["gold_cold_chain_daily"])
+    summary = backfill(stricter, lake, jobs, start, end)
+    assert not summary.failed and [r.status for r in summary.reports] == ["backfilled"]
+    after = _table(lake, "gold.cold_chain_daily")
+    inside = after["reading_date"].between(start, end)
+    outside_before = before[~before["reading_date"].between(start, end)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(after[~inside].reset_index(drop=True), outside_before)
+
+    # the backfilled dates equal a full build with the stricter limit
+    rebuilt = make_config(world_copy.data_dir, **{"pipeline.cold_chain_limit_c": 2.0})
+    _run(rebuilt, lake, full=True)
+    full = _table(lake, "gold.cold_chain_daily")
+    expected = full[full["reading_date"].between(start, end)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(after[inside].reset_index(drop=True), expected)
+    assert (expected["minutes_above_limit"].sum()
+            > before.loc[before["reading_date"].between(start, end), "minutes_above_limit"].sum())
+
+    # run twice: the same rows
+    backfill(rebuilt, lake, jobs, start, end)
+    backfill(rebuilt, lake, jobs, start, end)
+    pd.testing.assert_frame_equal(_table(lake, "gold.cold_chain_daily"), full)
+
+
+def test_backfill_refuses_what_it_cannot_do(built_world: Config, spark) -> None:
+    with pytest.raises(NotDateKeyed, match="gold_customer_features has no date column"):
+        select_backfill_jobs(["gold_customer_features"])
+    with pytest.raises(ValueError, match="before"):
+        backfill(built_world, Lake(spark, built_world.lake_dir), [], dt.date(2026, 2, 1), dt.date(2026, 1, 1))
