@@ -265,7 +265,7 @@ class Lake:
     @retry_conflicts
     def upsert(
         self, source: DataFrame, table: str, key: list[str], partition_by: list[str] | None = None,
-        keep_existing: bool = False,
+        keep_existing: bool = False, strategy: str | None = None,
     ) -> None:
         """Upsert `source` by `key` in one commit: matched rows are replaced (or kept, with
         `keep_existing`), the others inserted. The source is deduplicated by key first, so a merge
@@ -280,13 +280,32 @@ class Lake:
         if not self.exists(table):
             self.overwrite(source, table, partition_by)
             return
-        if not type(self.spark).__module__.startswith("pyspark.sql.connect"):
+        chosen = strategy or self.upsert_strategy(source, table, partition_by)
+        if chosen == "merge":
             self._merge_sql(source, table, key, partition_by or [], keep_existing)
-        elif partition_by:
+        elif chosen == "rewrite" and partition_by:
             self._rewrite_partitions(source, table, key, partition_by, keep_existing)
-        else:
+        elif chosen in ("delta-rs", "rewrite"):
             self._merge_delta_rs(source, table, key, keep_existing)
+        else:
+            raise ValueError(f"unknown upsert strategy '{chosen}': merge, rewrite or delta-rs")
         self.register(table)
+
+    # On Sail, rewriting the touched partitions wins while they are few; past this share of the
+    # table's partitions a delta-rs merge (which rewrites only files with matches) is faster.
+    REWRITE_MAX_SHARE = 0.25
+
+    def upsert_strategy(self, source: DataFrame, table: str, partition_by: list[str] | None) -> str:
+        """The measured winner for this engine, table layout and source (benchmarks/upsert.md)."""
+        if not type(self.spark).__module__.startswith("pyspark.sql.connect"):
+            return "merge"
+        if not partition_by:
+            return "delta-rs"
+        touched = len(self._partition_values(source, partition_by))
+        actions = pa.table(DeltaTable(str(self.path(table))).get_add_actions(flatten=True))
+        columns = [f"partition.{c}" for c in partition_by]
+        total = len(set(zip(*(actions.column(c).to_pylist() for c in columns), strict=True))) if len(actions) else 0
+        return "rewrite" if touched <= max(1, self.REWRITE_MAX_SHARE * total) else "delta-rs"
 
     def _partition_values(self, source: DataFrame, partition_by: list[str]) -> list[tuple]:
         return [tuple(r) for r in source.select(*partition_by).distinct().collect()]

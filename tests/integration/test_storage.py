@@ -76,21 +76,24 @@ def _expected_upsert(target: list[tuple], source: list[tuple], keep_existing: bo
     return sorted(rows.values())
 
 
+@pytest.mark.parametrize("strategy", [None, "merge", "rewrite", "delta-rs"], ids=lambda s: s or "chosen")
 @pytest.mark.parametrize("partition_by", [["day"], []], ids=["partitioned", "unpartitioned"])
 @pytest.mark.parametrize("keep_existing", [False, True], ids=["update", "keep-existing"])
-def test_upsert_by_key(lake: Lake, partition_by: list[str], keep_existing: bool) -> None:
+def test_upsert_by_key(lake: Lake, partition_by: list[str], keep_existing: bool, strategy: str | None) -> None:
     target = [(i, f"2026-01-0{1 + i % 3}", f"old-{i}") for i in range(9)]
     # updates (1, 4), a duplicate key in the source (7), inserts (20, 21) and an untouched day
     source = [(1, "2026-01-02", "new-1"), (4, "2026-01-02", "new-4"), (7, "2026-01-02", "new-7b"),
               (7, "2026-01-02", "new-7a"), (20, "2026-01-02", "new-20"), (21, "2026-01-05", "new-21")]
     lake.overwrite(lake.spark.createDataFrame(target, UPSERT_SCHEMA), "silver.u", partition_by)
     before = lake.version("silver.u")
-    lake.upsert(lake.spark.createDataFrame(source, UPSERT_SCHEMA), "silver.u", ["id"], partition_by, keep_existing)
+    lake.upsert(lake.spark.createDataFrame(source, UPSERT_SCHEMA), "silver.u", ["id"], partition_by, keep_existing,
+                strategy)
     assert lake.version("silver.u") == before + 1  # one commit
     got = sorted(tuple(r) for r in lake.read("silver.u").select("id", "day", "value").collect())
     assert got == _expected_upsert(target, source, keep_existing)
     # a second identical upsert changes nothing (idempotent)
-    lake.upsert(lake.spark.createDataFrame(source, UPSERT_SCHEMA), "silver.u", ["id"], partition_by, keep_existing)
+    lake.upsert(lake.spark.createDataFrame(source, UPSERT_SCHEMA), "silver.u", ["id"], partition_by, keep_existing,
+                strategy)
     assert sorted(tuple(r) for r in lake.read("silver.u").select("id", "day", "value").collect()) == got
 
 
@@ -99,3 +102,17 @@ def test_time_travel_reads_an_earlier_version(lake: Lake) -> None:
     lake.append(_frame(lake.spark, [(2, "a")]), "silver.t")
     assert [r["id"] for r in lake.read("silver.t", version=0).collect()] == [1]
     assert lake.read("silver.t").count() == 2
+
+
+def test_sail_rewrites_few_partitions_and_merges_many(lake: Lake) -> None:
+    """The strategy follows the measured crossover (benchmarks/upsert.md)."""
+    rows = [(i, f"2026-01-{1 + i % 8:02d}", "x") for i in range(16)]
+    lake.overwrite(lake.spark.createDataFrame(rows, UPSERT_SCHEMA), "silver.u", ["day"])
+    few = lake.spark.createDataFrame([(1, "2026-01-02", "y")], UPSERT_SCHEMA)
+    many = lake.spark.createDataFrame([(i, f"2026-01-{1 + i % 8:02d}", "y") for i in range(8)], UPSERT_SCHEMA)
+    if type(lake.spark).__module__.startswith("pyspark.sql.connect"):
+        assert lake.upsert_strategy(few, "silver.u", ["day"]) == "rewrite"
+        assert lake.upsert_strategy(many, "silver.u", ["day"]) == "delta-rs"
+        assert lake.upsert_strategy(few, "silver.u", []) == "delta-rs"
+    else:
+        assert {lake.upsert_strategy(f, "silver.u", ["day"]) for f in (few, many)} == {"merge"}
