@@ -23,7 +23,7 @@ ENV_PREFIX = "LAKEHOUSE_"
 # Shorthands for the variables users set most; everything else uses the A__B__C form.
 ENV_SHORTHANDS = {"DATA_DIR": "data_dir", "ENGINE": "engine.kind"}
 # Variables that belong to other parts of the product, not to this config file.
-ENV_IGNORED = {"API_KEYS", "CRM_URL", "CRM_TOKEN", "KAFKA_BOOTSTRAP", "CONF_DIR", "ENV"}
+ENV_IGNORED = {"API_KEYS", "CRM_URL", "CRM_TOKEN", "KAFKA_BOOTSTRAP", "CONF_DIR", "ENV", "TEST_ENGINE", "TEST_ENGINES"}
 
 
 class ConfigError(ValueError):
