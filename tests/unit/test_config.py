@@ -80,3 +80,11 @@ def test_missing_environment_file_is_a_clear_error(conf_dir: Path) -> None:
 def test_shipped_environments_load() -> None:
     for env in ("local", "cluster", "test"):
         assert load_config(env, environ={}).env == env
+
+
+def test_variables_of_other_parts_are_not_config_keys(conf_dir: Path) -> None:
+    others = {"LAKEHOUSE_TEST_ENGINES": "embedded spark", "LAKEHOUSE_TEST_ENGINE": "spark",
+              "LAKEHOUSE_API_KEYS": "a,b", "LAKEHOUSE_CRM_TOKEN": "secret"}
+    assert load_config("dev", conf_dir=conf_dir, environ=others) == load_config("dev", conf_dir=conf_dir, environ={})
+    with pytest.raises(ConfigError, match="test_engine_s"):
+        load_config("dev", conf_dir=conf_dir, environ={"LAKEHOUSE_TEST_ENGINE_S": "x"})
