@@ -7,6 +7,7 @@ and the Data Docs site live there, beside the lake they describe.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -16,7 +17,6 @@ from typing import Any
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage reporting from a data platform
 
 import great_expectations as gx  # noqa: E402
-from great_expectations.checkpoint import Checkpoint  # noqa: E402
 from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 from great_expectations.data_context.data_context.context_factory import project_manager  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
@@ -26,23 +26,45 @@ from lakehouse.quality.checks import CheckResult  # noqa: E402
 
 log = logging.getLogger(__name__)
 DATASOURCE = "lake"
+ASSET = "staged"  # the staged result of a transform, before it is written
 # Checks run with the cheapest result format; a suite with a failure runs again with details
 # (counts, example values), which costs about twice as much but only happens when something is wrong.
 QUICK = {"result_format": "BOOLEAN_ONLY"}
 DETAILED = {"result_format": "SUMMARY", "partial_unexpected_count": 3}
-for noisy in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
+for noisy in ("great_expectations", "great_expectations.core", "great_expectations.data_context",
+              "great_expectations.data_context.types.base"):  # sets its own level: INFO
     logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 class ExpectationRunner:
-    """One Great Expectations file context per data directory, opened on first use."""
+    """Validates in an in-memory Great Expectations context; `persist` files what it validated.
+
+    Storing suites, validation definitions and checkpoints in a file context costs about 0.1 s a
+    table (Great Expectations re-reads its YAML configuration on every store access), more than
+    validating a small table does. So checks run in an ephemeral context, and `persist` copies the
+    suites and results of a run into the file context under `root` once, for Data Docs."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._memory: Any = None
         self._context: Any = None
+        self._validated: dict[str, gx.ExpectationSuite] = {}
+        self._frames: Any = None  # the one batch definition every suite validates a DataFrame through
+
+    @property
+    def memory(self) -> Any:
+        if self._memory is None:
+            memory = gx.get_context(mode="ephemeral")
+            memory.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+            # one asset for every table: adding an asset re-serialises the context's configuration
+            asset = memory.data_sources.add_spark(DATASOURCE).add_dataframe_asset(ASSET)
+            self._frames = asset.add_batch_definition_whole_dataframe("whole")
+            self._memory = memory
+        return self._memory
 
     @property
     def context(self) -> Any:
+        """The file context under `root` (suites and results kept for Data Docs)."""
         if self._context is None:
             self.root.mkdir(parents=True, exist_ok=True)
             context = gx.get_context(mode="file", project_root_dir=str(self.root))
@@ -51,44 +73,49 @@ class ExpectationRunner:
             self._context = context
         return self._context
 
-    def _set_up(self, suite: gx.ExpectationSuite) -> tuple[Checkpoint, Checkpoint]:
-        """The suite, its validation definition and two checkpoints (quick, detailed), stored anew
-        each time so that what is stored always matches what runs (Great Expectations refuses to
-        run a checkpoint whose stored resources changed)."""
-        context = self.context
-        source = context.data_sources.add_or_update_spark(DATASOURCE)
-        name = suite.name
-        asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
-        batch = next((b for b in asset.batch_definitions if b.name == "whole"), None)
-        batch = batch or asset.add_batch_definition_whole_dataframe("whole")
-        suite = context.suites.add_or_update(suite)
-        definition = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=name, data=batch, suite=suite)
-        )
-        quick, detailed = (
-            context.checkpoints.add_or_update(
-                Checkpoint(name=name + suffix, validation_definitions=[definition], result_format=result_format)
-            )
-            for suffix, result_format in (("", QUICK), (" (details)", DETAILED))
-        )
-        return quick, detailed
+    def _definition(self, suite: gx.ExpectationSuite) -> gx.ValidationDefinition:
+        """The suite's validation definition in the in-memory context, replacing an older one."""
+        suite = self.memory.suites.add_or_update(suite)
+        definition = gx.ValidationDefinition(name=suite.name, data=self._frames, suite=suite)
+        return self.memory.validation_definitions.add_or_update(definition)
 
     def validate(self, suite: gx.ExpectationSuite, frame: DataFrame, run_id: str) -> list[CheckResult]:
         """Run `suite` on `frame`; one result per expectation (severity and rule from its meta)."""
-        # Great Expectations resolves stored objects through one process-wide current context; a
-        # process may check several lakes (tests, tools), so this runner's context is made current.
-        project_manager.set_project(self.context)
-        quick, detailed = self._set_up(suite)
-        outcome = quick.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id))
+        # Great Expectations resolves stored objects through one process-wide current context.
+        project_manager.set_project(self.memory)
+        definition = self._definition(suite)
+        run = {"batch_parameters": {"dataframe": frame}, "run_id": RunIdentifier(run_name=run_id)}
+        outcome = definition.run(result_format=QUICK, **run)
         if not outcome.success:
-            outcome = detailed.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id))
-        results: list[CheckResult] = []
-        for validation in outcome.run_results.values():
-            results.extend(_to_check(suite.name, r) for r in validation.results)
-        return results
+            outcome = definition.run(result_format=DETAILED, **run)
+        self._validated[suite.name] = suite
+        return [_to_check(suite.name, r) for r in outcome.results]
+
+    def persist(self) -> None:
+        """File the suites and validation results of the checks run since the last call."""
+        if not self._validated:
+            return
+        memory_results = self.memory.validation_results_store
+        keys = memory_results.list_keys()
+        project_manager.set_project(self.context)
+        for suite in self._validated.values():
+            expectations = [copy.copy(e) for e in suite.expectations]  # an expectation belongs to one suite
+            self.context.suites.add_or_update(gx.ExpectationSuite(name=suite.name, expectations=expectations))
+        for key in keys:
+            self.context.validation_results_store.set(key, memory_results.get(key))
+            memory_results.remove_key(key)
+        self._validated.clear()
+
+    def discard(self) -> None:
+        """Forget the checks run since the last `persist` (when no Data Docs are kept)."""
+        results = self.memory.validation_results_store
+        for key in results.list_keys():
+            results.remove_key(key)
+        self._validated.clear()
 
     def build_docs(self) -> Path | None:
         """Build the Data Docs site for the latest validations; the path of its index page."""
+        self.persist()
         if not (self.root / "gx").exists():
             return None
         project_manager.set_project(self.context)

@@ -133,7 +133,12 @@ class QualityGate:
             self._pending.append(dq_results.results_frame(results, self.run_id, job, version, self.started_at))
 
     def flush(self) -> None:
-        """Write every outcome kept so far to ops.dq_results, in one commit."""
+        """Write every outcome kept so far to ops.dq_results, in one commit; file the suites' results
+        for Data Docs."""
+        if self.config.quality.data_docs:
+            self.runner.persist()
+        else:
+            self.runner.discard()
         if self._pending:
             frames, self._pending = self._pending, []
             self.lake.append_pandas(pd.concat(frames, ignore_index=True), dq_results.SCHEMA, dq_results.TABLE)
