@@ -2,7 +2,7 @@
 
 - Embedded engine (Sail has no streaming sinks): a confluent-kafka consumer assigned to every
   partition from the offsets landed in the table, landing each batch through the storage layer.
-- Apache Spark: Structured Streaming's Kafka source with a checkpoint under
+- Apache Spark: one Structured Streaming query on the Kafka source with a checkpoint under
   `<data_dir>/checkpoints/telemetry`, each micro-batch landed by the same code (`foreachBatch`).
 Both stop after `until_idle` seconds without new messages or after `max_seconds`, and on SIGTERM
 finish the batch in hand and exit.
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from pyspark.sql import functions as F
 
 from lakehouse.config import Config
 from lakehouse.storage import Lake
@@ -134,65 +135,82 @@ def stream_spark(
     bootstrap: str,
     until_idle: float,
     max_seconds: float | None,
+    batch_records: int = 100_000,
     on_batch: Callable[[list[Message], Landed], None] = lambda messages, landed: None,
 ) -> StreamResult:
+    """One long-running Structured Streaming query (a query per poll would cost a JVM start-up
+    of about 2 s each); the driver watches it and stops it between micro-batches."""
     ensure_topic(bootstrap)
     state = load_state(lake)
     result, begin = StreamResult(), time.monotonic()
     checkpoint = (config.data_dir / "checkpoints" / "telemetry").resolve()
     starting = {TOPIC: {str(p): o + 1 for p, o in state.offsets.items()}} if state.offsets else "earliest"
+    last_data = [begin]
 
     def each_batch(frame, batch_id: int) -> None:  # noqa: ANN001 - a DataFrame of Kafka records
-        rows = frame.select("partition", "offset", "value", "timestamp").collect()
+        rows = frame.select("partition", "offset", "value", F.unix_millis("timestamp").alias("ms")).toPandas()
         messages = [
-            Message(
-                int(r["partition"]),
-                int(r["offset"]),
-                bytes(r["value"]) if r["value"] is not None else None,
-                int(r["timestamp"].timestamp() * 1000),
-            )
-            for r in rows
+            Message(int(p), int(o), None if v is None else bytes(v), int(ms))
+            for p, o, v, ms in zip(rows["partition"], rows["offset"], rows["value"], rows["ms"], strict=True)
         ]
         if messages:
             landed = land(lake, messages, state, _now())
             result.add(landed)
             on_batch(messages, landed)
+            last_data[0] = time.monotonic()
 
     source = (
         lake.spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap)
         .option("subscribe", TOPIC)
         .option("startingOffsets", starting if isinstance(starting, str) else json.dumps(starting))
-        .option("maxOffsetsPerTrigger", 50_000)
+        .option("maxOffsetsPerTrigger", batch_records)
         .option("failOnDataLoss", "false")
         .load()
     )
-    last_data = begin
+    writer = source.writeStream.foreachBatch(each_batch).option("checkpointLocation", str(checkpoint))
+    query = writer.trigger(processingTime="200 milliseconds").start()
+    ready = False
     with sigterm_stops() as stop:
-        while True:
-            before = result.records + result.duplicates + result.quarantined
-            query = source.writeStream.foreachBatch(each_batch).option("checkpointLocation", str(checkpoint))
-            query.trigger(availableNow=True).start().awaitTermination()
-            now = time.monotonic()
-            if result.records + result.duplicates + result.quarantined > before:
-                last_data = now
-            if stop.is_set():
-                result.stopped_by = "SIGTERM"
-                break
-            if now - last_data >= until_idle:
-                break
-            if max_seconds is not None and now - begin >= max_seconds:
-                result.stopped_by = "max-seconds"
-                break
-            time.sleep(0.5)
+        try:
+            while not query.awaitTermination(0.2):
+                now = time.monotonic()
+                if not ready and _waiting(query):  # the idle clock starts once the query is up
+                    ready, last_data[0] = True, max(last_data[0], now)
+                if stop.is_set():
+                    result.stopped_by = "SIGTERM"
+                    break
+                if ready and now - last_data[0] >= until_idle:
+                    break
+                if max_seconds is not None and now - begin >= max_seconds:
+                    result.stopped_by = "max-seconds"
+                    break
+        finally:
+            _stop_between_batches(query)
     result.seconds = time.monotonic() - begin
     return result
+
+
+def _waiting(query) -> bool:  # noqa: ANN001 - a StreamingQuery
+    status = query.status
+    return not status["isTriggerActive"] and str(status["message"]).startswith("Waiting")
+
+
+def _stop_between_batches(query, timeout: float = 120.0) -> None:  # noqa: ANN001 - a StreamingQuery
+    """Let the micro-batch in hand finish, then stop. A batch cut short anyway (timeout, or a new
+    trigger starting in between) is not in the checkpoint's commit log: the next start re-reads it
+    and the landing skips what was already committed."""
+    deadline = time.monotonic() + timeout
+    while query.isActive and query.status["isTriggerActive"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    query.stop()
 
 
 def stream_telemetry(
     config: Config, lake: Lake, bootstrap: str, until_idle: float = 5.0, max_seconds: float | None = None
 ) -> StreamResult:
     """Stream until idle / max seconds / SIGTERM, on the session's engine."""
+    batch = config.kafka.batch_records
     if type(lake.spark).__module__.startswith("pyspark.sql.connect"):
-        return stream_embedded(lake, bootstrap, until_idle, max_seconds)
-    return stream_spark(config, lake, bootstrap, until_idle, max_seconds)
+        return stream_embedded(lake, bootstrap, until_idle, max_seconds, batch)
+    return stream_spark(config, lake, bootstrap, until_idle, max_seconds, batch)
