@@ -1,12 +1,13 @@
 """Benchmark: serving latency at scale 1 and `lakehouse sql` cold start.
 
-    .venv/bin/python -m benchmarks.serving [--data-dir /tmp/bench-serving] [--clients 50] [--requests 2000]
+    .venv/bin/python -m benchmarks.serving [--data-dir /tmp/bench-serving] [--clients 50] [--seconds 10]
 
 The data directory must hold a built scale-1 world (generate it once:
 `lakehouse --data-dir /tmp/bench-serving generate --scale 1 --days 30 && ... run`).
 Two `lakehouse serve` processes are measured: one as configured (cached) and one with
-`serving.cache_entries=0` (every request computes: uncached). 50 concurrent clients (asyncio +
-httpx, closed loop) request the KPI endpoints; references measured in the same run: `/health`
+`serving.cache_entries=0` (every request computes: uncached). 50 concurrent keep-alive clients
+(wrk, Debian's `wrk`, closed loop: a client sends its next request when the answer arrives)
+request the KPI endpoints in turn; references measured in the same run: `/health`
 (the HTTP stack alone) and the same KPI query through `POST /sql` on the engine session.
 Targets: p95 <= 20 ms cached, <= 100 ms uncached; `lakehouse sql "SELECT 1"` <= 1.5 s whole
 process. Results go to benchmarks/results/serving-*.json and benchmarks/serving.md.
@@ -15,10 +16,10 @@ process. Results go to benchmarks/results/serving-*.json and benchmarks/serving.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -70,43 +71,57 @@ def server(data_dir: Path, **env: str) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+WRK_SCRIPT = """
+local requests, i = {}, 0
+function init(args)
+  for _, line in ipairs(args) do
+    local method, path, body = line:match("^(%u+) ([^ ]+) ?(.*)$")
+    local headers = {["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")}
+    if body ~= "" then headers["Content-Type"] = "application/json" else body = nil end
+    requests[#requests + 1] = wrk.format(method, path, headers, body)
+  end
+end
+function request()
+  i = i % #requests + 1
+  return requests[i]
+end
+function done(summary, latency, requests)
+  io.write(string.format('{"requests": %d, "non_2xx": %d, "errors": %d, "duration_us": %d, ',
+    summary.requests, summary.errors.status, summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout, summary.duration))
+  io.write(string.format('"p50_us": %d, "p95_us": %d, "p99_us": %d}\\n',
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
 
 
-async def _load(url: str, requests: list[tuple[str, str, dict | None]], clients: int) -> dict[str, float]:
-    latencies: list[float] = []
-    queue: asyncio.Queue[tuple[str, str, dict | None]] = asyncio.Queue()
-    for item in requests:
-        queue.put_nowait(item)
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, limits=limits,
-                                 timeout=60) as client:
+def load(url: str, requests: list[tuple[str, str, dict | None]], clients: int, seconds: float) -> dict[str, float]:
+    """`clients` keep-alive connections sending `requests` in turn for `seconds` (wrk, closed loop)."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("the serving benchmark needs wrk: apt-get install -y wrk")
+    script = ROOT / "benchmarks" / "results" / "serving.lua"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(WRK_SCRIPT)
+    lines = [f"{m} {p} {json.dumps(b, separators=(',', ':'))}" if b else f"{m} {p}" for m, p, b in requests]
+    env = {**os.environ, "BENCH_KEY": KEY}
 
-        async def worker() -> None:
-            while not queue.empty():
-                method, path, body = queue.get_nowait()
-                started = time.perf_counter()
-                response = await client.request(method, path, json=body)
-                latencies.append((time.perf_counter() - started) * 1000)
-                response.raise_for_status()
+    def run(duration: float) -> dict[str, float]:
+        cmd = [wrk, "-t", "1", "-c", str(clients), "-d", f"{duration:g}s", "--timeout", "30s", "-s", str(script),
+               url, "--", *lines]
+        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
 
-        started = time.perf_counter()
-        await asyncio.gather(*[worker() for _ in range(clients)])
-        elapsed = time.perf_counter() - started
-    return {"requests": len(latencies), "p50_ms": round(percentile(latencies, 0.5), 2),
-            "p95_ms": round(percentile(latencies, 0.95), 2), "p99_ms": round(percentile(latencies, 0.99), 2),
-            "throughput_rps": round(len(latencies) / elapsed, 1)}
-
-
-def load(url: str, requests: list[tuple[str, str, dict | None]], clients: int) -> dict[str, float]:
-    asyncio.run(_load(url, requests[: clients * 2], clients))  # warm-up: connections, snapshots, cache
-    return asyncio.run(_load(url, requests, clients))
+    run(2)  # warm-up: connections, snapshots, cache
+    raw = run(seconds)
+    if raw["non_2xx"] or raw["errors"]:
+        raise SystemExit(f"{raw['non_2xx']} non-2xx answers and {raw['errors']} errors: {raw}")
+    return {"requests": raw["requests"], "p50_ms": round(raw["p50_us"] / 1000, 2),
+            "p95_ms": round(raw["p95_us"] / 1000, 2), "p99_ms": round(raw["p99_us"] / 1000, 2),
+            "throughput_rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1)}
 
 
-def kpi_requests(n: int) -> list[tuple[str, str, dict | None]]:
-    return [("GET", KPI_PATHS[i % len(KPI_PATHS)], None) for i in range(n)]
+KPI_REQUESTS: list[tuple[str, str, dict | None]] = [("GET", path, None) for path in KPI_PATHS]
 
 
 def cold_start(data_dir: Path, repeat: int) -> dict[str, float]:
@@ -124,17 +139,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/bench-serving"))
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=10, help="Load per measurement.")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    results: dict[str, object] = {"clients": args.clients, "data_dir": str(args.data_dir)}
+    results: dict[str, object] = {"clients": args.clients, "seconds": args.seconds, "data_dir": str(args.data_dir)}
     with server(args.data_dir) as url:
-        results["health"] = load(url, [("GET", "/health", None)] * args.requests, args.clients)
-        results["kpi_cached"] = load(url, kpi_requests(args.requests), args.clients)
+        results["health"] = load(url, [("GET", "/health", None)], args.clients, args.seconds)
+        results["kpi_cached"] = load(url, KPI_REQUESTS, args.clients, args.seconds)
     with server(args.data_dir, LAKEHOUSE_SERVING__CACHE_ENTRIES="0") as url:
-        results["kpi_uncached"] = load(url, kpi_requests(args.requests // 2), args.clients)
-        sql_requests = [("POST", "/sql", {"query": SQL})] * (args.requests // 10)
-        results["sql_engine_uncached"] = load(url, sql_requests, args.clients)
+        results["kpi_uncached"] = load(url, KPI_REQUESTS, args.clients, args.seconds)
+        results["sql_engine_uncached"] = load(url, [("POST", "/sql", {"query": SQL})], args.clients, args.seconds)
     results["cold_start"] = cold_start(args.data_dir, args.repeat)
     out = ROOT / "benchmarks" / "results" / f"serving-{dt.datetime.now():%Y%m%dT%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

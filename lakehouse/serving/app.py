@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lakehouse.config import Config
 from lakehouse.serving.cache import ResponseCache
@@ -65,14 +66,32 @@ def _etags(header: str | None) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",")}
 
 
-def _add_access_log(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def log_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        access_log.info("%s %s %s %.1fms", request.method, request.url.path, response.status_code, elapsed_ms)
-        return response
+class AccessLog:
+    """Pure ASGI middleware: one log line per request with method, path, status and time.
+
+    Starlette's `BaseHTTPMiddleware` (`@app.middleware`) runs every request through an extra task
+    and memory streams, which costs more than a cached answer does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not access_log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            access_log.info("%s %s %s %.1fms", scope["method"], scope["path"], status, elapsed_ms)
 
 
 def _docs_router(app: FastAPI) -> APIRouter:
@@ -115,7 +134,7 @@ def create_app(
         openapi_url=None,
     )
     app.state.services = services
-    _add_access_log(app)
+    app.add_middleware(AccessLog)
 
     @app.get("/health", tags=["meta"])
     def health() -> JSONResponse:

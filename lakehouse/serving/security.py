@@ -66,7 +66,7 @@ class KeyChecker:
         # only the dashboard page takes the key in its URL, to set the cookie once
         return request.query_params.get("key", "") if request.url.path in KEY_IN_URL else ""
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:  # async: no thread hop per request
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if header and scheme.lower() != "bearer":
