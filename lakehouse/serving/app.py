@@ -18,6 +18,7 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lakehouse.config import Config
@@ -45,15 +46,21 @@ class Services:
     cache: ResponseCache
     sql_runner: SqlRunner
 
-    def respond(
+    async def respond(
         self, request: Request, tables: Iterable[str], build: Callable[[dict[str, int | None]], Any],
         extra_key: Any = None,
     ) -> Response:
-        """JSON of `build(versions)`, cached by request and the versions of `tables`."""
+        """JSON of `build(versions)`, cached by request and the versions of `tables`.
+
+        A hit is answered on the event loop; only a miss runs `build` in a worker thread (a
+        thread hop per request costs more than answering from the cache does)."""
         versions = self.store.versions(tables)
         query = tuple(sorted(request.query_params.multi_items()))
         key = (request.method, request.url.path, query, extra_key, versions)
-        entry, hit = self.cache.get_or_build(key, lambda: dumps(build(dict(versions))))
+        entry = self.cache.get(key)
+        hit = entry is not None
+        if entry is None:
+            entry = self.cache.put(key, await run_in_threadpool(lambda: dumps(build(dict(versions)))))
         headers = {"ETag": entry.etag, "X-Cache": "hit" if hit else "miss", "Cache-Control": "private, no-cache"}
         if entry.etag in _etags(request.headers.get("if-none-match")):
             return Response(status_code=304, headers=headers)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from cachetools import LRUCache
@@ -31,18 +31,22 @@ class ResponseCache:
         self.hits = 0
         self.misses = 0
 
-    def get_or_build(self, key: Hashable, build: Callable[[], bytes]) -> tuple[CachedBody, bool]:
-        """The cached body for `key`, or `build()` stored under it; the flag says it was a hit."""
+    def get(self, key: Hashable) -> CachedBody | None:
+        """The cached body for `key`, if any (counted as a hit or a miss)."""
+        found = None
         if self._entries is not None:
             with self._lock:
                 found = self._entries.get(key)
-            if found is not None:
-                self.hits += 1
-                return found, True
-        body = build()
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return found
+
+    def put(self, key: Hashable, body: bytes) -> CachedBody:
+        """Keep `body` under `key` (nothing is kept when the cache has no entries)."""
         entry = CachedBody(body, make_etag(body))
-        self.misses += 1
         if self._entries is not None:
             with self._lock:
                 self._entries[key] = entry
-        return entry, False
+        return entry

@@ -27,11 +27,11 @@ def services(request: Request) -> Services:
 
 
 @router.get("/tables", tags=["tables"])
-def list_tables(request: Request) -> Response:
+async def list_tables(request: Request) -> Response:
     """Every table: name, rows, Delta version, last change (UTC)."""
     svc = services(request)
     tables = svc.store.tables()
-    return svc.respond(request, tables, lambda versions: {"tables": [svc.store.info(t) for t in tables]})
+    return await svc.respond(request, tables, lambda versions: {"tables": [svc.store.info(t) for t in tables]})
 
 
 def _filters(request: Request, columns: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -88,7 +88,7 @@ def _decode_cursor(cursor: str, fingerprint: str) -> dict[str, Any]:
 
 
 @router.get("/tables/{table}", tags=["tables"])
-def read_table(
+async def read_table(
     request: Request,
     table: str,
     order_by: Annotated[str | None, Query(description="Columns, comma-separated; '-col' descending.")] = None,
@@ -116,7 +116,7 @@ def read_table(
         next_cursor = _encode_cursor({"v": version, "o": offset + size, "q": fingerprint}) if more else None
         return {"table": table, "version": version, "rows": page.slice(0, size).to_pylist(), "next_cursor": next_cursor}
 
-    return svc.respond(request, [table], build)
+    return await svc.respond(request, [table], build)
 
 
 def _page(svc: Services, table: str, version: int | None, order_by: str | None, size: int, offset: int,
@@ -142,7 +142,7 @@ class SqlRequest(BaseModel):
 
 
 @router.post("/sql", tags=["sql"])
-def run_sql(request: Request, body: SqlRequest) -> Response:
+async def run_sql(request: Request, body: SqlRequest) -> Response:
     """Run one read-only SELECT over gold tables, capped at `serving.row_limit` rows and timed out."""
     svc = services(request)
     try:
@@ -164,4 +164,4 @@ def run_sql(request: Request, body: SqlRequest) -> Response:
         return {"columns": result.columns, "rows": result.rows, "truncated": result.truncated,
                 "row_limit": serving.row_limit, "versions": versions}
 
-    return svc.respond(request, checked.tables, build, extra_key=checked.sql)
+    return await svc.respond(request, checked.tables, build, extra_key=checked.sql)

@@ -28,7 +28,7 @@ def _filters(start: dt.date | None, end: dt.date | None, countries: list[str] | 
         raise HTTPException(400, str(exc)) from None
 
 
-def _rows(request: Request, query: kpis.KpiQuery, **meta: Any) -> Response:
+async def _rows(request: Request, query: kpis.KpiQuery, **meta: Any) -> Response:
     svc = _services(request)
     missing = [t for t in query.tables if svc.store.version(t) is None]
     if missing:
@@ -37,69 +37,71 @@ def _rows(request: Request, query: kpis.KpiQuery, **meta: Any) -> Response:
     def build(versions: dict[str, int | None]) -> dict[str, Any]:
         return {**meta, "rows": svc.fast.query(query.sql, versions).to_pylist(), "versions": versions}
 
-    return svc.respond(request, query.tables, build)
+    return await svc.respond(request, query.tables, build)
 
 
 @router.get("/revenue")
-def revenue(
+async def revenue(
     request: Request, start: Start = None, end: End = None, countries: Countries = None,
     by: Annotated[str, Query(pattern="^(order_date|country|category)$")] = "order_date",
 ) -> Response:
     """Revenue (EUR) and units per day, country or category over a date range."""
-    return _rows(request, kpis.revenue_by(by, _filters(start, end, countries)), kpi="revenue", by=by)
+    return await _rows(request, kpis.revenue_by(by, _filters(start, end, countries)), kpi="revenue", by=by)
 
 
 @router.get("/average-order-value")
-def average_order_value(
+async def average_order_value(
     request: Request, start: Start = None, end: End = None, countries: Countries = None
 ) -> Response:
     """Per day: revenue, distinct orders and average order value (EUR)."""
-    return _rows(request, kpis.average_order_value(_filters(start, end, countries)), kpi="average_order_value")
+    return await _rows(request, kpis.average_order_value(_filters(start, end, countries)), kpi="average_order_value")
 
 
 @router.get("/funnel")
-def funnel(request: Request, start: Start = None, end: End = None) -> Response:
+async def funnel(request: Request, start: Start = None, end: End = None) -> Response:
     """Sessions at each funnel step over the range, and step-to-step conversion."""
-    return _rows(request, kpis.funnel(_filters(start, end, None)), kpi="funnel")
+    return await _rows(request, kpis.funnel(_filters(start, end, None)), kpi="funnel")
 
 
 @router.get("/cold-chain")
-def cold_chain(request: Request, start: Start = None, end: End = None) -> Response:
+async def cold_chain(request: Request, start: Start = None, end: End = None) -> Response:
     """Cold-chain excursions, minutes above the limit and peak temperature per device."""
-    return _rows(request, kpis.cold_chain_excursions(_filters(start, end, None)), kpi="cold_chain")
+    return await _rows(request, kpis.cold_chain_excursions(_filters(start, end, None)), kpi="cold_chain")
 
 
 @router.get("/actual-vs-target")
-def actual_vs_target(request: Request, start: Start = None, end: End = None, countries: Countries = None) -> Response:
+async def actual_vs_target(
+    request: Request, start: Start = None, end: End = None, countries: Countries = None
+) -> Response:
     """Revenue against the sales target per country and month."""
-    return _rows(request, kpis.actual_vs_target(_filters(start, end, countries)), kpi="actual_vs_target")
+    return await _rows(request, kpis.actual_vs_target(_filters(start, end, countries)), kpi="actual_vs_target")
 
 
-def _optional(request: Request, query: kpis.KpiQuery, table: str, kpi: str) -> Response:
+async def _optional(request: Request, query: kpis.KpiQuery, table: str, kpi: str) -> Response:
     svc = _services(request)
     if svc.store.version(table) is None:
-        return svc.respond(request, [table], lambda v: {"kpi": kpi, "available": False, "rows": []})
-    return _rows(request, query, kpi=kpi, available=True)
+        return await svc.respond(request, [table], lambda v: {"kpi": kpi, "available": False, "rows": []})
+    return await _rows(request, query, kpi=kpi, available=True)
 
 
 @router.get("/churn-risk")
-def churn_risk(request: Request) -> Response:
+async def churn_risk(request: Request) -> Response:
     """Customers per churn-probability bucket; `available` is false until scores exist."""
-    return _optional(request, kpis.churn_distribution(), kpis.CHURN_TABLE, "churn_risk")
+    return await _optional(request, kpis.churn_distribution(), kpis.CHURN_TABLE, "churn_risk")
 
 
 @router.get("/model-monitoring")
-def model_monitoring(request: Request) -> Response:
+async def model_monitoring(request: Request) -> Response:
     """Rows of the model monitoring table; `available` is false until it exists."""
-    return _optional(request, kpis.model_monitoring(), kpis.MONITORING_TABLE, "model_monitoring")
+    return await _optional(request, kpis.model_monitoring(), kpis.MONITORING_TABLE, "model_monitoring")
 
 
 @router.get("/date-range")
-def date_range(request: Request) -> Response:
+async def date_range(request: Request) -> Response:
     """First and last order date in gold.daily_sales (the dashboard's default filter)."""
     query = kpis.KpiQuery(
         "SELECT MIN(order_date) AS start, MAX(order_date) AS end, "
         "SORT_ARRAY(COLLECT_SET(country)) AS countries FROM gold.daily_sales",
         frozenset({"gold.daily_sales"}),
     )
-    return _rows(request, query, kpi="date_range")
+    return await _rows(request, query, kpi="date_range")
