@@ -52,13 +52,14 @@ def run_one(engine: str, rate: float, seconds: float) -> dict[str, object]:
         latencies.append(now_ms - np.array([m.timestamp_ms for m in messages], dtype=float))
         commits.append((time.monotonic(), landed.records))
 
-    batch_records = config.kafka.batch_records
     producer = threading.Thread(target=publish, args=(kafka.bootstrap, 200, rate, seconds))
     producer.start()
     if engine == "embedded":
-        result = stream_embedded(lake, kafka.bootstrap, 5.0, seconds + 120, batch_records, on_batch=on_batch)
+        batch = config.kafka.batch_records
+        result = stream_embedded(lake, kafka.bootstrap, 5.0, seconds + 120, batch, on_batch=on_batch)
     else:
-        result = stream_spark(config, lake, kafka.bootstrap, 5.0, seconds + 120, batch_records, on_batch=on_batch)
+        batch = config.kafka.spark_batch_records
+        result = stream_spark(config, lake, kafka.bootstrap, 5.0, seconds + 120, batch, on_batch=on_batch)
     producer.join()
     span = commits[-1][0] - commits[0][0] if len(commits) > 1 else 1.0
     landed = sum(n for _, n in commits[1:])  # records committed after the first commit, over that span

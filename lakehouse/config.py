@@ -100,7 +100,8 @@ class CrmConfig(_Frozen):
 class KafkaConfig(_Frozen):
     bootstrap: str | None = None  # host:port; LAKEHOUSE_KAFKA_BOOTSTRAP wins; null = the local broker
     until_idle_seconds: float = Field(5.0, gt=0)
-    batch_records: int = Field(100_000, ge=1)  # most readings per micro-batch
+    batch_records: int = Field(20_000, ge=1)  # most readings per micro-batch (embedded consumer)
+    spark_batch_records: int = Field(100_000, ge=1)  # most readings per micro-batch on Apache Spark
 
 
 class GeneratorConfig(_Frozen):

@@ -148,7 +148,9 @@ def stream_spark(
     last_data = [begin]
 
     def each_batch(frame, batch_id: int) -> None:  # noqa: ANN001 - a DataFrame of Kafka records
+        started = time.monotonic()
         rows = frame.select("partition", "offset", "value", F.unix_millis("timestamp").alias("ms")).toPandas()
+        read = time.monotonic()
         messages = [
             Message(int(p), int(o), None if v is None else bytes(v), int(ms))
             for p, o, v, ms in zip(rows["partition"], rows["offset"], rows["value"], rows["ms"], strict=True)
@@ -158,6 +160,8 @@ def stream_spark(
             result.add(landed)
             on_batch(messages, landed)
             last_data[0] = time.monotonic()
+            log.debug("batch %s: %d messages read in %.2f s, landed in %.2f s", batch_id, len(messages),
+                      read - started, last_data[0] - read)
 
     source = (
         lake.spark.readStream.format("kafka")
@@ -210,7 +214,6 @@ def stream_telemetry(
     config: Config, lake: Lake, bootstrap: str, until_idle: float = 5.0, max_seconds: float | None = None
 ) -> StreamResult:
     """Stream until idle / max seconds / SIGTERM, on the session's engine."""
-    batch = config.kafka.batch_records
     if type(lake.spark).__module__.startswith("pyspark.sql.connect"):
-        return stream_embedded(lake, bootstrap, until_idle, max_seconds, batch)
-    return stream_spark(config, lake, bootstrap, until_idle, max_seconds, batch)
+        return stream_embedded(lake, bootstrap, until_idle, max_seconds, config.kafka.batch_records)
+    return stream_spark(config, lake, bootstrap, until_idle, max_seconds, config.kafka.spark_batch_records)
