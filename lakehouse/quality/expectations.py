@@ -84,10 +84,10 @@ class ExpectationRunner:
         # Great Expectations resolves stored objects through one process-wide current context.
         project_manager.set_project(self.memory)
         definition = self._definition(suite)
-        run = {"batch_parameters": {"dataframe": frame}, "run_id": RunIdentifier(run_name=run_id)}
-        outcome = definition.run(result_format=QUICK, **run)
+        batch, run = {"dataframe": frame}, RunIdentifier(run_name=run_id)
+        outcome = definition.run(batch_parameters=batch, result_format=QUICK, run_id=run)
         if not outcome.success:
-            outcome = definition.run(result_format=DETAILED, **run)
+            outcome = definition.run(batch_parameters=batch, result_format=DETAILED, run_id=run)
         self._validated[suite.name] = suite
         return [_to_check(suite.name, r) for r in outcome.results]
 

@@ -177,7 +177,8 @@ def stream_spark(
     ready = False
     with sigterm_stops() as stop:
         try:
-            while not query.awaitTermination(0.2):
+            # seconds; PySpark takes a float (it passes milliseconds on), its stub says int
+            while not query.awaitTermination(0.2):  # type: ignore[arg-type]
                 now = time.monotonic()
                 if not ready and _waiting(query):  # the idle clock starts once the query is up
                     ready, last_data[0] = True, max(last_data[0], now)
