@@ -93,25 +93,30 @@ class ExpectationRunner:
 
     def persist(self) -> None:
         """File the suites and validation results of the checks run since the last call."""
-        if not self._validated:
+        suites, results = self._take()
+        if not suites:
             return
-        memory_results = self.memory.validation_results_store
-        keys = memory_results.list_keys()
         project_manager.set_project(self.context)
-        for suite in self._validated.values():
+        for suite in suites:
             expectations = [copy.copy(e) for e in suite.expectations]  # an expectation belongs to one suite
             self.context.suites.add_or_update(gx.ExpectationSuite(name=suite.name, expectations=expectations))
-        for key in keys:
-            self.context.validation_results_store.set(key, memory_results.get(key))
-            memory_results.remove_key(key)
-        self._validated.clear()
+        for key, result in results:
+            self.context.validation_results_store.set(key, result)
 
     def discard(self) -> None:
         """Forget the checks run since the last `persist` (when no Data Docs are kept)."""
-        results = self.memory.validation_results_store
-        for key in results.list_keys():
-            results.remove_key(key)
-        self._validated.clear()
+        self._take()
+
+    def _take(self) -> tuple[list[gx.ExpectationSuite], list[tuple[Any, Any]]]:
+        """The suites validated and the in-memory results since the last call, removed from memory."""
+        suites, self._validated = list(self._validated.values()), {}
+        if self._memory is None:
+            return suites, []
+        store = self._memory.validation_results_store
+        results = [(key, store.get(key)) for key in store.list_keys()]
+        for key, _ in results:
+            store.remove_key(key)
+        return suites, results
 
     def build_docs(self) -> Path | None:
         """Build the Data Docs site for the latest validations; the path of its index page."""

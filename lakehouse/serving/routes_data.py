@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from lakehouse.serving.app import Services
 from lakehouse.serving.sql_guard import QueryRejected, check_query
@@ -146,7 +147,8 @@ async def run_sql(request: Request, body: SqlRequest) -> Response:
     """Run one read-only SELECT over gold tables, capped at `serving.row_limit` rows and timed out."""
     svc = services(request)
     try:
-        checked = check_query(body.query, svc.store.gold_tables())
+        # parsing a statement of up to 20 000 characters must not hold up the event loop
+        checked = await run_in_threadpool(check_query, body.query, svc.store.gold_tables())
     except QueryRejected as exc:
         log.info("sql rejected: %s", exc)  # the reason names tables and keywords, never values
         raise HTTPException(400, f"query rejected: {exc}") from None

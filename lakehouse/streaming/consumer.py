@@ -86,7 +86,7 @@ def stream_embedded(
     bootstrap: str,
     until_idle: float,
     max_seconds: float | None,
-    batch_records: int = 20_000,
+    batch_records: int,
     on_batch: Callable[[list[Message], Landed], None] = lambda messages, landed: None,
 ) -> StreamResult:
     ensure_topic(bootstrap)
@@ -135,7 +135,7 @@ def stream_spark(
     bootstrap: str,
     until_idle: float,
     max_seconds: float | None,
-    batch_records: int = 100_000,
+    batch_records: int,
     on_batch: Callable[[list[Message], Landed], None] = lambda messages, landed: None,
 ) -> StreamResult:
     """One long-running Structured Streaming query (a query per poll would cost a JVM start-up

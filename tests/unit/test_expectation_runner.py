@@ -1,0 +1,45 @@
+"""Suites run in memory; their results reach the file context (Data Docs) only when filed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lakehouse.quality.expectations import ExpectationRunner
+from lakehouse.quality.suites import suite_for
+from lakehouse.silver import products
+
+SCHEMA = "product_id long, name string, category string, list_price_eur double, updated_at timestamp"
+
+
+def _frame(spark, ids: list[int]):  # noqa: ANN001, ANN202
+    return spark.createDataFrame([(i, f"p{i}", "dairy", 1.5, None) for i in ids], SCHEMA)
+
+
+def _filed(root: Path) -> list[Path]:
+    return sorted((root / "gx" / "uncommitted" / "validations").rglob("*.json"))
+
+
+def test_checks_are_filed_once_for_data_docs(spark, tmp_path: Path) -> None:
+    runner = ExpectationRunner(tmp_path / "q")
+    results = runner.validate(suite_for(products), _frame(spark, [1, 1, 2]), "run-1")
+    unique = next(r for r in results if r.rule == "primary_key_unique")
+    assert (unique.passed, unique.failing_count) == (False, 2)
+    assert not (tmp_path / "q" / "gx").exists()  # nothing on disk until filed
+    runner.persist()
+    filed = _filed(tmp_path / "q")
+    assert len(filed) == 1 and "run-1" in str(filed[0])
+    assert (tmp_path / "q" / "gx" / "expectations" / "silver" / "products.json").is_file()
+    runner.persist()  # nothing new: nothing filed twice
+    assert _filed(tmp_path / "q") == filed
+    index = runner.build_docs()
+    assert index is not None and index.is_file()
+
+
+def test_discarded_checks_are_never_filed(spark, tmp_path: Path) -> None:
+    runner = ExpectationRunner(tmp_path / "q")
+    assert all(r.passed for r in runner.validate(suite_for(products), _frame(spark, [1, 2]), "run-1"))
+    runner.discard()
+    runner.validate(suite_for(products), _frame(spark, [3]), "run-2")
+    runner.persist()
+    filed = _filed(tmp_path / "q")
+    assert len(filed) == 1 and "run-2" in str(filed[0])
