@@ -197,7 +197,13 @@ def sql(
     if fmt not in ("table", "csv", "json"):
         err.print(f"[red]error:[/red] --format must be table, csv or json, not '{fmt}'")
         raise typer.Exit(2)
-    frame = state.lake().spark.sql(query).limit(limit).toPandas()
+    from pyspark.errors import PySparkException
+
+    try:
+        frame = state.lake(register=False).run_sql(query).limit(limit).toPandas()
+    except PySparkException as exc:  # a statement the engine cannot parse or resolve: no traceback
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {str(exc).strip().splitlines()[0]}", highlight=False)
+        raise typer.Exit(2) from None
     if fmt == "csv":
         sys.stdout.write(frame.to_csv(index=False))
     elif fmt == "json":

@@ -34,12 +34,14 @@ class State:
                 raise typer.Exit(2) from None
         return self._config
 
-    def lake(self):  # noqa: ANN201 - imports pyspark lazily to keep `--help` and `generate` fast
+    def lake(self, register: bool = True):  # noqa: ANN201 - imports pyspark lazily: `--help` stays fast
+        """The lake on this invocation's engine, every table registered unless `register` is false."""
         from lakehouse.engine import get_session
         from lakehouse.storage import Lake
 
         lake = Lake(get_session(self.config), self.config.lake_dir)
-        lake.register_all()
+        if register:
+            lake.register_all()
         return lake
 
 

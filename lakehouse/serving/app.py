@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lakehouse.config import Config
 from lakehouse.serving.cache import ResponseCache
 from lakehouse.serving.fastsql import FastSql
+from lakehouse.serving.front import CacheFront
 from lakehouse.serving.security import KeyChecker, key_cookie_redirect
 from lakehouse.serving.sql_runner import FastSqlRunner, SqlRunner
 from lakehouse.serving.tables import TableStore
@@ -48,12 +49,13 @@ class Services:
 
     async def respond(
         self, request: Request, tables: Iterable[str], build: Callable[[dict[str, int | None]], Any],
-        extra_key: Any = None,
+        extra_key: Any = None, fixed: bool = False,
     ) -> Response:
         """JSON of `build(versions)`, cached by request and the versions of `tables`.
 
         A hit is answered on the event loop; only a miss runs `build` in a worker thread (a
-        thread hop per request costs more than answering from the cache does)."""
+        thread hop per request costs more than answering from the cache does). `fixed` says the
+        GET's path and query alone decide `tables` and the answer, so `CacheFront` may replay it."""
         versions = self.store.versions(tables)
         query = tuple(sorted(request.query_params.multi_items()))
         key = (request.method, request.url.path, query, extra_key, versions)
@@ -61,6 +63,8 @@ class Services:
         hit = entry is not None
         if entry is None:
             entry = self.cache.put(key, await run_in_threadpool(lambda: dumps(build(dict(versions)))))
+        if fixed and extra_key is None and request.method == "GET":
+            self.cache.remember(request.scope["path"], request.scope["query_string"], versions, entry)
         headers = {"ETag": entry.etag, "X-Cache": "hit" if hit else "miss", "Cache-Control": "private, no-cache"}
         if entry.etag in _etags(request.headers.get("if-none-match")):
             return Response(status_code=304, headers=headers)
@@ -141,14 +145,16 @@ def create_app(
         openapi_url=None,
     )
     app.state.services = services
-    app.add_middleware(AccessLog)
+    checker = KeyChecker(api_keys)
+    app.add_middleware(CacheFront, cache=services.cache, store=store, keys=checker)
+    app.add_middleware(AccessLog)  # added last, so outermost: it logs what the cache front answers too
 
     @app.get("/health", tags=["meta"])
     def health() -> JSONResponse:
         """Liveness, with no key needed and nothing about the data."""
         return JSONResponse({"status": "ok"})
 
-    protected = [Depends(KeyChecker(api_keys))]
+    protected = [Depends(checker)]
     for router in (routes_data.router, routes_kpi.router, dashboard.router, _docs_router(app), *routers):
         app.include_router(router, dependencies=protected)
     return app

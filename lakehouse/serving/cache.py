@@ -2,6 +2,9 @@
 
 A key holds the versions, so a new commit to any table a response read makes a new key: stale
 entries are never served, they just age out of the LRU. The ETag is a hash of the body.
+
+Answers whose tables are fixed by the request alone are also indexed by the raw request line
+(`remember` / `recall`), so `front.CacheFront` can answer them before routing and validation.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ class CachedBody:
     etag: str
 
 
+Versions = tuple[tuple[str, int | None], ...]
+
+
 def make_etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
@@ -27,6 +33,8 @@ def make_etag(body: bytes) -> str:
 class ResponseCache:
     def __init__(self, entries: int) -> None:
         self._entries: LRUCache[Hashable, CachedBody] | None = LRUCache(maxsize=entries) if entries else None
+        self._raw: LRUCache[tuple[str, bytes], tuple[Versions, CachedBody]] | None = (
+            LRUCache(maxsize=entries) if entries else None)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -50,3 +58,16 @@ class ResponseCache:
             with self._lock:
                 self._entries[key] = entry
         return entry
+
+    def remember(self, path: str, query_string: bytes, versions: Versions, entry: CachedBody) -> None:
+        """Index `entry` by the raw request line, valid while the tables stay at `versions`."""
+        if self._raw is not None:
+            with self._lock:
+                self._raw[(path, query_string)] = (versions, entry)
+
+    def recall(self, path: str, query_string: bytes) -> tuple[Versions, CachedBody] | None:
+        """What `remember` kept for this request line (the caller checks the versions)."""
+        if self._raw is None:
+            return None
+        with self._lock:
+            return self._raw.get((path, query_string))

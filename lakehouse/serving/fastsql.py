@@ -4,6 +4,10 @@ KPI queries are written once in Spark SQL (`kpis.py`); here sqlglot translates t
 table names `<layer>.<table>` become Arrow snapshots pinned to the versions the caller keyed its
 cache on. DuckDB runs with external access disabled, so a query can only see those snapshots.
 A query takes a millisecond or two, against tens of milliseconds through a Spark session.
+
+Each worker thread keeps one DuckDB cursor with the snapshots it last used registered on it:
+registering an Arrow table costs more than a small aggregate over it, so it happens once per
+thread and table version, not once per query.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -49,6 +55,17 @@ def _plain_numbers(table: pa.Table) -> pa.Table:
     return table
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+class _ThreadCursor(threading.local):
+    cursor: duckdb.DuckDBPyConnection | None = None
+    registered: dict[str, int] = {}  # noqa: RUF012 - threading.local: one dict per thread (set in use)
+
+
 class FastSql:
     """Runs Spark SQL on Arrow snapshots with an in-memory DuckDB that cannot touch files."""
 
@@ -56,27 +73,54 @@ class FastSql:
         self.store = store
         self._db = duckdb.connect(":memory:", config={"enable_external_access": False, "threads": 1})
         self._lock = threading.Lock()
+        self._local = _ThreadCursor()
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """A new cursor on the shared in-memory database (close it after use)."""
         with self._lock:
             return self._db.cursor()
 
+    def _cursor_for(self, tables: frozenset[str], versions: Mapping[str, int | None]) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor, with `tables` registered at `versions` (their latest when absent)."""
+        local = self._local
+        if local.cursor is None:
+            local.cursor, local.registered = self.connection(), {}
+        for table in tables:
+            version = versions.get(table)
+            if version is None:
+                version = self.store.version(table)
+                if version is None:
+                    raise LookupError(f"table {table} does not exist")
+            if local.registered.get(table) != version:
+                local.cursor.register(_local_name(table), self.store.snapshot(table, version))
+                local.registered[table] = version
+        return local.cursor
+
+    def _run(self, spark_sql: str, versions: Mapping[str, int | None] | None, timeout: float | None,
+             fetch: Any) -> Any:
+        sql, tables = to_duckdb(spark_sql)
+        cursor = self._cursor_for(tables, versions or {})
+        timer = threading.Timer(timeout, cursor.interrupt) if timeout else None
+        if timer:
+            timer.start()
+        try:
+            return fetch(cursor, sql)
+        finally:
+            if timer:
+                timer.cancel()
+
     def query(
         self, spark_sql: str, versions: Mapping[str, int | None] | None = None, timeout: float | None = None
     ) -> pa.Table:
         """Result of `spark_sql`; tables are read at `versions` (their latest when not given)."""
-        sql, tables = to_duckdb(spark_sql)
-        versions = versions or {}
-        cursor = self.connection()
-        timer = threading.Timer(timeout, cursor.interrupt) if timeout else None
-        try:
-            for table in tables:
-                cursor.register(_local_name(table), self.store.snapshot(table, versions.get(table)))
-            if timer:
-                timer.start()
-            return _plain_numbers(cursor.sql(sql).to_arrow_table())
-        finally:
-            if timer:
-                timer.cancel()
-            cursor.close()
+        return _plain_numbers(self._run(spark_sql, versions, timeout, lambda c, sql: c.sql(sql).to_arrow_table()))
+
+    def rows(self, spark_sql: str, versions: Mapping[str, int | None] | None = None) -> list[dict[str, Any]]:
+        """`query` as JSON-ready dicts, fetched as Python values (no Arrow detour for small results)."""
+
+        def fetch(cursor: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+            cursor.execute(sql)
+            names = [d[0] for d in cursor.description or ()]
+            return [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
+
+        return self._run(spark_sql, versions, None, fetch)  # type: ignore[no-any-return]

@@ -117,7 +117,7 @@ async def read_table(
         next_cursor = _encode_cursor({"v": version, "o": offset + size, "q": fingerprint}) if more else None
         return {"table": table, "version": version, "rows": page.slice(0, size).to_pylist(), "next_cursor": next_cursor}
 
-    return await svc.respond(request, [table], build)
+    return await svc.respond(request, [table], build, fixed=True)
 
 
 def _page(svc: Services, table: str, version: int | None, order_by: str | None, size: int, offset: int,

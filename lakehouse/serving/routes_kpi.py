@@ -35,9 +35,9 @@ async def _rows(request: Request, query: kpis.KpiQuery, **meta: Any) -> Response
         raise HTTPException(404, f"table {missing[0]} does not exist yet: run the pipeline")
 
     def build(versions: dict[str, int | None]) -> dict[str, Any]:
-        return {**meta, "rows": svc.fast.query(query.sql, versions).to_pylist(), "versions": versions}
+        return {**meta, "rows": svc.fast.rows(query.sql, versions), "versions": versions}
 
-    return await svc.respond(request, query.tables, build)
+    return await svc.respond(request, query.tables, build, fixed=True)
 
 
 @router.get("/revenue")
@@ -80,7 +80,7 @@ async def actual_vs_target(
 async def _optional(request: Request, query: kpis.KpiQuery, table: str, kpi: str) -> Response:
     svc = _services(request)
     if svc.store.version(table) is None:
-        return await svc.respond(request, [table], lambda v: {"kpi": kpi, "available": False, "rows": []})
+        return await svc.respond(request, [table], lambda v: {"kpi": kpi, "available": False, "rows": []}, fixed=True)
     return await _rows(request, query, kpi=kpi, available=True)
 
 

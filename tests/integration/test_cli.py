@@ -53,6 +53,13 @@ def test_sql_answers_in_json_and_csv(engine: str, data_dir: Path) -> None:
     assert as_csv.stdout.strip().splitlines()[-2:] == ["n", str(n)]
 
 
+def test_sql_that_cannot_run_is_one_line_and_exit_2(engine: str, data_dir: Path) -> None:
+    for query, named in (("SELECT * FROM gold.nosuch", "nosuch"), ("SELEC 1", "SELEC")):
+        result = _invoke(engine, data_dir, "sql", query)
+        assert result.exit_code == 2, result.output
+        assert named in result.output and "Traceback" not in result.output
+
+
 def test_unknown_job_and_bad_format_exit_2(engine: str, data_dir: Path) -> None:
     assert _invoke(engine, data_dir, "run", "gold_nothing").exit_code == 2
     assert _invoke(engine, data_dir, "sql", "--format", "xml", "SELECT 1").exit_code == 2

@@ -330,6 +330,20 @@ def test_dashboard_draws_every_chart(server: Server, tmp_path: Path) -> None:
     assert [(round(r["bucket_start"], 1), r["customers"]) for r in buckets] == [(0.0, 1), (0.1, 2), (0.5, 1), (0.9, 2)]
 
 
+def test_a_cached_answer_still_needs_a_valid_key(server: Server) -> None:
+    params = {"by": "category", "start": "2026-01-02"}
+    primed = server.client.get("/kpi/revenue", params=params)
+    hit = server.client.get("/kpi/revenue", params=params)
+    assert hit.headers["x-cache"] == "hit" and hit.headers["content-type"] == "application/json"
+    assert hit.json() == primed.json() and hit.headers["etag"] == primed.headers["etag"]
+    url = server.url + "/kpi/revenue"
+    assert httpx.get(url, params=params).status_code == 401
+    assert httpx.get(url, params=params, headers={"Authorization": "Bearer nope"}).status_code == 403
+    assert httpx.get(url, params=params, headers={"Authorization": f"Basic {KEY}"}).status_code == 401
+    bad = server.client.get("/kpi/revenue", params={**params, "country": "germany"})
+    assert bad.status_code == 400, "a request never answered before is validated as usual"
+
+
 def test_cache_hits_until_a_new_gold_version(server: Server) -> None:
     params = {"by": "country"}
     first = server.client.get("/kpi/revenue", params=params)
