@@ -34,7 +34,6 @@ from pyspark.sql.types import (
     StructType,
     TimestampType,
 )
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +55,10 @@ def retry_conflicts(write: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(write)
     def wrapped(*args: Any, **kwargs: Any) -> None:
+        # imported on first write: tenacity (and the asyncio it loads) is a tenth of a second of
+        # start-up that read-only commands such as `lakehouse sql` do not need
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
         for attempt in Retrying(
             stop=stop_after_attempt(12),  # a writer can lose several races in a row to a faster one
             wait=wait_random_exponential(multiplier=0.2, max=5),

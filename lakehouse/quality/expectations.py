@@ -22,6 +22,7 @@ from great_expectations.data_context.data_context.context_factory import project
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 from pyspark.sql import DataFrame  # noqa: E402
 
+from lakehouse.quality import unique_key  # noqa: E402, F401 - registers the key expectation, for suites read back
 from lakehouse.quality.checks import CheckResult  # noqa: E402
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from lakehouse.quality.checks import Severity
+from lakehouse.quality.unique_key import ExpectKeyToBeUnique
 
 
 def _tag(expectation: Any, severity: Severity, rule: str | None, examples_where: str | None = None) -> Any:
@@ -41,12 +42,8 @@ def warn(expectation: Any, rule: str | None = None) -> Any:
 def key_expectations(key: Sequence[str]) -> list[Any]:
     """No key column is null and no two rows share a key."""
     checks = [critical(gxe.ExpectColumnValuesToNotBeNull(column=c), f"{c}_not_null", f"{c} IS NULL") for c in key]
-    unique = (
-        gxe.ExpectColumnValuesToBeUnique(column=key[0])
-        if len(key) == 1
-        else gxe.ExpectCompoundColumnsToBeUnique(column_list=list(key), ignore_row_if="never")
-    )
-    return [*checks, critical(unique, "primary_key_unique")]
+    # one grouped aggregate, not Great Expectations' window over every row (see unique_key.py)
+    return [*checks, critical(ExpectKeyToBeUnique(column_list=list(key)), "primary_key_unique")]
 
 
 def suite_for(module: ModuleType) -> gx.ExpectationSuite:

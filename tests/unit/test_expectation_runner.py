@@ -24,6 +24,7 @@ def test_checks_are_filed_once_for_data_docs(spark, tmp_path: Path) -> None:
     results = runner.validate(suite_for(products), _frame(spark, [1, 1, 2]), "run-1")
     unique = next(r for r in results if r.rule == "primary_key_unique")
     assert (unique.passed, unique.failing_count) == (False, 2)
+    assert unique.examples == ('{"product_id": 1}',)  # the shared key, not the whole rows
     assert not (tmp_path / "q" / "gx").exists()  # nothing on disk until filed
     runner.persist()
     filed = _filed(tmp_path / "q")
@@ -43,3 +44,18 @@ def test_discarded_checks_are_never_filed(spark, tmp_path: Path) -> None:
     runner.persist()
     filed = _filed(tmp_path / "q")
     assert len(filed) == 1 and "run-2" in str(filed[0])
+
+
+def test_a_compound_key_counts_every_row_that_shares_it(spark, tmp_path: Path) -> None:
+    import great_expectations as gx
+
+    from lakehouse.quality.suites import key_expectations
+
+    rows = [(1, 1), (1, 2), (1, 2), (2, 1), (2, 1), (2, 1), (3, None), (3, None)]
+    frame = spark.createDataFrame(rows, "order_id long, line_no long")
+    suite = gx.ExpectationSuite(name="silver.lines", expectations=key_expectations(["order_id", "line_no"]))
+    results = {r.rule: r for r in ExpectationRunner(tmp_path / "q").validate(suite, frame, "run-1")}
+    assert (results["primary_key_unique"].passed, results["primary_key_unique"].failing_count) == (False, 7)
+    assert (results["line_no_not_null"].passed, results["line_no_not_null"].failing_count) == (False, 2)
+    assert len(results["primary_key_unique"].examples) == 3
+    assert results["order_id_not_null"].passed
