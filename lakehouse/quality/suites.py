@@ -14,10 +14,9 @@ from types import ModuleType
 from typing import Any
 
 import great_expectations as gx
-import great_expectations.expectations as gxe
 
 from lakehouse.quality.checks import Severity
-from lakehouse.quality.unique_key import ExpectKeyToBeUnique
+from lakehouse.quality.unique_key import ExpectKeyColumnToNotBeNull, ExpectKeyToBeUnique
 
 
 def _tag(expectation: Any, severity: Severity, rule: str | None, examples_where: str | None = None) -> Any:
@@ -41,9 +40,11 @@ def warn(expectation: Any, rule: str | None = None) -> Any:
 
 def key_expectations(key: Sequence[str]) -> list[Any]:
     """No key column is null and no two rows share a key."""
-    checks = [critical(gxe.ExpectColumnValuesToNotBeNull(column=c), f"{c}_not_null", f"{c} IS NULL") for c in key]
-    # one grouped aggregate, not Great Expectations' window over every row (see unique_key.py)
-    return [*checks, critical(ExpectKeyToBeUnique(column_list=list(key)), "primary_key_unique")]
+    # all of them read one grouped aggregate of the key, not a query each (see unique_key.py)
+    columns = list(key)
+    checks = [critical(ExpectKeyColumnToNotBeNull(column_list=columns, column=c), f"{c}_not_null", f"{c} IS NULL")
+              for c in columns]
+    return [*checks, critical(ExpectKeyToBeUnique(column_list=columns), "primary_key_unique")]
 
 
 def suite_for(module: ModuleType) -> gx.ExpectationSuite:
