@@ -6,7 +6,9 @@ restarted consumer resumes, and a message at or below it is never landed again. 
 landed from the stream (same `device_id, seq`, the device sent it twice) is dropped. Unparseable
 values go to bronze.quarantine, keyed by their topic/partition/offset: a re-read batch replaces its
 quarantine rows instead of adding them again. Quarantine is written before the telemetry commit
-that moves the offsets, so a crash between the two is repaired by the re-read.
+that moves the offsets, so a crash between the two is repaired by the re-read. Only a batch
+holding an offset at or below the highest one already quarantined can be such a re-read, so only
+then is the `DELETE` run (on the JVM it was a Delta job of its own for every micro-batch).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.bronze import quarantine, telemetry
@@ -45,6 +48,7 @@ class StreamState:
 
     offsets: dict[int, int] = field(default_factory=dict)
     seen: set[tuple[str, int]] = field(default_factory=set)
+    quarantined: dict[int, int] = field(default_factory=dict)  # the highest offset quarantined, per partition
 
 
 @dataclass(frozen=True)
@@ -55,16 +59,28 @@ class Landed:
     skipped: int  # messages at or below the landed offsets (a replay after a restart)
 
 
-def load_state(lake: Lake) -> StreamState:
-    """The offsets and readings already in bronze.telemetry from the stream."""
-    if not lake.exists(telemetry.TABLE):
-        return StreamState()
-    rows = lake.read(telemetry.TABLE).where(F.col("_source").startswith(PREFIX))
+def _highest_offsets(located: DataFrame) -> dict[int, int]:
+    return {r["p"]: int(r["m"]) for r in located.groupBy("p").agg(F.max("o").alias("m")).collect()}
+
+
+def _from_stream(lake: Lake, table: str) -> DataFrame:
+    """Rows of `table` that came from the topic, with their partition `p` and offset `o`."""
     parts = F.split(F.col("_source"), "/")
-    located = rows.select("device_id", "seq", parts[1].cast("int").alias("p"), parts[2].cast("long").alias("o"))
-    offsets = {r["p"]: int(r["m"]) for r in located.groupBy("p").agg(F.max("o").alias("m")).collect()}
-    seen = {(r["device_id"], int(r["seq"])) for r in located.select("device_id", "seq").toLocalIterator()}
-    return StreamState(offsets, seen)
+    rows = lake.read(table).where(F.col("_source").startswith(PREFIX))
+    return rows.withColumn("p", parts[1].cast("int")).withColumn("o", parts[2].cast("long"))
+
+
+def load_state(lake: Lake) -> StreamState:
+    """The offsets and readings already in bronze.telemetry from the stream, and how far the
+    stream's quarantined values reach."""
+    state = StreamState()
+    if lake.exists(quarantine.TABLE):
+        state.quarantined = _highest_offsets(_from_stream(lake, quarantine.TABLE))
+    if lake.exists(telemetry.TABLE):
+        located = _from_stream(lake, telemetry.TABLE).select("device_id", "seq", "p", "o")
+        state.offsets = _highest_offsets(located)
+        state.seen = {(r["device_id"], int(r["seq"])) for r in located.select("device_id", "seq").toLocalIterator()}
+    return state
 
 
 def batch_id(messages: Sequence[Message]) -> str:
@@ -101,10 +117,15 @@ def land(lake: Lake, messages: Sequence[Message], state: StreamState, at: dt.dat
     batch = batch_id(fresh)
     records, rejected, duplicates = _split(fresh, state)
     if rejected:
-        origins = ", ".join(f"'{r.origin}'" for r in rejected)
-        lake.delete_where(quarantine.TABLE, f"_source IN ({origins})")
+        bad = {r.origin for r in rejected}
+        spots = [(m.partition, m.offset) for m in fresh if m.origin in bad]
+        if any(o <= state.quarantined.get(p, -1) for p, o in spots):  # a re-read: replace, never add twice
+            origins = ", ".join(f"'{r.origin}'" for r in rejected)
+            lake.delete_where(quarantine.TABLE, f"_source IN ({origins})")
         frame, sources = quarantine.quarantine_frame(rejected)
         lake.append_pandas(with_ingestion_columns(frame, sources, batch, at), quarantine.SCHEMA, quarantine.TABLE)
+        for p, o in spots:
+            state.quarantined[p] = max(o, state.quarantined.get(p, -1))
     if records:
         columns = field_dtypes(telemetry.FIELDS) + [("_file_date", "object"), ("_line_no", "Int64")]
         frame = records_frame(records, columns)

@@ -5,6 +5,7 @@ produced, parsed independently)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -155,3 +156,35 @@ def test_sigterm_finishes_the_batch_and_exits_cleanly(spark, kafka, lake_config:
     assert "stopped: SIGTERM" in output
     _stream(spark, lake_config, kafka)
     _check(lake_config)
+
+
+def test_a_crash_between_quarantine_and_readings_is_repaired_by_the_re_read(
+    spark, make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakehouse.streaming.landing import Message, land, load_state
+
+    lake = Lake(spark, make_config(tmp_path).lake_dir)
+    good = [json.dumps({"device_id": "van-001", "seq": i, "ts": f"2026-01-01T00:00:0{i}Z", "temperature_c": 4.0,
+                        "humidity": 50.0, "battery_pct": 90.0}).encode() for i in range(3)]
+    first = [Message(0, offset, value) for offset, value in enumerate([good[0], b"{not json", good[1]])]
+    land(lake, first, load_state(lake), dt.datetime(2026, 1, 1))
+
+    second = [Message(0, 3, b"\xff broken"), Message(0, 4, good[2]), Message(0, 5, b"[]")]
+    append = Lake.append_pandas
+
+    def crash_on_readings(self: Lake, frame, schema, table, partition_by=None) -> None:  # noqa: ANN001
+        if table == "bronze.telemetry":
+            raise RuntimeError("killed before the readings' commit")
+        append(self, frame, schema, table, partition_by)
+
+    monkeypatch.setattr(Lake, "append_pandas", crash_on_readings)
+    with pytest.raises(RuntimeError):
+        land(lake, second, load_state(lake), dt.datetime(2026, 1, 1))
+    monkeypatch.setattr(Lake, "append_pandas", append)
+    landed = land(lake, [*first, *second], load_state(lake), dt.datetime(2026, 1, 1))  # the restart re-reads
+
+    assert (landed.records, landed.quarantined, landed.skipped) == (1, 2, 3)
+    quarantined = DeltaTable(str(lake.path("bronze.quarantine"))).to_pandas()["_source"]
+    assert sorted(quarantined) == [f"fleet.telemetry/0/{o}" for o in (1, 3, 5)]
+    readings = DeltaTable(str(lake.path("bronze.telemetry"))).to_pandas()
+    assert sorted(readings["seq"]) == [0, 1, 2]
