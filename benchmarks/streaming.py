@@ -52,7 +52,9 @@ def run_one(engine: str, rate: float, seconds: float) -> dict[str, object]:
         latencies.append(now_ms - np.array([m.timestamp_ms for m in messages], dtype=float))
         commits.append((time.monotonic(), landed.records))
 
-    producer = threading.Thread(target=publish, args=(kafka.bootstrap, 200, rate, seconds))
+    published: list[int] = []  # the producer is time-bound: on a busy machine it sends fewer
+    producer = threading.Thread(
+        target=lambda: published.append(publish(kafka.bootstrap, 200, rate, seconds).sent))
     producer.start()
     if engine == "embedded":
         batch = config.kafka.batch_records
@@ -81,7 +83,10 @@ def run_one(engine: str, rate: float, seconds: float) -> dict[str, object]:
         "engine": engine,
         "produce_rate": rate,
         "seconds": seconds,
+        "published": published[0] if published else None,
         "landed": result.records,
+        "duplicates_dropped": result.duplicates,
+        "quarantined": result.quarantined,
         "batches": result.batches,
         "throughput_per_s": round(landed / span) if span else None,
         "latency_p50_s": round(float(np.percentile(lat, 50)), 2),
