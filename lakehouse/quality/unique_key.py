@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from great_expectations.compatibility.pyspark import functions as F
 from great_expectations.core.metric_domain_types import MetricDomainTypes
-from great_expectations.execution_engine import PandasExecutionEngine, SparkDFExecutionEngine
+from great_expectations.execution_engine import SparkDFExecutionEngine
 from great_expectations.expectations.expectation import BatchExpectation
 from great_expectations.expectations.metrics.metric_provider import metric_value
 from great_expectations.expectations.metrics.table_metric_provider import TableMetricProvider
@@ -53,15 +53,6 @@ class KeyProfile(TableMetricProvider):
         if shared:
             examples = [r.asDict() for r in groups.where(F.col("_rows") > 1).select(*keys).limit(EXAMPLES).collect()]
         return {"shared_rows": shared, "null_rows": nulls, "examples": examples}
-
-    @metric_value(engine=PandasExecutionEngine)
-    def _pandas(cls, execution_engine: PandasExecutionEngine, metric_domain_kwargs: dict,  # noqa: N805
-                metric_value_kwargs: dict, metrics: dict[str, Any], runtime_configuration: dict) -> dict[str, Any]:
-        df, _, _ = execution_engine.get_compute_domain(metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE)
-        keys = list(metric_value_kwargs["column_list"])
-        shared = df[df.duplicated(keys, keep=False)][keys]
-        return {"shared_rows": len(shared), "null_rows": {k: int(df[k].isna().sum()) for k in keys},
-                "examples": shared.drop_duplicates().head(EXAMPLES).to_dict("records")}
 
 
 class ExpectKeyToBeUnique(BatchExpectation):

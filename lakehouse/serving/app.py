@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lakehouse.config import Config
-from lakehouse.serving.cache import ResponseCache
+from lakehouse.serving.cache import CACHE_CONTROL, ResponseCache, etags_in
 from lakehouse.serving.fastsql import FastSql
 from lakehouse.serving.front import CacheFront
 from lakehouse.serving.security import KeyChecker, key_cookie_redirect
@@ -65,16 +65,10 @@ class Services:
             entry = self.cache.put(key, await run_in_threadpool(lambda: dumps(build(dict(versions)))))
         if fixed and extra_key is None and request.method == "GET":
             self.cache.remember(request.scope["path"], request.scope["query_string"], versions, entry)
-        headers = {"ETag": entry.etag, "X-Cache": "hit" if hit else "miss", "Cache-Control": "private, no-cache"}
-        if entry.etag in _etags(request.headers.get("if-none-match")):
+        headers = {"ETag": entry.etag, "X-Cache": "hit" if hit else "miss", "Cache-Control": CACHE_CONTROL}
+        if entry.etag in etags_in(request.headers.get("if-none-match")):
             return Response(status_code=304, headers=headers)
         return Response(entry.body, media_type="application/json", headers=headers)
-
-
-def _etags(header: str | None) -> set[str]:
-    if not header:
-        return set()
-    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
 
 
 class AccessLog:

@@ -24,6 +24,14 @@ class CachedBody:
 
 
 Versions = tuple[tuple[str, int | None], ...]
+CACHE_CONTROL = "private, no-cache"  # clients may keep an answer, and revalidate it with its ETag
+
+
+def etags_in(header: str | None) -> set[str]:
+    """The entity tags of an `If-None-Match` header (weak ones compare as strong)."""
+    if not header:
+        return set()
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
 
 
 def make_etag(body: bytes) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lakehouse.serving.cache import CachedBody, ResponseCache
+from lakehouse.serving.cache import CACHE_CONTROL, CachedBody, ResponseCache, etags_in
 from lakehouse.serving.security import KeyChecker
 from lakehouse.serving.tables import TableStore
 
@@ -22,10 +22,6 @@ def _header(scope: Scope, name: bytes) -> bytes:
         if key == name:
             return bytes(value)
     return b""
-
-
-def _matches(if_none_match: bytes, etag: str) -> bool:
-    return etag in {tag.strip().removeprefix("W/") for tag in if_none_match.decode("latin-1").split(",")}
 
 
 class CacheFront:
@@ -50,8 +46,8 @@ class CacheFront:
         if entry is None:
             await self.app(scope, receive, send)
             return
-        headers = [(b"etag", entry.etag.encode()), (b"x-cache", b"hit"), (b"cache-control", b"private, no-cache")]
-        if _matches(_header(scope, b"if-none-match"), entry.etag):
+        headers = [(b"etag", entry.etag.encode()), (b"x-cache", b"hit"), (b"cache-control", CACHE_CONTROL.encode())]
+        if entry.etag in etags_in(_header(scope, b"if-none-match").decode("latin-1")):
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
