@@ -62,8 +62,11 @@ def _plain(value: Any) -> Any:
 
 
 class _ThreadCursor(threading.local):
-    cursor: duckdb.DuckDBPyConnection | None = None
-    registered: dict[str, int] = {}  # noqa: RUF012 - threading.local: one dict per thread (set in use)
+    """Per thread (`threading.local` runs `__init__` in each): its cursor and what it registered."""
+
+    def __init__(self) -> None:
+        self.cursor: duckdb.DuckDBPyConnection | None = None
+        self.registered: dict[str, int] = {}
 
 
 class FastSql:
@@ -84,7 +87,7 @@ class FastSql:
         """This thread's cursor, with `tables` registered at `versions` (their latest when absent)."""
         local = self._local
         if local.cursor is None:
-            local.cursor, local.registered = self.connection(), {}
+            local.cursor = self.connection()
         for table in tables:
             version = versions.get(table)
             if version is None:

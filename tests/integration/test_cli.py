@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 from typer.testing import CliRunner
 
 from lakehouse.cli import app
@@ -64,6 +67,17 @@ def test_sql_that_cannot_run_is_one_line_and_exit_2(engine: str, data_dir: Path)
         result = _invoke(engine, data_dir, "sql", query)
         assert result.exit_code == 2, result.output
         assert named in result.output and "Traceback" not in result.output
+
+
+def test_sql_finds_a_table_its_name_pattern_misses(engine: str, data_dir: Path) -> None:
+    # a process of its own: a fresh session has no table registered, so the fallback must register them
+    query = "SELECT count(*) AS n FROM gold .daily_sales"  # the space hides the name from the pattern
+    cmd = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine,
+           "--data-dir", str(data_dir), "sql", "--format", "csv", query]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = len(DeltaTable(str(data_dir / "lake" / "gold" / "daily_sales")).to_pandas())
+    assert done.stdout.strip().splitlines()[-2:] == ["n", str(expected)]
 
 
 def test_unknown_job_and_bad_format_exit_2(engine: str, data_dir: Path) -> None:
