@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -16,21 +17,20 @@ import pytest
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config
-from lakehouse.engine import get_session
 from lakehouse.generate import generate_world
 from lakehouse.pipeline import run_jobs, select_jobs
 from lakehouse.storage import Lake
+from tests.conftest import WORLD_DAYS, WORLD_SCALE, WORLD_SEED
 
 pytestmark = pytest.mark.integration
 
 GOLD = ["gold.daily_sales", "gold.customer_features", "gold.funnel_daily", "gold.cold_chain_daily"]
-SCALE, SEED, DAYS = 0.02, 7, 6
 
 
 def _generate(config: Config, days: int) -> None:
     gen = config.generator
     generate_world(
-        config.sources_dir, config.app_db_url, scale=SCALE, seed=SEED, days=days,
+        config.sources_dir, config.app_db_url, scale=WORLD_SCALE, seed=WORLD_SEED, days=days,
         start_date=gen.start_date, progress=False,
     )
 
@@ -42,15 +42,15 @@ def _run(config: Config, lake: Lake, names: list[str] | None = None):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, engine: str) -> tuple[Config, Lake]:
+def world(built_world: Config, spark, tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Lake]:
+    """A copy of the session's built world (every job run once); the last tests extend it."""
     from lakehouse.config import load_config
 
     data_dir = tmp_path_factory.mktemp("pipeline")
-    config = load_config("test", overrides={"engine.kind": engine, "data_dir": str(data_dir)}, environ={})
-    _generate(config, DAYS)
-    lake = Lake(get_session(config), config.lake_dir)
-    _run(config, lake)
-    return config, lake
+    shutil.copytree(built_world.data_dir, data_dir, dirs_exist_ok=True)
+    overrides = {"engine.kind": built_world.engine.kind, "data_dir": str(data_dir)}
+    config = load_config("test", overrides=overrides, environ={})
+    return config, Lake(spark, config.lake_dir)
 
 
 def _snapshot(lake: Lake, tables: list[str]) -> dict[str, list[tuple]]:
@@ -175,7 +175,7 @@ def test_new_days_are_processed_incrementally(world: tuple[Config, Lake]) -> Non
     config, lake = world
     before = lake.read("bronze.events").count()
     ingested_before = set(lake.read("ops.ingested_files").toPandas()["path"])
-    _generate(config, DAYS + 2)
+    _generate(config, WORLD_DAYS + 2)
     summary = _run(config, lake)
     new_ledger = lake.read("ops.ingested_files").toPandas()
     new_paths = set(new_ledger["path"]) - ingested_before
