@@ -88,6 +88,7 @@ def stream_embedded(
     max_seconds: float | None,
     batch_records: int,
     on_batch: Callable[[list[Message], Landed], None] = lambda messages, landed: None,
+    on_ready: Callable[[], None] = lambda: None,
 ) -> StreamResult:
     ensure_topic(bootstrap)
     state = load_state(lake)
@@ -100,6 +101,7 @@ def stream_embedded(
     )
     result, begin = StreamResult(), time.monotonic()
     last_data = begin
+    on_ready()
     with sigterm_stops() as stop:
         try:
             while True:
@@ -137,6 +139,7 @@ def stream_spark(
     max_seconds: float | None,
     batch_records: int,
     on_batch: Callable[[list[Message], Landed], None] = lambda messages, landed: None,
+    on_ready: Callable[[], None] = lambda: None,
 ) -> StreamResult:
     """One long-running Structured Streaming query (a query per poll would cost a JVM start-up
     of about 2 s each); the driver watches it and stops it between micro-batches."""
@@ -149,12 +152,12 @@ def stream_spark(
 
     def each_batch(frame, batch_id: int) -> None:  # noqa: ANN001 - a DataFrame of Kafka records
         started = time.monotonic()
-        rows = frame.select("partition", "offset", "value", F.unix_millis("timestamp").alias("ms")).toPandas()
+        # values as text: Arrow hands Python str objects, no bytes copy per message
+        value = F.col("value").cast("string").alias("value")
+        rows = frame.select("partition", "offset", value, F.unix_millis("timestamp").alias("ms")).toPandas()
         read = time.monotonic()
-        messages = [
-            Message(int(p), int(o), None if v is None else bytes(v), int(ms))
-            for p, o, v, ms in zip(rows["partition"], rows["offset"], rows["value"], rows["ms"], strict=True)
-        ]
+        columns = (rows["partition"].tolist(), rows["offset"].tolist(), rows["value"].tolist(), rows["ms"].tolist())
+        messages = [Message(p, o, v, ms) for p, o, v, ms in zip(*columns, strict=True)]
         if messages:
             landed = land(lake, messages, state, _now())
             result.add(landed)
@@ -180,8 +183,12 @@ def stream_spark(
             # seconds; PySpark takes a float (it passes milliseconds on), its stub says int
             while not query.awaitTermination(0.2):  # type: ignore[arg-type]
                 now = time.monotonic()
-                if not ready and _waiting(query):  # the idle clock starts once the query is up
+                status = query.status
+                if not ready and _waiting(status):  # the idle clock starts once the query is up
                     ready, last_data[0] = True, max(last_data[0], now)
+                    on_ready()
+                if status["isDataAvailable"]:  # a batch with data in hand: landing it is not idling
+                    last_data[0] = max(last_data[0], now)
                 if stop.is_set():
                     result.stopped_by = "SIGTERM"
                     break
@@ -196,8 +203,8 @@ def stream_spark(
     return result
 
 
-def _waiting(query) -> bool:  # noqa: ANN001 - a StreamingQuery
-    status = query.status
+def _waiting(status: dict) -> bool:
+    """The query is up and waiting for data (its `status`)."""
     return not status["isTriggerActive"] and str(status["message"]).startswith("Waiting")
 
 

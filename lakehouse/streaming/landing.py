@@ -34,7 +34,7 @@ PREFIX = f"{TOPIC}/"
 class Message:
     partition: int
     offset: int
-    value: bytes | None
+    value: bytes | str | None  # str when the engine decoded it already (Spark's Kafka source, cast)
     timestamp_ms: int = 0  # when it was produced (latency measurements)
 
     @property
@@ -94,7 +94,7 @@ def batch_id(messages: Sequence[Message]) -> str:
 def _split(messages: Sequence[Message], state: StreamState) -> tuple[list[dict], list[Rejected], int]:
     records, rejected, duplicates = [], [], 0
     for m in messages:
-        raw = (m.value or b"").decode("utf-8", errors="replace")
+        raw = m.value if isinstance(m.value, str) else (m.value or b"").decode("utf-8", errors="replace")
         record, reason = parse_record(raw, telemetry.FIELDS)
         if record is None:
             rejected.append(Rejected("kafka", m.origin, m.offset, raw, reason or "unparseable"))
