@@ -6,6 +6,7 @@ never from the code under test.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import shutil
@@ -64,7 +65,13 @@ def _snapshot(lake: Lake, tables: list[str]) -> dict[str, list[tuple]]:
 
 # -- independent recomputation from the sources --------------------------------------------------
 def _expected_daily_sales(config: Config) -> dict[tuple[str, str, str], tuple[int, int, float]]:
-    con = sqlite3.connect(config.sources_dir / "app.db")
+    # Closed here, not left to the garbage collector: its open transaction (the temporary table)
+    # holds a read lock on the app database that blocks the generator's next write.
+    with contextlib.closing(sqlite3.connect(config.sources_dir / "app.db")) as con:
+        return _daily_sales_from(con, config)
+
+
+def _daily_sales_from(con: sqlite3.Connection, config: Config) -> dict[tuple[str, str, str], tuple[int, int, float]]:
     con.execute("CREATE TEMP TABLE rates(date TEXT, currency TEXT, rate REAL)")
     with open(config.sources_dir / "fx" / "rates.csv", newline="") as handle:
         rows = [(r["date"], r["currency"], float(r["rate"])) for r in csv.DictReader(handle)]
@@ -201,8 +208,8 @@ def test_new_days_are_processed_incrementally(world: tuple[Config, Lake]) -> Non
 
 def test_erased_customers_have_no_personal_data_in_the_lake(world: tuple[Config, Lake]) -> None:
     config, lake = world
-    con = sqlite3.connect(config.sources_dir / "app.db")
-    erased = [r[0] for r in con.execute("SELECT customer_id FROM erasure_requests")]
+    with contextlib.closing(sqlite3.connect(config.sources_dir / "app.db")) as con:
+        erased = [r[0] for r in con.execute("SELECT customer_id FROM erasure_requests")]
     assert erased, "the generator should request some erasures"
     for table in ("bronze.customers", "silver.customers"):
         rows = lake.read(table).where(F.col("customer_id").isin(erased)).collect()
