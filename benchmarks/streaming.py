@@ -59,82 +59,86 @@ def run_one(engine: str, rate: float, seconds: float) -> dict[str, object]:
     from lakehouse.streaming import broker
     from lakehouse.streaming.consumer import stream_embedded, stream_spark
     from lakehouse.streaming.landing import TOPIC
+
     work = Path(tempfile.mkdtemp(prefix=f"bench-stream-{engine}-"))
     kafka = broker.start(work / "kafka")
-    config = load_config(None, overrides={"engine.kind": engine, "data_dir": str(work)}, environ={})
-    lake = Lake(get_session(config), config.lake_dir)
-    latencies: list[np.ndarray] = []
-    commits: list[tuple[float, int]] = []
-    warm = threading.Event()  # set once the warm-up readings have landed
-    seen = [0]
-    startup: list[float] = []
+    try:
+        config = load_config(None, overrides={"engine.kind": engine, "data_dir": str(work)}, environ={})
+        lake = Lake(get_session(config), config.lake_dir)
+        latencies: list[np.ndarray] = []
+        commits: list[tuple[float, int]] = []
+        warm = threading.Event()  # set once the warm-up readings have landed
+        seen = [0]
+        startup: list[float] = []
 
-    def on_batch(messages, landed) -> None:  # noqa: ANN001
-        if not warm.is_set():
-            seen[0] += len(messages)
-            if seen[0] >= WARM_UP:
-                warm.set()
-            return
-        now_ms = time.time() * 1000
-        latencies.append(now_ms - np.array([m.timestamp_ms for m in messages], dtype=float))
-        commits.append((time.monotonic(), landed.records))
+        def on_batch(messages, landed) -> None:  # noqa: ANN001
+            if not warm.is_set():
+                seen[0] += len(messages)
+                if seen[0] >= WARM_UP:
+                    warm.set()
+                return
+            now_ms = time.time() * 1000
+            latencies.append(now_ms - np.array([m.timestamp_ms for m in messages], dtype=float))
+            commits.append((time.monotonic(), landed.records))
 
-    published: list[int] = []  # the producer is time-bound: on a busy machine it sends fewer
+        published: list[int] = []  # the producer is time-bound: on a busy machine it sends fewer
 
-    def produce() -> None:
-        # A stream runs all the time. Its start-up (the JVM compiles its hot paths over the first
-        # batches) is reported on its own: WARM_UP readings, sent as fast as they go, are landed
-        # before the measured producer starts, days later in the swarm's time (no measured
-        # reading repeats a warm-up one).
-        begin = time.monotonic()
-        warm_sent = _publish_in_process(kafka.bootstrap, 1e9, None, WARM_UP, 0)
-        warm.wait(600)
-        startup.append(time.monotonic() - begin)
-        published.append(warm_sent + _publish_in_process(kafka.bootstrap, rate, seconds, None, 10))
+        def produce() -> None:
+            # A stream runs all the time. Its start-up (the JVM compiles its hot paths over the first
+            # batches) is reported on its own: WARM_UP readings, sent as fast as they go, are landed
+            # before the measured producer starts, days later in the swarm's time (no measured
+            # reading repeats a warm-up one).
+            begin = time.monotonic()
+            warm_sent = _publish_in_process(kafka.bootstrap, 1e9, None, WARM_UP, 0)
+            warm.wait(600)
+            startup.append(time.monotonic() - begin)
+            published.append(warm_sent + _publish_in_process(kafka.bootstrap, rate, seconds, None, 10))
 
-    producer = threading.Thread(target=produce)
-    if engine == "embedded":
-        batch = config.kafka.batch_records
-        result = stream_embedded(lake, kafka.bootstrap, 5.0, seconds + 420, batch, on_batch=on_batch,
-                                 on_ready=producer.start)
-    else:
-        batch = config.kafka.spark_batch_records
-        result = stream_spark(config, lake, kafka.bootstrap, 5.0, seconds + 420, batch, on_batch=on_batch,
-                              on_ready=producer.start)
-    producer.join()
-    span = commits[-1][0] - commits[0][0] if len(commits) > 1 else 1.0
-    landed = sum(n for _, n in commits[1:])  # records committed after the first commit, over that span
-    lat = np.concatenate(latencies) / 1000
-    start = time.monotonic()
-    bare = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": "bench-ref", "auto.offset.reset": "earliest"})
-    bare.subscribe([TOPIC])
-    read, idle, first = 0, time.monotonic(), None
-    # the clock starts at the first message: joining the group can take seconds on a busy machine
-    while (first is None and time.monotonic() - start < 60) or time.monotonic() - idle < 3:
-        batch = bare.consume(num_messages=50_000, timeout=0.5)
-        if batch:
-            first = first or time.monotonic()
-            read += len(batch)
-            idle = time.monotonic()
-    bare.close()
-    reference = read / max(idle - first, 1e-3) if first else 0.0
-    broker.stop(kafka)
-    shutil.rmtree(work, ignore_errors=True)
-    return {
-        "engine": engine,
-        "produce_rate": rate,
-        "seconds": seconds,
-        "startup_s": round(startup[0], 2) if startup else None,
-        "published": published[0] if published else None,  # warm-up included, as in the three below
-        "landed": result.records,
-        "duplicates_dropped": result.duplicates,
-        "quarantined": result.quarantined,
-        "batches": result.batches,
-        "throughput_per_s": round(landed / span) if span else None,
-        "latency_p50_s": round(float(np.percentile(lat, 50)), 2),
-        "latency_p95_s": round(float(np.percentile(lat, 95)), 2),
-        "bare_consumer_per_s": round(reference),
-    }
+        producer = threading.Thread(target=produce)
+        if engine == "embedded":
+            batch = config.kafka.batch_records
+            result = stream_embedded(lake, kafka.bootstrap, 5.0, seconds + 420, batch, on_batch=on_batch,
+                                     on_ready=producer.start)
+        else:
+            batch = config.kafka.spark_batch_records
+            result = stream_spark(config, lake, kafka.bootstrap, 5.0, seconds + 420, batch, on_batch=on_batch,
+                                  on_ready=producer.start)
+        producer.join()
+        span = commits[-1][0] - commits[0][0] if len(commits) > 1 else 1.0
+        landed = sum(n for _, n in commits[1:])  # records committed after the first commit, over that span
+        lat = np.concatenate(latencies) / 1000
+        start = time.monotonic()
+        settings = {"bootstrap.servers": kafka.bootstrap, "group.id": "bench-ref", "auto.offset.reset": "earliest"}
+        bare = Consumer(settings)
+        bare.subscribe([TOPIC])
+        read, idle, first = 0, time.monotonic(), None
+        # the clock starts at the first message: joining the group can take seconds on a busy machine
+        while (first is None and time.monotonic() - start < 60) or time.monotonic() - idle < 3:
+            batch = bare.consume(num_messages=50_000, timeout=0.5)
+            if batch:
+                first = first or time.monotonic()
+                read += len(batch)
+                idle = time.monotonic()
+        bare.close()
+        reference = read / max(idle - first, 1e-3) if first else 0.0
+        return {
+            "engine": engine,
+            "produce_rate": rate,
+            "seconds": seconds,
+            "startup_s": round(startup[0], 2) if startup else None,
+            "published": published[0] if published else None,  # warm-up included, as in the three below
+            "landed": result.records,
+            "duplicates_dropped": result.duplicates,
+            "quarantined": result.quarantined,
+            "batches": result.batches,
+            "throughput_per_s": round(landed / span) if span else None,
+            "latency_p50_s": round(float(np.percentile(lat, 50)), 2),
+            "latency_p95_s": round(float(np.percentile(lat, 95)), 2),
+            "bare_consumer_per_s": round(reference),
+        }
+    finally:  # a failed run leaves no broker behind
+        broker.stop(kafka)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:
