@@ -188,3 +188,31 @@ def test_a_crash_between_quarantine_and_readings_is_repaired_by_the_re_read(
     assert sorted(quarantined) == [f"fleet.telemetry/0/{o}" for o in (1, 3, 5)]
     readings = DeltaTable(str(lake.path("bronze.telemetry"))).to_pandas()
     assert sorted(readings["seq"]) == [0, 1, 2]
+
+
+def test_a_batch_landing_longer_than_the_idle_time_does_not_end_the_stream(
+    spark, lake_config: Config, kafka: broker.Broker, engine: str
+) -> None:
+    """The first batch takes longer than the idle time (its callback holds it for 2.5 s against an
+    idle time of 1.5 s); readings sent just after it are still landed: landing is not idle time."""
+    from lakehouse.streaming.consumer import stream_embedded, stream_spark
+
+    later = threading.Thread(target=lambda: (time.sleep(0.2), _produce(kafka, 1_000)))
+
+    def slow_first_batch(messages, landed) -> None:  # noqa: ANN001
+        if later.ident is None:  # the first batch only
+            time.sleep(2.5)
+            later.start()
+
+    first = threading.Thread(target=lambda: _produce(kafka, 1_000))
+    lake = Lake(spark, lake_config.lake_dir)
+    if engine == "spark":
+        result = stream_spark(lake_config, lake, kafka.bootstrap, 1.5, 180, lake_config.kafka.spark_batch_records,
+                              on_batch=slow_first_batch, on_ready=first.start)
+    else:
+        result = stream_embedded(lake, kafka.bootstrap, 1.5, 180, lake_config.kafka.batch_records,
+                                 on_batch=slow_first_batch, on_ready=first.start)
+    first.join()
+    later.join()
+    assert result.stopped_by == "idle"
+    _check(lake_config)
