@@ -8,9 +8,10 @@ query string, a body or a result, which may hold personal data.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,8 @@ from lakehouse.config import Config
 from lakehouse.serving.cache import CACHE_CONTROL, ResponseCache, etags_in
 from lakehouse.serving.fastsql import FastSql
 from lakehouse.serving.front import CacheFront
+from lakehouse.serving.kpis import Base, Kpi
+from lakehouse.serving.rollup import Frame, Frames
 from lakehouse.serving.security import KeyChecker, key_cookie_redirect
 from lakehouse.serving.sql_runner import FastSqlRunner, SqlRunner
 from lakehouse.serving.tables import TableStore
@@ -39,30 +42,54 @@ def dumps(payload: Any) -> bytes:
 
 @dataclass
 class Services:
-    """What the routes share: config, tables, the fast query path, the cache and the SQL runner."""
+    """What the routes share: config, tables, the fast query path, KPI frames, the cache and the SQL runner."""
 
     config: Config
     store: TableStore
     fast: FastSql
     cache: ResponseCache
     sql_runner: SqlRunner
+    frames: Frames
+
+    def kpi_frames(self, kpi: Kpi, versions: Mapping[str, int | None], build: bool = True) -> dict[str, Frame] | None:
+        """The pre-aggregates of `kpi` at `versions`, made from their SQL when missing (None if
+        `build` is false and one is missing: making one reads tables, which belongs off the event loop)."""
+        frames = {}
+        for base in kpi.bases:
+            pinned = {base.table: versions[base.table]}
+            key = (base.sql, pinned[base.table])
+            frame = self.frames.get(key)
+            if frame is None:
+                if not build:
+                    return None
+                frame = self.frames.build(key, functools.partial(self._make_frame, base, pinned))
+            frames[base.name] = frame
+        return frames
+
+    def _make_frame(self, base: Base, versions: Mapping[str, int | None]) -> Frame:
+        return base.frame(self.fast.query(base.sql, versions))
 
     async def respond(
         self, request: Request, tables: Iterable[str], build: Callable[[dict[str, int | None]], Any],
         extra_key: Any = None, fixed: bool = False,
+        versions: tuple[tuple[str, int | None], ...] | None = None, inline: bool = False,
     ) -> Response:
         """JSON of `build(versions)`, cached by request and the versions of `tables`.
 
-        A hit is answered on the event loop; only a miss runs `build` in a worker thread (a
-        thread hop per request costs more than answering from the cache does). `fixed` says the
-        GET's path and query alone decide `tables` and the answer, so `CacheFront` may replay it."""
-        versions = self.store.versions(tables)
+        A hit is answered on the event loop; a miss runs `build` in a worker thread (a thread
+        hop per request costs more than answering from the cache does), or on the loop when
+        `inline` says it is array work of well under a millisecond. `versions` pins what the
+        caller already read. `fixed` says the GET's path and query alone decide `tables` and the
+        answer, so `CacheFront` may replay it."""
+        versions = versions if versions is not None else self.store.versions(tables)
         query = tuple(sorted(request.query_params.multi_items()))
         key = (request.method, request.url.path, query, extra_key, versions)
         entry = self.cache.get(key)
         hit = entry is not None
         if entry is None:
-            entry = self.cache.put(key, await run_in_threadpool(lambda: dumps(build(dict(versions)))))
+            pinned = dict(versions)
+            body = dumps(build(pinned)) if inline else await run_in_threadpool(lambda: dumps(build(pinned)))
+            entry = self.cache.put(key, body)
         if fixed and extra_key is None and request.method == "GET":
             self.cache.remember(request.scope["path"], request.scope["query_string"], versions, entry)
         headers = {"ETag": entry.etag, "X-Cache": "hit" if hit else "miss", "Cache-Control": CACHE_CONTROL}
@@ -130,7 +157,8 @@ def create_app(
     serving = config.serving
     store = TableStore(config.lake_dir, hidden=serving.hidden_tables)
     fast = FastSql(store)
-    services = Services(config, store, fast, ResponseCache(serving.cache_entries), sql_runner or FastSqlRunner(fast))
+    services = Services(config, store, fast, ResponseCache(serving.cache_entries), sql_runner or FastSqlRunner(fast),
+                        Frames())
     app = FastAPI(
         title="lakehouse API",
         description="Gold tables, KPIs and read-only SQL over the lakehouse. Send `Authorization: Bearer <key>`.",

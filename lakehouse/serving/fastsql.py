@@ -1,9 +1,10 @@
 """The API's fast query path: Spark SQL over Arrow snapshots of Delta tables, run by DuckDB.
 
-KPI queries are written once in Spark SQL (`kpis.py`); here sqlglot translates them to DuckDB and
-table names `<layer>.<table>` become Arrow snapshots pinned to the versions the caller keyed its
-cache on. DuckDB runs with external access disabled, so a query can only see those snapshots.
-A query takes a millisecond or two, against tens of milliseconds through a Spark session.
+`POST /sql` statements and the KPIs' pre-aggregates (`kpis.py`) are Spark SQL; here sqlglot
+translates them to DuckDB and table names `<layer>.<table>` become Arrow snapshots pinned to the
+versions the caller keyed its cache on. DuckDB runs with external access disabled, so a query
+can only see those snapshots. A query takes a few milliseconds, against tens of milliseconds
+through a Spark session.
 
 Each worker thread keeps one DuckDB cursor with the snapshots it last used registered on it:
 registering an Arrow table costs more than a small aggregate over it, so it happens once per
@@ -15,7 +16,6 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -53,12 +53,6 @@ def _plain_numbers(table: pa.Table) -> pa.Table:
             target = pa.int64() if field.type.scale == 0 else pa.float64()
             table = table.set_column(i, field.name, table.column(i).cast(target))
     return table
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
 
 
 class _ThreadCursor(threading.local):
@@ -117,13 +111,3 @@ class FastSql:
     ) -> pa.Table:
         """Result of `spark_sql`; tables are read at `versions` (their latest when not given)."""
         return _plain_numbers(self._run(spark_sql, versions, timeout, lambda c, sql: c.sql(sql).to_arrow_table()))
-
-    def rows(self, spark_sql: str, versions: Mapping[str, int | None] | None = None) -> list[dict[str, Any]]:
-        """`query` as JSON-ready dicts, fetched as Python values (no Arrow detour for small results)."""
-
-        def fetch(cursor: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
-            cursor.execute(sql)
-            names = [d[0] for d in cursor.description or ()]
-            return [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
-
-        return self._run(spark_sql, versions, None, fetch)  # type: ignore[no-any-return]

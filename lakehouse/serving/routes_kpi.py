@@ -1,4 +1,4 @@
-"""KPI endpoints: each runs one query of `kpis.py` on the fast path, cached by table versions."""
+"""KPI endpoints: each rolls up the pre-aggregates of one KPI of `kpis.py`, cached by table versions."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from lakehouse.serving import kpis
 from lakehouse.serving.app import Services
@@ -28,16 +29,24 @@ def _filters(start: dt.date | None, end: dt.date | None, countries: list[str] | 
         raise HTTPException(400, str(exc)) from None
 
 
-async def _rows(request: Request, query: kpis.KpiQuery, **meta: Any) -> Response:
+async def _answer(request: Request, measure: kpis.Kpi, filters: kpis.Filters | None = None, **meta: Any) -> Response:
+    """`measure` rolled up for `filters`: its pre-aggregates are made once per table version (in a
+    worker thread), then each request is array work on the event loop."""
     svc = _services(request)
-    missing = [t for t in query.tables if svc.store.version(t) is None]
+    versions = svc.store.versions(measure.tables)
+    missing = [t for t, v in versions if v is None]
     if missing:
         raise HTTPException(404, f"table {missing[0]} does not exist yet: run the pipeline")
+    pinned = dict(versions)
+    found = svc.kpi_frames(measure, pinned, build=False)
+    frames = found if found is not None else await run_in_threadpool(svc.kpi_frames, measure, pinned)
+    assert frames is not None  # built when missing
+    chosen = filters or kpis.Filters(FAR_PAST, FAR_FUTURE)
 
     def build(versions: dict[str, int | None]) -> dict[str, Any]:
-        return {**meta, "rows": svc.fast.rows(query.sql, versions), "versions": versions}
+        return {**meta, "rows": measure.answer(frames, chosen), "versions": versions}
 
-    return await svc.respond(request, query.tables, build, fixed=True)
+    return await svc.respond(request, measure.tables, build, fixed=True, versions=versions, inline=True)
 
 
 @router.get("/revenue")
@@ -46,7 +55,7 @@ async def revenue(
     by: Annotated[str, Query(pattern="^(order_date|country|category)$")] = "order_date",
 ) -> Response:
     """Revenue (EUR) and units per day, country or category over a date range."""
-    return await _rows(request, kpis.revenue_by(by, _filters(start, end, countries)), kpi="revenue", by=by)
+    return await _answer(request, kpis.revenue_by(by), _filters(start, end, countries), kpi="revenue", by=by)
 
 
 @router.get("/average-order-value")
@@ -54,19 +63,19 @@ async def average_order_value(
     request: Request, start: Start = None, end: End = None, countries: Countries = None
 ) -> Response:
     """Per day: revenue, distinct orders and average order value (EUR)."""
-    return await _rows(request, kpis.average_order_value(_filters(start, end, countries)), kpi="average_order_value")
+    return await _answer(request, kpis.AVERAGE_ORDER_VALUE, _filters(start, end, countries), kpi="average_order_value")
 
 
 @router.get("/funnel")
 async def funnel(request: Request, start: Start = None, end: End = None) -> Response:
     """Sessions at each funnel step over the range, and step-to-step conversion."""
-    return await _rows(request, kpis.funnel(_filters(start, end, None)), kpi="funnel")
+    return await _answer(request, kpis.FUNNEL_CONVERSION, _filters(start, end, None), kpi="funnel")
 
 
 @router.get("/cold-chain")
 async def cold_chain(request: Request, start: Start = None, end: End = None) -> Response:
     """Cold-chain excursions, minutes above the limit and peak temperature per device."""
-    return await _rows(request, kpis.cold_chain_excursions(_filters(start, end, None)), kpi="cold_chain")
+    return await _answer(request, kpis.COLD_CHAIN_EXCURSIONS, _filters(start, end, None), kpi="cold_chain")
 
 
 @router.get("/actual-vs-target")
@@ -74,34 +83,29 @@ async def actual_vs_target(
     request: Request, start: Start = None, end: End = None, countries: Countries = None
 ) -> Response:
     """Revenue against the sales target per country and month."""
-    return await _rows(request, kpis.actual_vs_target(_filters(start, end, countries)), kpi="actual_vs_target")
+    return await _answer(request, kpis.ACTUAL_VS_TARGET, _filters(start, end, countries), kpi="actual_vs_target")
 
 
-async def _optional(request: Request, query: kpis.KpiQuery, table: str, kpi: str) -> Response:
+async def _optional(request: Request, measure: kpis.Kpi, table: str, name: str) -> Response:
     svc = _services(request)
     if svc.store.version(table) is None:
-        return await svc.respond(request, [table], lambda v: {"kpi": kpi, "available": False, "rows": []}, fixed=True)
-    return await _rows(request, query, kpi=kpi, available=True)
+        return await svc.respond(request, [table], lambda v: {"kpi": name, "available": False, "rows": []}, fixed=True)
+    return await _answer(request, measure, kpi=name, available=True)
 
 
 @router.get("/churn-risk")
 async def churn_risk(request: Request) -> Response:
     """Customers per churn-probability bucket; `available` is false until scores exist."""
-    return await _optional(request, kpis.churn_distribution(), kpis.CHURN_TABLE, "churn_risk")
+    return await _optional(request, kpis.CHURN_DISTRIBUTION, kpis.CHURN_TABLE, "churn_risk")
 
 
 @router.get("/model-monitoring")
 async def model_monitoring(request: Request) -> Response:
     """Rows of the model monitoring table; `available` is false until it exists."""
-    return await _optional(request, kpis.model_monitoring(), kpis.MONITORING_TABLE, "model_monitoring")
+    return await _optional(request, kpis.MODEL_MONITORING, kpis.MONITORING_TABLE, "model_monitoring")
 
 
 @router.get("/date-range")
 async def date_range(request: Request) -> Response:
-    """First and last order date in gold.daily_sales (the dashboard's default filter)."""
-    query = kpis.KpiQuery(
-        "SELECT MIN(order_date) AS start, MAX(order_date) AS end, "
-        "SORT_ARRAY(COLLECT_SET(country)) AS countries FROM gold.daily_sales",
-        frozenset({"gold.daily_sales"}),
-    )
-    return await _rows(request, query, kpi="date_range")
+    """First and last order date in gold.daily_sales, and its countries (the dashboard's default filter)."""
+    return await _answer(request, kpis.SALES_DATE_RANGE, kpi="date_range")

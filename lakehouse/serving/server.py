@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 from collections.abc import Callable, Sequence
@@ -44,6 +45,10 @@ def serve(
         app = create_app(config, api_keys=api_keys, sql_runner=runner, routers=routers)
         server = uvicorn.Server(uvicorn.Config(app, access_log=False, log_level="warning"))
         on_ready(int(sock.getsockname()[1]), endpoint.port)
+        # Everything loaded so far (PySpark, pandas, FastAPI: ~300k objects) lives as long as the
+        # server: out of the collector's sight, a full collection no longer stalls every request
+        # in flight for ~0.2 s (KPI p95 under load: 140-195 ms without, 59-68 ms with).
+        gc.freeze()
         server.run(sockets=[sock])
     finally:
         endpoint.stop()

@@ -222,6 +222,94 @@ def test_funnel_cold_chain_and_targets_match_the_delta_files(server: Server) -> 
         assert r["target_revenue_eur"] == (targets[key] if key in targets.index else None)
 
 
+# Each KPI as one Spark SQL statement over the whole table, run by the test's engine session: the
+# API answers the same rows in the same order from its per-version pre-aggregates.
+ORACLE = {
+    "revenue-order_date": """SELECT order_date, ROUND(SUM(revenue_eur), 2) AS revenue_eur, SUM(units) AS units
+        FROM {daily_sales} WHERE {dates} {countries} GROUP BY order_date ORDER BY order_date""",
+    "revenue-country": """SELECT country, ROUND(SUM(revenue_eur), 2) AS revenue_eur, SUM(units) AS units
+        FROM {daily_sales} WHERE {dates} {countries} GROUP BY country ORDER BY revenue_eur DESC, country""",
+    "revenue-category": """SELECT category, ROUND(SUM(revenue_eur), 2) AS revenue_eur, SUM(units) AS units
+        FROM {daily_sales} WHERE {dates} {countries} GROUP BY category ORDER BY revenue_eur DESC, category""",
+    "average-order-value": """SELECT order_date, ROUND(SUM(net_amount_eur), 2) AS revenue_eur,
+        COUNT(DISTINCT order_id) AS orders, ROUND(SUM(net_amount_eur) / COUNT(DISTINCT order_id), 2)
+        AS avg_order_value_eur FROM {order_lines} WHERE status <> 'cancelled' AND {dates} {countries}
+        GROUP BY order_date ORDER BY order_date""",
+    "funnel": """SELECT SUM(sessions) AS sessions, SUM(cart_sessions) AS cart_sessions,
+        SUM(checkout_sessions) AS checkout_sessions, SUM(orders) AS orders,
+        SUM(cart_sessions) / NULLIF(SUM(sessions), 0) AS view_to_cart_rate,
+        SUM(checkout_sessions) / NULLIF(SUM(cart_sessions), 0) AS cart_to_checkout_rate,
+        SUM(orders) / NULLIF(SUM(checkout_sessions), 0) AS checkout_to_order_rate,
+        SUM(orders) / NULLIF(SUM(sessions), 0) AS session_to_order_rate
+        FROM {funnel_daily} WHERE {event_dates}""",
+    "cold-chain": """SELECT device_id, SUM(excursions) AS excursions,
+        ROUND(SUM(minutes_above_limit), 2) AS minutes_above_limit, MAX(max_temp_c) AS max_temp_c
+        FROM {cold_chain_daily} WHERE {reading_dates} GROUP BY device_id ORDER BY excursions DESC, device_id""",
+    "actual-vs-target": """WITH actual AS (
+            SELECT country, SUBSTRING(CAST(order_date AS STRING), 1, 7) AS month,
+            ROUND(SUM(revenue_eur), 2) AS revenue_eur FROM {daily_sales} WHERE {dates} {countries} GROUP BY 1, 2),
+        target AS (SELECT country, month, target_revenue_eur FROM {sales_targets}
+            WHERE month BETWEEN '{first_month}' AND '{last_month}' {countries})
+        SELECT COALESCE(a.country, t.country) AS country, COALESCE(a.month, t.month) AS month,
+        a.revenue_eur, t.target_revenue_eur, ROUND(a.revenue_eur / NULLIF(t.target_revenue_eur, 0), 4) AS attainment
+        FROM actual a FULL OUTER JOIN target t ON a.country = t.country AND a.month = t.month
+        ORDER BY month, country""",
+}
+
+
+def _oracle_rows(spark, server: Server, kpi: str, start: str, end: str, countries: list[str]) -> list[dict]:
+    views = {}
+    for table in ("gold.daily_sales", "silver.order_lines", "gold.funnel_daily", "gold.cold_chain_daily",
+                  "silver.sales_targets"):
+        layer, _, name = table.partition(".")
+        view = f"kpi_oracle_{name}"
+        spark.read.format("delta").load(str(server.lake / layer / name)).createOrReplaceTempView(view)
+        views[name] = view
+    sql = ORACLE[kpi].format(
+        **views, dates=f"order_date BETWEEN DATE'{start}' AND DATE'{end}'",
+        event_dates=f"event_date BETWEEN DATE'{start}' AND DATE'{end}'",
+        reading_dates=f"reading_date BETWEEN DATE'{start}' AND DATE'{end}'",
+        countries="AND country IN ({})".format(", ".join(f"'{c}'" for c in countries)) if countries else "",
+        first_month=start[:7], last_month=end[:7],
+    )
+    return [row.asDict() for row in spark.sql(sql).collect()]
+
+
+def _matches(got: object, want: object) -> bool:
+    if isinstance(want, float) or isinstance(got, float):  # rounding half-up or half-even: a cent apart at most
+        return got is not None and want is not None and abs(float(got) - float(want)) <= 0.0100001
+    if hasattr(want, "isoformat"):
+        return got == want.isoformat()
+    return bool(got == want)
+
+
+def test_every_kpi_equals_the_same_kpi_as_one_spark_sql_statement(server: Server, spark) -> None:
+    days = sorted(server.table("gold.daily_sales").order_date.astype(str).unique())
+    windows = [  # whole range, a fortnight with two countries, one day in an unknown country, nothing
+        (days[0], days[-1], []), (days[len(days) // 3], days[len(days) // 3 + 13], ["DE", "FR"]),
+        (days[5], days[5], ["XX"]), ("2000-01-01", "2000-01-31", []),
+    ]
+    compared = 0
+    for start, end, countries in windows:
+        for kpi in ORACLE:
+            path, _, by = kpi.partition("-") if kpi.startswith("revenue-") else (kpi, "", "")
+            params: dict[str, object] = {"start": start, "end": end}
+            if by:
+                params["by"] = by
+            if countries and kpi not in ("funnel", "cold-chain"):
+                params["country"] = countries
+            answer = server.client.get(f"/kpi/{path}", params=params)
+            assert answer.status_code == 200, answer.text
+            got = answer.json()["rows"]
+            wanted = _oracle_rows(spark, server, kpi, start, end, countries if "country" in params else [])
+            assert len(got) == len(wanted), (kpi, start, end, countries)
+            for row, want in zip(got, wanted, strict=True):
+                assert set(row) == set(want), kpi
+                assert all(_matches(row[k], want[k]) for k in want), (kpi, params, row, want)
+            compared += len(wanted)
+    assert compared > 100
+
+
 def test_sql_runs_a_select_over_gold_with_a_row_cap(server: Server) -> None:
     query = "SELECT country, SUM(units) AS units FROM gold.daily_sales GROUP BY country ORDER BY country"
     body = server.client.post("/sql", json={"query": query}).json()
