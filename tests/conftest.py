@@ -81,7 +81,26 @@ def postgres_url(postgres_server) -> str:
 # -- a shared, fully built world ----------------------------------------------------------------
 # Generated once per test run and taken through the whole pipeline. Tests that only read use
 # `built_world`; tests that change anything use `world_copy` (a private copy in tmp_path).
+# On Apache Spark the pipeline runs as users run it there, through `spark-submit.sh pipeline`
+# (its log is kept as SUBMIT_LOG for `test_spark_submit.py`); on Sail, in this process.
 WORLD_SCALE, WORLD_SEED, WORLD_DAYS = 0.05, 11, 120
+SUBMIT_LOG = "spark-submit.log"
+
+
+def _spark_submit_pipeline(config: Config) -> None:
+    import subprocess
+    import sys
+
+    from lakehouse.config import PROJECT_ROOT
+
+    log = config.data_dir / SUBMIT_LOG
+    with log.open("w") as out:
+        proc = subprocess.run(
+            [str(PROJECT_ROOT / "spark-submit.sh"), "--master", "local[2]", "--driver-memory", "2g",
+             "pipeline", "--env", "test", "--data-dir", str(config.data_dir)],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYSPARK_PYTHON": sys.executable}, timeout=1800,
+        )
+    assert proc.returncode == 0, f"spark-submit.sh pipeline failed:\n{log.read_text()[-4000:]}"
 
 
 @pytest.fixture(scope="session")
@@ -98,8 +117,11 @@ def built_world(engine: str, spark: SparkSession, tmp_path_factory: pytest.TempP
         config.sources_dir, config.app_db_url, scale=WORLD_SCALE, seed=WORLD_SEED, days=WORLD_DAYS,
         start_date=gen.start_date, progress=False,
     )
-    summary = run_jobs(config, Lake(spark, config.lake_dir), select_jobs([]))
-    assert not summary.failed, [(r.job, r.error) for r in summary.failed]
+    if engine == "spark":
+        _spark_submit_pipeline(config)
+    else:
+        summary = run_jobs(config, Lake(spark, config.lake_dir), select_jobs([]))
+        assert not summary.failed, [(r.job, r.error) for r in summary.failed]
     return config
 
 

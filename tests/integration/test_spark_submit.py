@@ -1,18 +1,16 @@
-"""The whole pipeline through spark-submit.sh on Apache Spark with Delta, as users run it."""
+"""spark-submit.sh: the command it builds, its errors, and the whole pipeline through it on Apache Spark."""
 
 from __future__ import annotations
 
-import datetime as dt
-import os
+import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from lakehouse.config import PROJECT_ROOT
-from lakehouse.generate import generate_world
+from lakehouse.config import PROJECT_ROOT, Config
+from lakehouse.pipeline import select_jobs
 from lakehouse.storage import Lake
+from tests.conftest import SUBMIT_LOG
 
 pytestmark = pytest.mark.integration
 
@@ -40,18 +38,14 @@ def test_every_job_has_an_entry_point() -> None:
     assert scripts == set(JOBS) | {"pipeline"}
 
 
-def test_pipeline_runs_under_spark_submit(engine: str, tmp_path: Path, spark) -> None:
+def test_pipeline_runs_under_spark_submit(engine: str, built_world: Config, spark) -> None:
+    """On Apache Spark the session's built world comes from `spark-submit.sh pipeline` (see
+    `tests/conftest.py`): every job ran there, and every gold table it feeds has rows."""
     if engine != "spark":
         pytest.skip("spark-submit runs Apache Spark; covered by the --engine spark run of the suite")
-    generate_world(tmp_path / "sources", f"sqlite:///{tmp_path / 'sources' / 'app.db'}", scale=0.01, seed=3,
-                   days=3, start_date=dt.date(2026, 1, 1), progress=False)
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    proc = subprocess.run(
-        [str(PROJECT_ROOT / "spark-submit.sh"), "--master", "local[2]", "--driver-memory", "2g",
-         "pipeline", "--env", "test", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    lake = Lake(spark, tmp_path / "lake")
+    log = (built_world.data_dir / SUBMIT_LOG).read_text()
+    finished = {m.group(1): m.group(2) for m in re.finditer(r"lakehouse\.job: (\w+)\s+(\w+)\s+rows_in=", log)}
+    assert finished == {job.name: "ok" for job in select_jobs([])}, finished
+    lake = Lake(spark, built_world.lake_dir)
     for table in ("gold.daily_sales", "gold.customer_features", "gold.funnel_daily", "gold.cold_chain_daily"):
         assert lake.exists(table) and lake.read(table).count() > 0, table
