@@ -51,20 +51,25 @@ class Services:
     sql_runner: SqlRunner
     frames: Frames
 
-    def kpi_frames(self, kpi: Kpi, versions: Mapping[str, int | None], build: bool = True) -> dict[str, Frame] | None:
-        """The pre-aggregates of `kpi` at `versions`, made from their SQL when missing (None if
-        `build` is false and one is missing: making one reads tables, which belongs off the event loop)."""
+    def cached_frames(self, kpi: Kpi, versions: Mapping[str, int | None]) -> dict[str, Frame] | None:
+        """The pre-aggregates of `kpi` at `versions` if every one is made already (array work only,
+        fit for the event loop), else None."""
         frames = {}
         for base in kpi.bases:
-            pinned = {base.table: versions[base.table]}
-            key = (base.sql, pinned[base.table])
-            frame = self.frames.get(key)
+            frame = self.frames.get((base.sql, versions[base.table]))
             if frame is None:
-                if not build:
-                    return None
-                frame = self.frames.build(key, functools.partial(self._make_frame, base, pinned))
+                return None
             frames[base.name] = frame
         return frames
+
+    def kpi_frames(self, kpi: Kpi, versions: Mapping[str, int | None]) -> dict[str, Frame]:
+        """The pre-aggregates of `kpi` at `versions`, made from their SQL when missing (this reads
+        tables: call it from a worker thread)."""
+        return {
+            base.name: self.frames.build((base.sql, versions[base.table]),
+                                         functools.partial(self._make_frame, base, {base.table: versions[base.table]}))
+            for base in kpi.bases
+        }
 
     def _make_frame(self, base: Base, versions: Mapping[str, int | None]) -> Frame:
         return base.frame(self.fast.query(base.sql, versions))

@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from lakehouse.serving.rollup import Frame, Row
 
 COUNTRY = re.compile(r"\A[A-Z]{2}\Z")
@@ -60,7 +62,8 @@ class Base:
     date: str | None = None
     country: str | None = None
 
-    def frame(self, result: Any) -> Frame:
+    def frame(self, result: pa.Table) -> Frame:
+        """`result` (this base's SQL, run) as a frame filtered on this base's columns."""
         return Frame(result, date=self.date, country=self.country)
 
 

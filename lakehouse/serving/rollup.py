@@ -55,7 +55,7 @@ def _codes(column: pa.ChunkedArray) -> _Codes:
 
 def _numbers(column: pa.ChunkedArray) -> _Numbers:
     values = column.cast(pa.float64()).to_numpy()
-    valid = ~np.isnan(values) if column.null_count == 0 else column.is_valid().to_numpy(zero_copy_only=False)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
     return _Numbers(np.where(valid, values, 0.0), valid, pa.types.is_integer(column.type))
 
 
@@ -76,7 +76,7 @@ class Frame:
             self._day = table.column(date).cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
         self.date, self.country, self.size = date, country, table.num_rows
         self._table = table
-        self._rows = table.to_pylist()
+        self._rows: list[Row] | None = None
         self._codes: dict[str, _Codes] = {}
         self._numbers: dict[str, _Numbers] = {}
 
@@ -95,6 +95,8 @@ class Frame:
 
     def rows(self) -> list[Row]:
         """Every row, as dicts (copies: callers may change them)."""
+        if self._rows is None:
+            self._rows = self._table.to_pylist()
         return [dict(row) for row in self._rows]
 
     def _selection(self, start: dt.date | None, end: dt.date | None, countries: Sequence[str]) -> np.ndarray:

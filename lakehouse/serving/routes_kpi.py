@@ -38,9 +38,9 @@ async def _answer(request: Request, measure: kpis.Kpi, filters: kpis.Filters | N
     if missing:
         raise HTTPException(404, f"table {missing[0]} does not exist yet: run the pipeline")
     pinned = dict(versions)
-    found = svc.kpi_frames(measure, pinned, build=False)
-    frames = found if found is not None else await run_in_threadpool(svc.kpi_frames, measure, pinned)
-    assert frames is not None  # built when missing
+    frames = svc.cached_frames(measure, pinned)
+    if frames is None:
+        frames = await run_in_threadpool(svc.kpi_frames, measure, pinned)
     chosen = filters or kpis.Filters(FAR_PAST, FAR_FUTURE)
 
     def build(versions: dict[str, int | None]) -> dict[str, Any]:
