@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
     BooleanType,
@@ -294,6 +294,22 @@ class Lake:
         with self.staging() as stage:
             write_parquet_part(frame, schema, stage / "part-0.parquet")
             self.append_staged(stage, schema, table, partition_by)
+
+    def append_pandas_direct(
+        self, frame: pd.DataFrame, schema: StructType, table: str, partition_by: list[str] | None = None
+    ) -> None:
+        """Append a driver-side frame in one commit written by delta-rs, with no engine job.
+
+        For small frames written often, the stream's micro-batches: on Apache Spark an engine
+        append of 100 k readings takes 1.5-2.1 s (a Spark job and its Delta commit), delta-rs
+        0.2 s; on Sail both take 0.1-0.2 s. New columns are merged into the table's schema, as
+        `append` does; the engine sees the new version on its next read.
+        """
+        if frame.empty:
+            return
+        arrow = pa.Table.from_pandas(frame[schema.fieldNames()], schema=_arrow_schema(schema), preserve_index=False)
+        write_deltalake(str(self.path(table)), arrow, mode="append", partition_by=partition_by, schema_mode="merge")
+        self.register(table)
 
     @retry_conflicts
     def replace_where(self, df: DataFrame, table: str, predicate: str, partition_by: list[str] | None = None) -> None:
