@@ -99,10 +99,14 @@ def _arrow_schema(schema: StructType) -> pa.Schema:
     return pa.schema([pa.field(f.name, _ARROW_TYPES[type(f.dataType)]) for f in schema.fields])
 
 
+def to_arrow(frame: pd.DataFrame, schema: StructType) -> pa.Table:
+    """`frame`'s columns of `schema`, with the Arrow types matching it."""
+    return pa.Table.from_pandas(frame[schema.fieldNames()], schema=_arrow_schema(schema), preserve_index=False)
+
+
 def write_parquet_part(frame: pd.DataFrame, schema: StructType, path: Path) -> None:
     """Write `frame` with the Arrow types matching a Spark schema, for `Lake.append_staged`."""
-    arrow = pa.Table.from_pandas(frame[schema.fieldNames()], schema=_arrow_schema(schema), preserve_index=False)
-    pq.write_table(arrow, path)
+    pq.write_table(to_arrow(frame, schema), path)
 
 
 def distinct_keys(df: DataFrame, key: list[str]) -> DataFrame:
@@ -307,8 +311,8 @@ class Lake:
         """
         if frame.empty:
             return
-        arrow = pa.Table.from_pandas(frame[schema.fieldNames()], schema=_arrow_schema(schema), preserve_index=False)
-        write_deltalake(str(self.path(table)), arrow, mode="append", partition_by=partition_by, schema_mode="merge")
+        write_deltalake(str(self.path(table)), to_arrow(frame, schema), mode="append", partition_by=partition_by,
+                        schema_mode="merge")
         self.register(table)
 
     @retry_conflicts
