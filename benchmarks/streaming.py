@@ -50,7 +50,7 @@ def _publish_in_process(bootstrap: str, rate: float, seconds: float | None, limi
     return int(sent)
 
 
-def run_one(engine: str, rate: float, seconds: float) -> dict[str, object]:
+def run_one(engine: str, rate: float, seconds: float, batch: int | None = None) -> dict[str, object]:
     from confluent_kafka import Consumer
 
     from lakehouse.config import load_config
@@ -96,12 +96,12 @@ def run_one(engine: str, rate: float, seconds: float) -> dict[str, object]:
 
         producer = threading.Thread(target=produce)
         if engine == "embedded":
-            batch = config.kafka.batch_records
-            result = stream_embedded(lake, kafka.bootstrap, 5.0, seconds + 420, batch, on_batch=on_batch,
+            most = batch or config.kafka.batch_records
+            result = stream_embedded(lake, kafka.bootstrap, 5.0, seconds + 420, most, on_batch=on_batch,
                                      on_ready=producer.start)
         else:
-            batch = config.kafka.spark_batch_records
-            result = stream_spark(config, lake, kafka.bootstrap, 5.0, seconds + 420, batch, on_batch=on_batch,
+            most = batch or config.kafka.spark_batch_records
+            result = stream_spark(config, lake, kafka.bootstrap, 5.0, seconds + 420, most, on_batch=on_batch,
                                   on_ready=producer.start)
         producer.join()
         span = commits[-1][0] - commits[0][0] if len(commits) > 1 else 1.0
@@ -131,6 +131,7 @@ def run_one(engine: str, rate: float, seconds: float) -> dict[str, object]:
             "duplicates_dropped": result.duplicates,
             "quarantined": result.quarantined,
             "batches": result.batches,
+            "batch_records": most,
             "throughput_per_s": round(landed / span) if span else None,
             "latency_p50_s": round(float(np.percentile(lat, 50)), 2),
             "latency_p95_s": round(float(np.percentile(lat, 95)), 2),
@@ -146,10 +147,11 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["embedded", "spark"])
     parser.add_argument("--rate", type=float, default=25_000)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--batch", type=int, help="most readings per micro-batch (default: the config's)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.rate, args.seconds)))
+        print(json.dumps(run_one(args.one, args.rate, args.seconds, args.batch)))
         return
     results = []
     for engine in args.engines:
@@ -163,6 +165,7 @@ def main() -> None:
             str(args.rate),
             "--seconds",
             str(args.seconds),
+            *(["--batch", str(args.batch)] if args.batch else []),
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         line = [x for x in done.stdout.splitlines() if x.startswith("{")]

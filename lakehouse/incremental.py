@@ -110,20 +110,14 @@ class Increments:
     def last(self, job: str) -> Mark | None:
         if not self.lake.exists(TABLE):
             return None
-        rows = (
-            self.lake.read(TABLE).where(F.col("job") == job).orderBy(F.col("recorded_at").desc()).limit(1).collect()
-        )
-        return Mark.from_row(rows[0]) if rows else None
+        rows = self.lake.rows(TABLE, [("job", "=", job)])
+        return Mark.from_row(max(rows, key=lambda r: r["recorded_at"])) if rows else None
 
     def written_since(self, output_table: str, version: int) -> list[Mark]:
         """Increments recorded for writes of `output_table` after its Delta `version`."""
         if not self.lake.exists(TABLE):
             return []
-        rows = (
-            self.lake.read(TABLE)
-            .where((F.col("output_table") == output_table) & (F.col("output_version") > version))
-            .collect()
-        )
+        rows = self.lake.rows(TABLE, [("output_table", "=", output_table), ("output_version", ">", version)])
         return [Mark.from_row(r) for r in rows]
 
     def record(
@@ -155,7 +149,7 @@ class Increments:
             run_id,
             _naive(at),
         )
-        self.lake.append(self.lake.spark.createDataFrame([row], SCHEMA), TABLE)
+        self.lake.append_rows([row], SCHEMA, TABLE)
 
 
 def _naive(at: dt.datetime | None) -> dt.datetime | None:

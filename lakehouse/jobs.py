@@ -234,8 +234,8 @@ def _write_silver(ctx: JobContext, name: str, module: ModuleType, built: Built, 
         results = ctx.gate.check(name, module, rows, rejects)
         ctx.lake.overwrite(rows, table, module.PARTITION_BY)
         ctx.lake.replace_where(rejects, REJECTS_TABLE, f"table = '{table}'", partition_by=["table"])
+        rejected = rejects.count()  # the table's slice of silver.rejects is now exactly these rows
     warnings = ctx.gate.commit(name, table, results)
-    rejected = ctx.lake.read(REJECTS_TABLE).where(F.col("table") == table).count()
     return JobOutcome(rows_in, ctx.lake.row_count(table), rejected, warnings=_describe(warnings))
 
 

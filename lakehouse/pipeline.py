@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
 from lakehouse.config import Config
@@ -115,14 +114,8 @@ def downstream_jobs(table: str) -> list[Job]:
 def _last_fingerprints(lake: Lake) -> dict[str, str]:
     if not lake.exists(RUNS_TABLE):
         return {}
-    rows = (
-        lake.read(RUNS_TABLE)
-        .where(F.col("status") == "ok")
-        .groupBy("job")
-        .agg(F.max_by("fingerprint", "started_at").alias("fingerprint"))
-        .collect()
-    )
-    return {r["job"]: r["fingerprint"] for r in rows}
+    rows = lake.rows(RUNS_TABLE, [("status", "=", "ok")], ["job", "fingerprint", "started_at"])
+    return {r["job"]: r["fingerprint"] for r in sorted(rows, key=lambda r: r["started_at"])}
 
 
 def fingerprint(job: Job, ctx: JobContext) -> str:
@@ -166,7 +159,7 @@ def record_reports(lake: Lake, run_id: str, started: dt.datetime, reports: Seque
         )
         for r in reports
     ]
-    lake.append(lake.spark.createDataFrame(rows, RUNS_SCHEMA), RUNS_TABLE)
+    lake.append_rows(rows, RUNS_SCHEMA, RUNS_TABLE)
 
 
 def run_jobs(

@@ -8,7 +8,6 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from lakehouse.storage import Lake
@@ -59,35 +58,29 @@ class IngestState:
         """path -> content hash of every file of `source` seen before."""
         if not self.lake.exists(FILES_TABLE):
             return {}
-        rows = self.lake.read(FILES_TABLE).where(F.col("source") == source).select("path", "content_hash").collect()
+        rows = self.lake.rows(FILES_TABLE, [("source", "=", source)], ["path", "content_hash"])
         return {r["path"]: r["content_hash"] for r in rows}
 
     def last_hash(self, source: str) -> str | None:
         """Content hash of the most recently ingested file of `source`."""
         if not self.lake.exists(FILES_TABLE):
             return None
-        rows = (
-            self.lake.read(FILES_TABLE)
-            .where((F.col("source") == source) & (F.col("status") == "ingested"))
-            .orderBy(F.col("ingested_at").desc())
-            .select("content_hash")
-            .limit(1)
-            .collect()
+        rows = self.lake.rows(
+            FILES_TABLE, [("source", "=", source), ("status", "=", "ingested")], ["content_hash", "ingested_at"]
         )
-        return rows[0]["content_hash"] if rows else None
+        return max(rows, key=lambda r: r["ingested_at"])["content_hash"] if rows else None
 
     def record_files(self, source: str, files: Sequence[FileRecord], batch_id: str, at: dt.datetime) -> None:
         rows = [
             (source, f.path, f.content_hash, f.status, f.records, f.rejected, batch_id, _naive_utc(at)) for f in files
         ]
-        self.lake.append(self.lake.spark.createDataFrame(rows, FILES_SCHEMA), FILES_TABLE)
+        self.lake.append_rows(rows, FILES_SCHEMA, FILES_TABLE)
 
     def watermark(self, key: str) -> str | None:
         if not self.lake.exists(WATERMARKS_TABLE):
             return None
-        row = self.lake.read(WATERMARKS_TABLE).where(F.col("key") == key).agg(F.max("watermark")).first()
-        return None if row is None else row[0]
+        marks = [r["watermark"] for r in self.lake.rows(WATERMARKS_TABLE, [("key", "=", key)], ["watermark"])]
+        return max((m for m in marks if m is not None), default=None)
 
     def record_watermark(self, key: str, value: str, batch_id: str, at: dt.datetime) -> None:
-        df = self.lake.spark.createDataFrame([(key, value, batch_id, _naive_utc(at))], WATERMARKS_SCHEMA)
-        self.lake.append(df, WATERMARKS_TABLE)
+        self.lake.append_rows([(key, value, batch_id, _naive_utc(at))], WATERMARKS_SCHEMA, WATERMARKS_TABLE)

@@ -1,8 +1,12 @@
 """The one place that reads and writes Delta: table paths, write modes, catalog registration.
 
 Every table lives at `<lake_dir>/<layer>/<table>` and is registered as `<layer>.<table>`.
-Writes go through the engine (Sail or Apache Spark); table metadata (versions, commit times)
-comes from delta-rs, which reads any engine's tables without a session.
+Engine DataFrames are written by the engine (Sail or Apache Spark). Frames built on the driver
+(ingestion state, run records, check results, source extracts, stream batches) are appended by
+delta-rs from this process, and the small `ops` state tables are read back the same way
+(`Lake.rows`): on Apache Spark each engine round trip costs 0.5-3 s however small the data.
+Table metadata (versions, commit times, row counts) also comes from delta-rs, which reads any
+engine's tables without a session.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,35 +289,46 @@ class Lake:
         if any(stage.glob("*.parquet")):
             self.append(self.spark.read.schema(schema).parquet(str(stage)), table, partition_by)
 
+    # Driver-side frames (ingestion state, run records, check results, source extracts, stream
+    # batches) are appended by delta-rs from this process, with no engine job: on Apache Spark an
+    # engine append costs 1-3 s however small the frame (a Spark job, its Delta commit, and a log
+    # replay on the next read); delta-rs takes 0.02-0.2 s. On Sail both are fast. Engine
+    # DataFrames are still written by the engine.
+    @retry_conflicts
     def append_pandas(
         self, frame: pd.DataFrame, schema: StructType, table: str, partition_by: list[str] | None = None
     ) -> None:
-        """Append a driver-side frame in one commit, staged as Parquet beside the lake.
+        """Append a driver-side frame, typed by `schema`, in one Delta commit written by delta-rs.
 
-        Spark Connect caps one message at 128 MB, so a large `createDataFrame` fails on Sail;
-        staging also spares the JVM its row-by-row conversion.
-        """
-        if frame.empty:
-            return
-        with self.staging() as stage:
-            write_parquet_part(frame, schema, stage / "part-0.parquet")
-            self.append_staged(stage, schema, table, partition_by)
-
-    def append_pandas_direct(
-        self, frame: pd.DataFrame, schema: StructType, table: str, partition_by: list[str] | None = None
-    ) -> None:
-        """Append a driver-side frame in one commit written by delta-rs, with no engine job.
-
-        For small frames written often, the stream's micro-batches: on Apache Spark an engine
-        append of 100 k readings takes 1.5-2.1 s (a Spark job and its Delta commit), delta-rs
-        0.2 s; on Sail both take 0.1-0.2 s. New columns are merged into the table's schema, as
-        `append` does; the engine sees the new version on its next read.
+        New columns are merged into the table's schema, as `append` does; the engine sees the new
+        version on its next read. (Spark Connect's 128 MB message cap, which a large
+        `createDataFrame` hits on Sail, does not apply.)
         """
         if frame.empty:
             return
         write_deltalake(str(self.path(table)), to_arrow(frame, schema), mode="append", partition_by=partition_by,
                         schema_mode="merge")
         self.register(table)
+
+    def append_rows(self, rows: Sequence[tuple], schema: StructType, table: str) -> None:
+        """`append_pandas` of a few rows given as tuples in `schema`'s column order."""
+        self.append_pandas(pd.DataFrame(list(rows), columns=schema.fieldNames()), schema, table)
+
+    def rows(self, table: str, filters: list[tuple[str, str, Any]] | None = None,
+             columns: list[str] | None = None) -> list[dict[str, Any]]:
+        """The rows of a small table (the `ops` state) read by delta-rs, with no engine job.
+
+        `filters` are `(column, op, value)` conditions, all of which must hold. Values come back
+        as `collect()` gives them with the session in UTC: timestamps naive in UTC, dates as dates.
+        """
+        if not self.exists(table):
+            raise TableNotFound(f"{table} does not exist yet at {self.path(table)}: run the job that writes it")
+        data = DeltaTable(str(self.path(table))).to_pyarrow_table(columns=columns, filters=filters or None)
+        casts = [
+            pa.field(f.name, pa.timestamp("us")) if pa.types.is_timestamp(f.type) else f for f in data.schema
+        ]
+        # a timestamp's UTC wall clock, without its zone (a cast to a zoneless type keeps it)
+        return data.cast(pa.schema(casts)).to_pylist()
 
     @retry_conflicts
     def replace_where(self, df: DataFrame, table: str, predicate: str, partition_by: list[str] | None = None) -> None:

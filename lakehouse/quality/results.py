@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
 
@@ -64,18 +64,11 @@ def history(lake: Lake, table: str | None = None) -> DataFrame | None:
 
 def trailing_volumes(lake: Lake, runs: int) -> dict[str, list[int]]:
     """Per table, the row counts validated in its last `runs` recorded runs, newest first."""
-    frame = history(lake)
-    if frame is None:
+    if not lake.exists(TABLE):
         return {}
-    window = Window.partitionBy("table").orderBy(F.col("checked_at").desc())
-    recent = (
-        frame.where((F.col("rule") == "row_volume") & F.col("observed_value").isNotNull())
-        .withColumn("_n", F.row_number().over(window))
-        .where(F.col("_n") <= runs)
-        .select("table", "observed_value", "_n")
-        .collect()
-    )
+    rows = lake.rows(TABLE, [("rule", "=", "row_volume")], ["table", "observed_value", "checked_at"])
     volumes: dict[str, list[int]] = {}
-    for row in sorted(recent, key=lambda r: r["_n"]):
-        volumes.setdefault(row["table"], []).append(int(row["observed_value"]))
+    for row in sorted(rows, key=lambda r: r["checked_at"], reverse=True):
+        if row["observed_value"] is not None and len(volumes.setdefault(row["table"], [])) < runs:
+            volumes[row["table"]].append(int(row["observed_value"]))
     return volumes

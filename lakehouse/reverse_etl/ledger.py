@@ -72,8 +72,9 @@ def last_version(lake: Lake, target: str) -> int | None:
     """The gold version of the last sync to `target`."""
     if not lake.exists(RUNS):
         return None
-    rows = lake.read(RUNS).where(F.col("target") == target).orderBy(F.desc("started_at")).limit(1).collect()
-    return int(rows[0]["to_version"]) if rows and rows[0]["to_version"] is not None else None
+    rows = lake.rows(RUNS, [("target", "=", target)], ["to_version", "started_at"])
+    last = max(rows, key=lambda r: r["started_at"]) if rows else None
+    return int(last["to_version"]) if last and last["to_version"] is not None else None
 
 
 def write_state(lake: Lake, target: str, frame: pd.DataFrame) -> None:

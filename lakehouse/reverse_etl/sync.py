@@ -32,7 +32,7 @@ from lakehouse.gold.customer_segments import TABLE
 from lakehouse.reverse_etl import ledger
 from lakehouse.reverse_etl.changes import Change, compute_changes, contacts
 from lakehouse.reverse_etl.targets import HttpTarget, PostgresTarget, SendFailed, Target
-from lakehouse.storage import Lake, write_parquet_part
+from lakehouse.storage import Lake
 
 log = logging.getLogger(__name__)
 TARGETS = ("postgres", "http")
@@ -186,9 +186,7 @@ def _record(lake: Lake, result: SyncResult, acked: list[Change], at: dt.datetime
         ],
         columns=ledger.RUNS_SCHEMA.fieldNames(),
     ).astype({"from_version": "Int64"})
-    with lake.staging() as stage:
-        write_parquet_part(run, ledger.RUNS_SCHEMA, stage / "part-0.parquet")
-        lake.append(lake.spark.read.schema(ledger.RUNS_SCHEMA).parquet(str(stage)), ledger.RUNS)
+    lake.append_pandas(run, ledger.RUNS_SCHEMA, ledger.RUNS)
 
 
 def sync(config: Config, lake: Lake, target: str, full: bool = False, dry_run: bool = False) -> SyncResult:

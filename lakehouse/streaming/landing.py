@@ -124,7 +124,7 @@ def land(lake: Lake, messages: Sequence[Message], state: StreamState, at: dt.dat
             lake.delete_where(quarantine.TABLE, f"_source IN ({origins})")
         frame, sources = quarantine.quarantine_frame(rejected)
         rows = with_ingestion_columns(frame, sources, batch, at)
-        lake.append_pandas_direct(rows, quarantine.SCHEMA, quarantine.TABLE)
+        lake.append_pandas(rows, quarantine.SCHEMA, quarantine.TABLE)
         for p, o in spots:
             state.quarantined[p] = max(o, state.quarantined.get(p, -1))
     if records:
@@ -132,7 +132,7 @@ def land(lake: Lake, messages: Sequence[Message], state: StreamState, at: dt.dat
         frame = records_frame(records, columns)
         origins = pd.Series([r["_origin"] for r in records], dtype="object")
         rows = with_ingestion_columns(frame, origins, batch, at)
-        lake.append_pandas_direct(rows, telemetry.SCHEMA, telemetry.TABLE, telemetry.PARTITION_BY)
+        lake.append_pandas(rows, telemetry.SCHEMA, telemetry.TABLE, telemetry.PARTITION_BY)
     for m in fresh:  # the commit above holds these offsets
         state.offsets[m.partition] = max(m.offset, state.offsets.get(m.partition, -1))
     return Landed(len(records), duplicates, len(rejected), len(messages) - len(fresh))

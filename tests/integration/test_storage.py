@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from pyspark.sql.types import LongType, StringType, StructField, StructType
+from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType, TimestampType
 
 from lakehouse.storage import Lake, TableNotFound
 
@@ -44,13 +45,43 @@ def test_tables_are_registered_as_layer_dot_name(lake: Lake) -> None:
     assert fresh.register_all() == ["gold.registered"]
 
 
-def test_append_pandas_stages_large_frames_in_one_commit(lake: Lake) -> None:
+def test_append_pandas_writes_large_frames_in_one_commit(lake: Lake) -> None:
     frame = pd.DataFrame({"id": pd.Series(range(50_000), dtype="Int64"), "day": ["d"] * 50_000})
     frame.loc[3, "id"] = pd.NA
     lake.append_pandas(frame, SCHEMA, "bronze.big")
     assert (lake.version("bronze.big"), lake.row_count("bronze.big")) == (0, 50_000)
     assert lake.read("bronze.big").where("id IS NULL").count() == 1
-    assert not any((lake.root / "_staging").iterdir())
+
+
+def test_append_pandas_adds_new_columns_to_an_engine_table(lake: Lake) -> None:
+    lake.overwrite(_frame(lake.spark, [(1, "a")]), "bronze.grown", partition_by=["day"])
+    wider = StructType(SCHEMA.fields + [StructField("extra", StringType())])
+    lake.append_pandas(pd.DataFrame({"id": [2], "day": ["b"], "extra": ["x"]}), wider, "bronze.grown", ["day"])
+    rows = sorted(tuple(r) for r in lake.read("bronze.grown").select("id", "day", "extra").collect())
+    assert rows == [(1, "a", None), (2, "b", "x")]
+
+
+STATE_SCHEMA = StructType(
+    [StructField("key", StringType()), StructField("n", LongType()), StructField("at", TimestampType()),
+     StructField("on", DateType())]
+)
+
+
+def test_rows_reads_a_small_table_as_the_engine_collects_it(lake: Lake) -> None:
+    early = dt.datetime(2026, 3, 29, 0, 30, 0, 123456)  # naive UTC, across a DST change elsewhere
+    late = dt.datetime(2026, 11, 30, 23, 59, 59, 999999)
+    engine_rows = [("a", 1, early, dt.date(2026, 3, 29)), ("b", None, None, None)]
+    lake.overwrite(lake.spark.createDataFrame(engine_rows, STATE_SCHEMA), "ops.state")
+    lake.append_rows([("a", 3, late, dt.date(2026, 11, 30))], STATE_SCHEMA, "ops.state")
+
+    def collected(where: str) -> list[dict]:
+        return sorted((r.asDict() for r in lake.read("ops.state").where(where).collect()), key=str)
+
+    assert sorted(lake.rows("ops.state"), key=str) == collected("true")
+    assert sorted(lake.rows("ops.state", [("key", "=", "a")]), key=str) == collected("key = 'a'")
+    assert lake.rows("ops.state", [("key", "=", "a"), ("n", ">", 1)], ["at"]) == [{"at": late}]
+    with pytest.raises(TableNotFound, match="ops.absent does not exist yet"):
+        lake.rows("ops.absent")
 
 
 def test_bad_table_names_are_refused(lake: Lake) -> None:
