@@ -122,6 +122,22 @@ def distinct_keys(df: DataFrame, key: list[str]) -> DataFrame:
     return df.withColumn("__n", F.row_number().over(window)).where("__n = 1").drop("__n")
 
 
+def first_per_key(data: pa.Table, key: list[str]) -> pa.Table:
+    """`distinct_keys` on an Arrow table: one row per key, the smallest by every other column in
+    order (nulls first, NaN last, as Spark orders them)."""
+    names = data.column_names
+    sort_keys, helpers = [], data
+    for column in (c for c in names if c not in key):
+        if pa.types.is_floating(data.schema.field(column).type):  # Arrow puts NaN with the nulls
+            helpers = helpers.append_column(f"__nan_{column}", pa.compute.is_nan(data.column(column)))
+            sort_keys.append((f"__nan_{column}", "ascending", "at_start"))
+        sort_keys.append((column, "ascending", "at_start"))
+    ordered = helpers.sort_by(sort_keys) if sort_keys else helpers
+    ordered = ordered.append_column("__n", pa.array(range(ordered.num_rows), pa.int64()))
+    firsts = ordered.group_by(key, use_threads=False).aggregate([("__n", "min")]).column("__n_min")
+    return ordered.take(firsts).select(names)
+
+
 def _split(table: str) -> tuple[str, str]:
     layer, _, name = table.partition(".")
     if layer not in LAYERS or not name.isidentifier():
@@ -349,22 +365,19 @@ class Lake:
         `keep_existing`), the others inserted. The source is deduplicated by key first, so a merge
         never sees two source rows for one target row. Creates the table if needed.
 
-        Per engine, the fastest way measured (benchmarks/upsert.md): Apache Spark runs Delta's
-        MERGE, pruned to the source's partitions; Sail's MERGE rewrites the whole table, so on Sail
-        a partitioned table has only the partitions the source touches rewritten, and an
-        unpartitioned one is merged by delta-rs.
+        `strategy` (merge, rewrite or delta-rs) overrides the fastest way measured for this
+        engine and table (`upsert_strategy`, benchmarks/upsert.md).
         """
-        source = distinct_keys(source, key)
         if not self.exists(table):
-            self.overwrite(source, table, partition_by)
+            self.overwrite(distinct_keys(source, key), table, partition_by)
             return
         chosen = strategy or self.upsert_strategy(source, table, partition_by)
         if chosen == "merge":
-            self._merge_sql(source, table, key, partition_by or [], keep_existing)
+            self._merge_sql(distinct_keys(source, key), table, key, partition_by or [], keep_existing)
         elif chosen == "rewrite" and partition_by:
-            self._rewrite_partitions(source, table, key, partition_by, keep_existing)
+            self._rewrite_partitions(distinct_keys(source, key), table, key, partition_by, keep_existing)
         elif chosen in ("delta-rs", "rewrite"):
-            self._merge_delta_rs(source, table, key, keep_existing)
+            self._merge_delta_rs(source, table, key, keep_existing)  # deduplicated on the driver
         else:
             raise ValueError(f"unknown upsert strategy '{chosen}': merge, rewrite or delta-rs")
         self.register(table)
@@ -372,18 +385,34 @@ class Lake:
     # On Sail, rewriting the touched partitions wins while they are few; past this share of the
     # table's partitions a delta-rs merge (which rewrites only files with matches) is faster.
     REWRITE_MAX_SHARE = 0.25
+    # Table features delta-rs writes as the engines do; a table with others (deletion vectors,
+    # column mapping, ...) is merged by the engine.
+    DELTA_RS_WRITER_FEATURES = frozenset({"appendOnly", "invariants", "timestampNtz"})
 
     def upsert_strategy(self, source: DataFrame, table: str, partition_by: list[str] | None) -> str:
-        """The measured winner for this engine, table layout and source (benchmarks/upsert.md)."""
+        """The measured winner for this engine, table layout and source (benchmarks/upsert.md).
+
+        Apache Spark on one machine (`local[...]`): a delta-rs merge, 3-8x faster than Delta's
+        MERGE there, where the driver is the whole cluster anyway. On a cluster: MERGE, which runs
+        on the executors. Sail: its MERGE rewrites the whole table, so the touched partitions are
+        rewritten while they are few, and delta-rs merges otherwise."""
         if not type(self.spark).__module__.startswith("pyspark.sql.connect"):
-            return "merge"
-        if not partition_by:
-            return "delta-rs"
-        touched = len(self._partition_values(source, partition_by))
-        actions = pa.table(DeltaTable(str(self.path(table))).get_add_actions(flatten=True))
-        columns = [f"partition.{c}" for c in partition_by]
-        total = len(set(zip(*(actions.column(c).to_pylist() for c in columns), strict=True))) if len(actions) else 0
-        return "rewrite" if touched <= max(1, self.REWRITE_MAX_SHARE * total) else "delta-rs"
+            local = (self.spark.sparkContext.master or "").startswith("local")
+            return "delta-rs" if local and self._delta_rs_can_write(table) else "merge"
+        if partition_by:
+            touched = len(self._partition_values(source, partition_by))
+            actions = pa.table(DeltaTable(str(self.path(table))).get_add_actions(flatten=True))
+            columns = [f"partition.{c}" for c in partition_by]
+            total = len(set(zip(*(actions.column(c).to_pylist() for c in columns), strict=True))) if len(actions) else 0
+            if touched <= max(1, self.REWRITE_MAX_SHARE * total):
+                return "rewrite"
+        return "delta-rs" if self._delta_rs_can_write(table) else "merge"
+
+    def _delta_rs_can_write(self, table: str) -> bool:
+        protocol = DeltaTable(str(self.path(table))).protocol()
+        if protocol.min_writer_version <= 2:
+            return True
+        return protocol.min_writer_version == 7 and set(protocol.writer_features or ()) <= self.DELTA_RS_WRITER_FEATURES
 
     def _partition_values(self, source: DataFrame, partition_by: list[str]) -> list[tuple]:
         return [tuple(r) for r in source.select(*partition_by).distinct().collect()]
@@ -441,8 +470,10 @@ class Lake:
 
     def _merge_delta_rs(self, source: DataFrame, table: str, key: list[str], keep_existing: bool) -> None:
         with self.staging() as stage:
+            # staged as it is: the engine's window for `distinct_keys` took 6 s of a 13 s upsert of
+            # 200 k rows on Apache Spark; the same choice in Arrow takes a few hundredths
             staged = self.stage_frame(source, stage, "source")
-            data = pq.read_table(str(stage / "source"))
+            data = first_per_key(pq.read_table(str(stage / "source")), key)
             target = DeltaTable(str(self.path(table)))
             schema = pa.schema(target.schema().to_arrow())
             data = data.cast(pa.schema([schema.field(n) for n in data.column_names]))

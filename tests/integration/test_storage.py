@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import random
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
-from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType, TimestampType
+from deltalake import DeltaTable, TableFeatures
+from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
-from lakehouse.storage import Lake, TableNotFound
+from lakehouse.storage import Lake, TableNotFound, distinct_keys, first_per_key
 
 pytestmark = pytest.mark.integration
 SCHEMA = StructType([StructField("id", LongType()), StructField("day", StringType())])
@@ -135,8 +139,10 @@ def test_time_travel_reads_an_earlier_version(lake: Lake) -> None:
     assert lake.read("silver.t").count() == 2
 
 
-def test_sail_rewrites_few_partitions_and_merges_many(lake: Lake) -> None:
-    """The strategy follows the measured crossover (benchmarks/upsert.md)."""
+def test_upsert_strategy_follows_the_measured_winners(lake: Lake) -> None:
+    """Sail: the touched partitions rewritten while few, else delta-rs; Apache Spark on one
+    machine: delta-rs; a table with features delta-rs does not write: the engine's MERGE
+    (benchmarks/upsert.md)."""
     rows = [(i, f"2026-01-{1 + i % 8:02d}", "x") for i in range(16)]
     lake.overwrite(lake.spark.createDataFrame(rows, UPSERT_SCHEMA), "silver.u", ["day"])
     few = lake.spark.createDataFrame([(1, "2026-01-02", "y")], UPSERT_SCHEMA)
@@ -146,4 +152,31 @@ def test_sail_rewrites_few_partitions_and_merges_many(lake: Lake) -> None:
         assert lake.upsert_strategy(many, "silver.u", ["day"]) == "delta-rs"
         assert lake.upsert_strategy(few, "silver.u", []) == "delta-rs"
     else:
-        assert {lake.upsert_strategy(f, "silver.u", ["day"]) for f in (few, many)} == {"merge"}
+        assert lake.spark.sparkContext.master.startswith("local")
+        assert {lake.upsert_strategy(f, "silver.u", p) for f in (few, many) for p in (["day"], [])} == {"delta-rs"}
+    DeltaTable(str(lake.path("silver.u"))).alter.add_feature(
+        TableFeatures.DeletionVectors, allow_protocol_versions_increase=True
+    )
+    assert lake.upsert_strategy(many, "silver.u", ["day"]) == "merge"
+    assert lake.upsert_strategy(few, "silver.u", []) == "merge"
+
+def test_first_per_key_keeps_the_row_the_engine_keeps(lake: Lake) -> None:
+    """The delta-rs upsert deduplicates its source in Arrow; the engine's `distinct_keys` is the
+    oracle (nulls, NaN, ties on some columns, keys seen once and many times)."""
+    rng = random.Random(5)
+    schema = StructType(
+        [StructField("k", LongType()), StructField("s", StringType()), StructField("x", DoubleType())]
+    )
+    choices_x = [None, float("nan"), -1.5, 0.0, 2.25]
+    rows = [(rng.choice([None, 1, 2, 3, 4, 5]), rng.choice([None, "a", "b", "B"]), rng.choice(choices_x))
+            for _ in range(200)]
+
+    def comparable(row: tuple) -> tuple:
+        return tuple("NaN" if isinstance(v, float) and math.isnan(v) else v for v in row)
+
+    df = lake.spark.createDataFrame(rows, schema)
+    expected = sorted((comparable(tuple(r)) for r in distinct_keys(df, ["k"]).collect()), key=repr)
+    table = pa.Table.from_pylist([dict(zip(schema.fieldNames(), r, strict=True)) for r in rows])
+    got = sorted((comparable(tuple(r.values())) for r in first_per_key(table, ["k"]).to_pylist()), key=repr)
+    assert got == expected
+    assert len(got) == 6
