@@ -7,7 +7,7 @@ SCALE ?= 0.05
 DAYS  ?= 120
 DATA  ?= data
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test jvm-archive lint bench clean
 
 setup: $(VENV)/.installed jvm/target/jars/.fetched jvm/kafka/target/jars/.fetched
 
@@ -30,6 +30,11 @@ demo: setup
 
 test: setup
 	scripts/test.sh
+
+# Each local Spark JVM (spark-submit.sh, --engine spark) starts ~10 s faster with it: lakehouse/jvm_archive.py.
+# scripts/test.sh builds it too, beside the embedded pass, when it is missing.
+jvm-archive: setup
+	$(VENV)/bin/lakehouse jvm-archive
 
 lint: setup
 	$(VENV)/bin/ruff check lakehouse tests jobs benchmarks

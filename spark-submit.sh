@@ -69,6 +69,11 @@ if ((!has_delta)); then
     defaults+=(--packages "io.delta:delta-spark_2.13:$DELTA_VERSION,org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.1")
   fi
 fi
+# The class-data-sharing archive `make setup` builds (lakehouse/jvm_archive.py): a faster driver start.
+archive="$(dirname "$jars_dir")/spark-classes.jsa"
+if [[ -f "$archive" && " ${submit_opts[*]} " != *"--driver-java-options"* && " ${submit_opts[*]} " != *"spark.driver.extraJavaOptions"* ]]; then
+  defaults+=(--driver-java-options "-XX:SharedArchiveFile=$archive -Xshare:auto -Xlog:cds=off -Xlog:cds+dynamic=off")
+fi
 defaults+=(
   --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog

@@ -22,6 +22,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from lakehouse import jvm_archive
 from lakehouse.config import Config
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ def _spark_session(config: Config) -> SparkSession:
         # PySpark's driver reads the workers' interpreter from PYSPARK_PYTHON (else `python3` on PATH).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         settings.setdefault("spark.sql.warehouse.dir", str(config.data_dir / "spark-warehouse"))
-        settings.setdefault("spark.driver.extraJavaOptions", f"-Dderby.system.home={config.data_dir}")
+        options = [f"-Dderby.system.home={config.data_dir}", *jvm_archive.java_options(config)]
+        settings.setdefault("spark.driver.extraJavaOptions", " ".join(options))
     for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()

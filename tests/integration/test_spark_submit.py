@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +51,22 @@ def test_pipeline_runs_under_spark_submit(engine: str, built_world: Config, spar
     lake = Lake(spark, built_world.lake_dir)
     for table in ("gold.daily_sales", "gold.customer_features", "gold.funnel_daily", "gold.cold_chain_daily"):
         assert lake.exists(table) and lake.read(table).count() > 0, table
+
+
+def _dry_run(jars_dir: Path, *options: str) -> str:
+    env = {**os.environ, "LAKEHOUSE_JARS_DIR": str(jars_dir)}
+    return subprocess.run(
+        [str(PROJECT_ROOT / "spark-submit.sh"), "--dry-run", *options, "gold_daily_sales"],
+        capture_output=True, text=True, check=True, env=env,
+    ).stdout
+
+
+def test_the_driver_uses_the_class_archive_beside_the_jars_unless_told_otherwise(tmp_path: Path) -> None:
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    (jars / "delta-spark_2.13-4.0.1.jar").write_bytes(b"")
+    assert "SharedArchiveFile" not in _dry_run(jars)  # no archive yet
+    (tmp_path / "spark-classes.jsa").write_bytes(b"")
+    assert f"-XX:SharedArchiveFile={tmp_path / 'spark-classes.jsa'}" in _dry_run(jars).replace("\\", "")
+    own = _dry_run(jars, "--driver-java-options", "-Dmine=1")
+    assert "SharedArchiveFile" not in own and "-Dmine=1" in own  # the user's options are not overridden
