@@ -60,7 +60,7 @@ def build(config: Config, timeout: float = 900) -> tuple[Path, float]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="jvm-archive-") as work:
         dump = Path(work) / ARCHIVE_NAME
-        env = {**os.environ, DUMP_ENV: str(dump), "LAKEHOUSE_ENGINE": "spark"}
+        env = {**os.environ, DUMP_ENV: str(dump)}
         # The JVM inherits the pipes and writes the archive as it exits: reading the output to its
         # end waits for the dump to finish, not just for the Python side.
         done = subprocess.run(
