@@ -8,7 +8,9 @@ three days and the inserts on the newest one (what an incremental day looks like
 draws the updated ids from the whole table, so every partition is touched.
 
 Each strategy runs in its own process on a fresh copy of the table; the process reports the
-upsert's own seconds (an engine first reads the source, writes it once to warm up, and registers the table, as a job does at its start), and its peak RSS (process tree, JVM included) is sampled from outside.
+upsert's own seconds (an engine first reads the source, writes it once to warm up, and registers
+the table, as a job does at its start), and its peak RSS (process tree, JVM included) is sampled
+from outside.
 - `delta-rs`: `deltalake` MERGE (the reference: ≤ 1.5x its time is the target);
 - `sail`: `Lake.upsert` on Sail (rewrites only the partitions the source touches);
 - `sail-merge`: Sail's own `MERGE INTO` (rewrites the whole table; off unless `--with-sail-merge`);

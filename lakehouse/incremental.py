@@ -11,20 +11,31 @@ The next run goes on from that row only when it is still a faithful summary of t
 - for gold, every commit of its silver input since then is an increment recorded here (so the
   dates it touched are known); a backfill or a full silver rebuild means a full gold rebuild.
 
+A job with several inputs (`silver.order_lines`, whose lines follow their orders, products,
+customers' versions and FX rates) records one row per input for the same run; the next run goes
+on from those rows when its bronze input gained only appends and every other input's recorded
+version can still be read (a VACUUM may have removed its files). What it recomputes is then the
+groups (whole orders) the bronze appends name, plus those whose other inputs changed: the rows of
+each input's tracked columns that differ between the recorded version and the current one
+(`changed_rows`).
+
 A crash between a data commit and its `ops.increments` row is harmless: the next run starts again
 from the last recorded row and its writes are keyed (silver keeps the first landing of a key,
-rejects are added once, gold replaces whole dates), so nothing is doubled.
+rejects are added once, gold replaces whole dates, whole groups are replaced), so nothing is
+doubled.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from deltalake import DeltaTable
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
@@ -101,6 +112,37 @@ def appended_only(lake: Lake, table: str, since: int) -> bool:
     return True
 
 
+def readable(lake: Lake, table: str, version: int) -> bool:
+    """True when `table` exists now and its `version` can still be read: its log entry and every
+    data file it names are there (VACUUM removes files of old versions)."""
+    current = lake.version(table)
+    if current is None or version < 0 or version > current:
+        return False
+    try:
+        uris = DeltaTable(str(lake.path(table)), version=version).file_uris()
+    except Exception:  # the log of that version is gone (log retention, a recreated table)
+        return False
+    return all(Path(uri.removeprefix("file://")).exists() for uri in uris)
+
+
+def changed_rows(lake: Lake, table: str, since: int, columns: Sequence[str]) -> DataFrame | None:
+    """The rows of `columns` that differ between `table` at version `since` (-1: it did not exist)
+    and now, taken from both sides: a changed row appears with its old and its new values.
+    None when nothing can have changed (the same version)."""
+    current = lake.version(table)
+    if current is None and since < 0:
+        return None
+    if current == since:
+        return None
+    now = lake.read(table, current).select(*columns).distinct() if current is not None else None
+    before = lake.read(table, since).select(*columns).distinct() if since >= 0 else None
+    if now is None:
+        return before
+    if before is None:
+        return now
+    return now.subtract(before).unionByName(before.subtract(now))
+
+
 class Increments:
     """`ops.increments`, read and written through the lake."""
 
@@ -112,6 +154,16 @@ class Increments:
             return None
         rows = self.lake.rows(TABLE, [("job", "=", job)])
         return Mark.from_row(max(rows, key=lambda r: r["recorded_at"])) if rows else None
+
+    def last_inputs(self, job: str) -> dict[str, Mark]:
+        """The rows the job's latest run recorded, one per input (empty when it has none)."""
+        if not self.lake.exists(TABLE):
+            return {}
+        rows = self.lake.rows(TABLE, [("job", "=", job)])
+        if not rows:
+            return {}
+        latest = max(rows, key=lambda r: r["recorded_at"])
+        return {r["input_table"]: Mark.from_row(r) for r in rows if r["run_id"] == latest["run_id"]}
 
     def written_since(self, output_table: str, version: int) -> list[Mark]:
         """Increments recorded for writes of `output_table` after its Delta `version`."""
@@ -150,6 +202,27 @@ class Increments:
             _naive(at),
         )
         self.lake.append_rows([row], SCHEMA, TABLE)
+
+    def record_inputs(
+        self,
+        job: str,
+        inputs: Mapping[str, tuple[int, dt.datetime | None]],
+        output_table: str,
+        dates: Iterable[dt.date],
+        mode: str,
+        rows: int,
+        run_id: str,
+        at: dt.datetime,
+    ) -> None:
+        """One row per input (`table → (version read, newest _ingested_at or None)`), one commit."""
+        output_version = self.lake.version(output_table)
+        touched = json.dumps(sorted({d.isoformat() for d in dates}))
+        records = [
+            (job, table, version, _naive(watermark), output_table,
+             -1 if output_version is None else output_version, touched, "", mode, rows, run_id, _naive(at))
+            for table, (version, watermark) in inputs.items()
+        ]
+        self.lake.append_rows(records, SCHEMA, TABLE)
 
 
 def _naive(at: dt.datetime | None) -> dt.datetime | None:

@@ -418,7 +418,7 @@ class Lake:
         return [tuple(r) for r in source.select(*partition_by).distinct().collect()]
 
     @staticmethod
-    def _partition_predicate(partition_by: list[str], values: list[tuple], alias: str = "") -> str:
+    def partition_predicate(partition_by: list[str], values: list[tuple], alias: str = "") -> str:
         prefix = f"{alias}." if alias else ""
 
         def literal(value: Any) -> str:
@@ -443,7 +443,7 @@ class Lake:
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in key)
         if partition_by:  # lets Delta skip the files of partitions the source does not touch
             values = self._partition_values(source, partition_by)
-            on += " AND (" + self._partition_predicate(partition_by, values, "t") + ")"
+            on += " AND (" + self.partition_predicate(partition_by, values, "t") + ")"
         matched = "" if keep_existing else "WHEN MATCHED THEN UPDATE SET * "
         try:
             self.spark.sql(
@@ -457,7 +457,7 @@ class Lake:
         self, source: DataFrame, table: str, key: list[str], partition_by: list[str], keep_existing: bool
     ) -> None:
         values = self._partition_values(source, partition_by)
-        predicate = self._partition_predicate(partition_by, values)
+        predicate = self.partition_predicate(partition_by, values)
         current = self.read(table).where(predicate)
         if keep_existing:
             merged = current.unionByName(source.join(current.select(*key), key, "left_anti"))

@@ -15,9 +15,14 @@ country at the time of the order, and its amount in EUR.
   `net_amount_eur = gross_amount / fx_rate` (rates are units of currency per 1 EUR). Neither is
   rounded: gold rounds once, at the end.
 - Cancelled orders' lines are kept (with their status); gold decides what counts.
+- Increments recompute whole orders (`affected_orders`): those with new item rows, those whose
+  order changed, and those reaching a changed product, customer (version or erasure) or FX rate.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import reduce
 
 import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
@@ -71,6 +76,18 @@ RULES = [
     Rule("unit_price_invalid", "unit_price IS NULL OR isnan(unit_price) OR unit_price < 0"),
     Rule("discount_out_of_range", "discount IS NULL OR isnan(discount) OR discount < 0 OR discount >= 1"),
 ]
+# Increments: lines are recomputed by whole orders, from the items and orders of those orders
+# only; the other inputs are read whole. Per input, the columns whose change moves a line.
+SOURCE = "bronze.order_items"
+GROUP_KEY = "order_id"
+KEYED_INPUTS = ("bronze.order_items", "silver.orders")
+TRACKED = {
+    "silver.orders": ("order_id", "order_date", "order_ts", "status", "customer_id", "currency"),
+    "silver.products": ("product_id", "name", "category"),
+    "silver.customers": ("customer_id", "valid_from", "valid_to", "country"),
+    "silver.fx_rates": ("rate_date", "currency", "rate"),
+    "bronze.erasure_requests": ("customer_id",),
+}
 EXPECTATIONS = [critical(gxe.ExpectColumnValuesToNotBeNull(column="fx_rate"), "fx_rate_missing", "fx_rate IS NULL")]
 _PAYLOAD = "_bronze"
 
@@ -147,3 +164,48 @@ def build_order_lines(
         "net_amount_eur", F.col("gross_amount") / F.col("fx_rate")
     )
     return Built(conform(amounts, SCHEMA), checked.rejects)
+
+
+def affected_orders(
+    new_items: DataFrame,
+    changed: Mapping[str, DataFrame],
+    inputs: Mapping[str, DataFrame],
+    previous: Mapping[str, DataFrame],
+) -> DataFrame:
+    """The orders whose lines an increment recomputes: one distinct `order_id` column (null
+    stands for the items that have none).
+
+    `new_items` are the bronze item rows landed since the last run; `changed[t]` the rows of
+    input `t`'s TRACKED columns that differ since then (old and new values); `inputs` the current
+    inputs and `previous` those that changed as the last run read them. A product reaches every
+    order that has ever had an item of it, a rate every order of its date and currency, an erasure
+    every order of its customer; a customer's new versions reach only the orders whose country (or
+    whose customer's being known) they change, so an email change or a move reaches no order
+    placed before it.
+    """
+    items, orders = inputs["bronze.order_items"], inputs["silver.orders"]
+    parts = [new_items.select("order_id")]
+    if "silver.orders" in changed:
+        parts.append(changed["silver.orders"].select("order_id"))
+    if "silver.products" in changed:
+        products = changed["silver.products"].select("product_id").distinct()
+        parts.append(items.join(products, "product_id", "left_semi").select("order_id"))
+    if "silver.customers" in changed:
+        people = changed["silver.customers"].select("customer_id").distinct()
+        theirs = orders.join(people, "customer_id", "left_semi").select("order_id", "customer_id", "order_ts")
+        now, before = (_placement(theirs, f) for f in (inputs["silver.customers"], previous["silver.customers"]))
+        parts.append(now.subtract(before).unionByName(before.subtract(now)).select("order_id"))
+    if "bronze.erasure_requests" in changed:
+        erased = changed["bronze.erasure_requests"].select(F.col("customer_id").cast(LongType()).alias("customer_id"))
+        parts.append(orders.join(erased.distinct(), "customer_id", "left_semi").select("order_id"))
+    if "silver.fx_rates" in changed:
+        rates = changed["silver.fx_rates"].select(F.col("rate_date").alias("order_date"), "currency").distinct()
+        parts.append(orders.join(rates, ["order_date", "currency"], "left_semi").select("order_id"))
+    return reduce(DataFrame.unionByName, parts).distinct()
+
+
+def _placement(orders: DataFrame, customers: DataFrame) -> DataFrame:
+    """Per order: the country its lines get from `customers`, and whether its customer is there."""
+    present = customers.select("customer_id").distinct().withColumn("_present", F.lit(True))
+    located = _with_country(orders, customers).join(present, "customer_id", "left")
+    return located.select("order_id", "country", F.coalesce("_present", F.lit(False)).alias("_present"))

@@ -3,9 +3,12 @@
 Latest by `updated_at`, ties broken by the latest ingestion; rules run on that latest version (a
 rejected latest version removes the order from silver rather than resurrecting a stale status).
 `order_date` is the UTC date of `order_ts` (sessions run with `spark.sql.session.timeZone=UTC`).
+Increments recompute the orders that have new bronze rows, from all of those orders' rows.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -49,6 +52,11 @@ RULES = [
     Rule("currency_invalid", not_matching("currency", CURRENCY_CODE)),
 ]
 _PAYLOAD = "_bronze"
+# Increments: orders are recomputed whole, from every bronze row of theirs.
+SOURCE = "bronze.orders"
+GROUP_KEY = "order_id"
+KEYED_INPUTS = ("bronze.orders",)
+TRACKED: dict[str, tuple[str, ...]] = {}
 
 
 def build_orders(bronze_orders: DataFrame) -> Built:
@@ -63,3 +71,13 @@ def build_orders(bronze_orders: DataFrame) -> Built:
     latest = keep_first(typed, ["order_id"], order)
     checked = split_rejects(latest, TABLE, RULES, payload=_PAYLOAD)
     return Built(conform(checked.rows, SCHEMA), checked.rejects)
+
+
+def affected_orders(
+    new_orders: DataFrame,
+    changed: Mapping[str, DataFrame],
+    inputs: Mapping[str, DataFrame],
+    previous: Mapping[str, DataFrame],
+) -> DataFrame:
+    """The orders an increment recomputes: those with bronze rows landed since the last run."""
+    return new_orders.select("order_id").distinct()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy
 from deltalake import DeltaTable
 
 from lakehouse import incremental
@@ -47,13 +48,14 @@ def _table(lake: Lake, table: str) -> pd.DataFrame:
     return frame[columns].sort_values(columns).reset_index(drop=True)
 
 
-def _assert_equal_to_full_rebuild(config: Config, lake: Lake, make_config, tmp_path: Path) -> None:
+def _assert_equal_to_full_rebuild(config: Config, lake: Lake, make_config, tmp_path: Path,
+                                  jobs: tuple[str, ...] = JOBS, compared: tuple[str, ...] = COMPARED) -> None:
     rebuilt_dir = tmp_path / "rebuilt"
     shutil.copytree(config.data_dir, rebuilt_dir)
     rebuilt = make_config(rebuilt_dir)
     rebuilt_lake = Lake(lake.spark, rebuilt.lake_dir)
-    _run(rebuilt, rebuilt_lake, full=True)
-    for table in COMPARED:
+    _run(rebuilt, rebuilt_lake, full=True, jobs=jobs)
+    for table in compared:
         pd.testing.assert_frame_equal(_table(lake, table), _table(rebuilt_lake, table), obj=table)
 
 
@@ -92,6 +94,66 @@ def test_new_days_run_as_increments_and_equal_a_full_rebuild(world_copy: Config,
         gold_before[~gold_before["reading_date"].isin(touched)].reset_index(drop=True),
     )
     _assert_equal_to_full_rebuild(world_copy, lake, make_config, tmp_path)
+
+
+ORDER_JOBS = ("bronze_app_db", "bronze_fx", "silver_customers", "silver_products", "silver_orders",
+              "silver_fx_rates", "silver_order_lines")
+
+
+def _change_app_db(config: Config, sql: str, **params: object) -> None:
+    """Change the app database as the app would, at the newest time in it (so the next extract
+    takes the change)."""
+    engine = sqlalchemy.create_engine(config.app_db_url)
+    with engine.begin() as connection:
+        latest = connection.execute(sqlalchemy.text("SELECT max(updated_at) FROM orders")).scalar_one()
+        connection.execute(sqlalchemy.text(sql), {"at": latest, **params})
+    engine.dispose()
+
+
+def _run_order_increment(config: Config, lake: Lake) -> set[dt.date]:
+    """Run the order chain; both order jobs must go on as increments. The dates rewritten."""
+    summary = _run(config, lake, jobs=ORDER_JOBS)
+    notes = {r.job: r.outcome.note for r in summary.reports}
+    for job in ("silver_orders", "silver_order_lines"):
+        assert notes[job].startswith("incremental"), (job, notes[job])
+        marks = incremental.Increments(lake).last_inputs(job)
+        assert {m.mode for m in marks.values()} == {"incremental"}, job
+    return set(incremental.Increments(lake).last_inputs("silver_order_lines")["bronze.order_items"].dates)
+
+
+def test_orders_and_their_lines_follow_every_input_as_increments(world_copy: Config, spark, make_config,
+                                                                 tmp_path: Path) -> None:
+    """New days bring new orders, status changes, customers who move or ask to be erased; an item
+    of the first day's order is corrected; a product is renamed. Only the orders those reach are
+    recomputed, and the result equals a full rebuild."""
+    lake = Lake(spark, world_copy.lake_dir)
+    before = _table(lake, "silver.order_lines")
+    oldest = before["order_date"].min()
+    line = before[before["order_date"] == oldest].iloc[0]
+    _extend(world_copy, WORLD_DAYS + 1)
+    _change_app_db(world_copy, "UPDATE order_items SET quantity = quantity + 10, updated_at = :at "
+                   "WHERE order_id = :order AND line_no = :line",
+                   order=int(line["order_id"]), line=int(line["line_no"]))
+    touched = _run_order_increment(world_copy, lake)
+
+    after = _table(lake, "silver.order_lines")
+    corrected = after[(after["order_id"] == line["order_id"]) & (after["line_no"] == line["line_no"])]
+    assert corrected["quantity"].tolist() == [line["quantity"] + 10]
+    # the first day (the corrected item), the new day and the orders whose status moved: not every date
+    assert oldest in touched and len(touched) < after["order_date"].nunique(), sorted(touched)
+    pd.testing.assert_frame_equal(after[~after["order_date"].isin(touched)].reset_index(drop=True),
+                                  before[~before["order_date"].isin(touched)].reset_index(drop=True))
+
+    # a renamed product reaches its lines on every date
+    product = int(line["product_id"])
+    _extend(world_copy, WORLD_DAYS + 2)
+    _change_app_db(world_copy, "UPDATE products SET name = 'Renamed', updated_at = :at WHERE product_id = :id",
+                   id=product)
+    _run_order_increment(world_copy, lake)
+    renamed = _table(lake, "silver.order_lines").query(f"product_id == {product}")
+    assert set(renamed["product_name"]) == {"Renamed"} and oldest in set(renamed["order_date"])
+    _assert_equal_to_full_rebuild(world_copy, lake, make_config, tmp_path, ORDER_JOBS,
+                                  ("silver.orders", "silver.order_lines", "silver.rejects"))
 
 
 def test_repeated_readings_land_once_across_increments(world_copy: Config, spark) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+import pytest
 from chispa import assert_approx_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
@@ -177,3 +179,113 @@ def test_rejects_carry_the_bronze_item(spark: SparkSession) -> None:
         ["order_id", "line_no"],
         ["order_date"],
     )
+
+
+# -- increments -------------------------------------------------------------------------------
+def _inputs(spark: SparkSession) -> dict[str, DataFrame]:
+    silver_orders, silver_products, silver_customers, silver_fx = silver_inputs(spark)
+    return {
+        "bronze.order_items": bronze(spark, ITEMS, BRONZE),
+        "silver.orders": silver_orders,
+        "silver.products": silver_products,
+        "silver.customers": silver_customers,
+        "silver.fx_rates": silver_fx,
+        "bronze.erasure_requests": spark.createDataFrame(
+            [(2, "2026-01-05 00:00:00")], "customer_id long, requested_at string"
+        ),
+    }
+
+
+# fmt: off
+# One change to one input: (input, rows removed, rows added, the orders it reaches). The orders are
+# worked out by hand from the rows above: `None` stands for the items that have no order id.
+CHANGES = {
+    "a new line of order 104": (
+        "bronze.order_items", None, [item(104, 2, 500, 1, 4.0, 0.0, ingested=9)], {104}),
+    "a new item without an order": (
+        "bronze.order_items", None, [item(None, 2, 500, 1, 1.0, 0.0, ingested=9)], {None}),
+    "order 105 delivered": (
+        "silver.orders", "order_id = 105",
+        [(105, 1, "delivered", "USD", T("2026-01-04 23:59:59"), day("2026-01-04"), T("2026-01-06 00:00:00"))],
+        {105}),
+    "product 777 arrives": (
+        "silver.products", None, [(777, "Butter", "dairy", 2.0, T("2026-01-05 00:00:00"))], {100, 999}),
+    "milk renamed": (
+        "silver.products", "product_id = 500", [(500, "Whole milk", "dairy", 1.0, T("2026-01-05 00:00:00"))],
+        {100, 102, 103, 104, 106, 999, None}),
+    "a price change only": (
+        "silver.products", "product_id = 501", [(501, "Cheese", "dairy", 3.5, T("2026-01-05 00:00:00"))], set()),
+    "customer 1 moves to Spain on 2026-01-04 at 10:00": (
+        "silver.customers", "customer_id = 1 AND country = 'FR'",
+        [(1, None, None, "FR", None, T("2026-01-01 08:00:00"), T("2026-01-03 12:00:00"), T("2026-01-03 12:00:00"),
+          T("2026-01-04 10:00:00"), False, True),
+         (1, None, None, "ES", None, T("2026-01-01 08:00:00"), T("2026-01-04 10:00:00"), T("2026-01-04 10:00:00"),
+          None, True, True)],
+        {105}),
+    "customer 1's new version in the same country": (
+        "silver.customers", "customer_id = 1 AND country = 'FR'",
+        [(1, None, None, "FR", None, T("2026-01-01 08:00:00"), T("2026-01-03 12:00:00"), T("2026-01-03 12:00:00"),
+          T("2026-01-04 10:00:00"), False, True),
+         (1, None, None, "FR", None, T("2026-01-01 08:00:00"), T("2026-01-04 10:00:00"), T("2026-01-04 10:00:00"),
+          None, True, True)],
+        set()),
+    "customer 2 arrives": (
+        "silver.customers", None,
+        [(2, "b@b.es", "Bo", "ES", "Madrid", T("2026-01-01 00:00:00"), T("2026-01-01 00:00:00"),
+          T("2026-01-01 00:00:00"), None, True, False)],
+        {102}),
+    # (an erasure moves no line of a customer silver.customers holds; their orders are recomputed anyway)
+    "customer 1 erased": (
+        "bronze.erasure_requests", None, [(1, "2026-01-06 00:00:00")], {100, 101, 103, 104, 105}),
+    "a GBP rate for 2026-01-04": (
+        "silver.fx_rates", None, [(day("2026-01-04"), "GBP", 0.86)], {103}),
+    "the USD rate of 2026-01-03 corrected": (
+        "silver.fx_rates", "rate_date = DATE '2026-01-03' AND currency = 'USD'", [(day("2026-01-03"), "USD", 1.3)],
+        {101}),
+}
+# fmt: on
+
+
+def _changed(before: DataFrame, after: DataFrame, columns: tuple[str, ...]) -> DataFrame:
+    old, new = before.select(*columns), after.select(*columns)
+    return new.subtract(old).unionByName(old.subtract(new))
+
+
+def _by_order(built: Built) -> dict[object, list[str]]:
+    out: dict[object, list[str]] = {}
+    for r in built.rows.collect():
+        out.setdefault(r["order_id"], []).append(repr(sorted(r.asDict().items())))
+    for r in built.rejects.collect():
+        out.setdefault(json.loads(r["row_json"]).get("order_id"), []).append(r["rule"] + r["row_json"])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_an_increment_recomputes_the_orders_a_change_reaches_and_no_other_order_changes(
+    spark: SparkSession, change: str
+) -> None:
+    table, removed, added, reached = CHANGES[change]
+    before = _inputs(spark)
+    after = dict(before)
+    schema = before[table].schema
+    added_rows = bronze(spark, ITEMS, added) if table == "bronze.order_items" else spark.createDataFrame(added, schema)
+    kept = before[table].where(f"NOT ({removed})") if removed else before[table]
+    after[table] = spark.createDataFrame(kept.collect() + added_rows.collect(), schema)  # a plain frame, as read
+    new_items = added_rows if table == "bronze.order_items" else before["bronze.order_items"].limit(0)
+    changed = {
+        t: _changed(before[t], after[t], columns) for t, columns in order_lines.TRACKED.items() if t == table
+    }
+
+    previous = {t: before[t] for t in changed}
+    found = {r["order_id"] for r in order_lines.affected_orders(new_items, changed, after, previous).collect()}
+    assert found == reached
+
+    # what the increment leaves alone is what a rebuild from the changed inputs gives there
+    old, new = (_by_order(order_lines.build_order_lines(*(f[t] for t in _inputs_order()))) for f in (before, after))
+    moved = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+    assert moved <= reached
+
+
+def _inputs_order() -> tuple[str, ...]:
+    return ("bronze.order_items", "silver.orders", "silver.products", "silver.customers", "silver.fx_rates",
+            "bronze.erasure_requests")
