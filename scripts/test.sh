@@ -1,32 +1,38 @@
 #!/usr/bin/env bash
 # The whole suite, once per engine: one Python process cannot hold a Sail (Spark Connect) session
 # and a JVM Spark session, so each engine gets its own pytest run. Extra arguments go to pytest.
+#
+# The two passes run at the same time, their lines prefixed with the engine. The Spark pass waits
+# on JVMs far more than it computes (about half a core of the two), so the embedded pass fits
+# beside it. LAKEHOUSE_TEST_SERIAL=1 runs them one after the other, unprefixed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pytest="${PYTEST:-.venv/bin/pytest}"
 engines="${LAKEHOUSE_TEST_ENGINES:-embedded spark}"
-status=0
+serial="${LAKEHOUSE_TEST_SERIAL:-0}"
 
 # The Spark pass starts many JVMs (spark-submit, CLI and streaming processes); each starts ~10 s
-# faster with the class archive (lakehouse/jvm_archive.py). Built beside the embedded pass when it
-# is missing or older than the packages or jars; without it the Spark pass runs as before, slower.
+# faster with the class archive (lakehouse/jvm_archive.py). Built before the Spark pass when it is
+# missing or older than the packages or jars; without it the Spark pass runs as before, slower.
 archive=jvm/target/spark-classes.jsa
 archive_log="${TMPDIR:-/tmp}/lakehouse-jvm-archive.log"
-archive_pid=""
-if [[ " $engines " == *" spark "* && -x .venv/bin/lakehouse ]] && [[ ! -f "$archive" || "$archive" -ot .venv/.installed || "$archive" -ot jvm/target/jars/.fetched ]]; then
-  .venv/bin/lakehouse jvm-archive >"$archive_log" 2>&1 &
-  archive_pid=$!
-fi
 
-for engine in $engines; do
-  if [[ "$engine" == spark && -n "$archive_pid" ]]; then
-    if wait "$archive_pid"; then
+build_archive() {
+  if [[ -x .venv/bin/lakehouse ]] && [[ ! -f "$archive" || "$archive" -ot .venv/.installed || "$archive" -ot jvm/target/jars/.fetched ]]; then
+    if .venv/bin/lakehouse jvm-archive >"$archive_log" 2>&1; then
       tail -1 "$archive_log"
     else
       echo "warning: the JVM class archive was not built; the Spark pass runs without it:" >&2
       tail -20 "$archive_log" >&2
     fi
   fi
+}
+
+# One engine's pass; its exit code. pytest's 5 (nothing collected) is a failure.
+run_pass() {
+  local engine=$1 rc
+  shift
+  [[ "$engine" == spark ]] && build_archive
   echo "=== tests on engine: $engine"
   "$pytest" --engine "$engine" "$@"
   rc=$?
@@ -34,6 +40,33 @@ for engine in $engines; do
     echo "no tests were collected on engine $engine: treating that as a failure" >&2
     rc=1
   fi
-  [[ $rc -ne 0 ]] && status=$rc
+  return $rc
+}
+
+status=0
+read -r -a selected <<<"$engines"
+if [[ "$serial" == 1 || ${#selected[@]} -lt 2 ]]; then
+  for engine in "${selected[@]}"; do
+    run_pass "$engine" "$@" || status=$?
+  done
+  exit $status
+fi
+
+pids=()
+for engine in "${selected[@]}"; do
+  (
+    run_pass "$engine" "$@" 2>&1 | sed -u "s/^/[$engine] /"
+    exit "${PIPESTATUS[0]}"
+  ) &
+  pids+=($!)
+done
+for i in "${!pids[@]}"; do
+  if wait "${pids[$i]}"; then
+    echo "=== engine ${selected[$i]}: passed"
+  else
+    rc=$?
+    echo "=== engine ${selected[$i]}: failed (pytest exit code $rc)"
+    status=$rc
+  fi
 done
 exit $status
