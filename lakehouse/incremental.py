@@ -186,22 +186,8 @@ class Increments:
         run_id: str,
         at: dt.datetime,
     ) -> None:
-        output_version = self.lake.version(output_table)
-        row = (
-            job,
-            input_table,
-            input_version,
-            _naive(watermark),
-            output_table,
-            -1 if output_version is None else output_version,
-            json.dumps(sorted({d.isoformat() for d in dates})),
-            params,
-            mode,
-            rows,
-            run_id,
-            _naive(at),
-        )
-        self.lake.append_rows([row], SCHEMA, TABLE)
+        self.record_inputs(job, {input_table: (input_version, watermark)}, output_table, dates, mode, rows, run_id, at,
+                           params)
 
     def record_inputs(
         self,
@@ -213,13 +199,14 @@ class Increments:
         rows: int,
         run_id: str,
         at: dt.datetime,
+        params: str = "",
     ) -> None:
         """One row per input (`table → (version read, newest _ingested_at or None)`), one commit."""
         output_version = self.lake.version(output_table)
         touched = json.dumps(sorted({d.isoformat() for d in dates}))
         records = [
             (job, table, version, _naive(watermark), output_table,
-             -1 if output_version is None else output_version, touched, "", mode, rows, run_id, _naive(at))
+             -1 if output_version is None else output_version, touched, params, mode, rows, run_id, _naive(at))
             for table, (version, watermark) in inputs.items()
         ]
         self.lake.append_rows(records, SCHEMA, TABLE)
