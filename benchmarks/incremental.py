@@ -24,8 +24,8 @@ from deltalake import DeltaTable
 from benchmarks.pipeline import LAKEHOUSE, ROOT, Measure, measured
 
 OUT = ROOT / "benchmarks" / "results" / "incremental"
-COMPARED = ("silver/events", "silver/telemetry", "silver/orders", "silver/order_lines", "gold/daily_sales",
-            "gold/cold_chain_daily", "gold/funnel_daily")
+COMPARED = ("silver/customers", "silver/events", "silver/telemetry", "silver/orders", "silver/order_lines",
+            "gold/daily_sales", "gold/cold_chain_daily", "gold/funnel_daily")
 
 
 def lakehouse(data: Path, *args: str) -> list[str]:

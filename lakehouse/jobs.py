@@ -237,7 +237,7 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
 def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs: tuple[str, ...]) -> Job:
     """A silver table rebuilt by groups (whole orders) over one append-only bronze table and other
     inputs. When it can go on from its last run (see `lakehouse.incremental`), it recomputes only
-    the groups `module.affected_orders` names, from those groups' rows of `module.KEYED_INPUTS`
+    the groups `module.affected_groups` names, from those groups' rows of `module.KEYED_INPUTS`
     and the other inputs whole, and replaces those groups' rows and rejects (`_replace_groups`);
     otherwise it rebuilds the table. Either way the result is what a full rebuild gives."""
     table: str = module.TABLE
@@ -274,7 +274,7 @@ def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], input
                     changed[t] = rows
                     previous[t] = lake.read(t, since) if since >= 0 else frames[t].limit(0)
             with lake.staging() as stage:
-                affected = module.affected_orders(new, changed, frames, previous)
+                affected = module.affected_groups(new, changed, frames, previous)
                 groups = lake.stage_frame(affected, stage, "groups")
                 has_null = groups.where(F.col(group).isNull()).limit(1).count() > 0
                 groups = groups.where(F.col(group).isNotNull())
@@ -322,6 +322,7 @@ def _replace_groups(
     table: str = module.TABLE
     group: str = module.GROUP_KEY
     partition_by: list[str] = module.PARTITION_BY
+    date_column: str | None = getattr(module, "DATE_COLUMN", None)  # the dates the replaced groups are on
     lake = ctx.lake
     key_type = module.SCHEMA[group].dataType
     with lake.staging() as stage:
@@ -340,13 +341,15 @@ def _replace_groups(
             merged = lake.stage_frame(kept.unionByName(rows.select(*kept.columns)), stage, "merged")
             if values:
                 lake.replace_where(merged, table, predicate, partition_by)
-            date_column = getattr(module, "DATE_COLUMN", None)
             if date_column in partition_by:
                 at = partition_by.index(date_column)
                 dates = [v[at] for v in values if v[at] is not None]
         else:
             kept = outside_groups(current, F.col(group), groups, group, has_null)
             lake.overwrite(lake.stage_frame(kept.unionByName(rows.select(*kept.columns)), stage, "merged"), table)
+            if date_column:
+                dates = sorted({r[0] for f in (rows, replaced) for r in f.select(date_column).distinct().collect()
+                                if r[0] is not None})
         slice_ = lake.read(REJECTS_TABLE).where(F.col("table") == table) if lake.exists(REJECTS_TABLE) else None
         if slice_ is not None:
             held = F.get_json_object("row_json", f"$.{group}").cast(key_type)
@@ -419,61 +422,79 @@ def _gold_job(
 def _incremental_gold_job(
     module: ModuleType,
     builder: Callable[..., DataFrame],
-    source: str,
-    params: Callable[[JobContext], dict[str, Any]],
-    reach: Callable[[dict[str, Any]], int],
+    params: Callable[[JobContext], dict[str, Any]] = lambda ctx: {},
+    reach: Callable[[dict[str, Any]], int] = lambda params: 0,
 ) -> Job:
-    """A gold table of dates over one incrementally written silver table: recomputes only the
-    dates the silver increments since its last run touched.
+    """A gold table of dates over incrementally written silver tables (`module.SOURCE_DATES`:
+    each input, in the builder's order, and its date column): recomputes only the dates the
+    silver increments since its last run touched, in any of its inputs.
 
-    `reach(params)` is how many days one row's change can move results (for the cold chain, a
-    reading changes its neighbours' values, and neighbours further than the gap break never
-    matter): the affected dates are the touched ones ± reach, and they are computed from input
-    dates ± reach more, so every row they need is read. With no usable increments the whole table
-    is rebuilt.
+    `reach(params)` is how many days one row's change can move results (0: a row only counts on
+    its own date; for the cold chain, a reading changes its neighbours' values, and neighbours
+    further than the gap break never matter): the affected dates are the touched ones ± reach, and
+    they are computed from input dates ± reach more, so every row they need is read. With no usable
+    increments (an input written by anything but a recorded increment since, e.g. a backfill, a
+    full rebuild or a compaction) the whole table is rebuilt.
     """
     table: str = module.TABLE
     name = "gold_" + table.split(".", 1)[1]
     date_column: str = module.DATE_COLUMN
-    source_date: str = module.SOURCE_DATE_COLUMN
+    sources: dict[str, str] = module.SOURCE_DATES
+    inputs = tuple(sources)
+
+    def touched_since(ctx: JobContext, versions: dict[str, int], fingerprint: str) -> set[dt.date] | None:
+        """The dates the inputs' increments since the last run touched; None: rebuild whole."""
+        increments = Increments(ctx.lake)
+        marks = increments.last_inputs(name)
+        if ctx.full or set(marks) != set(inputs) or not ctx.lake.exists(table):
+            return None
+        touched: set[dt.date] = set()
+        for source, mark in marks.items():
+            if mark.params != fingerprint:
+                return None
+            version = versions[source]
+            since = [m for m in increments.written_since(source, mark.input_version) if m.output_version <= version]
+            recorded = {m.output_version for m in since if m.mode == "incremental"}
+            if not recorded >= set(range(mark.input_version + 1, version + 1)):
+                return None
+            touched |= {d for m in since if m.output_version in recorded for d in m.dates}
+        return touched
 
     def run(ctx: JobContext) -> JobOutcome:
-        lake, increments = ctx.lake, Increments(ctx.lake)
-        version = lake.version(source)
-        if version is None:
-            raise TableNotFound(f"{source} does not exist yet: run the job that writes it")
+        lake = ctx.lake
+        versions: dict[str, int] = {}
+        for source in inputs:
+            version = lake.version(source)
+            if version is None:
+                raise TableNotFound(f"{source} does not exist yet: run the job that writes it")
+            versions[source] = version
         settings = params(ctx)
         fingerprint = params_text(settings)
         days = reach(settings)
-        mark = increments.last(name)
-        touched: set[dt.date] | None = None
-        if not ctx.full and mark is not None and mark.params == fingerprint and lake.exists(table) and days >= 0:
-            since = [m for m in increments.written_since(source, mark.input_version) if m.output_version <= version]
-            recorded = {m.output_version for m in since if m.mode == "incremental"}
-            if recorded >= set(range(mark.input_version + 1, version + 1)):
-                touched = {d for m in since if m.output_version in recorded for d in m.dates}
+        touched = touched_since(ctx, versions, fingerprint) if days >= 0 else None
+        frames = [lake.read(source, versions[source]) for source in inputs]
         if touched is None:
-            rows_in = lake.read(source, version)
-            outcome = _write_gold(ctx, name, module, builder(rows_in, **settings), lake.row_count(source))
+            outcome = _write_gold(ctx, name, module, builder(*frames, **settings), _count(ctx, inputs))
             mode, dates = "full", []
         else:
             dates = sorted(_widen(touched, days))
             outcome = JobOutcome(note="incremental: no date touched")
             if dates:
-                needed = dates_predicate(source_date, sorted(_widen(set(dates), days)))
-                result = builder(lake.read(source, version).where(needed), **settings)
-                result = result.where(dates_predicate(date_column, dates))
+                needed = sorted(_widen(set(dates), days))
+                narrowed = [f.where(dates_predicate(sources[s], needed)) for s, f in zip(inputs, frames, strict=True)]
+                result = builder(*narrowed, **settings).where(dates_predicate(date_column, dates))
                 outcome = _replace_dates(ctx, name, module, result, dates)
             mode = "incremental"
-        increments.record(
-            name, source, version, None, table, dates, fingerprint, mode, outcome.rows_out, ctx.run_id, ctx.started_at
+        Increments(lake).record_inputs(
+            name, {s: (v, None) for s, v in versions.items()}, table, dates, mode, outcome.rows_out, ctx.run_id,
+            ctx.started_at, fingerprint,
         )
         return outcome
 
     def compute(ctx: JobContext) -> DataFrame:
-        return builder(ctx.lake.read(source), **params(ctx))
+        return builder(*(ctx.lake.read(source) for source in inputs), **params(ctx))
 
-    return Job(name, (source,), (table,), run, params=params, module=module, builder=builder, compute=compute)
+    return Job(name, inputs, (table,), run, params=params, module=module, builder=builder, compute=compute)
 
 
 def _widen(dates: set[dt.date], days: int) -> set[dt.date]:
@@ -535,7 +556,7 @@ def _cold_chain_params(ctx: JobContext) -> dict[str, Any]:
 
 
 SILVER_JOBS = [
-    _silver_job(customers, customers.build_customers, ("bronze.customers", "bronze.erasure_requests")),
+    _grouped_silver_job(customers, customers.build_customers, ("bronze.customers", "bronze.erasure_requests")),
     _silver_job(products, products.build_products, ("bronze.products",)),
     _grouped_silver_job(orders, orders.build_orders, ("bronze.orders",)),
     _silver_job(fx_rates, fx_rates.build_fx_rates, ("bronze.fx_rates",)),
@@ -557,17 +578,16 @@ SILVER_JOBS = [
 ]
 
 GOLD_JOBS = [
-    _gold_job(daily_sales, daily_sales.build_daily_sales, ("silver.order_lines",)),
+    _incremental_gold_job(daily_sales, daily_sales.build_daily_sales),
     _gold_job(
         customer_features,
         customer_features.build_customer_features,
         ("silver.orders", "silver.order_lines", "silver.events", "silver.customers"),
         _as_of,
     ),
-    _gold_job(funnel_daily, funnel_daily.build_funnel_daily, ("silver.events", "silver.orders")),
+    _incremental_gold_job(funnel_daily, funnel_daily.build_funnel_daily),
     _incremental_gold_job(
-        cold_chain_daily, cold_chain_daily.build_cold_chain_daily, "silver.telemetry", _cold_chain_params,
-        _cold_chain_reach,
+        cold_chain_daily, cold_chain_daily.build_cold_chain_daily, _cold_chain_params, _cold_chain_reach
     ),
     _gold_job(
         customer_segments,

@@ -20,7 +20,7 @@ TABLE = "gold.cold_chain_daily"
 KEY = ["reading_date", "device_id"]
 PARTITION_BY: list[str] = []
 DATE_COLUMN = "reading_date"  # incremental runs and backfills replace whole dates
-SOURCE_DATE_COLUMN = "reading_date"  # of silver.telemetry
+SOURCE_DATES = {"silver.telemetry": "reading_date"}  # the input and its date column
 GAP_BREAK_INTERVALS = 3
 
 

@@ -20,7 +20,8 @@ from lakehouse.quality.suites import critical
 TABLE = "gold.daily_sales"
 KEY = ["order_date", "country", "category"]
 PARTITION_BY: list[str] = []
-DATE_COLUMN = "order_date"  # backfills replace whole dates
+DATE_COLUMN = "order_date"  # incremental runs and backfills replace whole dates
+SOURCE_DATES = {"silver.order_lines": "order_date"}  # the input and its date column
 # Sums of doubles depend on the order rows arrive in, and a cent can flip when rounding; a decimal
 # sum is exact, so the same lines always give the same revenue.
 EXACT = "decimal(38,12)"

@@ -21,7 +21,9 @@ from pyspark.sql import functions as F
 TABLE = "gold.funnel_daily"
 KEY = ["event_date"]
 PARTITION_BY: list[str] = []
-DATE_COLUMN = "event_date"  # backfills replace whole dates
+DATE_COLUMN = "event_date"  # incremental runs and backfills replace whole dates
+# The inputs, in the builder's order, and their date columns: a row only counts on its own date.
+SOURCE_DATES = {"silver.events": "event_date", "silver.orders": "order_date"}
 
 
 def _count_type(event_type: str) -> Column:

@@ -13,9 +13,14 @@
   null and `is_erased = true`. Their personal data is masked before anything else, so it never
   reaches `silver.rejects` either; versions are compared on the unmasked values, so an erased
   customer keeps exactly the versions they would have had.
+- Increments recompute whole customers, from all of their bronze rows: those with rows landed
+  since the last run, and those with a new erasure request.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import reduce
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -61,8 +66,13 @@ RULES = [
 ]
 PERSONAL = ["email", "name", "address"]
 # The version's content: what makes two consecutive versions different.
-TRACKED = ["email", "name", "country", "address"]
+CONTENT = ["email", "name", "country", "address"]
 _PAYLOAD = "_bronze"
+# Increments: customers are recomputed whole, from every bronze row and erasure request of theirs.
+SOURCE = "bronze.customers"
+GROUP_KEY = "customer_id"
+KEYED_INPUTS = ("bronze.customers", "bronze.erasure_requests")
+TRACKED = {"bronze.erasure_requests": ("customer_id",)}
 
 
 def _mask_erased(bronze: DataFrame, erasures: DataFrame) -> DataFrame:
@@ -92,7 +102,7 @@ def _history(versions: DataFrame) -> DataFrame:
     """Collapse identical consecutive versions and give each one its validity interval."""
     order = Window.partitionBy("customer_id").orderBy("updated_at", "_ingested_at")
     unchanged = F.row_number().over(order) > 1
-    for column in (f"_{c}" if c in PERSONAL else c for c in TRACKED):  # unmasked values
+    for column in (f"_{c}" if c in PERSONAL else c for c in CONTENT):  # unmasked values
         unchanged = unchanged & F.col(column).eqNullSafe(F.lag(column).over(order))
     kept = versions.withColumn("_unchanged", unchanged).where(~F.col("_unchanged"))
     first = F.row_number().over(order) == 1
@@ -109,3 +119,19 @@ def build_customers(bronze_customers: DataFrame, bronze_erasures: DataFrame) -> 
     versions = _typed_versions(bronze_customers, bronze_erasures)
     checked = split_rejects(versions, TABLE, RULES, payload=_PAYLOAD)
     return Built(conform(_history(checked.rows), SCHEMA), checked.rejects)
+
+
+def affected_groups(
+    new_customers: DataFrame,
+    changed: Mapping[str, DataFrame],
+    inputs: Mapping[str, DataFrame],
+    previous: Mapping[str, DataFrame],
+) -> DataFrame:
+    """The customers an increment recomputes (one distinct `customer_id` column, null standing for
+    the rows without one): those with bronze rows landed since the last run, and those whose
+    erasure requests changed."""
+    parts = [new_customers.select("customer_id")]
+    if "bronze.erasure_requests" in changed:
+        erased = changed["bronze.erasure_requests"].where(F.col("customer_id").isNotNull())
+        parts.append(erased.select(F.col("customer_id").cast(LongType()).alias("customer_id")))
+    return reduce(DataFrame.unionByName, parts).distinct()

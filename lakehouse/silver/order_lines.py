@@ -15,7 +15,7 @@ country at the time of the order, and its amount in EUR.
   `net_amount_eur = gross_amount / fx_rate` (rates are units of currency per 1 EUR). Neither is
   rounded: gold rounds once, at the end.
 - Cancelled orders' lines are kept (with their status); gold decides what counts.
-- Increments recompute whole orders (`affected_orders`): those with new item rows, those whose
+- Increments recompute whole orders (`affected_groups`): those with new item rows, those whose
   order changed, and those reaching a changed product, customer (version or erasure) or FX rate.
 """
 
@@ -166,7 +166,7 @@ def build_order_lines(
     return Built(conform(amounts, SCHEMA), checked.rejects)
 
 
-def affected_orders(
+def affected_groups(
     new_items: DataFrame,
     changed: Mapping[str, DataFrame],
     inputs: Mapping[str, DataFrame],

@@ -30,6 +30,7 @@ from lakehouse.quality.rules import (
 TABLE = "silver.orders"
 KEY = ["order_id"]
 PARTITION_BY: list[str] = []
+DATE_COLUMN = "order_date"  # increments record the dates they touched; backfills replace whole dates
 # Source freshness (a warning) is the age of the newest `order_ts` at the run date.
 FRESH_BY = "order_ts"
 SCHEMA = StructType(
@@ -73,7 +74,7 @@ def build_orders(bronze_orders: DataFrame) -> Built:
     return Built(conform(checked.rows, SCHEMA), checked.rejects)
 
 
-def affected_orders(
+def affected_groups(
     new_orders: DataFrame,
     changed: Mapping[str, DataFrame],
     inputs: Mapping[str, DataFrame],

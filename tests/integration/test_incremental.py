@@ -96,8 +96,10 @@ def test_new_days_run_as_increments_and_equal_a_full_rebuild(world_copy: Config,
     _assert_equal_to_full_rebuild(world_copy, lake, make_config, tmp_path)
 
 
-ORDER_JOBS = ("bronze_app_db", "bronze_fx", "silver_customers", "silver_products", "silver_orders",
-              "silver_fx_rates", "silver_order_lines")
+ORDER_JOBS = ("bronze_app_db", "bronze_fx", "bronze_clickstream", "silver_customers", "silver_products",
+              "silver_orders", "silver_fx_rates", "silver_order_lines", "silver_events", "gold_daily_sales",
+              "gold_funnel_daily")
+GROUPED = ("silver_customers", "silver_orders", "silver_order_lines")
 
 
 def _change_app_db(config: Config, sql: str, **params: object) -> None:
@@ -110,32 +112,37 @@ def _change_app_db(config: Config, sql: str, **params: object) -> None:
     engine.dispose()
 
 
-def _run_order_increment(config: Config, lake: Lake) -> set[dt.date]:
-    """Run the order chain; both order jobs must go on as increments. The dates rewritten."""
+def _run_order_increment(config: Config, lake: Lake) -> tuple[set[dt.date], dict[str, int]]:
+    """Run the order chain; its grouped jobs and the gold over them must go on as increments.
+    The dates of silver.order_lines rewritten, and the rows each job wrote."""
     summary = _run(config, lake, jobs=ORDER_JOBS)
     notes = {r.job: r.outcome.note for r in summary.reports}
-    for job in ("silver_orders", "silver_order_lines"):
+    for job in (*GROUPED, "gold_daily_sales", "gold_funnel_daily"):
         assert notes[job].startswith("incremental"), (job, notes[job])
         marks = incremental.Increments(lake).last_inputs(job)
         assert {m.mode for m in marks.values()} == {"incremental"}, job
-    return set(incremental.Increments(lake).last_inputs("silver_order_lines")["bronze.order_items"].dates)
+    touched = set(incremental.Increments(lake).last_inputs("silver_order_lines")["bronze.order_items"].dates)
+    return touched, {r.job: r.outcome.rows_out for r in summary.reports}
 
 
 def test_orders_and_their_lines_follow_every_input_as_increments(world_copy: Config, spark, make_config,
                                                                  tmp_path: Path) -> None:
     """New days bring new orders, status changes, customers who move or ask to be erased; an item
-    of the first day's order is corrected. Only the orders those reach are recomputed, and the
-    result equals a full rebuild. (What each kind of change reaches, a product rename included, is
-    tested on inline rows in tests/unit/test_silver_order_lines.py.)"""
+    of the first day's order is corrected. Only the customers and orders those reach are
+    recomputed, gold only on the dates they touched, and the result equals a full rebuild. (What
+    each kind of change reaches, a product rename included, is tested on inline rows in
+    tests/unit/test_silver_order_lines.py.)"""
     lake = Lake(spark, world_copy.lake_dir)
     before = _table(lake, "silver.order_lines")
+    sales_before, funnel_before = _table(lake, "gold.daily_sales"), _table(lake, "gold.funnel_daily")
+    customers_before = lake.row_count("silver.customers")  # versions
     oldest = before["order_date"].min()
     line = before[before["order_date"] == oldest].iloc[0]
     _extend(world_copy, WORLD_DAYS + 2)
     _change_app_db(world_copy, "UPDATE order_items SET quantity = quantity + 10, updated_at = :at "
                    "WHERE order_id = :order AND line_no = :line",
                    order=int(line["order_id"]), line=int(line["line_no"]))
-    touched = _run_order_increment(world_copy, lake)
+    touched, written = _run_order_increment(world_copy, lake)
 
     after = _table(lake, "silver.order_lines")
     corrected = after[(after["order_id"] == line["order_id"]) & (after["line_no"] == line["line_no"])]
@@ -144,9 +151,25 @@ def test_orders_and_their_lines_follow_every_input_as_increments(world_copy: Con
     assert oldest in touched and len(touched) < after["order_date"].nunique(), sorted(touched)
     pd.testing.assert_frame_equal(after[~after["order_date"].isin(touched)].reset_index(drop=True),
                                   before[~before["order_date"].isin(touched)].reset_index(drop=True))
+    marks = incremental.Increments(lake)
+    # the customers with new extracts or erasures, not all of them
+    assert 0 < written["silver_customers"] < customers_before
+    # gold: daily sales on exactly the dates of the lines rewritten; the funnel on those of the
+    # events and orders rewritten; every other date as it was
+    assert set(marks.last_inputs("gold_daily_sales")["silver.order_lines"].dates) == touched
+    funnel_dates = set(marks.last_inputs("gold_funnel_daily")["silver.events"].dates)
+    expected_funnel = {d for job in ("silver_events", "silver_orders") for m in marks.last_inputs(job).values()
+                       for d in m.dates}
+    assert funnel_dates == expected_funnel and len(funnel_dates) < funnel_before["event_date"].nunique()
+    for table, column, dates, old in (("gold.daily_sales", "order_date", touched, sales_before),
+                                      ("gold.funnel_daily", "event_date", funnel_dates, funnel_before)):
+        new = _table(lake, table)
+        pd.testing.assert_frame_equal(new[~new[column].isin(dates)].reset_index(drop=True),
+                                      old[~old[column].isin(dates)].reset_index(drop=True), obj=table)
 
     _assert_equal_to_full_rebuild(world_copy, lake, make_config, tmp_path, ORDER_JOBS,
-                                  ("silver.orders", "silver.order_lines", "silver.rejects"))
+                                  ("silver.customers", "silver.orders", "silver.order_lines", "silver.rejects",
+                                   "gold.daily_sales", "gold.funnel_daily"))
 
 
 def test_repeated_readings_land_once_across_increments(world_copy: Config, spark) -> None:

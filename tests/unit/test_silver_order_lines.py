@@ -286,7 +286,7 @@ def test_an_increment_recomputes_the_orders_a_change_reaches_and_no_other_order_
     }
 
     previous = {t: before[t] for t in changed}
-    found = {r["order_id"] for r in order_lines.affected_orders(new_items, changed, after, previous).collect()}
+    found = {r["order_id"] for r in order_lines.affected_groups(new_items, changed, after, previous).collect()}
     assert found == reached
 
     # what the increment leaves alone is what a rebuild from the changed inputs gives there
