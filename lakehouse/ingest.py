@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pyarrow.parquet as pq
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -32,6 +33,7 @@ from lakehouse.bronze.records import (
     field_dtypes,
     parse_json_lines,
     records_frame,
+    records_table,
     with_ingestion_columns,
 )
 from lakehouse.config import Config
@@ -40,7 +42,7 @@ from lakehouse.quality.source_schema import source_column_checks, value_type_cha
 from lakehouse.sources import app_db, landing
 from lakehouse.sources.fx_api import FxClient
 from lakehouse.state import FileRecord, IngestState
-from lakehouse.storage import Lake, write_parquet_part
+from lakehouse.storage import Lake, arrow_schema
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +116,10 @@ def _stage_file(task: _StageTask) -> tuple[FileRecord, list[Rejected]]:
     table = importlib.import_module(f"lakehouse.bronze.{task.table}")
     records, bad = parse_json_lines(task.path.read_bytes(), table.FIELDS, table.SOURCE, task.origin)
     if records:
-        frame = records_frame(records, field_dtypes(table.FIELDS) + [("_line_no", "Int64")])
-        frame["_file_date"] = landing.file_date(task.path)
-        write_parquet_part(with_ingestion_columns(frame, task.origin, task.batch_id, task.at), table.SCHEMA, task.part)
+        at = task.at if task.at.tzinfo else task.at.replace(tzinfo=dt.UTC)  # naive: UTC, as elsewhere
+        constants = {"_file_date": landing.file_date(task.path), "_ingested_at": at.astimezone(dt.UTC),
+                     "_source": task.origin, "_batch_id": task.batch_id}
+        pq.write_table(records_table(records, arrow_schema(table.SCHEMA), constants), task.part)
     return FileRecord(task.origin, task.content_hash, "ingested", len(records), len(bad)), bad
 
 

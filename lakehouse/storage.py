@@ -99,13 +99,14 @@ _ARROW_TYPES: dict[type[DataType], pa.DataType] = {
 }
 
 
-def _arrow_schema(schema: StructType) -> pa.Schema:
+def arrow_schema(schema: StructType) -> pa.Schema:
+    """The Arrow types matching a Spark schema (timestamps in UTC)."""
     return pa.schema([pa.field(f.name, _ARROW_TYPES[type(f.dataType)]) for f in schema.fields])
 
 
 def to_arrow(frame: pd.DataFrame, schema: StructType) -> pa.Table:
     """`frame`'s columns of `schema`, with the Arrow types matching it."""
-    return pa.Table.from_pandas(frame[schema.fieldNames()], schema=_arrow_schema(schema), preserve_index=False)
+    return pa.Table.from_pandas(frame[schema.fieldNames()], schema=arrow_schema(schema), preserve_index=False)
 
 
 def write_parquet_part(frame: pd.DataFrame, schema: StructType, path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import orjson
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql.types import (
     DataType,
     DoubleType,
@@ -66,6 +67,10 @@ def _type_error(field: Field, value: Any) -> str:
     return f"field '{field.name}': expected {_KIND_NAMES[field.kind]}, got {type(value).__name__} {value!r:.40}"
 
 
+# Integers bronze can hold (64-bit, like the tables' columns).
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
 def parse_record(raw: str, fields: Sequence[Field]) -> tuple[dict[str, Any] | None, str | None]:
     """Parse one JSON line: (record, None) or (None, reason). Hot path: one call per landed line."""
     try:
@@ -82,6 +87,8 @@ def parse_record(raw: str, fields: Sequence[Field]) -> tuple[dict[str, Any] | No
                 return None, f"missing required field '{field.name}'"
         elif type(item) not in _ACCEPTED[field.kind]:
             return None, _type_error(field, item)
+        elif field.kind == "int" and not _INT_MIN <= item <= _INT_MAX:
+            return None, f"field '{field.name}': integer {item} does not fit in 64 bits"
         record[field.name] = item
     return record, None
 
@@ -103,6 +110,20 @@ def parse_json_lines(
             record["_line_no"] = line_no
             records.append(record)
     return records, rejected
+
+
+def records_table(records: Sequence[dict[str, Any]], schema: pa.Schema, constants: dict[str, Any]) -> pa.Table:
+    """Parsed records as an Arrow table of `schema`: each column from the records, or one value
+    for every row from `constants` (the file's date, the ingestion columns). Straight to Arrow:
+    a landed file's rows never pass through pandas."""
+    from_records = pa.schema([f for f in schema if f.name not in constants])
+    parsed = pa.Table.from_pylist(list(records), schema=from_records)
+    count = parsed.num_rows
+    columns = [
+        pa.array([constants[f.name]] * count, type=f.type) if f.name in constants else parsed.column(f.name)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def records_frame(records: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> pd.DataFrame:

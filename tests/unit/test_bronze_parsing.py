@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from lakehouse.bronze import events, sales_targets, telemetry
-from lakehouse.bronze.records import parse_json_lines, with_ingestion_columns
+from lakehouse.bronze.records import parse_json_lines, records_table, with_ingestion_columns
 
 GOOD = (
     '{"event_id": "e1", "session_id": "s1", "customer_id": 7, "event_type": "page_view", '
@@ -28,10 +28,11 @@ def test_bad_lines_are_rejected_with_raw_text_and_reason() -> None:
         '{"session_id": "s1", "event_type": "page_view", "ts": "2026-01-01T10:00:00Z"}',  # no event_id
         GOOD.replace('"customer_id": 7', '"customer_id": "seven"'),
         GOOD.replace('"customer_id": 7', '"customer_id": true'),
+        GOOD.replace('"customer_id": 7', '"customer_id": 9223372036854775808'),  # 2**63
     ]
     records, rejected = parse_json_lines("\n".join(lines).encode(), events.FIELDS, "clickstream", "f.jsonl")
     assert records == []
-    assert [r.line_no for r in rejected] == [1, 2, 3, 4, 5]
+    assert [r.line_no for r in rejected] == [1, 2, 3, 4, 5, 6]
     assert [r.raw for r in rejected] == lines
     reasons = [r.reason for r in rejected]
     assert reasons[0].startswith("malformed JSON")
@@ -39,7 +40,31 @@ def test_bad_lines_are_rejected_with_raw_text_and_reason() -> None:
     assert reasons[2] == "missing required field 'event_id'"
     assert reasons[3].startswith("field 'customer_id': expected integer, got str")
     assert reasons[4].startswith("field 'customer_id': expected integer, got bool")
+    assert reasons[5] == "field 'customer_id': integer 9223372036854775808 does not fit in 64 bits"
     assert {r.source for r in rejected} == {"clickstream"} and {r.origin for r in rejected} == {"f.jsonl"}
+
+
+def test_the_widest_integers_still_parse() -> None:
+    lines = [GOOD.replace('"customer_id": 7', f'"customer_id": {v}') for v in (2**63 - 1, -(2**63))]
+    records, rejected = parse_json_lines("\n".join(lines).encode(), events.FIELDS, "clickstream", "f.jsonl")
+    assert rejected == [] and [r["customer_id"] for r in records] == [9223372036854775807, -9223372036854775808]
+
+
+def test_parsed_records_become_arrow_rows_with_constant_columns() -> None:
+    import pyarrow as pa
+
+    lines = [GOOD, '{"device_id": "x"}']
+    records, rejected = parse_json_lines("\n".join(lines).encode(), events.FIELDS, "clickstream", "f.jsonl")
+    assert len(records) == 1 and len(rejected) == 1
+    schema = pa.schema([("event_id", pa.string()), ("customer_id", pa.int64()), ("page", pa.string()),
+                        ("_line_no", pa.int64()), ("_file_date", pa.string()),
+                        ("_ingested_at", pa.timestamp("us", tz="UTC"))])
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    table = records_table(records, schema, {"_file_date": "2026-01-01", "_ingested_at": at})
+    assert table.schema == schema
+    assert table.to_pylist() == [{"event_id": "e1", "customer_id": 7, "page": None, "_line_no": 1,
+                                  "_file_date": "2026-01-01", "_ingested_at": at}]
+    assert records_table([], schema, {"_file_date": "d", "_ingested_at": at}).num_rows == 0
 
 
 def test_integers_are_accepted_where_numbers_are_expected() -> None:
