@@ -36,6 +36,31 @@ def test_checks_are_filed_once_for_data_docs(spark, tmp_path: Path) -> None:
     assert index is not None and index.is_file()
 
 
+def _pages(root: Path) -> dict[str, int]:
+    """The rendered validation pages, by run, with the time each was written."""
+    site = root / "gx" / "uncommitted" / "data_docs" / "local_site"
+    return {p.relative_to(site / "validations").parts[2]: p.stat().st_mtime_ns
+            for p in (site / "validations").rglob("*.html")}
+
+
+def test_data_docs_render_only_what_was_filed_since_the_last_build(spark, tmp_path: Path) -> None:
+    root = tmp_path / "q"
+    first = ExpectationRunner(root)
+    first.validate(suite_for(products), _frame(spark, [1, 2]), "run-1")
+    index = first.build_docs()
+    assert index is not None and list(_pages(root)) == ["run-1"]
+    built = index.stat().st_mtime_ns
+    assert first.build_docs() == index and index.stat().st_mtime_ns == built  # nothing new: left alone
+
+    second = ExpectationRunner(root)  # the next run, in a new process
+    second.validate(suite_for(products), _frame(spark, [3]), "run-2")
+    pages = _pages(root)
+    assert second.build_docs() == index
+    after = _pages(root)
+    assert sorted(after) == ["run-1", "run-2"] and after["run-1"] == pages["run-1"]  # run-1 not rendered again
+    assert "run-1" in index.read_text() and "run-2" in index.read_text()
+
+
 def test_discarded_checks_are_never_filed(spark, tmp_path: Path) -> None:
     runner = ExpectationRunner(tmp_path / "q")
     assert all(r.passed for r in runner.validate(suite_for(products), _frame(spark, [1, 2]), "run-1"))
