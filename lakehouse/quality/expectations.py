@@ -20,7 +20,6 @@ import great_expectations as gx  # noqa: E402
 from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 from great_expectations.data_context.data_context.context_factory import project_manager  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
-from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier  # noqa: E402
 from pyspark.sql import DataFrame  # noqa: E402
 
 from lakehouse.quality import unique_key  # noqa: E402, F401 - registers the key expectation, for suites read back
@@ -51,7 +50,6 @@ class ExpectationRunner:
         self._memory: Any = None
         self._context: Any = None
         self._validated: dict[str, gx.ExpectationSuite] = {}
-        self._unrendered: list[Any] = []  # suites and results filed since Data Docs were last built
         self._frames: Any = None  # the one batch definition every suite validates a DataFrame through
 
     @property
@@ -103,10 +101,8 @@ class ExpectationRunner:
         for suite in suites:
             expectations = [copy.copy(e) for e in suite.expectations]  # an expectation belongs to one suite
             self.context.suites.add_or_update(gx.ExpectationSuite(name=suite.name, expectations=expectations))
-            self._unrendered.append(ExpectationSuiteIdentifier(name=suite.name))
         for key, result in results:
             self.context.validation_results_store.set(key, result)
-            self._unrendered.append(key)
 
     def discard(self) -> None:
         """Forget the checks run since the last `persist` (when no Data Docs are kept)."""
@@ -126,21 +122,40 @@ class ExpectationRunner:
     def build_docs(self) -> Path | None:
         """Bring the Data Docs site up to date; the path of its index page.
 
-        Only the pages of the suites and results filed since the last build are rendered, and the
-        index: rendering every result kept (one per table and run, so a year of daily runs holds
-        thousands) would make each run's build slower than the last. With nothing new, a site
-        already built is left as it is; a site never built is built whole."""
+        Only the pages still missing or older than what they show are rendered (the results and
+        suites filed since the last build, by this process or any other: a scoring run files
+        results without building), and the index. Rendering every result kept (one per table and
+        run, so a year of daily runs holds thousands) would make each build slower than the last.
+        With nothing new, a site already built is left as it is."""
         self.persist()
         if not (self.root / "gx").exists():
             return None
-        built = self.root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-        if not self._unrendered and built.is_file():
-            return built
+        todo = self._unrendered()
+        if not todo and (self._site / "index.html").is_file():
+            return self._site / "index.html"
         project_manager.set_project(self.context)
-        sites = self.context.build_data_docs(resource_identifiers=self._unrendered or None)
-        self._unrendered = []
+        sites = self.context.build_data_docs(resource_identifiers=todo or None)  # None: the whole site
         index = next(iter(sites.values()), None)
         return Path(index.removeprefix("file://")) if index else None
+
+    @property
+    def _site(self) -> Path:
+        return self.root / "gx" / "uncommitted" / "data_docs" / "local_site"
+
+    def _unrendered(self) -> list[Any]:
+        """Filed results without a page, and suites whose page is missing or older than the suite."""
+        def page(section: str, key: Any) -> Path:
+            *folders, name = key.to_tuple()
+            return self._site.joinpath(section, *folders, f"{name}.html")
+
+        todo = [k for k in self.context.validation_results_store.list_keys() if not page("validations", k).is_file()]
+        for key in self.context.expectations_store.list_keys():
+            *folders, name = key.to_tuple()
+            source = self.root.joinpath("gx", "expectations", *folders, f"{name}.json")
+            shown = page("expectations", key)
+            if not shown.is_file() or (source.is_file() and source.stat().st_mtime_ns > shown.stat().st_mtime_ns):
+                todo.append(key)
+        return todo
 
 
 def _to_check(table: str, result: Any) -> CheckResult:
