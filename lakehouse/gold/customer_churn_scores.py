@@ -9,10 +9,9 @@ gold.customer_features that was scored) and `as_of_date` (the features' date). W
 
 from __future__ import annotations
 
-import great_expectations.expectations as gxe
 from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
-from lakehouse.quality.suites import critical
+from lakehouse.quality.suites import critical, expect
 
 TABLE = "gold.customer_churn_scores"
 KEY = ["customer_id"]
@@ -30,9 +29,9 @@ SCHEMA = StructType(
 )
 EXPECTATIONS = [
     critical(
-        gxe.ExpectColumnValuesToBeBetween(column="churn_probability", min_value=0, max_value=1),
+        expect("ExpectColumnValuesToBeBetween", column="churn_probability", min_value=0, max_value=1),
         "probability_out_of_range",
         "churn_probability IS NULL OR churn_probability < 0 OR churn_probability > 1",
     ),
-    critical(gxe.ExpectColumnValuesToNotBeNull(column="churn_probability"), "probability_missing"),
+    critical(expect("ExpectColumnValuesToNotBeNull", column="churn_probability"), "probability_missing"),
 ]

@@ -16,12 +16,11 @@ Only this gold table carries a direct identifier (email), as the data contract a
 
 from __future__ import annotations
 
-import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.config import SegmentsConfig
-from lakehouse.quality.suites import critical
+from lakehouse.quality.suites import critical, expect
 
 TABLE = "gold.customer_segments"
 KEY = ["customer_id"]
@@ -29,8 +28,8 @@ PARTITION_BY: list[str] = []
 PERSONAL = ["email"]
 SEGMENTS = ["dormant", "at_risk", "vip", "new", "regular"]
 EXPECTATIONS = [
-    critical(gxe.ExpectColumnValuesToBeInSet(column="segment", value_set=SEGMENTS), "segment_unknown"),
-    critical(gxe.ExpectColumnValuesToNotBeNull(column="email"), "email_missing", "email IS NULL"),
+    critical(expect("ExpectColumnValuesToBeInSet", column="segment", value_set=SEGMENTS), "segment_unknown"),
+    critical(expect("ExpectColumnValuesToNotBeNull", column="email"), "email_missing", "email IS NULL"),
 ]
 
 

@@ -11,11 +11,10 @@ reached the lake, see docs/architecture.md).
 
 from __future__ import annotations
 
-import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.quality.suites import critical
+from lakehouse.quality.suites import critical, expect
 
 TABLE = "gold.daily_sales"
 KEY = ["order_date", "country", "category"]
@@ -26,7 +25,9 @@ SOURCE_DATES = {"silver.order_lines": "order_date"}  # the input and its date co
 # sum is exact, so the same lines always give the same revenue.
 EXACT = "decimal(38,12)"
 EXPECTATIONS = [
-    critical(gxe.ExpectColumnMinToBeBetween(column="revenue_eur", min_value=0), "revenue_negative", "revenue_eur < 0"),
+    critical(
+        expect("ExpectColumnMinToBeBetween", column="revenue_eur", min_value=0), "revenue_negative", "revenue_eur < 0"
+    ),
 ]
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pyspark.sql import DataFrame
@@ -26,13 +27,18 @@ from pyspark.sql import functions as F
 from lakehouse.config import Config
 from lakehouse.quality import results as dq_results
 from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_critical
-from lakehouse.quality.expectations import ExpectationRunner
 from lakehouse.quality.suites import suite_for
 from lakehouse.storage import Lake
+
+if TYPE_CHECKING:
+    from lakehouse.quality.expectations import ExpectationRunner
 
 
 @cache
 def runner_for(root: Path) -> ExpectationRunner:
+    """The process's runner for the Great Expectations project under `root` (imported on first use)."""
+    from lakehouse.quality.expectations import ExpectationRunner
+
     return ExpectationRunner(root)
 
 
@@ -76,9 +82,15 @@ class QualityGate:
         self.lake = lake
         self.run_id = run_id
         self.started_at = started_at
-        self.runner = runner_for(quality_dir(config))
+        self._runner: ExpectationRunner | None = None  # Great Expectations, from the first check on
         self._pending: list[pd.DataFrame] = []  # outcomes, written to ops.dq_results in one commit by `flush`
         self._volumes: dict[str, list[int]] | None = None
+
+    @property
+    def runner(self) -> ExpectationRunner:
+        if self._runner is None:
+            self._runner = runner_for(quality_dir(self.config))
+        return self._runner
 
     @property
     def reference_time(self) -> dt.datetime:
@@ -135,10 +147,11 @@ class QualityGate:
     def flush(self) -> None:
         """Write every outcome kept so far to ops.dq_results, in one commit; file the suites' results
         for Data Docs."""
-        if self.config.quality.data_docs:
-            self.runner.persist()
-        else:
-            self.runner.discard()
+        if self._runner is not None:  # no check ran otherwise: nothing to file
+            if self.config.quality.data_docs:
+                self._runner.persist()
+            else:
+                self._runner.discard()
         if self._pending:
             frames, self._pending = self._pending, []
             self.lake.append_pandas(pd.concat(frames, ignore_index=True), dq_results.SCHEMA, dq_results.TABLE)

@@ -1,53 +1,93 @@
 """Great Expectations suites for silver and gold tables, built from each table's module.
 
 Every table module declares `TABLE` and `KEY`; the suite always holds the key checks (no null key
-column, no duplicate key: critical), plus the module's own `EXPECTATIONS` (Great Expectations
-expectations tagged with `critical(...)` or `warn(...)`). Row-level reject rules stay with the
+column, no duplicate key: critical), plus the module's own `EXPECTATIONS`: Great Expectations
+expectations named with `expect(...)` and tagged with `critical(...)` or `warn(...)`, e.g.
+
+    EXPECTATIONS = [critical(expect("ExpectColumnMinToBeBetween", column="revenue_eur", min_value=0),
+                             "revenue_negative", "revenue_eur < 0")]
+
+`expect` only names the expectation: Great Expectations (seconds to import) is imported when a
+suite is first built, so importing the job catalog does not wait for it. A Great Expectations
+expectation object is accepted in place of `expect(...)` too. Row-level reject rules stay with the
 transform (`RULES`, Spark SQL) because a rejected row must leave the table before it is written;
 their outcomes are recorded beside the suite's (see `lakehouse.quality.gate`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from types import ModuleType
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType, ModuleType
 from typing import Any
 
-import great_expectations as gx
-
 from lakehouse.quality.checks import Severity
-from lakehouse.quality.unique_key import ExpectKeyColumnToNotBeNull, ExpectKeyToBeUnique
 
 
-def _tag(expectation: Any, severity: Severity, rule: str | None, examples_where: str | None = None) -> Any:
-    meta = dict(expectation.meta or {})
-    meta.update(severity=severity, rule=rule or expectation.expectation_type)
-    if examples_where:
-        meta["examples_where"] = examples_where  # SQL that finds offending rows, shown on failure
-    expectation.meta = meta
-    return expectation
+@dataclass(frozen=True)
+class Expect:
+    """A Great Expectations expectation by class name and arguments, built when a suite is."""
+
+    kind: str  # a class of great_expectations.expectations, e.g. "ExpectColumnValuesToNotBeNull"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Any:
+        import great_expectations.expectations as gxe
+
+        kind = getattr(gxe, self.kind, None)
+        if kind is None:
+            raise ValueError(f"unknown expectation {self.kind!r}: not a class of great_expectations.expectations")
+        return kind(**self.options)
 
 
-def critical(expectation: Any, rule: str | None = None, examples_where: str | None = None) -> Any:
+@dataclass(frozen=True)
+class Tagged:
+    """An expectation with its severity, its rule name and the SQL that finds offending rows."""
+
+    expectation: Any  # an Expect, or a Great Expectations expectation
+    severity: Severity
+    rule: str | None
+    examples_where: str | None = None
+
+    def build(self) -> Any:
+        built = self.expectation.build() if isinstance(self.expectation, Expect) else self.expectation.copy()
+        meta = dict(built.meta or {})
+        meta.update(severity=self.severity, rule=self.rule or built.expectation_type)
+        if self.examples_where:
+            meta["examples_where"] = self.examples_where  # shown on failure
+        built.meta = meta
+        return built
+
+
+def expect(kind: str, **options: Any) -> Expect:
+    """The expectation `great_expectations.expectations.<kind>(**options)`, built when needed."""
+    return Expect(kind, MappingProxyType(dict(options)))
+
+
+def critical(expectation: Any, rule: str | None = None, examples_where: str | None = None) -> Tagged:
     """The write does not happen when `expectation` fails."""
-    return _tag(expectation, "critical", rule, examples_where)
+    return Tagged(expectation, "critical", rule, examples_where)
 
 
-def warn(expectation: Any, rule: str | None = None) -> Any:
+def warn(expectation: Any, rule: str | None = None) -> Tagged:
     """Recorded and shown when `expectation` fails; nothing stops."""
-    return _tag(expectation, "warn", rule)
+    return Tagged(expectation, "warn", rule)
 
 
 def key_expectations(key: Sequence[str]) -> list[Any]:
     """No key column is null and no two rows share a key."""
+    from lakehouse.quality.unique_key import ExpectKeyColumnToNotBeNull, ExpectKeyToBeUnique
+
     # all of them read one grouped aggregate of the key, not a query each (see unique_key.py)
     columns = list(key)
     checks = [critical(ExpectKeyColumnToNotBeNull(column_list=columns, column=c), f"{c}_not_null", f"{c} IS NULL")
               for c in columns]
-    return [*checks, critical(ExpectKeyToBeUnique(column_list=columns), "primary_key_unique")]
+    return [t.build() for t in [*checks, critical(ExpectKeyToBeUnique(column_list=columns), "primary_key_unique")]]
 
 
-def suite_for(module: ModuleType) -> gx.ExpectationSuite:
-    """The table's suite: key checks plus `module.EXPECTATIONS`."""
-    expectations = key_expectations(module.KEY) + [e.copy() for e in getattr(module, "EXPECTATIONS", [])]
-    return gx.ExpectationSuite(name=module.TABLE, expectations=expectations)
+def suite_for(module: ModuleType) -> Any:
+    """The table's suite (a great_expectations.ExpectationSuite): key checks plus `module.EXPECTATIONS`."""
+    import great_expectations as gx
+
+    declared = [t.build() for t in getattr(module, "EXPECTATIONS", [])]
+    return gx.ExpectationSuite(name=module.TABLE, expectations=key_expectations(module.KEY) + declared)

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import reduce
 
-import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
@@ -38,7 +37,7 @@ from lakehouse.quality.rules import (
     parse_text_timestamp,
     split_rejects,
 )
-from lakehouse.quality.suites import critical
+from lakehouse.quality.suites import critical, expect
 
 TABLE = "silver.order_lines"
 KEY = ["order_id", "line_no"]
@@ -88,7 +87,12 @@ TRACKED = {
     "silver.fx_rates": ("rate_date", "currency", "rate"),
     "bronze.erasure_requests": ("customer_id",),
 }
-EXPECTATIONS = [critical(gxe.ExpectColumnValuesToNotBeNull(column="fx_rate"), "fx_rate_missing", "fx_rate IS NULL")]
+# Inputs written by dated increments (`silver_orders` records the order dates it replaced), and
+# their date column: their changes are looked for on the dates those increments touched only.
+DATED_INPUTS = {"silver.orders": "order_date"}
+EXPECTATIONS = [
+    critical(expect("ExpectColumnValuesToNotBeNull", column="fx_rate"), "fx_rate_missing", "fx_rate IS NULL"),
+]
 _PAYLOAD = "_bronze"
 
 
@@ -158,12 +162,13 @@ def build_order_lines(
     → silver.order_lines. Without `erasures`, a customer missing from silver.customers is unknown."""
     enriched = _enrich(_latest_items(bronze_order_items), orders, products, fx_rates)
     lines = _with_customer_known(_with_country(enriched, customers), customers, erasures)
-    checked = split_rejects(lines, TABLE, RULES, payload=_PAYLOAD)
+    return split_rejects(lines, TABLE, RULES, payload=_PAYLOAD).map_rows(_with_amounts)
+
+
+def _with_amounts(rows: DataFrame) -> DataFrame:
     gross = F.col("quantity") * F.col("unit_price") * (F.lit(1.0) - F.col("discount"))
-    amounts = checked.rows.withColumn("gross_amount", gross).withColumn(
-        "net_amount_eur", F.col("gross_amount") / F.col("fx_rate")
-    )
-    return Built(conform(amounts, SCHEMA), checked.rejects)
+    amounts = rows.withColumn("gross_amount", gross)
+    return conform(amounts.withColumn("net_amount_eur", F.col("gross_amount") / F.col("fx_rate")), SCHEMA)
 
 
 def affected_groups(

@@ -57,3 +57,46 @@ def test_every_silver_and_gold_table_has_critical_key_checks(job) -> None:  # no
     rules = {e.meta["rule"]: e.meta["severity"] for e in suite_for(module).expectations}
     assert rules["primary_key_unique"] == "critical"
     assert all(rules[f"{k}_not_null"] == "critical" for k in module.KEY)
+
+
+def test_declared_expectations_become_tagged_great_expectations_objects() -> None:
+    import great_expectations.expectations as gxe
+
+    from lakehouse.gold import daily_sales
+
+    built = {e.meta["rule"]: e for e in suite_for(daily_sales).expectations}
+    revenue = built["revenue_negative"]
+    assert isinstance(revenue, gxe.ExpectColumnMinToBeBetween)
+    assert (revenue.column, revenue.min_value) == ("revenue_eur", 0)
+    assert revenue.meta == {"severity": "critical", "rule": "revenue_negative", "examples_where": "revenue_eur < 0"}
+    # built afresh for every suite: an expectation belongs to one suite
+    assert suite_for(daily_sales).expectations[-1] is not revenue
+
+
+def test_an_unknown_expectation_is_named_in_the_error() -> None:
+    from types import SimpleNamespace
+
+    from lakehouse.quality.suites import critical, expect
+
+    green = critical(expect("ExpectColumnToBeGreen", column="k"))
+    module = SimpleNamespace(TABLE="gold.t", KEY=["k"], EXPECTATIONS=[green])
+    with pytest.raises(ValueError, match="unknown expectation 'ExpectColumnToBeGreen'"):
+        suite_for(module)
+
+
+def test_the_job_catalog_imports_no_great_expectations_until_a_suite_is_built() -> None:
+    """Great Expectations takes seconds to import: a run that fails early (a busy lake, an unknown
+    job) fails at once."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, lakehouse.pipeline, lakehouse.cli\n"
+        "assert 'great_expectations' not in sys.modules, 'imported with the job catalog'\n"
+        "from lakehouse.jobs import JOBS\n"
+        "from lakehouse.quality.suites import suite_for\n"
+        "suite_for(JOBS['gold_daily_sales'].module)\n"
+        "assert 'great_expectations' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
