@@ -49,7 +49,7 @@ SCHEMA = StructType(
         StructField("input_version", LongType()),
         StructField("watermark", TimestampType()),
         StructField("output_table", StringType()),
-        StructField("output_version", LongType()),
+        StructField("output_version", LongType()),  # -1: the run wrote nothing to the table
         StructField("dates", StringType()),  # JSON list of ISO dates the write touched
         StructField("params", StringType()),
         StructField("mode", StringType()),  # full | incremental
@@ -125,17 +125,30 @@ def readable(lake: Lake, table: str, version: int) -> bool:
     return all(Path(uri.removeprefix("file://")).exists() for uri in uris)
 
 
-def changed_rows(lake: Lake, table: str, since: int, columns: Sequence[str]) -> DataFrame | None:
+def changed_rows(
+    lake: Lake, table: str, since: int, columns: Sequence[str], date_column: str | None = None
+) -> DataFrame | None:
     """The rows of `columns` that differ between `table` at version `since` (-1: it did not exist)
     and now, taken from both sides: a changed row appears with its old and its new values.
-    None when nothing can have changed (the same version)."""
+    None when nothing can have changed (the same version).
+
+    With `date_column` (a table written by dated increments, e.g. `silver.orders` by `order_date`)
+    and every commit since a recorded increment, only the dates those increments touched are
+    compared: the other dates' rows are the same on both sides."""
     current = lake.version(table)
     if current is None and since < 0:
         return None
     if current == since:
         return None
-    now = lake.read(table, current).select(*columns).distinct() if current is not None else None
-    before = lake.read(table, since).select(*columns).distinct() if since >= 0 else None
+    now = lake.read(table, current) if current is not None else None
+    before = lake.read(table, since) if since >= 0 else None
+    if date_column is not None and current is not None and now is not None and before is not None:
+        dates = dates_written(Increments(lake), table, since, current)
+        if dates is not None:
+            touched = F.col(date_column).isNull() | F.col(date_column).isin(sorted(dates))
+            now, before = now.where(touched), before.where(touched)
+    now = now.select(*columns).distinct() if now is not None else None
+    before = before.select(*columns).distinct() if before is not None else None
     if now is None:
         return before
     if before is None:
@@ -185,9 +198,10 @@ class Increments:
         rows: int,
         run_id: str,
         at: dt.datetime,
+        wrote: bool = True,
     ) -> None:
         self.record_inputs(job, {input_table: (input_version, watermark)}, output_table, dates, mode, rows, run_id, at,
-                           params)
+                           params, wrote)
 
     def record_inputs(
         self,
@@ -200,9 +214,14 @@ class Increments:
         run_id: str,
         at: dt.datetime,
         params: str = "",
+        wrote: bool = True,
     ) -> None:
-        """One row per input (`table → (version read, newest _ingested_at or None)`), one commit."""
-        output_version = self.lake.version(output_table)
+        """One row per input (`table → (version read, newest _ingested_at or None)`), one commit.
+
+        The output version is the table's version after the run's write; -1 when the run wrote
+        nothing to it (`wrote`): the current version is then another writer's, whose dates this
+        row does not know (`dates_written` must not count it as this increment's)."""
+        output_version = self.lake.version(output_table) if wrote else None
         touched = json.dumps(sorted({d.isoformat() for d in dates}))
         records = [
             (job, table, version, _naive(watermark), output_table,
@@ -210,6 +229,17 @@ class Increments:
             for table, (version, watermark) in inputs.items()
         ]
         self.lake.append_rows(records, SCHEMA, TABLE)
+
+
+def dates_written(increments: Increments, table: str, since: int, until: int) -> set[dt.date] | None:
+    """The dates the increments recorded for `table` touched between its versions `since`
+    (excluded) and `until`; None when a commit in between is not one of them (a full rebuild, a
+    backfill, a re-admission, a compaction): what changed there is not known by date."""
+    marks = [m for m in increments.written_since(table, since) if m.output_version <= until]
+    recorded = {m.output_version for m in marks if m.mode == "incremental"}
+    if not recorded >= set(range(since + 1, until + 1)):
+        return None
+    return {d for m in marks if m.output_version in recorded for d in m.dates}
 
 
 def _naive(at: dt.datetime | None) -> dt.datetime | None:

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -33,6 +34,7 @@ from lakehouse.incremental import (
     Increments,
     appended_only,
     changed_rows,
+    dates_written,
     newest_ingestion,
     params_text,
     readable,
@@ -199,6 +201,7 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
         if version is None:
             raise TableNotFound(f"{source} does not exist yet: run the job that writes it")
         mark = increments.last(name)
+        written_before = lake.version(table)
         incremental = (
             not ctx.full
             and mark is not None
@@ -212,8 +215,12 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
             if mark.watermark is not None:
                 new = new.where(F.col("_ingested_at") > F.lit(mark.watermark))
             seen = lake.read(source, mark.input_version).select(*module.KEY)
+            # Nothing written to the table since the mark: every key bronze had not seen then is
+            # new to the table too, so the rows are appended. Otherwise (a run that died after its
+            # write, a compaction) they are upserted, existing keys winning.
+            untouched = lake.version(table) == mark.output_version
             first = keep_first(new, module.KEY, order).join(seen, module.KEY, "left_anti")
-            outcome, dates = _write_increment(ctx, name, module, module.build_from_first(first))
+            outcome, dates = _write_increment(ctx, name, module, module.build_from_first(first), append=untouched)
         else:
             bronze = lake.read(source, version)
             built = module.build_from_first(keep_first(bronze, module.KEY, order))
@@ -221,7 +228,7 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
             dates = []
         increments.record(
             name, source, version, watermark, table, dates, "", "incremental" if incremental else "full",
-            outcome.rows_out, ctx.run_id, ctx.started_at,
+            outcome.rows_out, ctx.run_id, ctx.started_at, wrote=lake.version(table) != written_before,
         )
         return outcome
 
@@ -252,6 +259,7 @@ def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], input
         if source_version is None:
             raise TableNotFound(f"{source} does not exist yet: run the job that writes it")
         marks = increments.last_inputs(name)
+        written_before = lake.version(table)
         incremental = (
             not ctx.full
             and set(marks) == set(inputs)
@@ -269,7 +277,7 @@ def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], input
             changed, previous = {}, {}
             for t, columns in module.TRACKED.items():
                 since = marks[t].input_version
-                rows = changed_rows(lake, t, since, columns)
+                rows = changed_rows(lake, t, since, columns, getattr(module, "DATED_INPUTS", {}).get(t))
                 if rows is not None:
                     changed[t] = rows
                     previous[t] = lake.read(t, since) if since >= 0 else frames[t].limit(0)
@@ -288,7 +296,8 @@ def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], input
         watermark = newest_ingestion(lake, source, source_version)
         recorded = {t: (-1 if v is None else v, watermark if t == source else None) for t, v in versions.items()}
         increments.record_inputs(name, recorded, table, dates, "incremental" if incremental else "full",
-                                 outcome.rows_out, ctx.run_id, ctx.started_at)
+                                 outcome.rows_out, ctx.run_id, ctx.started_at,
+                                 wrote=lake.version(table) != written_before)
         return outcome
 
     def compute(ctx: JobContext) -> Built:
@@ -326,8 +335,8 @@ def _replace_groups(
     lake = ctx.lake
     key_type = module.SCHEMA[group].dataType
     with lake.staging() as stage:
-        rows = lake.stage_frame(built.rows, stage, "rows")
-        rejects = lake.stage_frame(with_reject_columns(built.rejects, ctx), stage, "rejects")
+        built = stage_built(lake, built, stage)
+        rows, rejects = built.rows, with_reject_columns(built.rejects, ctx)
         current = lake.read(table)
         replaced = lake.stage_frame(in_groups(current, F.col(group), groups, group, has_null), stage, "replaced")
         new_rows, old_rows = rows.count(), replaced.count()
@@ -363,13 +372,22 @@ def _replace_groups(
     return JobOutcome(new_rows + rejected, new_rows, rejected, note, _describe(warnings)), dates
 
 
+def stage_built(lake: Lake, built: Built, stage: Path) -> Built:
+    """`built` computed once into Parquet under `stage`: its checked frame, which the rows and the
+    rejects are then taken from, or (a Built without one) the rows and the rejects each. Checks
+    and writes then read the staged rows instead of running the transform again for each."""
+    if built.checked is None:
+        return Built(lake.stage_frame(built.rows, stage, "rows"), lake.stage_frame(built.rejects, stage, "rejects"))
+    return built.from_checked(lake.stage_frame(built.checked, stage, "checked"))
+
+
 def _write_silver(ctx: JobContext, name: str, module: ModuleType, built: Built, rows_in: int) -> JobOutcome:
     """Replace the whole silver table and its rejects with `built`, behind the quality gate."""
     table: str = module.TABLE
     with ctx.lake.staging() as stage:
         # Computed once into Parquet: checked there, then committed only if no critical check failed.
-        rows = ctx.gate.stage(built.rows, stage, "rows")
-        rejects = ctx.gate.stage(with_reject_columns(built.rejects, ctx), stage, "rejects")
+        built = stage_built(ctx.lake, built, stage)
+        rows, rejects = built.rows, with_reject_columns(built.rejects, ctx)
         results = ctx.gate.check(name, module, rows, rejects)
         ctx.lake.overwrite(rows, table, module.PARTITION_BY)
         ctx.lake.replace_where(rejects, REJECTS_TABLE, f"table = '{table}'", partition_by=["table"])
@@ -378,13 +396,16 @@ def _write_silver(ctx: JobContext, name: str, module: ModuleType, built: Built, 
     return JobOutcome(rows_in, ctx.lake.row_count(table), rejected, warnings=_describe(warnings))
 
 
-def _write_increment(ctx: JobContext, name: str, module: ModuleType, built: Built) -> tuple[JobOutcome, list[dt.date]]:
-    """Upsert an increment's rows (existing keys win) and add its rejects not recorded before."""
+def _write_increment(
+    ctx: JobContext, name: str, module: ModuleType, built: Built, append: bool = False
+) -> tuple[JobOutcome, list[dt.date]]:
+    """Upsert an increment's rows (existing keys win), or append them when the caller knows every
+    key is new to the table (`append`); add its rejects not recorded before."""
     table: str = module.TABLE
     lake = ctx.lake
     with lake.staging() as stage:
-        rows = lake.stage_frame(built.rows, stage, "rows")
-        rejects = with_reject_columns(built.rejects, ctx)
+        built = stage_built(lake, built, stage)
+        rows, rejects = built.rows, with_reject_columns(built.rejects, ctx)
         if lake.exists(REJECTS_TABLE):
             known = lake.read(REJECTS_TABLE).where(F.col("table") == table).select("rule", "row_json")
             rejects = rejects.join(known, ["rule", "row_json"], "left_anti")
@@ -392,7 +413,9 @@ def _write_increment(ctx: JobContext, name: str, module: ModuleType, built: Buil
         new_rows, new_rejects = rows.count(), rejects.count()
         results = ctx.gate.check(name, module, rows, rejects, volume=lake.row_count(table) + new_rows)
         dates = [r[0] for r in rows.select(module.DATE_COLUMN).distinct().collect() if r[0] is not None]
-        if new_rows:
+        if new_rows and append:
+            lake.append(rows, table, module.PARTITION_BY)
+        elif new_rows:
             lake.upsert(rows, table, module.KEY, module.PARTITION_BY, keep_existing=True)
         if new_rejects:
             lake.append(rejects, REJECTS_TABLE, ["table"])
@@ -452,12 +475,10 @@ def _incremental_gold_job(
         for source, mark in marks.items():
             if mark.params != fingerprint:
                 return None
-            version = versions[source]
-            since = [m for m in increments.written_since(source, mark.input_version) if m.output_version <= version]
-            recorded = {m.output_version for m in since if m.mode == "incremental"}
-            if not recorded >= set(range(mark.input_version + 1, version + 1)):
+            written = dates_written(increments, source, mark.input_version, versions[source])
+            if written is None:
                 return None
-            touched |= {d for m in since if m.output_version in recorded for d in m.dates}
+            touched |= written
         return touched
 
     def run(ctx: JobContext) -> JobOutcome:
@@ -472,6 +493,7 @@ def _incremental_gold_job(
         fingerprint = params_text(settings)
         days = reach(settings)
         touched = touched_since(ctx, versions, fingerprint) if days >= 0 else None
+        written_before = lake.version(table)
         frames = [lake.read(source, versions[source]) for source in inputs]
         if touched is None:
             outcome = _write_gold(ctx, name, module, builder(*frames, **settings), _count(ctx, inputs))
@@ -487,7 +509,7 @@ def _incremental_gold_job(
             mode = "incremental"
         Increments(lake).record_inputs(
             name, {s: (v, None) for s, v in versions.items()}, table, dates, mode, outcome.rows_out, ctx.run_id,
-            ctx.started_at, fingerprint,
+            ctx.started_at, fingerprint, wrote=lake.version(table) != written_before,
         )
         return outcome
 

@@ -27,7 +27,7 @@ Portability notes (measured on pysail 0.7.2 and Apache Spark 4.0.1, both with AN
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from typing import NamedTuple
@@ -61,10 +61,38 @@ class Rule:
 
 
 class Built(NamedTuple):
-    """What a silver transform returns: the table's rows and the rows it rejected."""
+    """What a silver transform returns: the table's rows and the rows it rejected.
+
+    Both usually come from one checked frame (`split_rejects`: every row with the rule it fails,
+    if any). Then `checked` is that frame and `take` takes the rows and rejects from it, so that a
+    job can compute the frame once (into Parquet) instead of once for the rows and once more for
+    the rejects: `from_checked(staged)`. `combine` and a Built made by hand have neither.
+    """
 
     rows: DataFrame
     rejects: DataFrame
+    checked: DataFrame | None = None
+    take: Callable[[DataFrame], tuple[DataFrame, DataFrame]] | None = None
+
+    def map_rows(self, fn: Callable[[DataFrame], DataFrame]) -> Built:
+        """`fn` applied to the rows (and to the rows `from_checked` takes)."""
+        take = self.take
+        if take is None:
+            return Built(fn(self.rows), self.rejects)
+
+        def taken(checked: DataFrame) -> tuple[DataFrame, DataFrame]:
+            rows, rejects = take(checked)
+            return fn(rows), rejects
+
+        return Built(fn(self.rows), self.rejects, self.checked, taken)
+
+    def from_checked(self, checked: DataFrame) -> Built:
+        """The rows and rejects taken from `checked`, this Built's checked frame computed elsewhere
+        (the same columns and rows); itself when it has no checked frame."""
+        if self.take is None:
+            return self
+        rows, rejects = self.take(checked)
+        return Built(rows, rejects)
 
 
 # -- rules --------------------------------------------------------------------------------------
@@ -123,15 +151,23 @@ def split_rejects(df: DataFrame, table: str, rules: Sequence[Rule], payload: str
 
     `rows` has exactly the columns of `df`. `row_json` is `to_json(struct(every column of df))`;
     when `payload` names a struct column (e.g. the bronze row before typing, from `json_struct`),
-    that struct is written instead, so a reject shows the row as it arrived.
+    that struct is written instead, so a reject shows the row as it arrived. In the checked frame
+    (`Built.checked`) only rejected rows keep `payload`: rows taken from it have it null.
     """
     flagged = df.withColumn(_RULE, first_failing_rule(rules))
-    record = F.col(payload) if payload is not None else json_struct(df)
-    rows = flagged.where(F.col(_RULE).isNull()).select(*df.columns)
-    rejects = flagged.where(F.col(_RULE).isNotNull()).select(
-        F.lit(table).alias("table"), F.col(_RULE).alias("rule"), F.to_json(record).alias("row_json")
-    )
-    return Built(rows, rejects)
+    checked = flagged
+    if payload is not None:  # only rejects show their payload: the frame to stage stays small
+        checked = flagged.withColumn(payload, F.when(F.col(_RULE).isNotNull(), F.col(payload)))
+
+    def take(frame: DataFrame) -> tuple[DataFrame, DataFrame]:
+        record = F.col(payload) if payload is not None else json_struct(frame, df.columns)
+        rows = frame.where(F.col(_RULE).isNull()).select(*df.columns)
+        rejects = frame.where(F.col(_RULE).isNotNull()).select(
+            F.lit(table).alias("table"), F.col(_RULE).alias("rule"), F.to_json(record).alias("row_json")
+        )
+        return rows, rejects
+
+    return Built(*take(flagged), checked, take)
 
 
 def empty_rejects(spark: SparkSession) -> DataFrame:

@@ -118,7 +118,7 @@ def build_customers(bronze_customers: DataFrame, bronze_erasures: DataFrame) -> 
     """bronze.customers + bronze.erasure_requests → silver.customers (SCD2) and its rejects."""
     versions = _typed_versions(bronze_customers, bronze_erasures)
     checked = split_rejects(versions, TABLE, RULES, payload=_PAYLOAD)
-    return Built(conform(_history(checked.rows), SCHEMA), checked.rejects)
+    return checked.map_rows(lambda rows: conform(_history(rows), SCHEMA))
 
 
 def affected_groups(

@@ -70,4 +70,4 @@ def build_from_first(first: DataFrame) -> Built:
         .withColumn("event_date", F.to_date("event_ts"))
     )
     checked = split_rejects(typed, TABLE, RULES, payload=_PAYLOAD)
-    return Built(conform(checked.rows, SCHEMA), checked.rejects)
+    return checked.map_rows(lambda rows: conform(rows, SCHEMA))

@@ -47,4 +47,4 @@ def build_fx_rates(bronze_fx: DataFrame) -> Built:
     typed = bronze_fx.withColumn(_PAYLOAD, json_struct(bronze_fx)).withColumn("rate_date", parse_date("date"))
     latest = keep_first(typed, ["rate_date", "currency"], [F.col("_ingested_at").desc_nulls_last()])
     checked = split_rejects(latest, TABLE, RULES, payload=_PAYLOAD)
-    return Built(conform(checked.rows, SCHEMA), checked.rejects)
+    return checked.map_rows(lambda rows: conform(rows, SCHEMA))

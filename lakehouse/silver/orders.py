@@ -71,7 +71,7 @@ def build_orders(bronze_orders: DataFrame) -> Built:
     order = [F.col("updated_at").desc_nulls_last(), F.col("_ingested_at").desc_nulls_last()]
     latest = keep_first(typed, ["order_id"], order)
     checked = split_rejects(latest, TABLE, RULES, payload=_PAYLOAD)
-    return Built(conform(checked.rows, SCHEMA), checked.rejects)
+    return checked.map_rows(lambda rows: conform(rows, SCHEMA))
 
 
 def affected_groups(

@@ -41,4 +41,4 @@ def build_products(bronze_products: DataFrame) -> Built:
     order = [F.col("updated_at").desc_nulls_last(), F.col("_ingested_at").desc_nulls_last()]
     latest = keep_first(typed, ["product_id"], order)
     checked = split_rejects(latest, TABLE, RULES, payload=_PAYLOAD)
-    return Built(conform(checked.rows, SCHEMA), checked.rejects)
+    return checked.map_rows(lambda rows: conform(rows, SCHEMA))

@@ -71,4 +71,4 @@ def build_from_first(first: DataFrame) -> Built:
         .withColumn("reading_date", F.to_date("reading_ts"))
     )
     checked = split_rejects(typed, TABLE, RULES, payload=_PAYLOAD)
-    return Built(conform(checked.rows, SCHEMA), checked.rejects)
+    return checked.map_rows(lambda rows: conform(rows, SCHEMA))

@@ -59,6 +59,11 @@ def _assert_equal_to_full_rebuild(config: Config, lake: Lake, make_config, tmp_p
         pd.testing.assert_frame_equal(_table(lake, table), _table(rebuilt_lake, table), obj=table)
 
 
+def _last_commit(lake: Lake, table: str) -> tuple[str, str]:
+    commit = DeltaTable(str(lake.path(table))).history(1)[0]
+    return commit["operation"], str((commit.get("operationParameters") or {}).get("mode", "")).lower()
+
+
 def _increment(lake: Lake, job: str) -> incremental.Mark:
     mark = incremental.Increments(lake).last(job)
     assert mark is not None, f"{job} recorded no increment"
@@ -77,6 +82,8 @@ def test_new_days_run_as_increments_and_equal_a_full_rebuild(world_copy: Config,
     for job in ("silver_events", "silver_telemetry", "gold_cold_chain_daily"):
         assert notes[job].startswith("incremental"), (job, notes[job])
         assert _increment(lake, job).mode == "incremental"
+    for table in ("silver.events", "silver.telemetry"):  # nothing else wrote them: the new keys are appended
+        assert _last_commit(lake, table) == ("WRITE", "append"), table
 
     # late readings: new rows dated before the last day already in silver
     silver_after = _table(lake, "silver.telemetry")
@@ -211,6 +218,8 @@ def test_a_crash_before_the_increment_is_recorded_is_repaired_by_the_rerun(
     monkeypatch.setattr(incremental.Increments, "record", original)
     _run(world_copy, lake)
     assert _increment(lake, "silver_telemetry").mode == "incremental"
+    # the table was written after the last mark: the rerun upserts (an append would double the rows)
+    assert _last_commit(lake, "silver.telemetry") != ("WRITE", "append")
     _assert_equal_to_full_rebuild(world_copy, lake, make_config, tmp_path)
 
 
