@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import functools
 import logging
+import os
 import re
 import shutil
 import uuid
@@ -156,6 +157,18 @@ def referenced_tables(sql: str, existing: Iterable[str]) -> list[str]:
     return sorted(wanted)
 
 
+
+def delta_version(table_dir: Path) -> int | None:
+    """The latest committed version of the Delta table at `table_dir` from its log listing (no
+    log replay), or None if it has no commit yet."""
+    try:
+        entries = os.listdir(Path(table_dir) / "_delta_log")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    versions = [int(name.split(".", 1)[0]) for name in entries
+                if name.split(".", 1)[0].isdigit() and (name.endswith(".json") or ".checkpoint." in name)]
+    return max(versions) if versions else None
+
 class Lake:
     """Delta tables under one root, seen through one session."""
 
@@ -171,13 +184,13 @@ class Lake:
         return self.root / layer / name
 
     def exists(self, table: str) -> bool:
-        return (self.path(table) / "_delta_log").is_dir()
+        """Whether the table has a commit: a write killed before its first commit leaves a
+        `_delta_log` folder with nothing in it, which is no table yet."""
+        return delta_version(self.path(table)) is not None
 
     def version(self, table: str) -> int | None:
         """The table's current Delta version, or None if it does not exist yet."""
-        if not self.exists(table):
-            return None
-        return int(DeltaTable(str(self.path(table))).version())
+        return delta_version(self.path(table))
 
     def tables(self) -> list[str]:
         """Every Delta table under the root, as `<layer>.<name>`, sorted."""
@@ -185,7 +198,7 @@ class Lake:
         for layer in LAYERS:
             layer_dir = self.root / layer
             if layer_dir.is_dir():
-                found += [f"{layer}.{p.name}" for p in layer_dir.iterdir() if (p / "_delta_log").is_dir()]
+                found += [f"{layer}.{p.name}" for p in layer_dir.iterdir() if delta_version(p) is not None]
         return sorted(found)
 
     def row_count(self, table: str) -> int:

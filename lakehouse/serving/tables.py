@@ -9,7 +9,6 @@ are aggregates, small enough to hold in memory and query with DuckDB in a millis
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,17 +18,7 @@ import pyarrow.compute  # noqa: F401 - registers pa.compute
 from cachetools import LRUCache
 from deltalake import DeltaTable
 
-from lakehouse.storage import LAYERS
-
-
-def delta_version(table_dir: Path) -> int | None:
-    """The latest committed version of the Delta table at `table_dir`, or None if there is none."""
-    try:
-        entries = os.listdir(table_dir / "_delta_log")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    versions = [int(name[:-5]) for name in entries if name.endswith(".json") and name[:-5].isdigit()]
-    return max(versions) if versions else None
+from lakehouse.storage import LAYERS, delta_version
 
 
 class TableStore:
@@ -57,7 +46,7 @@ class TableStore:
         for layer in layers:
             layer_dir = self.lake_dir / layer
             if layer_dir.is_dir():
-                found += [f"{layer}.{p.name}" for p in layer_dir.iterdir() if (p / "_delta_log").is_dir()]
+                found += [f"{layer}.{p.name}" for p in layer_dir.iterdir() if delta_version(p) is not None]
         return sorted(t for t in found if t not in self.hidden)
 
     def gold_tables(self) -> list[str]:

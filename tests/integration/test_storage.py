@@ -42,6 +42,16 @@ def test_writes_version_and_count_without_a_scan(lake: Lake) -> None:
     assert (info.name, info.rows, info.version) == ("silver.t", 2, 2)
 
 
+def test_a_write_killed_before_its_first_commit_leaves_no_table(lake: Lake) -> None:
+    # what a first write killed mid-way leaves: a log folder with no commit in it (and data files)
+    (lake.path("silver.t") / "_delta_log").mkdir(parents=True)
+    (lake.path("silver.t") / "part-00000-orphan.parquet").write_bytes(b"not parquet")
+    assert (lake.exists("silver.t"), lake.version("silver.t"), lake.tables()) == (False, None, [])
+    lake.upsert(_frame(lake.spark, [(1, "a"), (1, "a"), (2, "b")]), "silver.t", ["id"])
+    assert (lake.version("silver.t"), lake.row_count("silver.t"), lake.tables()) == (0, 2, ["silver.t"])
+    assert sorted(r["id"] for r in lake.read("silver.t").collect()) == [1, 2]
+
+
 def test_tables_are_registered_as_layer_dot_name(lake: Lake) -> None:
     lake.overwrite(_frame(lake.spark, [(1, "a")]), "gold.registered")
     assert lake.spark.sql("SELECT id FROM gold.registered").first()["id"] == 1
