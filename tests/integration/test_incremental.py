@@ -179,16 +179,22 @@ def test_orders_and_their_lines_follow_every_input_as_increments(world_copy: Con
                                    "gold.daily_sales", "gold.funnel_daily"))
 
 
+def _redeliver_first_reading(config: Config, lake: Lake, day: str):
+    """Put silver's first reading (lowest device_id, seq) again in a new file for `day`; the row."""
+    first = lake.read("silver.telemetry").orderBy("device_id", "seq").first()
+    assert first is not None
+    late_dir = config.sources_dir / "telemetry" / f"date={day}"
+    late_dir.mkdir(parents=True)
+    repeat = {"device_id": first["device_id"], "seq": first["seq"], "ts": f"{day}T00:00:00Z",
+              "temperature_c": 1.0, "humidity": 50.0, "battery_pct": 50.0}
+    (late_dir / "readings-0000.jsonl").write_text(json.dumps(repeat) + "\n")
+    return first
+
+
 def test_repeated_readings_land_once_across_increments(world_copy: Config, spark) -> None:
     """A reading re-delivered in a later file (same device_id, seq) stays the one first landed."""
     lake = Lake(spark, world_copy.lake_dir)
-    first = lake.read("silver.telemetry").orderBy("device_id", "seq").first()
-    assert first is not None
-    late_dir = world_copy.sources_dir / "telemetry" / "date=2099-01-01"
-    late_dir.mkdir(parents=True)
-    repeat = {"device_id": first["device_id"], "seq": first["seq"], "ts": "2099-01-01T00:00:00Z",
-              "temperature_c": 1.0, "humidity": 50.0, "battery_pct": 50.0}
-    (late_dir / "readings-0000.jsonl").write_text(json.dumps(repeat) + "\n")
+    first = _redeliver_first_reading(world_copy, lake, "2099-01-01")
     before = lake.read("silver.telemetry").count()
     _run(world_copy, lake)
     assert _increment(lake, "silver_telemetry").mode == "incremental"
@@ -206,13 +212,7 @@ def test_a_change_no_job_recorded_rebuilds_what_reads_the_table(world_copy: Conf
     removed = sorted(gold_before["reading_date"].unique())[3]
     lake.delete_where("silver.telemetry", f"reading_date = DATE'{removed}'")  # by hand: no increment
     # a re-delivered reading: bronze grows, the silver job runs and finds nothing new to write
-    first = lake.read("silver.telemetry").orderBy("device_id", "seq").first()
-    assert first is not None
-    late_dir = world_copy.sources_dir / "telemetry" / "date=2099-01-02"
-    late_dir.mkdir(parents=True)
-    repeat = {"device_id": first["device_id"], "seq": first["seq"], "ts": "2099-01-02T00:00:00Z",
-              "temperature_c": 1.0, "humidity": 50.0, "battery_pct": 50.0}
-    (late_dir / "readings-0000.jsonl").write_text(json.dumps(repeat) + "\n")
+    _redeliver_first_reading(world_copy, lake, "2099-01-02")
     written = lake.version("silver.telemetry")
     _run(world_copy, lake)
     assert lake.version("silver.telemetry") == written
