@@ -157,7 +157,6 @@ def referenced_tables(sql: str, existing: Iterable[str]) -> list[str]:
     return sorted(wanted)
 
 
-
 def delta_version(table_dir: Path) -> int | None:
     """The latest committed version of the Delta table at `table_dir` from its log listing (no
     log replay), or None if it has no commit yet."""
@@ -168,6 +167,7 @@ def delta_version(table_dir: Path) -> int | None:
     versions = [int(name.split(".", 1)[0]) for name in entries
                 if name.split(".", 1)[0].isdigit() and (name.endswith(".json") or ".checkpoint." in name)]
     return max(versions) if versions else None
+
 
 class Lake:
     """Delta tables under one root, seen through one session."""
