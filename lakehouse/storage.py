@@ -169,6 +169,16 @@ def delta_version(table_dir: Path) -> int | None:
     return max(versions) if versions else None
 
 
+def delta_tables(root: Path, layers: Iterable[str] = LAYERS) -> list[str]:
+    """Every Delta table with a commit under `root`'s `layers`, as `<layer>.<name>`, sorted."""
+    found = []
+    for layer in layers:
+        layer_dir = Path(root) / layer
+        if layer_dir.is_dir():
+            found += [f"{layer}.{p.name}" for p in layer_dir.iterdir() if delta_version(p) is not None]
+    return sorted(found)
+
+
 class Lake:
     """Delta tables under one root, seen through one session."""
 
@@ -194,12 +204,7 @@ class Lake:
 
     def tables(self) -> list[str]:
         """Every Delta table under the root, as `<layer>.<name>`, sorted."""
-        found = []
-        for layer in LAYERS:
-            layer_dir = self.root / layer
-            if layer_dir.is_dir():
-                found += [f"{layer}.{p.name}" for p in layer_dir.iterdir() if delta_version(p) is not None]
-        return sorted(found)
+        return delta_tables(self.root)
 
     def row_count(self, table: str) -> int:
         """Rows in the current version, from the Delta log's file statistics when every file has them."""

@@ -18,7 +18,7 @@ import pyarrow.compute  # noqa: F401 - registers pa.compute
 from cachetools import LRUCache
 from deltalake import DeltaTable
 
-from lakehouse.storage import LAYERS, delta_version
+from lakehouse.storage import LAYERS, delta_tables, delta_version
 
 
 class TableStore:
@@ -42,12 +42,7 @@ class TableStore:
 
     def tables(self, layers: Iterable[str] = LAYERS) -> list[str]:
         """Every table of `layers` with a Delta log, sorted, hidden tables left out."""
-        found = []
-        for layer in layers:
-            layer_dir = self.lake_dir / layer
-            if layer_dir.is_dir():
-                found += [f"{layer}.{p.name}" for p in layer_dir.iterdir() if delta_version(p) is not None]
-        return sorted(t for t in found if t not in self.hidden)
+        return [t for t in delta_tables(self.lake_dir, layers) if t not in self.hidden]
 
     def gold_tables(self) -> list[str]:
         return self.tables(("gold",))
