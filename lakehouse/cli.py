@@ -150,9 +150,9 @@ def _publish_quality_docs() -> None:
     """Refresh the Great Expectations Data Docs for the checks of this run."""
     if not state.config.quality.data_docs:
         return
-    from lakehouse.quality.gate import quality_dir, runner_for
+    from lakehouse.quality.gate import publish_docs, quality_dir
 
-    index = runner_for(quality_dir(state.config)).build_docs()
+    index = publish_docs(quality_dir(state.config))
     if index:
         logging.getLogger(__name__).info("data docs: %s", index)
 

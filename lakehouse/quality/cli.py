@@ -62,7 +62,7 @@ def report(
     last: Annotated[int, typer.Option("--last", help="Runs to show in the trend.")] = 10,
 ) -> None:
     """The latest run's checks, the trend of each check over the last N runs, and Data Docs."""
-    from lakehouse.quality.gate import quality_dir, runner_for
+    from lakehouse.quality.gate import publish_docs, quality_dir
     from lakehouse.quality.report import latest_run, trends
 
     lake = state.lake()
@@ -73,7 +73,7 @@ def report(
     run_id, rows = latest
     console.print(_latest_table(run_id, rows))
     console.print(_trend_table(trends(lake, table, last), last))
-    index = runner_for(quality_dir(state.config)).build_docs()
+    index = publish_docs(quality_dir(state.config))
     if index:
         console.print(f"Great Expectations Data Docs: file://{index}", soft_wrap=True, highlight=False)
 

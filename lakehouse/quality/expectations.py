@@ -20,9 +20,14 @@ import great_expectations as gx  # noqa: E402
 from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 from great_expectations.data_context.data_context.context_factory import project_manager  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+from great_expectations.data_context.types.resource_identifiers import (  # noqa: E402
+    ExpectationSuiteIdentifier,
+    ValidationResultIdentifier,
+)
 from pyspark.sql import DataFrame  # noqa: E402
 
-from lakehouse.quality import unique_key  # noqa: E402, F401 - registers the key expectation, for suites read back
+# unique_key registers the key expectation, for suites read back
+from lakehouse.quality import site, unique_key  # noqa: E402, F401
 from lakehouse.quality.checks import CheckResult  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -131,31 +136,18 @@ class ExpectationRunner:
         if not (self.root / "gx").exists():
             return None
         todo = self._unrendered()
-        if not todo and (self._site / "index.html").is_file():
-            return self._site / "index.html"
+        index = site.site_dir(self.root) / "index.html"
+        if not todo and index.is_file():
+            return index
         project_manager.set_project(self.context)
         sites = self.context.build_data_docs(resource_identifiers=todo or None)  # None: the whole site
-        index = next(iter(sites.values()), None)
-        return Path(index.removeprefix("file://")) if index else None
-
-    @property
-    def _site(self) -> Path:
-        return self.root / "gx" / "uncommitted" / "data_docs" / "local_site"
+        built = next(iter(sites.values()), None)
+        return Path(built.removeprefix("file://")) if built else None
 
     def _unrendered(self) -> list[Any]:
-        """Filed results without a page, and suites whose page is missing or older than the suite."""
-        def page(section: str, key: Any) -> Path:
-            *folders, name = key.to_tuple()
-            return self._site.joinpath(section, *folders, f"{name}.html")
-
-        todo = [k for k in self.context.validation_results_store.list_keys() if not page("validations", k).is_file()]
-        for key in self.context.expectations_store.list_keys():
-            *folders, name = key.to_tuple()
-            source = self.root.joinpath("gx", "expectations", *folders, f"{name}.json")
-            shown = page("expectations", key)
-            if not shown.is_file() or (source.is_file() and source.stat().st_mtime_ns > shown.stat().st_mtime_ns):
-                todo.append(key)
-        return todo
+        """The store keys of what the site is missing (`site.unrendered`)."""
+        keys: dict[str, Any] = {"validations": ValidationResultIdentifier, "expectations": ExpectationSuiteIdentifier}
+        return [keys[section].from_tuple(parts) for section, parts in site.unrendered(self.root)]
 
 
 def _to_check(table: str, result: Any) -> CheckResult:

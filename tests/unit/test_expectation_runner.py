@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from lakehouse.quality.expectations import ExpectationRunner
+from lakehouse.quality.site import site_dir
 from lakehouse.quality.suites import suite_for
 from lakehouse.silver import products
 
@@ -38,7 +42,7 @@ def test_checks_are_filed_once_for_data_docs(spark, tmp_path: Path) -> None:
 
 def _pages(root: Path) -> dict[str, int]:
     """The rendered validation pages, by run, with the time each was written."""
-    site = root / "gx" / "uncommitted" / "data_docs" / "local_site"
+    site = site_dir(root)
     return {p.relative_to(site / "validations").parts[2]: p.stat().st_mtime_ns
             for p in (site / "validations").rglob("*.html")}
 
@@ -61,6 +65,47 @@ def test_data_docs_render_only_what_was_filed_since_the_last_build(spark, tmp_pa
     after = _pages(root)
     assert sorted(after) == ["run-1", "run-2"] and after["run-1"] == pages["run-1"]  # run-1 not rendered again
     assert "run-1" in index.read_text() and "run-2" in index.read_text()
+
+
+# `publish_docs` in a process of its own: the index it returns, and whether it imported Great Expectations
+PUBLISH = """
+import sys
+from pathlib import Path
+from lakehouse.quality.gate import publish_docs
+print(publish_docs(Path(sys.argv[1])), "great_expectations" in sys.modules)
+"""
+
+
+def _publish_elsewhere(root: Path) -> tuple[str, bool]:
+    done = subprocess.run([sys.executable, "-c", PUBLISH, str(root)], capture_output=True, text=True, check=True)
+    index, imported = done.stdout.split()
+    return index, imported == "True"
+
+
+def test_a_site_that_shows_everything_filed_is_published_without_great_expectations(spark, tmp_path: Path) -> None:
+    root = tmp_path / "q"
+    assert _publish_elsewhere(root) == ("None", False)  # nothing filed yet: no site
+    scoring = ExpectationRunner(root)
+    scoring.validate(suite_for(products), _frame(spark, [1, 2]), "run-1")
+    scoring.persist()
+    index, imported = _publish_elsewhere(root)
+    assert imported and list(_pages(root)) == ["run-1"]
+    built = Path(index).stat().st_mtime_ns
+    assert _publish_elsewhere(root) == (index, False)  # nothing new: left as it is
+    assert Path(index).stat().st_mtime_ns == built
+
+    scoring.validate(suite_for(products), _frame(spark, [3]), "run-2")
+    scoring.persist()  # filed by another process after the build
+    assert _publish_elsewhere(root) == (index, True)
+    assert sorted(_pages(root)) == ["run-1", "run-2"]
+
+    suite = root / "gx" / "expectations" / "silver" / "products.json"
+    page = site_dir(root) / "expectations" / "silver" / "products.html"
+    later = page.stat().st_mtime_ns + 1
+    os.utime(suite, ns=(later, later))  # the suite changed since its page was rendered
+    assert _publish_elsewhere(root) == (index, True)
+    assert page.stat().st_mtime_ns > built
+    assert _publish_elsewhere(root) == (index, False)
 
 
 def test_discarded_checks_are_never_filed(spark, tmp_path: Path) -> None:
