@@ -114,6 +114,7 @@ def main() -> None:
     report["http_bare_loop_reference_records_per_s"] = round(len(rows) / ref)
     server.should_exit = True
     print(json.dumps(report, indent=1))
+    OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "reverse_etl.json").write_text(json.dumps(report, indent=1))
 
 

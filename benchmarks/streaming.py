@@ -171,6 +171,7 @@ def main() -> None:
         line = [x for x in done.stdout.splitlines() if x.startswith("{")]
         results.append(json.loads(line[-1]) if line else {"engine": engine, "error": done.stderr[-1500:]})
         print(json.dumps(results[-1]), flush=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "streaming.json").write_text(json.dumps(results, indent=1))
 
 
