@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.logging import RichHandler
@@ -15,6 +15,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from lakehouse.console import console, err, state
+
+if TYPE_CHECKING:
+    from lakehouse.generate.world import GenerationSummary
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A lakehouse on Spark and Delta.")
 
@@ -45,6 +48,10 @@ def generate(
     days: Annotated[int | None, typer.Option(help="Days to simulate; more days than before extends the world.")] = None,
 ) -> None:
     """Generate (or extend) every source under <data_dir>/sources."""
+    _generate(scale, seed, days)
+
+
+def _generate(scale: float | None, seed: int | None, days: int | None) -> GenerationSummary:
     from lakehouse.generate import GeneratorMismatch, generate_world
 
     cfg = state.config
@@ -67,6 +74,7 @@ def generate(
         f"Generated days {summary.first_day} .. {summary.last_day} "
         f"({summary.days_added} new of {summary.days_total}) in {cfg.sources_dir}: {counts}"
     )
+    return summary
 
 
 @app.command("fx-server")
@@ -251,7 +259,11 @@ def demo(
     """The whole lifecycle on a small world: generate, pipeline, churn model, CRM sync; then where to look."""
     from lakehouse.demo import run_lifecycle
 
-    generate(scale=scale, seed=None, days=days)
+    world = _generate(scale, None, days)
+    if state.config.pipeline.run_date is None:
+        # The world is a fixed stretch of days: the demo runs as of its last one, so its freshness
+        # checks do not compare it with today.
+        state.override("pipeline.run_date", world.last_day.isoformat())
     lake, summary = _run_pipeline([])
     if summary.failed:
         raise typer.Exit(1)

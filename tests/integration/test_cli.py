@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from deltalake import DeltaTable
 from typer.testing import CliRunner
@@ -90,3 +93,31 @@ def test_bad_config_value_is_one_line_naming_the_key(engine: str, data_dir: Path
     result = _invoke(engine, data_dir, "tables")
     assert result.exit_code == 2
     assert "pipeline.cold_chain_limit_c" in result.output and "environment" in result.output
+
+
+def _rows(lake: Path, table: str) -> pd.DataFrame:
+    layer, name = table.split(".")
+    return DeltaTable(str(lake / layer / name)).to_pandas()
+
+
+def test_the_demo_takes_a_new_world_through_the_whole_lifecycle(engine: str, tmp_path: Path) -> None:
+    """The README's first command, on a smaller world: sources, pipeline, stream, model, CRM."""
+    result = _invoke(engine, tmp_path, "demo", "--scale", "0.01", "--days", "70")
+    assert result.exit_code == 0, result.output[-3000:]
+    output, lake = result.output, tmp_path / "lake"
+    assert "Where to look:" in output and "Traceback" not in output
+    # run as of the world's last day: its sources are fresh for that day, however old they are today
+    assert "source_freshness" not in output, output[-3000:]
+
+    landed = int(re.search(r"landed ([\d,]+) readings", output).group(1).replace(",", ""))
+    streamed = _rows(lake, "bronze.telemetry")["_source"].str.startswith("fleet.telemetry/").sum()
+    assert landed > 0 and streamed == landed
+    scored = int(re.search(r"scored ([\d,]+) customers", output).group(1).replace(",", ""))
+    assert scored == len(_rows(lake, "gold.customer_churn_scores")) > 0
+    segments = _rows(lake, "gold.customer_segments")
+    inserted = int(re.search(r"CRM: postgres: .*?: (\d+) insert\(s\)", output).group(1))
+    assert inserted == len(segments) > 0 and segments["churn_probability"].notna().all()
+    assert (tmp_path / "mlflow" / "mlflow.db").is_file()
+    port = int((tmp_path / "kafka" / "port").read_text())
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the demo left its broker running"
