@@ -30,8 +30,13 @@ def connect(config: Config) -> str:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow_dir(config).mkdir(parents=True, exist_ok=True)
     uri = tracking_uri(config)
+    users = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    # MLflow also exports the URI to the environment (for subprocesses). Left there, it would read
+    # as the user's choice, and a later config in this process would use this store, not its own.
+    if users is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
         mlflow.create_experiment(EXPERIMENT, artifact_location=(mlflow_dir(config) / "artifacts").as_uri())
     return mlflow.set_experiment(EXPERIMENT).experiment_id
