@@ -27,7 +27,8 @@ from great_expectations.data_context.types.resource_identifiers import (  # noqa
 from pyspark.sql import DataFrame  # noqa: E402
 
 # unique_key registers the key expectation, for suites read back
-from lakehouse.quality import site, unique_key  # noqa: E402, F401
+from lakehouse.quality import site as site_files  # noqa: E402
+from lakehouse.quality import unique_key  # noqa: E402, F401
 from lakehouse.quality.checks import CheckResult  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,11 @@ class ExpectationRunner:
             self.root.mkdir(parents=True, exist_ok=True)
             context = gx.get_context(mode="file", project_root_dir=str(self.root))
             context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+            sites = context.variables.data_docs_sites or {}
+            for site in sites.values():  # what the site shows: the latest results only
+                site.setdefault("site_index_builder", {"class_name": "DefaultSiteIndexBuilder"})
+                site["site_index_builder"]["validation_results_limit"] = site_files.INDEX_RESULTS
+            context.variables.data_docs_sites = sites
             context.variables.save()
             self._context = context
         return self._context
@@ -136,7 +142,7 @@ class ExpectationRunner:
         if not (self.root / "gx").exists():
             return None
         todo = self._unrendered()
-        index = site.site_dir(self.root) / "index.html"
+        index = site_files.site_dir(self.root) / "index.html"
         if not todo and index.is_file():
             return index
         project_manager.set_project(self.context)
@@ -147,7 +153,7 @@ class ExpectationRunner:
     def _unrendered(self) -> list[Any]:
         """The store keys of what the site is missing (`site.unrendered`)."""
         keys: dict[str, Any] = {"validations": ValidationResultIdentifier, "expectations": ExpectationSuiteIdentifier}
-        return [keys[section].from_tuple(parts) for section, parts in site.unrendered(self.root)]
+        return [keys[section].from_tuple(parts) for section, parts in site_files.unrendered(self.root)]
 
 
 def _to_check(table: str, result: Any) -> CheckResult:

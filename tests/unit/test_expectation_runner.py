@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from lakehouse.quality import site
 from lakehouse.quality.expectations import ExpectationRunner
-from lakehouse.quality.site import site_dir
 from lakehouse.quality.suites import suite_for
 from lakehouse.silver import products
 
@@ -42,9 +44,8 @@ def test_checks_are_filed_once_for_data_docs(spark, tmp_path: Path) -> None:
 
 def _pages(root: Path) -> dict[str, int]:
     """The rendered validation pages, by run, with the time each was written."""
-    site = site_dir(root)
-    return {p.relative_to(site / "validations").parts[2]: p.stat().st_mtime_ns
-            for p in (site / "validations").rglob("*.html")}
+    pages = site.site_dir(root) / "validations"
+    return {p.relative_to(pages).parts[2]: p.stat().st_mtime_ns for p in pages.rglob("*.html")}
 
 
 def test_data_docs_render_only_what_was_filed_since_the_last_build(spark, tmp_path: Path) -> None:
@@ -100,12 +101,42 @@ def test_a_site_that_shows_everything_filed_is_published_without_great_expectati
     assert sorted(_pages(root)) == ["run-1", "run-2"]
 
     suite = root / "gx" / "expectations" / "silver" / "products.json"
-    page = site_dir(root) / "expectations" / "silver" / "products.html"
+    page = site.site_dir(root) / "expectations" / "silver" / "products.html"
     later = page.stat().st_mtime_ns + 1
     os.utime(suite, ns=(later, later))  # the suite changed since its page was rendered
     assert _publish_elsewhere(root) == (index, True)
     assert page.stat().st_mtime_ns > built
     assert _publish_elsewhere(root) == (index, False)
+
+
+def test_the_index_lists_the_latest_results_and_every_result_keeps_its_page(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(site, "INDEX_RESULTS", 2)
+    root = tmp_path / "q"
+    runner = ExpectationRunner(root)
+    for run in ("run-1", "run-2", "run-3"):  # a run, then its Data Docs refresh
+        runner.validate(suite_for(products), _frame(spark, [1, 2]), run)
+        index = runner.build_docs()
+    assert index is not None
+    listed = {run for run in ("run-1", "run-2", "run-3") if run in index.read_text()}
+    assert listed == {"run-2", "run-3"}
+    assert sorted(_pages(root)) == ["run-1", "run-2", "run-3"]
+    assert site.unrendered(root) == []  # nothing left for the next run to render
+
+
+def test_results_too_old_for_the_index_are_not_left_to_render(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(site, "INDEX_RESULTS", 2)
+    root = tmp_path / "q"
+    runner = ExpectationRunner(root)  # three runs filed with Data Docs off, then one that builds
+    for run in ("run-1", "run-2", "run-3"):
+        runner.validate(suite_for(products), _frame(spark, [1, 2]), run)
+        runner.persist()
+    assert runner.build_docs() is not None
+    assert sorted(_pages(root)) == ["run-2", "run-3"]
+    assert site.unrendered(root) == []  # run-1 is past what the site shows: not rendered, not pending
 
 
 def test_discarded_checks_are_never_filed(spark, tmp_path: Path) -> None:
