@@ -26,9 +26,8 @@ from great_expectations.data_context.types.resource_identifiers import (  # noqa
 )
 from pyspark.sql import DataFrame  # noqa: E402
 
-# unique_key registers the key expectation, for suites read back
 from lakehouse.quality import site as site_files  # noqa: E402
-from lakehouse.quality import unique_key  # noqa: E402, F401
+from lakehouse.quality import unique_key  # noqa: E402, F401 - registers the key expectation, for suites read back
 from lakehouse.quality.checks import CheckResult  # noqa: E402
 
 log = logging.getLogger(__name__)

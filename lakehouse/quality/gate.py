@@ -54,9 +54,9 @@ def publish_docs(root: Path) -> Path | None:
     everything filed, it is left as it is without importing Great Expectations (2.5 s): a
     `lakehouse run` with nothing to do on a scale-10 lake went from 5.3–5.8 s to 2.2–2.4 s."""
     if root not in _runners:
-        index = site.site_dir(root) / "index.html"
         if not (root / "gx").is_dir():
             return None
+        index = site.site_dir(root) / "index.html"
         if index.is_file() and not site.unrendered(root):
             return index
     return runner_for(root).build_docs()
