@@ -143,6 +143,11 @@ def _run_one(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport:
         return JobReport(job.name, "failed", JobOutcome(), time.perf_counter() - start, error=error)
 
 
+def _landed(job: Job, report: JobReport) -> bool:
+    """An ingestion job that brought new records (or rejects) in."""
+    return job.incremental_source and report.status == "ok" and bool(report.outcome.rows_in)
+
+
 def record_reports(lake: Lake, run_id: str, started: dt.datetime, reports: Sequence[JobReport]) -> None:
     rows = [
         (
@@ -208,6 +213,8 @@ def _run_locked(
                 absent |= set(job.outputs) - shared
             reports.append(report)
             on_done(report)
+            if _landed(job, report) and any(not j.incremental_source for j in jobs[len(reports):]):
+                ctx.gate.prepare()  # transforms will check what landed: their checks are imported meanwhile
     finally:
         ctx.gate.flush()
         if reports:

@@ -12,8 +12,10 @@ freshness. Any failed critical check records every outcome in `ops.dq_results` a
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import statistics
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -94,6 +96,19 @@ def reject_checks(table: str, rule_names: Sequence[str], rejects: DataFrame) -> 
     return [CheckResult(table, n, "reject", counts.get(n, 0) == 0, None, counts.get(n, 0)) for n in names]
 
 
+def import_in_background() -> threading.Thread:
+    """Start importing Great Expectations (3–3.5 s, pure Python) in a thread, so it overlaps work
+    that waits on the engine or on other processes; join the thread before the first check.
+
+    Only the import: building the in-memory context looks for the active Spark session, which is
+    the caller's thread's own, so that is left to the first check, in the caller's thread."""
+    thread = threading.Thread(
+        target=importlib.import_module, args=("lakehouse.quality.expectations",), name="import-gx", daemon=True
+    )
+    thread.start()
+    return thread
+
+
 class QualityGate:
     """Checks for one run: `check` before a write, `commit` after it."""
 
@@ -105,10 +120,26 @@ class QualityGate:
         self._runner: ExpectationRunner | None = None  # Great Expectations, from the first check on
         self._pending: list[pd.DataFrame] = []  # outcomes, written to ops.dq_results in one commit by `flush`
         self._volumes: dict[str, list[int]] | None = None
+        self._importing: threading.Thread | None = None
+
+    def prepare(self) -> None:
+        """Checks are coming (new data landed): import Great Expectations meanwhile, once."""
+        if self.enabled and self._importing is None and self._runner is None:
+            self._importing = import_in_background()
+
+    @property
+    def importing(self) -> bool:
+        """Whether `prepare` started the import."""
+        return self._importing is not None
+
+    def _imported(self) -> None:
+        if self._importing is not None:
+            self._importing.join()
 
     @property
     def runner(self) -> ExpectationRunner:
         if self._runner is None:
+            self._imported()
             self._runner = runner_for(quality_dir(self.config))
         return self._runner
 
@@ -135,8 +166,9 @@ class QualityGate:
         settings = self.config.quality
         if not settings.enabled:
             return []
+        runner = self.runner  # Great Expectations imported (or the import started by `prepare` done)
         suite = suite_for(module)
-        results = self.runner.validate(suite, rows, self.run_id)
+        results = runner.validate(suite, rows, self.run_id)
         if rejects is not None:
             names = [r.name for r in getattr(module, "RULES", [])]
             results += reject_checks(table, names, rejects)
@@ -167,6 +199,7 @@ class QualityGate:
     def flush(self) -> None:
         """Write every outcome kept so far to ops.dq_results, in one commit; file the suites' results
         for Data Docs."""
+        self._imported()  # not left running when the process ends
         if self._runner is not None:  # no check ran otherwise: nothing to file
             if self.config.quality.data_docs:
                 self._runner.persist()

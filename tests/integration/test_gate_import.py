@@ -1,0 +1,82 @@
+"""Great Expectations is imported while ingestion runs, when what landed will be checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lakehouse.jobs import Job, JobContext, JobOutcome
+from lakehouse.pipeline import run_jobs
+from lakehouse.quality import gate
+from lakehouse.quality.gate import QualityGate
+from lakehouse.storage import Lake
+
+
+def _ingest(name: str, landed: int) -> Job:
+    return Job(name, (), (f"bronze.{name}",), lambda ctx: JobOutcome(rows_in=landed, rows_out=landed),
+               incremental_source=True)
+
+
+def _transform(name: str, source: str, seen: list[bool]) -> Job:
+    def run(ctx: JobContext) -> JobOutcome:
+        seen.append(ctx.gate.importing)  # started by then, or not
+        return JobOutcome()
+
+    return Job(name, (source,), (f"silver.{name}",), run)
+
+
+class _Finished:
+    def join(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("landed", "with_transform", "imports"),
+    [(5, True, 1), (0, True, 0), (5, False, 0)],
+    ids=["landed-then-checked", "nothing-landed", "no-transform-follows"],
+)
+def test_the_import_starts_when_landed_rows_will_be_checked(
+    spark, make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, landed: int, with_transform: bool,
+    imports: int,
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(gate, "import_in_background", lambda: started.append("import") or _Finished())
+    config = make_config(tmp_path)
+    seen: list[bool] = []
+    jobs = [_ingest("a", 0), _ingest("b", landed)]
+    if with_transform:
+        jobs.append(_transform("c", "bronze.b", seen))
+    summary = run_jobs(config, Lake(spark, config.lake_dir), jobs)
+    assert [r.status for r in summary.reports] == ["ok"] * len(jobs)
+    assert len(started) == imports
+    assert seen == ([bool(imports)] if with_transform else [])
+
+
+def test_the_first_check_waits_for_the_import(make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    order: list[str] = []
+
+    class Importing:
+        def join(self) -> None:
+            order.append("joined")
+
+    monkeypatch.setattr(gate, "import_in_background", lambda: order.append("started") or Importing())
+    class Runner:
+        def persist(self) -> None:
+            order.append("filed")
+
+    monkeypatch.setattr(gate, "runner_for", lambda root: order.append("runner") or Runner())
+    checks = QualityGate(make_config(tmp_path), Lake(None, tmp_path), "run-1", None)  # type: ignore[arg-type]
+    checks.prepare()
+    checks.prepare()  # once per run
+    assert checks.importing
+    _ = checks.runner
+    checks.flush()
+    assert order == ["started", "joined", "runner", "joined", "filed"]
+
+
+def test_checks_turned_off_import_nothing(make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gate, "import_in_background", lambda: pytest.fail("imported with checks off"))
+    checks = QualityGate(make_config(tmp_path, **{"quality.enabled": False}), Lake(None, tmp_path), "r", None)  # type: ignore[arg-type]
+    checks.prepare()
+    assert not checks.importing
