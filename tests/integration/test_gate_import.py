@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,7 @@ def test_the_first_check_waits_for_the_import(make_config, tmp_path: Path, monke
             order.append("joined")
 
     monkeypatch.setattr(gate, "import_in_background", lambda: order.append("started") or Importing())
+
     class Runner:
         def persist(self) -> None:
             order.append("filed")
@@ -73,6 +76,20 @@ def test_the_first_check_waits_for_the_import(make_config, tmp_path: Path, monke
     _ = checks.runner
     checks.flush()
     assert order == ["started", "joined", "runner", "joined", "filed"]
+
+
+IMPORT = """
+import sys
+from lakehouse.quality import gate
+before = "great_expectations" in sys.modules
+gate.import_in_background().join()
+print(before, "great_expectations" in sys.modules, "lakehouse.quality.expectations" in sys.modules)
+"""
+
+
+def test_the_thread_imports_great_expectations() -> None:
+    done = subprocess.run([sys.executable, "-c", IMPORT], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "True"]
 
 
 def test_checks_turned_off_import_nothing(make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
