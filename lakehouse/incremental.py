@@ -6,7 +6,9 @@ version of the table it wrote, the dates that write touched and the job's parame
 
 The next run goes on from that row only when it is still a faithful summary of the lake:
 - the input gained only appends since the recorded version (an overwrite, delete or merge of the
-  input, e.g. the repair of a half-written bronze batch, means a full rebuild);
+  input, e.g. the repair of a half-written bronze batch, means a full rebuild); a job recomputed
+  by groups also takes in-place changes recorded in `ops.rewrites` with the keys of the rows they
+  changed (the erasure scrub of `bronze.customers`), and recomputes those groups as well;
 - the parameters are the same;
 - for gold, every commit of its silver input since then is an increment recorded here (so the
   dates it touched are known); a backfill or a full silver rebuild means a full gold rebuild.
@@ -59,6 +61,20 @@ SCHEMA = StructType(
     ]
 )
 
+# Commits that changed rows of an input in place, and which rows (by key): an input with only
+# appends and such commits since a job's mark can still be processed as an increment.
+REWRITES_TABLE = "ops.rewrites"
+REWRITES_SCHEMA = StructType(
+    [
+        StructField("table", StringType()),
+        StructField("version", LongType()),
+        StructField("key_column", StringType()),
+        StructField("keys", StringType()),  # JSON list of the key values whose rows the commit changed
+        StructField("reason", StringType()),
+        StructField("recorded_at", TimestampType()),
+    ]
+)
+
 
 @dataclass(frozen=True)
 class Mark:
@@ -93,23 +109,52 @@ def params_text(params: dict[str, Any]) -> str:
     return json.dumps({k: str(v) for k, v in params.items()}, sort_keys=True)
 
 
-def appended_only(lake: Lake, table: str, since: int) -> bool:
-    """True when every commit of `table` after version `since` is an append."""
+def _other_commits(lake: Lake, table: str, since: int) -> list[int] | None:
+    """The versions of `table` after `since` whose commit is not an append (None: `since` is
+    ahead of the table, which was recreated)."""
     delta = DeltaTable(str(lake.path(table)))
     current = delta.version()
     if current < since:
-        return False
-    if current == since:
-        return True
-    for commit in delta.history(current - since):
+        return None
+    others: list[int] = []
+    for commit in delta.history(current - since) if current > since else []:
         version = commit.get("version")
         if version is None or version <= since:
             continue
         operation = commit.get("operation", "")
         mode = (commit.get("operationParameters") or {}).get("mode", "")
         if not (operation == "WRITE" and str(mode).lower() == "append"):
-            return False
-    return True
+            others.append(int(version))
+    return others
+
+
+def appended_only(lake: Lake, table: str, since: int) -> bool:
+    """True when every commit of `table` after version `since` is an append."""
+    return _other_commits(lake, table, since) == []
+
+
+def record_rewrite(lake: Lake, table: str, version: int, key_column: str, keys: Iterable[Any], reason: str,
+                   at: dt.datetime) -> None:
+    """Record in `ops.rewrites` that commit `version` of `table` changed rows in place, and only
+    rows whose `key_column` is one of `keys` (e.g. the erasure scrub of `bronze.customers`)."""
+    lake.append_rows([(table, version, key_column, json.dumps(sorted(keys)), reason, _naive(at))], REWRITES_SCHEMA,
+                     REWRITES_TABLE)
+
+
+def rewritten_keys(lake: Lake, table: str, since: int, key_column: str) -> list[Any] | None:
+    """The `key_column` values whose rows the commits of `table` after `since` changed in place:
+    empty when every commit is an append; None when one is neither an append nor a rewrite
+    recorded with that key column (`record_rewrite`): what it changed is not known."""
+    others = _other_commits(lake, table, since)
+    if not others:
+        return others
+    if not lake.exists(REWRITES_TABLE):
+        return None
+    rows = lake.rows(REWRITES_TABLE, [("table", "=", table), ("version", ">", since)])
+    recorded = {int(r["version"]): r for r in rows if r["key_column"] == key_column}
+    if not set(recorded) >= set(others):
+        return None
+    return sorted({k for v in others for k in json.loads(recorded[v]["keys"])})
 
 
 def readable(lake: Lake, table: str, version: int) -> bool:

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from lakehouse import incremental
 from lakehouse.bronze import app_tables, events, fx_rates, quarantine, sales_targets, telemetry
 from lakehouse.bronze.records import (
     Rejected,
@@ -219,23 +220,32 @@ def _ingest_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime) -> In
     return IngestResult(len(frame), 0, 1, 0, tuple(checks))
 
 
-def scrub_erased_customers(lake: Lake) -> int:
-    """Null the personal data of erased customers in bronze.customers; returns rows scrubbed."""
+def scrub_erased_customers(lake: Lake, at: dt.datetime) -> int:
+    """Null the personal data of erased customers in bronze.customers; returns rows scrubbed.
+
+    Only the rows still holding some of it are updated, and the customers they belong to are
+    recorded with the commit (`ops.rewrites`): `silver_customers` recomputes just those customers
+    instead of rebuilding, since bronze then had more than appends."""
     customers, erasures = "bronze.customers", "bronze.erasure_requests"
     if not (lake.exists(customers) and lake.exists(erasures)):
         return 0
-    erased = [r[0] for r in lake.read(erasures).select("customer_id").distinct().collect()]
+    erased = [r[0] for r in lake.read(erasures).select("customer_id").distinct().collect() if r[0] is not None]
     if not erased:
         return 0
     pii = F.col("email").isNotNull() | F.col("name").isNotNull() | F.col("address").isNotNull()
-    dirty = lake.read(customers).where(F.col("customer_id").isin(erased) & pii).count()
-    if dirty:
-        ids = ", ".join(str(int(i)) for i in erased)
-        lake.spark.sql(
-            f"UPDATE delta.`{lake.path(customers)}` SET email = NULL, name = NULL, address = NULL "
-            f"WHERE customer_id IN ({ids})"
-        )
-    return int(dirty)
+    dirty = lake.read(customers).where(F.col("customer_id").isin(erased) & pii).groupBy("customer_id").count()
+    counts = {int(r["customer_id"]): int(r["count"]) for r in dirty.collect()}
+    if not counts:
+        return 0
+    ids = ", ".join(str(i) for i in sorted(counts))
+    lake.spark.sql(
+        f"UPDATE delta.`{lake.path(customers)}` SET email = NULL, name = NULL, address = NULL "
+        f"WHERE customer_id IN ({ids}) AND (email IS NOT NULL OR name IS NOT NULL OR address IS NOT NULL)"
+    )
+    version = lake.version(customers)
+    if version is not None:  # (it is: the update committed to it) unrecorded, silver would rebuild
+        incremental.record_rewrite(lake, customers, version, "customer_id", counts, "erasure", at)
+    return sum(counts.values())
 
 
 def ingest_app_db(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
@@ -244,7 +254,7 @@ def ingest_app_db(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
         result = IngestResult()
         for name in app_db.APP_TABLES:
             result += _ingest_app_table(lake, engine, name, at)
-        scrubbed = scrub_erased_customers(lake)
+        scrubbed = scrub_erased_customers(lake, at)
         if scrubbed:
             log.info("erased personal data from %d bronze.customers rows", scrubbed)
         return result

@@ -17,7 +17,7 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StructField, StructType
 
 from lakehouse import ingest
 from lakehouse.bronze import app_tables
@@ -38,6 +38,7 @@ from lakehouse.incremental import (
     newest_ingestion,
     params_text,
     readable,
+    rewritten_keys,
 )
 from lakehouse.quality.checks import CheckResult, QualityGateFailed
 from lakehouse.quality.gate import QualityGate
@@ -242,11 +243,12 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
 
 
 def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs: tuple[str, ...]) -> Job:
-    """A silver table rebuilt by groups (whole orders) over one append-only bronze table and other
-    inputs. When it can go on from its last run (see `lakehouse.incremental`), it recomputes only
-    the groups `module.affected_groups` names, from those groups' rows of `module.KEYED_INPUTS`
-    and the other inputs whole, and replaces those groups' rows and rejects (`_replace_groups`);
-    otherwise it rebuilds the table. Either way the result is what a full rebuild gives."""
+    """A silver table rebuilt by groups (whole orders, whole customers) over one bronze table and
+    other inputs. When it can go on from its last run (see `lakehouse.incremental`), it recomputes
+    only the groups `module.affected_groups` names, and those whose bronze rows were changed in
+    place by a recorded rewrite, from those groups' rows of `module.KEYED_INPUTS` and the other
+    inputs whole, and replaces those groups' rows and rejects (`_replace_groups`); otherwise it
+    rebuilds the table. Either way the result is what a full rebuild gives."""
     table: str = module.TABLE
     source: str = module.SOURCE
     group: str = module.GROUP_KEY
@@ -264,10 +266,13 @@ def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], input
             not ctx.full
             and set(marks) == set(inputs)
             and lake.exists(table)
-            and appended_only(lake, source, marks[source].input_version)
             and all(marks[t].input_version < 0 or readable(lake, t, marks[t].input_version)
                     for t in inputs if t != source)
         )
+        # The groups whose bronze rows were changed in place since (the erasure scrub); None: a
+        # change of bronze whose groups are not recorded, which only a rebuild can take in.
+        rewritten = rewritten_keys(lake, source, marks[source].input_version, group) if incremental else None
+        incremental = incremental and rewritten is not None
         frames = dict(zip(inputs, read_inputs(ctx, inputs, versions), strict=True))
         if incremental:
             mark = marks[source]
@@ -283,6 +288,9 @@ def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], input
                     previous[t] = lake.read(t, since) if since >= 0 else frames[t].limit(0)
             with lake.staging() as stage:
                 affected = module.affected_groups(new, changed, frames, previous)
+                if rewritten:
+                    key = StructType([StructField(group, module.SCHEMA[group].dataType)])
+                    affected = affected.unionByName(lake.spark.createDataFrame([(k,) for k in rewritten], key))
                 groups = lake.stage_frame(affected, stage, "groups")
                 has_null = groups.where(F.col(group).isNull()).limit(1).count() > 0
                 groups = groups.where(F.col(group).isNotNull())

@@ -184,9 +184,9 @@ def affected_groups(
     input `t`'s TRACKED columns that differ since then (old and new values); `inputs` the current
     inputs and `previous` those that changed as the last run read them. A product reaches every
     order that has ever had an item of it, a rate every order of its date and currency, an erasure
-    every order of its customer; a customer's new versions reach only the orders whose country (or
-    whose customer's being known) they change, so an email change or a move reaches no order
-    placed before it.
+    every order of its customer when silver.customers does not hold them (no order otherwise); a
+    customer's new versions reach only the orders whose country (or whose customer's being known)
+    they change, so an email change or a move reaches no order placed before it.
     """
     items, orders = inputs["bronze.order_items"], inputs["silver.orders"]
     parts = [new_items.select("order_id")]
@@ -201,8 +201,11 @@ def affected_groups(
         now, before = (_placement(theirs, f) for f in (inputs["silver.customers"], previous["silver.customers"]))
         parts.append(now.subtract(before).unionByName(before.subtract(now)).select("order_id"))
     if "bronze.erasure_requests" in changed:
+        # An erasure only decides whether a customer silver.customers does not hold is known;
+        # one it holds now is known either way (and one it held before is a change of versions).
         erased = changed["bronze.erasure_requests"].select(F.col("customer_id").cast(LongType()).alias("customer_id"))
-        parts.append(orders.join(erased.distinct(), "customer_id", "left_semi").select("order_id"))
+        absent = erased.distinct().join(inputs["silver.customers"].select("customer_id"), "customer_id", "left_anti")
+        parts.append(orders.join(absent, "customer_id", "left_semi").select("order_id"))
     if "silver.fx_rates" in changed:
         rates = changed["silver.fx_rates"].select(F.col("rate_date").alias("order_date"), "currency").distinct()
         parts.append(orders.join(rates, ["order_date", "currency"], "left_semi").select("order_id"))

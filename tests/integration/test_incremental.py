@@ -119,6 +119,16 @@ def _change_app_db(config: Config, sql: str, **params: object) -> None:
     engine.dispose()
 
 
+def _most_dated_customer_with_personal_data(lake: Lake, lines: pd.DataFrame) -> int:
+    """The customer, not erased and with personal data in bronze, whose lines span the most dates."""
+    bronze = _table(lake, "bronze.customers")
+    erased = set(_table(lake, "bronze.erasure_requests")["customer_id"].astype("int64"))
+    holding = set(bronze.loc[bronze["email"].notna(), "customer_id"].astype("int64")) - erased
+    dates = lines[lines["customer_id"].isin(holding)].groupby("customer_id")["order_date"].nunique()
+    assert dates.max() > 10, "no customer with orders on enough dates to test an erasure with"
+    return int(dates.idxmax())
+
+
 def _run_order_increment(config: Config, lake: Lake) -> tuple[set[dt.date], dict[str, int]]:
     """Run the order chain; its grouped jobs and the gold over them must go on as increments.
     The dates of silver.order_lines rewritten, and the rows each job wrote."""
@@ -135,21 +145,36 @@ def _run_order_increment(config: Config, lake: Lake) -> tuple[set[dt.date], dict
 def test_orders_and_their_lines_follow_every_input_as_increments(world_copy: Config, spark, make_config,
                                                                  tmp_path: Path) -> None:
     """New days bring new orders, status changes, customers who move or ask to be erased; an item
-    of the first day's order is corrected. Only the customers and orders those reach are
-    recomputed, gold only on the dates they touched, and the result equals a full rebuild. (What
-    each kind of change reaches, a product rename included, is tested on inline rows in
-    tests/unit/test_silver_order_lines.py.)"""
+    of the first day's order is corrected, and the customer with orders on the most dates asks to
+    be erased. Only the customers and orders those reach are recomputed, gold only on the dates
+    they touched, and the result equals a full rebuild. (What each kind of change reaches, a
+    product rename included, is tested on inline rows in tests/unit/test_silver_order_lines.py.)"""
     lake = Lake(spark, world_copy.lake_dir)
     before = _table(lake, "silver.order_lines")
     sales_before, funnel_before = _table(lake, "gold.daily_sales"), _table(lake, "gold.funnel_daily")
     customers_before = lake.row_count("silver.customers")  # versions
     oldest = before["order_date"].min()
     line = before[before["order_date"] == oldest].iloc[0]
+    erased = _most_dated_customer_with_personal_data(lake, before)
+    erased_dates = set(before.loc[before["customer_id"] == erased, "order_date"])
     _extend(world_copy, WORLD_DAYS + 2)
     _change_app_db(world_copy, "UPDATE order_items SET quantity = quantity + 10, updated_at = :at "
                    "WHERE order_id = :order AND line_no = :line",
                    order=int(line["order_id"]), line=int(line["line_no"]))
+    _change_app_db(world_copy, "INSERT INTO erasure_requests (customer_id, requested_at) VALUES (:customer, :at)",
+                   customer=erased)
     touched, written = _run_order_increment(world_copy, lake)
+
+    # the erasure scrubbed bronze in place, a change recorded with the customers it touched; the
+    # customer's versions were recomputed, their lines (which hold no personal data) were not
+    bronze = _table(lake, "bronze.customers")
+    assert bronze.loc[bronze["customer_id"] == erased, ["email", "name", "address"]].isna().all().all()
+    assert _last_commit(lake, "bronze.customers")[0] != "WRITE"
+    scrubs = lake.rows(incremental.REWRITES_TABLE, [("table", "=", "bronze.customers")])
+    assert erased in json.loads(max(scrubs, key=lambda r: r["version"])["keys"])
+    versions = _table(lake, "silver.customers")
+    assert versions.loc[versions["customer_id"] == erased, "is_erased"].all()
+    assert len(erased_dates - touched) > len(erased_dates) // 2, (sorted(erased_dates), sorted(touched))
 
     after = _table(lake, "silver.order_lines")
     corrected = after[(after["order_id"] == line["order_id"]) & (after["line_no"] == line["line_no"])]
@@ -177,6 +202,23 @@ def test_orders_and_their_lines_follow_every_input_as_increments(world_copy: Con
     _assert_equal_to_full_rebuild(world_copy, lake, make_config, tmp_path, ORDER_JOBS,
                                   ("silver.customers", "silver.orders", "silver.order_lines", "silver.rejects",
                                    "gold.daily_sales", "gold.funnel_daily"))
+
+
+def test_a_change_of_bronze_no_rewrite_recorded_rebuilds_the_customers(world_copy: Config, spark,
+                                                                         make_config, tmp_path: Path) -> None:
+    """An update of bronze.customers that names no customers (by hand, not the erasure scrub): the
+    job cannot know whose rows changed, so it rebuilds the table."""
+    lake = Lake(spark, world_copy.lake_dir)
+    customer = lake.read("silver.customers").where("NOT is_erased").orderBy("customer_id").first()
+    assert customer is not None
+    spark.sql(f"UPDATE delta.`{lake.path('bronze.customers')}` SET country = 'nowhere' "
+              f"WHERE customer_id = {customer['customer_id']}")
+    _run(world_copy, lake, jobs=("silver_customers",))
+    assert {m.mode for m in incremental.Increments(lake).last_inputs("silver_customers").values()} == {"full"}
+    # every version of theirs now fails the country rule: none is left in the table
+    assert lake.read("silver.customers").where(f"customer_id = {customer['customer_id']}").count() == 0
+    _assert_equal_to_full_rebuild(world_copy, lake, make_config, tmp_path, ("silver_customers",),
+                                  ("silver.customers", "silver.rejects"))
 
 
 def _redeliver_first_reading(config: Config, lake: Lake, day: str):

@@ -234,9 +234,14 @@ CHANGES = {
         [(2, "b@b.es", "Bo", "ES", "Madrid", T("2026-01-01 00:00:00"), T("2026-01-01 00:00:00"),
           T("2026-01-01 00:00:00"), None, True, False)],
         {102}),
-    # (an erasure moves no line of a customer silver.customers holds; their orders are recomputed anyway)
+    # an erasure moves no line of a customer silver.customers holds (their versions lose only
+    # personal data); for one it does not hold, it decides whether the customer is known
     "customer 1 erased": (
-        "bronze.erasure_requests", None, [(1, "2026-01-06 00:00:00")], {100, 101, 103, 104, 105}),
+        "bronze.erasure_requests", None, [(1, "2026-01-06 00:00:00")], set()),
+    "customer 3, who has no order, erased": (
+        "bronze.erasure_requests", None, [(3, "2026-01-06 00:00:00")], set()),
+    "customer 2's erasure request gone": (
+        "bronze.erasure_requests", "customer_id = 2", [], {102}),
     "a GBP rate for 2026-01-04": (
         "silver.fx_rates", None, [(day("2026-01-04"), "GBP", 0.86)], {103}),
     "the USD rate of 2026-01-03 corrected": (
