@@ -58,6 +58,9 @@ class PipelineConfig(_Frozen):
     run_date: dt.date | None = None
     cold_chain_limit_c: float = 8.0
     reading_interval_minutes: int = Field(5, gt=0)
+    # A full rebuild of silver.events / silver.telemetry keeps first landings in buckets of keys of
+    # about this many bronze rows each, one after the other, so its memory does not grow with history.
+    rebuild_bucket_rows: int = Field(4_000_000, ge=1)
 
 
 class QualityConfig(_Frozen):

@@ -8,7 +8,8 @@ silver jobs also replace their own slice of `silver.rejects`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -223,9 +224,9 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
             first = keep_first(new, module.KEY, order).join(seen, module.KEY, "left_anti")
             outcome, dates = _write_increment(ctx, name, module, module.build_from_first(first), append=untouched)
         else:
-            bronze = lake.read(source, version)
-            built = module.build_from_first(keep_first(bronze, module.KEY, order))
-            outcome = _write_silver(ctx, name, module, built, lake.row_count(source))
+            rows = lake.row_count(source)
+            parts = first_landings(module, lake.read(source, version), rows, ctx.config.pipeline.rebuild_bucket_rows)
+            outcome = _write_silver(ctx, name, module, parts, rows)
             dates = []
         increments.record(
             name, source, version, watermark, table, dates, "", "incremental" if incremental else "full",
@@ -240,6 +241,20 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
     return Job(
         name, (source,), (table, REJECTS_TABLE), run, module=module, builder=module.build_from_first, compute=compute
     )
+
+
+def first_landings(module: ModuleType, bronze: DataFrame, rows: int, bucket_rows: int) -> list[Built]:
+    """`module.build_from_first` of every key's first landing in `bronze` (`rows` rows), in
+    buckets of keys (a hash of the key) of about `bucket_rows` bronze rows each. A key's rows are
+    all in one bucket, so the buckets together are the whole result; computed one after the other,
+    they bound what the engine holds at once (keeping the first landing of 41 M events in one go
+    took 17 GB)."""
+    order = [F.col(c).asc_nulls_last() for c in module.FIRST_BY]
+    buckets = max(1, math.ceil(rows / bucket_rows))
+    if buckets == 1:
+        return [module.build_from_first(keep_first(bronze, module.KEY, order))]
+    bucket = F.pmod(F.xxhash64(*module.KEY), F.lit(buckets))
+    return [module.build_from_first(keep_first(bronze.where(bucket == i), module.KEY, order)) for i in range(buckets)]
 
 
 def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs: tuple[str, ...]) -> Job:
@@ -380,17 +395,25 @@ def _replace_groups(
     return JobOutcome(new_rows + rejected, new_rows, rejected, note, _describe(warnings)), dates
 
 
-def stage_built(lake: Lake, built: Built, stage: Path) -> Built:
+def stage_built(lake: Lake, built: Built | Sequence[Built], stage: Path) -> Built:
     """`built` computed once into Parquet under `stage`: its checked frame, which the rows and the
     rejects are then taken from, or (a Built without one) the rows and the rejects each. Checks
-    and writes then read the staged rows instead of running the transform again for each."""
-    if built.checked is None:
-        return Built(lake.stage_frame(built.rows, stage, "rows"), lake.stage_frame(built.rejects, stage, "rejects"))
-    return built.from_checked(lake.stage_frame(built.checked, stage, "checked"))
+    and writes then read the staged rows instead of running the transform again for each.
+    Several Builts of the same transform (`first_landings`' buckets) are computed one after the
+    other into the same Parquet and make one Built."""
+    parts = [built] if isinstance(built, Built) else list(built)
+    checked = [p.checked for p in parts if p.checked is not None]
+    if len(checked) < len(parts):
+        return Built(lake.stage_frames([p.rows for p in parts], stage, "rows"),
+                     lake.stage_frames([p.rejects for p in parts], stage, "rejects"))
+    return parts[0].from_checked(lake.stage_frames(checked, stage, "checked"))
 
 
-def _write_silver(ctx: JobContext, name: str, module: ModuleType, built: Built, rows_in: int) -> JobOutcome:
-    """Replace the whole silver table and its rejects with `built`, behind the quality gate."""
+def _write_silver(
+    ctx: JobContext, name: str, module: ModuleType, built: Built | Sequence[Built], rows_in: int
+) -> JobOutcome:
+    """Replace the whole silver table and its rejects with `built` (or the union of several,
+    see `stage_built`), behind the quality gate."""
     table: str = module.TABLE
     with ctx.lake.staging() as stage:
         # Computed once into Parquet: checked there, then committed only if no critical check failed.

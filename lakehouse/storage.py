@@ -317,6 +317,14 @@ class Lake:
         df.write.mode("overwrite").parquet(str(path))
         return self.spark.read.schema(df.schema).parquet(str(path))
 
+    def stage_frames(self, frames: Sequence[DataFrame], stage: Path, name: str) -> DataFrame:
+        """`stage_frame` of the union of `frames` (the same schema), computed one after the other:
+        only one of them is being computed at a time."""
+        path = stage / name
+        for i, df in enumerate(frames):
+            df.write.mode("append" if i else "overwrite").parquet(str(path))
+        return self.spark.read.schema(frames[0].schema).parquet(str(path))
+
     def append_staged(
         self, stage: Path, schema: StructType, table: str, partition_by: list[str] | None = None
     ) -> None:
