@@ -225,8 +225,12 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
             outcome, dates = _write_increment(ctx, name, module, module.build_from_first(first), append=untouched)
         else:
             rows = lake.row_count(source)
-            parts = first_landings(module, lake.read(source, version), rows, ctx.config.pipeline.rebuild_bucket_rows)
-            outcome = _write_silver(ctx, name, module, parts, rows)
+            buckets = math.ceil(rows / ctx.config.pipeline.rebuild_bucket_rows)
+            with lake.staging() as stage:
+                # In buckets of keys, one after the other: keeping the first landing of 41 M events
+                # in one pass took 17 GB. A key's rows are all in one bucket.
+                parts = lake.split_by_key(lake.read(source, version), module.KEY, buckets, stage)
+                outcome = _write_silver(ctx, name, module, [first_landing(module, p) for p in parts], rows)
             dates = []
         increments.record(
             name, source, version, watermark, table, dates, "", "incremental" if incremental else "full",
@@ -235,26 +239,17 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
         return outcome
 
     def compute(ctx: JobContext) -> Built:
-        order = [F.col(c).asc_nulls_last() for c in module.FIRST_BY]
-        return module.build_from_first(keep_first(ctx.lake.read(source), module.KEY, order))
+        return first_landing(module, ctx.lake.read(source))
 
     return Job(
         name, (source,), (table, REJECTS_TABLE), run, module=module, builder=module.build_from_first, compute=compute
     )
 
 
-def first_landings(module: ModuleType, bronze: DataFrame, rows: int, bucket_rows: int) -> list[Built]:
-    """`module.build_from_first` of every key's first landing in `bronze` (`rows` rows), in
-    buckets of keys (a hash of the key) of about `bucket_rows` bronze rows each. A key's rows are
-    all in one bucket, so the buckets together are the whole result; computed one after the other,
-    they bound what the engine holds at once (keeping the first landing of 41 M events in one go
-    took 17 GB)."""
+def first_landing(module: ModuleType, bronze: DataFrame) -> Built:
+    """`module.build_from_first` of every key's first landing in `bronze`."""
     order = [F.col(c).asc_nulls_last() for c in module.FIRST_BY]
-    buckets = max(1, math.ceil(rows / bucket_rows))
-    if buckets == 1:
-        return [module.build_from_first(keep_first(bronze, module.KEY, order))]
-    bucket = F.pmod(F.xxhash64(*module.KEY), F.lit(buckets))
-    return [module.build_from_first(keep_first(bronze.where(bucket == i), module.KEY, order)) for i in range(buckets)]
+    return module.build_from_first(keep_first(bronze, module.KEY, order))
 
 
 def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs: tuple[str, ...]) -> Job:

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
     DataType,
@@ -43,6 +44,7 @@ from pyspark.sql.types import (
 log = logging.getLogger(__name__)
 
 LAYERS = ("bronze", "silver", "gold", "ops")
+_BUCKET = "_bucket"  # the partition column of `Lake.split_by_key`
 
 
 # What the engines raise when another writer committed the same Delta version first (measured:
@@ -118,7 +120,6 @@ def write_parquet_part(frame: pd.DataFrame, schema: StructType, path: Path) -> N
 def distinct_keys(df: DataFrame, key: list[str]) -> DataFrame:
     """One row per key (rows equal on the key but not otherwise: the smallest by every column)."""
     from pyspark.sql import Window
-    from pyspark.sql import functions as F
 
     window = Window.partitionBy(*key).orderBy(*[F.col(c).asc_nulls_first() for c in df.columns if c not in key])
     return df.withColumn("__n", F.row_number().over(window)).where("__n = 1").drop("__n")
@@ -324,6 +325,18 @@ class Lake:
         for i, df in enumerate(frames):
             df.write.mode("append" if i else "overwrite").parquet(str(path))
         return self.spark.read.schema(frames[0].schema).parquet(str(path))
+
+    def split_by_key(self, df: DataFrame, keys: Sequence[str], buckets: int, stage: Path) -> list[DataFrame]:
+        """`df` in `buckets` parts by a hash of `keys` (every row of a key in one part), staged
+        once as Parquet under `stage` so that each part reads only its own rows; `[df]` itself
+        when one bucket is enough. Empty parts are left out."""
+        if buckets <= 1:
+            return [df]
+        path = stage / "split"
+        bucket = F.pmod(F.xxhash64(*keys), F.lit(buckets)).alias(_BUCKET)
+        df.select("*", bucket).write.partitionBy(_BUCKET).parquet(str(path))
+        parts = sorted(path.glob(f"{_BUCKET}=*"), key=lambda p: int(p.name.split("=", 1)[1]))
+        return [self.spark.read.schema(df.schema).parquet(str(p)) for p in parts]
 
     def append_staged(
         self, stage: Path, schema: StructType, table: str, partition_by: list[str] | None = None
