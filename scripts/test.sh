@@ -29,13 +29,18 @@ build_archive() {
 }
 
 # One engine's pass; its exit code. pytest's 5 (nothing collected) is a failure.
+# Each pass has a temporary root of its own (kept when it fails): under pytest's shared one, a
+# pass's folders (its PostgreSQL and Kafka data among them) are removed while it runs as soon as
+# three more pytest runs start on the machine.
 run_pass() {
-  local engine=$1 rc
+  local engine=$1 rc base
   shift
   [[ "$engine" == spark ]] && build_archive
-  echo "=== tests on engine: $engine"
-  "$pytest" --engine "$engine" "$@"
+  base=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-tests-$engine.XXXXXX")
+  echo "=== tests on engine: $engine (temporary files under $base)"
+  "$pytest" --engine "$engine" --basetemp "$base/run" "$@"
   rc=$?
+  [[ $rc -eq 0 ]] && rm -rf "$base"
   if [[ $rc -eq 5 ]]; then
     echo "no tests were collected on engine $engine: treating that as a failure" >&2
     rc=1
