@@ -394,8 +394,8 @@ def stage_built(lake: Lake, built: Built | Sequence[Built], stage: Path) -> Buil
     """`built` computed once into Parquet under `stage`: its checked frame, which the rows and the
     rejects are then taken from, or (a Built without one) the rows and the rejects each. Checks
     and writes then read the staged rows instead of running the transform again for each.
-    Several Builts of the same transform (`first_landings`' buckets) are computed one after the
-    other into the same Parquet and make one Built."""
+    Several Builts of the same transform (a rebuild's buckets, `Lake.split_by_key`) are computed
+    one after the other into the same Parquet and make one Built."""
     parts = [built] if isinstance(built, Built) else list(built)
     checked = [p.checked for p in parts if p.checked is not None]
     if len(checked) < len(parts):

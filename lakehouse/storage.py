@@ -314,9 +314,7 @@ class Lake:
         Quality checks then scan the staged result (many small queries) instead of re-running the
         transform for each, and the Delta write that follows copies the same rows.
         """
-        path = stage / name
-        df.write.mode("overwrite").parquet(str(path))
-        return self.spark.read.schema(df.schema).parquet(str(path))
+        return self.stage_frames([df], stage, name)
 
     def stage_frames(self, frames: Sequence[DataFrame], stage: Path, name: str) -> DataFrame:
         """`stage_frame` of the union of `frames` (the same schema), computed one after the other:
@@ -329,14 +327,14 @@ class Lake:
     def split_by_key(self, df: DataFrame, keys: Sequence[str], buckets: int, stage: Path) -> list[DataFrame]:
         """`df` in `buckets` parts by a hash of `keys` (every row of a key in one part), staged
         once as Parquet under `stage` so that each part reads only its own rows; `[df]` itself
-        when one bucket is enough. Empty parts are left out."""
+        when one bucket is enough. Empty parts are left out (`[df]`, empty, when all are)."""
         if buckets <= 1:
             return [df]
         path = stage / "split"
         bucket = F.pmod(F.xxhash64(*keys), F.lit(buckets)).alias(_BUCKET)
         df.select("*", bucket).write.partitionBy(_BUCKET).parquet(str(path))
         parts = sorted(path.glob(f"{_BUCKET}=*"), key=lambda p: int(p.name.split("=", 1)[1]))
-        return [self.spark.read.schema(df.schema).parquet(str(p)) for p in parts]
+        return [self.spark.read.schema(df.schema).parquet(str(p)) for p in parts] or [df]
 
     def append_staged(
         self, stage: Path, schema: StructType, table: str, partition_by: list[str] | None = None
