@@ -11,6 +11,7 @@ from typing import cast
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import MlflowClient
 from pyspark.sql import functions as F
 from sklearn.metrics import roc_auc_score
@@ -69,7 +70,7 @@ def _reference(config: Config, version: str) -> pd.DataFrame:
     return mlflow.load_table("reference.json", run_ids=[str(run_id)])
 
 
-def _realised_auc(config: Config, lake: Lake, model_path: str) -> tuple[float, dt.date] | None:
+def _realised_auc(config: Config, lake: Lake, model: PyFuncModel) -> tuple[float, dt.date] | None:
     row = lake.read("silver.orders").agg(F.max("order_date")).first()
     if row is None or row[0] is None:
         return None
@@ -79,14 +80,14 @@ def _realised_auc(config: Config, lake: Lake, model_path: str) -> tuple[float, d
         data = training_frame(config, lake, cutoff)
     except ValueError:
         return None  # labels have not matured for enough customers yet
-    p = probabilities(mlflow.pyfunc.load_model(model_path), data)
+    p = probabilities(model, data)
     return float(roc_auc_score(data[LABEL], p)), cutoff
 
 
 def measure(config: Config, lake: Lake) -> pd.DataFrame:
     """This run's metrics, one row each (not yet written)."""
     ml = config.ml
-    version, path = champion(config)
+    version, model = champion(config)
     reference = _reference(config, version)
     current = cast(pd.DataFrame, with_model_features(lake.read("gold.customer_features")).toPandas())
     as_of = current["as_of_date"].max() if len(current) else None
@@ -97,7 +98,7 @@ def measure(config: Config, lake: Lake) -> pd.DataFrame:
         rows.append(
             ("score_drift", "psi:churn_probability", psi(reference["score"], scores), ml.psi_warn, ml.psi_alert)
         )
-    realised = _realised_auc(config, lake, path)
+    realised = _realised_auc(config, lake, model)
     if realised is not None:
         rows.append(("performance", f"roc_auc_realised:{realised[1]}", realised[0], ml.auc_warn, ml.auc_alert))
     frame = pd.DataFrame(rows, columns=["kind", "metric", "value", "warn_threshold", "alert_threshold"])

@@ -1,8 +1,11 @@
 """`lakehouse score`: every customer in gold.customer_features scored by `models:/churn@champion`,
-on the engine (mapInPandas: each partition loads the model once), into gold.customer_churn_scores.
+on the engine (mapInPandas), into gold.customer_churn_scores.
 
-The champion's files are fetched once to a local folder; workers load the model from there, so
-they need no access to the tracking store (JVM Python workers and Sail's UDF runner alike).
+The champion is fetched and loaded once, on the driver, from a temporary folder removed right
+after; the loaded model travels to the workers inside the mapInPandas function (about 110 kB), so
+they need neither the tracking store nor a shared folder (JVM Python workers on a cluster and
+Sail's UDF runner alike), only mlflow and scikit-learn. The function refers to no module of this
+package, so workers need not have it installed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import mlflow
+import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import MlflowClient
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -47,39 +52,37 @@ class ScoreResult:
         )
 
 
-def champion(config: Config) -> tuple[str, str]:
-    """(version, local path of its files) of the champion model."""
+def champion(config: Config) -> tuple[str, PyFuncModel]:
+    """(version, loaded model) of the champion; its downloaded files are removed once it is loaded."""
     store.connect(config)
     name = config.ml.model_name
     try:
         version = MlflowClient().get_model_version_by_alias(name, CHAMPION).version
     except mlflow.exceptions.MlflowException:
         raise NoChampion(f"model '{name}' has no '{CHAMPION}' version yet: run `lakehouse train` first") from None
-    target = tempfile.mkdtemp(prefix="churn-model-")
-    path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=target)
-    return str(version), path
+    with tempfile.TemporaryDirectory(prefix="churn-model-") as target:
+        path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=target)
+        return str(version), mlflow.pyfunc.load_model(path)
 
 
-def score_partitions(model_path: str):  # noqa: ANN201 - the mapInPandas function
-    """A mapInPandas function: P(churned) per row, the model loaded once per partition."""
+def score_partitions(model: PyFuncModel):  # noqa: ANN201 - the mapInPandas function
+    """A mapInPandas function: P(churned) per row; the model is pickled with the function."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        model = mlflow.pyfunc.load_model(model_path)
         for batch in batches:
-            raw = model.predict(batch[FEATURES].astype("float64"))
-            values = raw.to_numpy() if hasattr(raw, "to_numpy") else raw
-            proba = values[:, 1] if getattr(values, "ndim", 1) == 2 else values
-            yield pd.DataFrame({"customer_id": batch["customer_id"], "churn_probability": proba.astype("float64")})
+            values = np.asarray(model.predict(batch[FEATURES].astype("float64")), dtype="float64")
+            proba = values[:, 1] if values.ndim == 2 else values
+            yield pd.DataFrame({"customer_id": batch["customer_id"], "churn_probability": proba})
 
     return run
 
 
 def build_scores(
-    features: DataFrame, model_path: str, model_name: str, version: str, scored_at: dt.datetime, table_version: int
+    features: DataFrame, model: PyFuncModel, model_name: str, version: str, scored_at: dt.datetime, table_version: int
 ) -> DataFrame:
-    """gold.customer_features rows → gold.customer_churn_scores rows (pure apart from the model files)."""
+    """gold.customer_features rows → gold.customer_churn_scores rows (pure)."""
     rows = with_model_features(features)
-    scored = rows.mapInPandas(score_partitions(model_path), "customer_id long, churn_probability double")
+    scored = rows.mapInPandas(score_partitions(model), "customer_id long, churn_probability double")
     dated = scored.join(rows.select("customer_id", "as_of_date"), "customer_id")
     return dated.select(
         "customer_id",
@@ -94,12 +97,12 @@ def build_scores(
 
 def score(config: Config, lake: Lake) -> ScoreResult:
     """Score every current customer with the champion; replace gold.customer_churn_scores."""
-    version, path = champion(config)
+    version, model = champion(config)
     table_version = lake.version(FEATURE_TABLE)
     if table_version is None:
         raise NoChampion(f"{FEATURE_TABLE} does not exist yet: run the pipeline first")
     now = dt.datetime.now(dt.UTC)
-    result = build_scores(lake.read(FEATURE_TABLE), path, config.ml.model_name, version, now, table_version)
+    result = build_scores(lake.read(FEATURE_TABLE), model, config.ml.model_name, version, now, table_version)
     gate = QualityGate(config, lake, f"score-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}", now)
     with lake.staging() as stage:
         rows = gate.stage(result, stage, "scores")

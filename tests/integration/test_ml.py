@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -108,8 +109,12 @@ def test_the_champion_gate_moves_only_for_a_better_model(world: World) -> None:
     assert {"calibration.png", "reference.json"} <= artifacts
 
 
-def test_scores_carry_lineage_and_match_direct_predictions(world: World) -> None:
+def test_scores_carry_lineage_and_match_direct_predictions(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the champion's files are fetched to
     result = score(world.config, world.lake)
+    assert list(tmp_path.iterdir()) == []  # nothing of the champion's download is left behind
     scores = DeltaTable(str(world.lake.path("gold.customer_churn_scores"))).to_pandas()
     features = DeltaTable(str(world.lake.path("gold.customer_features"))).to_pandas()
     assert len(scores) == len(features) == result.customers
@@ -135,9 +140,13 @@ def test_customers_with_missing_features_are_scored(world: World) -> None:
         PredictRequest(features={"shoe_size": 44.0})
 
 
-def test_monitor_records_drift_and_realised_performance(world: World) -> None:
+def test_monitor_records_drift_and_realised_performance(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     score(world.config, world.lake)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     result = monitor(world.config, world.lake)
+    assert list(tmp_path.iterdir()) == []
     rows = DeltaTable(str(world.lake.path("gold.model_monitoring"))).to_pandas()
     mine = rows[rows["run_id"] == result.rows["run_id"].iloc[0]]
     assert set(mine["kind"]) == {"feature_drift", "score_drift", "performance"}
