@@ -133,15 +133,20 @@ def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # n
     ]
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("starting", total=len(jobs))
+        running: list[str] = []  # jobs run side by side (pipeline.parallel_jobs)
+
+        def started(job) -> None:  # noqa: ANN001
+            running.append(job.name)
+            progress.update(task, description=", ".join(running))
+
+        def ended(report) -> None:  # noqa: ANN001
+            if report.job in running:
+                running.remove(report.job)
+            progress.update(task, advance=1, description=", ".join(running))
+
         try:
             summary = run_jobs(
-                state.config,
-                lake,
-                jobs,
-                on_start=lambda job: progress.update(task, description=job.name),
-                on_done=lambda report: progress.advance(task),
-                wait_seconds=wait,
-                full=full,
+                state.config, lake, jobs, on_start=started, on_done=ended, wait_seconds=wait, full=full
             )
         except LakeBusy as exc:
             err.print(f"[red]error:[/red] {exc}")

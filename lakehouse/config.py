@@ -61,6 +61,8 @@ class PipelineConfig(_Frozen):
     # A full rebuild of silver.events / silver.telemetry keeps first landings in buckets of keys of
     # about this many bronze rows each, one after the other, so its memory does not grow with history.
     rebuild_bucket_rows: int = Field(4_000_000, ge=1)
+    # Jobs that do not depend on each other run at the same time, up to this many (1: one by one).
+    parallel_jobs: int = Field(2, ge=1)
 
 
 class QualityConfig(_Frozen):

@@ -7,6 +7,7 @@ silver jobs also replace their own slice of `silver.rejects`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ from lakehouse.incremental import (
     readable,
     rewritten_keys,
 )
+from lakehouse.locking import JobTurns
 from lakehouse.quality.checks import CheckResult, QualityGateFailed
 from lakehouse.quality.gate import QualityGate
 from lakehouse.quality.rules import Built, keep_first
@@ -66,11 +68,19 @@ class JobContext:
     run_id: str
     started_at: dt.datetime
     full: bool = False  # incremental jobs rebuild whole tables (`lakehouse run --full`)
+    # Jobs of the run working side by side; their full rebuilds work alone (see `rebuilding`).
+    turns: JobTurns = field(default_factory=JobTurns, compare=False)
 
     @cached_property
     def gate(self) -> QualityGate:
         """Quality checks for this run: before every silver and gold write."""
         return QualityGate(self.config, self.lake, self.run_id, self.started_at)
+
+    def rebuilding(self) -> contextlib.AbstractContextManager[None]:
+        """Around the full rebuild of a table that is otherwise written by increments: it works alone,
+        so the run's peak memory is that of its largest rebuild, as when jobs run one by one
+        (at scale 10, two rebuilds side by side took 4.7 GB where one alone takes 3.2 GB)."""
+        return self.turns.alone()
 
     def as_of(self) -> dt.date:
         """The run date for gold: configured, else the latest order date in silver."""
@@ -226,7 +236,7 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
         else:
             rows = lake.row_count(source)
             buckets = math.ceil(rows / ctx.config.pipeline.rebuild_bucket_rows)
-            with lake.staging() as stage:
+            with ctx.rebuilding(), lake.staging() as stage:
                 # In buckets of keys, one after the other: keeping the first landing of 41 M events
                 # in one pass took 17 GB. A key's rows are all in one bucket.
                 parts = lake.split_by_key(lake.read(source, version), module.KEY, buckets, stage)
@@ -309,7 +319,8 @@ def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], input
                 built = builder(*(keyed[t] for t in inputs))
                 outcome, dates = _replace_groups(ctx, name, module, built, groups, has_null)
         else:
-            outcome = _write_silver(ctx, name, module, builder(*frames.values()), _count(ctx, inputs))
+            with ctx.rebuilding():
+                outcome = _write_silver(ctx, name, module, builder(*frames.values()), _count(ctx, inputs))
             dates = []
         watermark = newest_ingestion(lake, source, source_version)
         recorded = {t: (-1 if v is None else v, watermark if t == source else None) for t, v in versions.items()}
@@ -522,7 +533,8 @@ def _incremental_gold_job(
         written_before = lake.version(table)
         frames = [lake.read(source, versions[source]) for source in inputs]
         if touched is None:
-            outcome = _write_gold(ctx, name, module, builder(*frames, **settings), _count(ctx, inputs))
+            with ctx.rebuilding():
+                outcome = _write_gold(ctx, name, module, builder(*frames, **settings), _count(ctx, inputs))
             mode, dates = "full", []
         else:
             dates = sorted(_widen(touched, days))

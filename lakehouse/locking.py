@@ -3,6 +3,9 @@
 The lock is an `fcntl.flock` on an open file, so the kernel releases it when its holder exits,
 however it exits (a SIGKILLed run never leaves a stale lock). The file says who holds it, for the
 error message. Nested use in one process (a demo that runs the pipeline) is allowed.
+
+Inside a run, `JobTurns` lets jobs work side by side while keeping the sections that must work
+alone (full rebuilds) alone.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import datetime as dt
 import fcntl
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,3 +70,70 @@ def lake_lock(data_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         handle.close()
+
+
+class JobTurns:
+    """Jobs of one run working side by side, and sections of theirs that must work alone.
+
+    Every job of a run works inside `working()`. A section that needs the machine to itself, such as
+    a full rebuild (its memory is what one job alone may take), runs inside `alone()`: it waits until
+    no other job is working (the others finish, or wait for their own turn alone), and no job starts
+    or goes on working beside it until it is done. Sections alone take turns, one at a time.
+    """
+
+    def __init__(self) -> None:
+        self._state = threading.Condition()
+        self._working = 0  # jobs working side by side now
+        self._alone = False  # a section works alone now
+        self._queued = 0  # sections waiting for their turn alone
+        self._mine = threading.local()  # this thread's depth in `working` and `alone`
+
+    def _depth(self, name: str) -> int:
+        return int(getattr(self._mine, name, 0))
+
+    def _enter(self) -> None:
+        with self._state:
+            self._state.wait_for(lambda: not self._alone and not self._queued)
+            self._working += 1
+
+    def _leave(self) -> None:
+        with self._state:
+            self._working -= 1
+            self._state.notify_all()
+
+    @contextlib.contextmanager
+    def working(self) -> Iterator[None]:
+        """Work side by side with the run's other jobs (waiting while a section works alone)."""
+        self._enter()
+        self._mine.working = self._depth("working") + 1
+        try:
+            yield
+        finally:
+            self._mine.working -= 1
+            self._leave()
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        """Work with no other job working at the same time."""
+        if self._depth("alone"):  # already alone: a section inside another
+            yield
+            return
+        held = self._depth("working") > 0
+        with self._state:
+            if held:  # step aside, so that two jobs asking at once do not wait for each other
+                self._working -= 1
+            self._queued += 1
+            self._state.notify_all()
+            self._state.wait_for(lambda: not self._alone and self._working == 0)
+            self._queued -= 1
+            self._alone = True
+        self._mine.alone = 1
+        try:
+            yield
+        finally:
+            self._mine.alone = 0
+            with self._state:
+                self._alone = False
+                self._state.notify_all()
+            if held:
+                self._enter()

@@ -4,6 +4,12 @@ A transform job is skipped when the Delta versions of its inputs and its paramet
 of its last successful run (recorded in `ops.job_runs`), so `lakehouse run` twice in a row
 changes nothing and `lakehouse run` after new source days recomputes only what they touch.
 A failed job stops the jobs that depend on it; the others still run.
+
+Jobs that do not depend on each other run at the same time, up to `pipeline.parallel_jobs` of
+them (threads of this process sharing its session): a job starts as soon as every job of the run
+that writes one of its inputs has finished. Writes to a table shared by several jobs
+(`silver.rejects`, `bronze.quarantine`, the `ops` state) are one at a time (`Lake`), and so are
+Great Expectations validations (`QualityGate`).
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
@@ -67,14 +74,25 @@ class RunSummary:
         return [r for r in self.reports if r.status in ("failed", "blocked")]
 
 
+# Tables several jobs write a part of: no job waits for another because of them.
+SHARED_OUTPUTS = frozenset({"bronze.quarantine", "silver.rejects"})
+
+
+def upstream_jobs(jobs: Iterable[Job]) -> dict[str, set[str]]:
+    """For each of `jobs`, the others among them that write one of its inputs."""
+    jobs = list(jobs)
+    writers = {out: job.name for job in jobs for out in job.outputs if out not in SHARED_OUTPUTS}
+    return {job.name: {writers[t] for t in job.inputs if writers.get(t, job.name) != job.name} for job in jobs}
+
+
 def order_jobs(selected: Iterable[Job]) -> list[Job]:
     """Topological order of `selected`, by which job writes which table (catalogue order on ties)."""
     pending = list(selected)
-    writers = {out: job.name for job in pending for out in job.outputs if not out.startswith("bronze.quarantine")}
+    upstream = upstream_jobs(pending)
     ordered: list[Job] = []
     done: set[str] = set()
     while pending:
-        ready = [j for j in pending if all(writers.get(i) in done | {None, j.name} for i in j.inputs)]
+        ready = [j for j in pending if upstream[j.name] <= done]
         if not ready:
             raise RuntimeError(f"job dependencies form a cycle: {[j.name for j in pending]}")
         for job in ready:
@@ -106,7 +124,7 @@ def downstream_jobs(table: str) -> list[Job]:
         for job in JOBS.values():
             if job.name not in chosen and tables & set(job.inputs):
                 chosen[job.name] = job
-                tables |= set(job.outputs) - {"silver.rejects", "bronze.quarantine"}
+                tables |= set(job.outputs) - SHARED_OUTPUTS
                 changed = True
     return order_jobs(chosen.values())
 
@@ -125,6 +143,11 @@ def fingerprint(job: Job, ctx: JobContext) -> str:
 
 
 def _run_one(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport:
+    with ctx.turns.working():
+        return _run_timed(job, ctx, previous)
+
+
+def _run_timed(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport:
     start = time.perf_counter()
     try:
         mark = "" if job.incremental_source else fingerprint(job, ctx)
@@ -193,30 +216,59 @@ def _run_locked(
     started = dt.datetime.now(dt.UTC)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     ctx = JobContext(config, lake, run_id, started, full)
+    gate = ctx.gate  # made here, before jobs share it from several threads
     previous = _last_fingerprints(lake)
+    finished: dict[str, JobReport] = {}
+    try:
+        for job, report in _schedule(jobs, ctx, previous, config.pipeline.parallel_jobs, on_start):
+            finished[job.name] = report
+            on_done(report)
+            if _landed(job, report) and any(not j.incremental_source for j in jobs if j.name not in finished):
+                gate.prepare()  # transforms will check what landed: their checks are imported meanwhile
+    finally:
+        gate.flush()
+        if finished:
+            record_reports(lake, run_id, started, list(finished.values()))
+    return RunSummary(run_id, tuple(finished[j.name] for j in jobs if j.name in finished))
+
+
+def _schedule(
+    jobs: Sequence[Job], ctx: JobContext, previous: dict[str, str], workers: int, on_start: Callable[[Job], None]
+) -> Iterator[tuple[Job, JobReport]]:
+    """Run `jobs`, up to `workers` at a time, each once the jobs writing its inputs have ended;
+    yield each with its report as it ends. A job whose upstream failed is `blocked`, one whose
+    upstream has no data yet is `waiting`, without running. With one worker, jobs run one after
+    the other in the order given."""
+    upstream = upstream_jobs(jobs)
+    pending = list(jobs)
+    running: dict[Future[JobReport], Job] = {}
+    ended: set[str] = set()
     broken: set[str] = set()  # tables an upstream job failed to produce in this run
     absent: set[str] = set()  # tables whose sources have not delivered anything yet
-    reports: list[JobReport] = []
-    try:
-        for job in jobs:
-            on_start(job)
-            if broken & set(job.inputs):
-                report = JobReport(job.name, "blocked", JobOutcome(), 0.0, error="an upstream job failed")
-            elif absent & set(job.inputs):
-                report = JobReport(job.name, "waiting", JobOutcome(note="no input data yet"), 0.0)
-            else:
-                report = _run_one(job, ctx, previous)
-            shared = {"bronze.quarantine", "silver.rejects"}
-            if report.status in ("failed", "blocked"):
-                broken |= set(job.outputs) - shared
-            elif report.status == "waiting":
-                absent |= set(job.outputs) - shared
-            reports.append(report)
-            on_done(report)
-            if _landed(job, report) and any(not j.incremental_source for j in jobs[len(reports):]):
-                ctx.gate.prepare()  # transforms will check what landed: their checks are imported meanwhile
-    finally:
-        ctx.gate.flush()
-        if reports:
-            record_reports(lake, run_id, started, reports)
-    return RunSummary(run_id, tuple(reports))
+
+    def end(job: Job, report: JobReport) -> tuple[Job, JobReport]:
+        if report.status in ("failed", "blocked"):
+            broken.update(set(job.outputs) - SHARED_OUTPUTS)
+        elif report.status == "waiting":
+            absent.update(set(job.outputs) - SHARED_OUTPUTS)
+        ended.add(job.name)
+        return job, report
+
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="job") as pool:
+        while pending or running:
+            for job in [j for j in pending if upstream[j.name] <= ended]:
+                if len(running) >= workers:
+                    break
+                pending.remove(job)
+                if broken & set(job.inputs):
+                    yield end(job, JobReport(job.name, "blocked", JobOutcome(), 0.0, error="an upstream job failed"))
+                elif absent & set(job.inputs):
+                    yield end(job, JobReport(job.name, "waiting", JobOutcome(note="no input data yet"), 0.0))
+                else:
+                    on_start(job)
+                    running[pool.submit(_run_one, job, ctx, previous)] = job
+            if running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: jobs.index(running[f])):
+                    job = running.pop(future)
+                    yield end(job, future.result())

@@ -14,10 +14,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import inspect
 import logging
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -76,6 +78,21 @@ def retry_conflicts(write: Callable[..., None]) -> Callable[..., None]:
                 if attempt.retry_state.attempt_number > 1:
                     log.warning("Delta commit conflict on %s: retrying", write.__name__)
                 write(*args, **kwargs)
+
+    return wrapped
+
+
+def one_writer(write: Callable[..., None]) -> Callable[..., None]:
+    """Hold the table's write lock for the whole write: jobs of one run that work at the same time
+    (threads of one process) commit to a table they share (`silver.rejects`, the `ops` state) one
+    after the other, instead of racing for its next Delta version and recomputing the loser."""
+    signature = inspect.signature(write)
+
+    @functools.wraps(write)
+    def wrapped(self: Lake, *args: Any, **kwargs: Any) -> None:
+        table = signature.bind(self, *args, **kwargs).arguments["table"]
+        with self.write_lock(table):
+            write(self, *args, **kwargs)
 
     return wrapped
 
@@ -188,6 +205,14 @@ class Lake:
         self.root = Path(root)
         self._registered: set[str] = set()
         self._databases: set[str] = set()
+        self._catalog = threading.RLock()  # registration, from several jobs' threads
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+
+    def write_lock(self, table: str) -> threading.RLock:
+        """The lock every write to `table` through this lake holds (`one_writer`)."""
+        with self._locks_guard:
+            return self._locks.setdefault(table, threading.RLock())
 
     # -- paths and metadata -------------------------------------------------------------
     def path(self, table: str) -> Path:
@@ -229,11 +254,13 @@ class Lake:
         if table in self._registered:
             return
         layer, _ = _split(table)
-        if layer not in self._databases:
-            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
-            self._databases.add(layer)
-        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {table} USING delta LOCATION '{self.path(table)}'")
-        self._registered.add(table)
+        with self._catalog:
+            if layer not in self._databases:
+                self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
+                self._databases.add(layer)
+            if table not in self._registered:
+                self.spark.sql(f"CREATE TABLE IF NOT EXISTS {table} USING delta LOCATION '{self.path(table)}'")
+                self._registered.add(table)
 
     def register_all(self) -> list[str]:
         tables = self.tables()
@@ -285,6 +312,7 @@ class Lake:
         return writer
 
     @retry_conflicts
+    @one_writer
     def overwrite(self, df: DataFrame, table: str, partition_by: list[str] | None = None) -> None:
         """Replace the table's content (and schema) in one Delta commit."""
         writer = self._writer(df, "overwrite", partition_by).option("overwriteSchema", "true")
@@ -292,6 +320,7 @@ class Lake:
         self.register(table)
 
     @retry_conflicts
+    @one_writer
     def append(self, df: DataFrame, table: str, partition_by: list[str] | None = None) -> None:
         """Append in one commit; new columns are added to the schema (bronze keeps them)."""
         writer = self._writer(df, "append", partition_by).option("mergeSchema", "true")
@@ -349,6 +378,7 @@ class Lake:
     # replay on the next read); delta-rs takes 0.02-0.2 s. On Sail both are fast. Engine
     # DataFrames are still written by the engine.
     @retry_conflicts
+    @one_writer
     def append_pandas(
         self, frame: pd.DataFrame, schema: StructType, table: str, partition_by: list[str] | None = None
     ) -> None:
@@ -385,6 +415,7 @@ class Lake:
         return data.cast(pa.schema(casts)).to_pylist()
 
     @retry_conflicts
+    @one_writer
     def replace_where(self, df: DataFrame, table: str, predicate: str, partition_by: list[str] | None = None) -> None:
         """Atomically replace the rows matching `predicate` with `df` (creates the table if needed)."""
         if not self.exists(table):
@@ -395,6 +426,7 @@ class Lake:
         self.register(table)
 
     @retry_conflicts
+    @one_writer
     def upsert(
         self, source: DataFrame, table: str, key: list[str], partition_by: list[str] | None = None,
         keep_existing: bool = False, strategy: str | None = None,
@@ -522,6 +554,7 @@ class Lake:
             merger.when_not_matched_insert_all().execute()
             del staged
 
+    @one_writer
     def delete_where(self, table: str, predicate: str) -> None:
         if self.exists(table):
             self.spark.sql(f"DELETE FROM delta.`{self.path(table)}` WHERE {predicate}")

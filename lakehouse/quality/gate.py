@@ -121,6 +121,9 @@ class QualityGate:
         self._pending: list[pd.DataFrame] = []  # outcomes, written to ops.dq_results in one commit by `flush`
         self._volumes: dict[str, list[int]] | None = None
         self._importing: threading.Thread | None = None
+        # Jobs of a run check from several threads; Great Expectations resolves everything through
+        # one process-wide context, so validations (and the state kept here) take turns.
+        self._lock = threading.RLock()
 
     def prepare(self) -> None:
         """Checks are coming (new data landed): import Great Expectations meanwhile, once."""
@@ -166,9 +169,10 @@ class QualityGate:
         settings = self.config.quality
         if not settings.enabled:
             return []
-        runner = self.runner  # Great Expectations imported (or the import started by `prepare` done)
-        suite = suite_for(module)
-        results = runner.validate(suite, rows, self.run_id)
+        with self._lock:
+            runner = self.runner  # Great Expectations imported (or the import started by `prepare` done)
+            suite = suite_for(module)
+            results = runner.validate(suite, rows, self.run_id)
         if rejects is not None:
             names = [r.name for r in getattr(module, "RULES", [])]
             results += reject_checks(table, names, rejects)
@@ -188,13 +192,16 @@ class QualityGate:
         return results
 
     def _trailing_volumes(self) -> dict[str, list[int]]:
-        if self._volumes is None:
-            self._volumes = dq_results.trailing_volumes(self.lake, self.config.quality.volume_trailing_runs)
-        return self._volumes
+        with self._lock:
+            if self._volumes is None:
+                self._volumes = dq_results.trailing_volumes(self.lake, self.config.quality.volume_trailing_runs)
+            return self._volumes
 
     def _keep(self, results: Sequence[CheckResult], job: str, version: int | None) -> None:
         if results:
-            self._pending.append(dq_results.results_frame(results, self.run_id, job, version, self.started_at))
+            frame = dq_results.results_frame(results, self.run_id, job, version, self.started_at)
+            with self._lock:
+                self._pending.append(frame)
 
     def flush(self) -> None:
         """Write every outcome kept so far to ops.dq_results, in one commit; file the suites' results
