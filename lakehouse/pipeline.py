@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
@@ -45,7 +45,8 @@ RUNS_SCHEMA = StructType(
         StructField("rejects", LongType()),
         StructField("duration_s", DoubleType()),
         StructField("note", StringType()),
-        StructField("started_at", TimestampType()),
+        StructField("started_at", TimestampType()),  # the run's start
+        StructField("job_started_at", TimestampType()),  # the job's own (jobs run side by side)
     ]
 )
 
@@ -62,6 +63,7 @@ class JobReport:
     duration_s: float
     fingerprint: str = ""
     error: str = ""
+    started_at: dt.datetime | None = None  # None: the job did not run (blocked, waiting)
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,8 @@ def fingerprint(job: Job, ctx: JobContext) -> str:
 
 def _run_one(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport:
     with ctx.turns.working():
-        return _run_timed(job, ctx, previous)
+        started = dt.datetime.now(dt.UTC)
+        return replace(_run_timed(job, ctx, previous), started_at=started)
 
 
 def _run_timed(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport:
@@ -184,6 +187,7 @@ def record_reports(lake: Lake, run_id: str, started: dt.datetime, reports: Seque
             round(r.duration_s, 3),
             r.error or r.outcome.note,
             started.replace(tzinfo=None),
+            r.started_at.astimezone(dt.UTC).replace(tzinfo=None) if r.started_at else None,
         )
         for r in reports
     ]

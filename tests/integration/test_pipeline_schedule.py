@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,12 +38,19 @@ def test_independent_jobs_run_side_by_side_and_a_dependent_waits(spark, make_con
     ended: list[str] = []
     seen: list[list[str]] = []
     jobs = [
-        _job("a", (), lambda: (meet.wait(), ended.append("a"))),
+        _job("a", (), lambda: (meet.wait(), time.sleep(0.5), ended.append("a"))),
         _job("b", (), lambda: (meet.wait(), ended.append("b"))),
         _job("c", ("bronze.a",), lambda: seen.append(list(ended))),
     ]
     assert _run(spark, make_config, tmp_path, jobs, workers=2) == {"a": "ok", "b": "ok", "c": "ok"}
     assert seen and "a" in seen[0]  # c started after a ended
+    # ops.job_runs keeps when each job started, so the schedule can be read back
+    lake = Lake(spark, tmp_path / "lake")
+    runs = {r["job"]: r for r in lake.rows("ops.job_runs")}
+    start = {job: runs[job]["job_started_at"] for job in "abc"}
+    end_a = start["a"] + dt.timedelta(seconds=runs["a"]["duration_s"])
+    assert abs((start["a"] - start["b"]).total_seconds()) < 0.5 <= runs["a"]["duration_s"]
+    assert end_a <= start["c"] + dt.timedelta(milliseconds=5)  # durations are rounded to milliseconds
 
 
 def test_a_failed_job_blocks_its_dependents_only(spark, make_config, tmp_path: Path) -> None:
