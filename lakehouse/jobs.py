@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, reduce
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -218,7 +219,7 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
             not ctx.full
             and mark is not None
             and mark.input_table == source
-            and lake.exists(table)
+            and lake.partitioned_as(table, module.PARTITION_BY)
             and appended_only(lake, source, mark.input_version)
         )
         watermark = newest_ingestion(lake, source, version)
@@ -226,7 +227,8 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
             new = lake.read(source, version)
             if mark.watermark is not None:
                 new = new.where(F.col("_ingested_at") > F.lit(mark.watermark))
-            seen = lake.read(source, mark.input_version).select(*module.KEY)
+            # keys bronze had already seen, looked up only where the new keys' range overlaps
+            seen = lake.read(source, mark.input_version).select(*module.KEY).where(within_range(new, module.KEY))
             # Nothing written to the table since the mark: every key bronze had not seen then is
             # new to the table too, so the rows are appended. Otherwise (a run that died after its
             # write, a compaction) they are upserted, existing keys winning.
@@ -285,7 +287,7 @@ def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], input
         incremental = (
             not ctx.full
             and set(marks) == set(inputs)
-            and lake.exists(table)
+            and lake.partitioned_as(table, module.PARTITION_BY)
             and all(marks[t].input_version < 0 or readable(lake, t, marks[t].input_version)
                     for t in inputs if t != source)
         )
@@ -311,13 +313,11 @@ def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], input
                 if rewritten:
                     key = StructType([StructField(group, module.SCHEMA[group].dataType)])
                     affected = affected.unionByName(lake.spark.createDataFrame([(k,) for k in rewritten], key))
-                groups = lake.stage_frame(affected, stage, "groups")
-                has_null = groups.where(F.col(group).isNull()).limit(1).count() > 0
-                groups = groups.where(F.col(group).isNotNull())
-                keyed = {t: in_groups(f, F.col(group), groups, group, has_null) if t in module.KEYED_INPUTS else f
+                groups = Groups.staged(lake, affected, group, stage)
+                keyed = {t: groups.rows_of(f) if t in module.KEYED_INPUTS else f
                          for t, f in frames.items()}
                 built = builder(*(keyed[t] for t in inputs))
-                outcome, dates = _replace_groups(ctx, name, module, built, groups, has_null)
+                outcome, dates = _replace_groups(ctx, name, module, built, groups)
         else:
             with ctx.rebuilding():
                 outcome = _write_silver(ctx, name, module, builder(*frames.values()), _count(ctx, inputs))
@@ -335,23 +335,49 @@ def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], input
     return Job(name, inputs, (table, REJECTS_TABLE), run, module=module, builder=builder, compute=compute)
 
 
-def in_groups(df: DataFrame, key: Column, groups: DataFrame, group: str, with_null: bool) -> DataFrame:
-    """The rows of `df` whose `key` is one of `groups`' (column `group`), and with `with_null` also
-    those whose key is null."""
-    ids = groups.select(F.col(group).alias("_group"))
-    inside = df.join(ids, key == F.col("_group"), "left_semi")
-    return inside.unionByName(df.where(key.isNull())) if with_null else inside
+def within_range(df: DataFrame, columns: Sequence[str]) -> Column:
+    """True where each of `columns` lies within the range of its values in `df` (one query). Looking
+    `df`'s keys up in a large table behind this reads only the files whose statistics overlap the
+    range: the newest ones, for keys that grow with time (order ids, dated event ids, a device's
+    reading counter). False everywhere when `df` is empty."""
+    row = df.agg(*(F.min(c) for c in columns), *(F.max(c) for c in columns)).collect()[0]
+    bounds = [F.col(c).between(F.lit(row[i]), F.lit(row[len(columns) + i])) for i, c in enumerate(columns)]
+    return reduce(operator.and_, bounds)
 
 
-def outside_groups(df: DataFrame, key: Column, groups: DataFrame, group: str, with_null: bool) -> DataFrame:
-    """The rows of `df` that `in_groups` leaves out."""
-    ids = groups.select(F.col(group).alias("_group"))
-    outside = df.join(ids, key == F.col("_group"), "left_anti")
-    return outside.where(key.isNotNull()) if with_null else outside
+@dataclass(frozen=True)
+class Groups:
+    """The groups an increment recomputes: values of one key column, staged once; whether null
+    (the rows with no key) is one of them; and the range the values span."""
+
+    frame: DataFrame  # one column, `column`, without nulls
+    column: str
+    with_null: bool
+    within: Column  # `within_range` of the values
+
+    @staticmethod
+    def staged(lake: Lake, affected: DataFrame, column: str, stage: Path) -> Groups:
+        groups = lake.stage_frame(affected, stage, "groups")
+        with_null = groups.where(F.col(column).isNull()).limit(1).count() > 0
+        return Groups(groups.where(F.col(column).isNotNull()), column, with_null, within_range(groups, [column]))
+
+    def rows_of(self, df: DataFrame) -> DataFrame:
+        """The rows of `df` whose key (the column of the same name) is one of the groups, and with
+        `with_null` those whose key is null. Keys out of range are left out before the join."""
+        key = F.col(self.column)
+        ids = self.frame.select(key.alias("_group"))
+        inside = df.where(self.within).join(ids, key == F.col("_group"), "left_semi")
+        return inside.unionByName(df.where(key.isNull())) if self.with_null else inside
+
+    def rows_outside(self, df: DataFrame, key: Column) -> DataFrame:
+        """The rows of `df` whose `key` is none of the groups (nor null, with `with_null`)."""
+        ids = self.frame.select(F.col(self.column).alias("_group"))
+        outside = df.join(ids, key == F.col("_group"), "left_anti")
+        return outside.where(key.isNotNull()) if self.with_null else outside
 
 
 def _replace_groups(
-    ctx: JobContext, name: str, module: ModuleType, built: Built, groups: DataFrame, has_null: bool
+    ctx: JobContext, name: str, module: ModuleType, built: Built, groups: Groups
 ) -> tuple[JobOutcome, list[dt.date]]:
     """Replace the rows and rejects of `groups` with `built` (computed from those groups only).
 
@@ -367,7 +393,7 @@ def _replace_groups(
         built = stage_built(lake, built, stage)
         rows, rejects = built.rows, with_reject_columns(built.rejects, ctx)
         current = lake.read(table)
-        replaced = lake.stage_frame(in_groups(current, F.col(group), groups, group, has_null), stage, "replaced")
+        replaced = lake.stage_frame(groups.rows_of(current), stage, "replaced")
         new_rows, old_rows = rows.count(), replaced.count()
         results = ctx.gate.check(name, module, rows, rejects, volume=lake.row_count(table) - old_rows + new_rows)
         dates: list[dt.date] = []
@@ -375,7 +401,7 @@ def _replace_groups(
             values = sorted({tuple(r) for f in (rows, replaced) for r in f.select(*partition_by).distinct().collect()},
                             key=lambda v: tuple((x is None, x) for x in v))
             predicate = Lake.partition_predicate(partition_by, values)
-            kept = outside_groups(current.where(predicate), F.col(group), groups, group, has_null)
+            kept = groups.rows_outside(current.where(predicate), F.col(group))
             merged = lake.stage_frame(kept.unionByName(rows.select(*kept.columns)), stage, "merged")
             if values:
                 lake.replace_where(merged, table, predicate, partition_by)
@@ -383,7 +409,7 @@ def _replace_groups(
                 at = partition_by.index(date_column)
                 dates = [v[at] for v in values if v[at] is not None]
         else:
-            kept = outside_groups(current, F.col(group), groups, group, has_null)
+            kept = groups.rows_outside(current, F.col(group))
             lake.overwrite(lake.stage_frame(kept.unionByName(rows.select(*kept.columns)), stage, "merged"), table)
             if date_column:
                 dates = sorted({r[0] for f in (rows, replaced) for r in f.select(date_column).distinct().collect()
@@ -391,7 +417,7 @@ def _replace_groups(
         slice_ = lake.read(REJECTS_TABLE).where(F.col("table") == table) if lake.exists(REJECTS_TABLE) else None
         if slice_ is not None:
             held = F.get_json_object("row_json", f"$.{group}").cast(key_type)
-            kept_rejects = outside_groups(slice_, held, groups, group, has_null)
+            kept_rejects = groups.rows_outside(slice_, held)
             slice_ = lake.stage_frame(kept_rejects.unionByName(rejects.select(*kept_rejects.columns)), stage, "slice")
         lake.replace_where(slice_ if slice_ is not None else rejects, REJECTS_TABLE, f"table = '{table}'",
                            partition_by=["table"])
@@ -506,7 +532,7 @@ def _incremental_gold_job(
         """The dates the inputs' increments since the last run touched; None: rebuild whole."""
         increments = Increments(ctx.lake)
         marks = increments.last_inputs(name)
-        if ctx.full or set(marks) != set(inputs) or not ctx.lake.exists(table):
+        if ctx.full or set(marks) != set(inputs) or not ctx.lake.partitioned_as(table, module.PARTITION_BY):
             return None
         touched: set[dt.date] = set()
         for source, mark in marks.items():

@@ -228,6 +228,11 @@ class Lake:
         """The table's current Delta version, or None if it does not exist yet."""
         return delta_version(self.path(table))
 
+    def partitioned_as(self, table: str, columns: Sequence[str]) -> bool:
+        """Whether the table exists and is partitioned by exactly `columns` (in order); a table laid
+        out otherwise (by an earlier version of its job) can only be rewritten whole."""
+        return self.exists(table) and DeltaTable(str(self.path(table))).metadata().partition_columns == list(columns)
+
     def tables(self) -> list[str]:
         """Every Delta table under the root, as `<layer>.<name>`, sorted."""
         return delta_tables(self.root)

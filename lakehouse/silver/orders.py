@@ -29,7 +29,9 @@ from lakehouse.quality.rules import (
 
 TABLE = "silver.orders"
 KEY = ["order_id"]
-PARTITION_BY: list[str] = []
+# An increment replaces the dates of the orders it recomputes (the day's and those whose status
+# moved), not the whole table; readers by date (the funnel, order lines' changes) read only theirs.
+PARTITION_BY = ["order_date"]
 DATE_COLUMN = "order_date"  # increments record the dates they touched; backfills replace whole dates
 # Source freshness (a warning) is the age of the newest `order_ts` at the run date.
 FRESH_BY = "order_ts"

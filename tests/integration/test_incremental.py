@@ -223,6 +223,22 @@ def test_a_change_of_bronze_no_rewrite_recorded_rebuilds_the_customers(world_cop
                                   ("silver.customers", "silver.rejects"))
 
 
+def test_a_table_laid_out_otherwise_is_rebuilt_in_its_own_layout(world_copy: Config, spark, make_config,
+                                                                 tmp_path: Path) -> None:
+    """silver.orders as an earlier version of its job wrote it (not partitioned): the next run
+    cannot replace the dates it touches, so it rebuilds the table, partitioned by order_date."""
+    lake = Lake(spark, world_copy.lake_dir)
+    with lake.staging() as stage:
+        lake.overwrite(lake.stage_frame(lake.read("silver.orders"), stage, "orders"), "silver.orders")
+    assert DeltaTable(str(lake.path("silver.orders"))).metadata().partition_columns == []
+    _extend(world_copy, WORLD_DAYS + 1)
+    _run(world_copy, lake, jobs=("bronze_app_db", "silver_orders"))
+    assert {m.mode for m in incremental.Increments(lake).last_inputs("silver_orders").values()} == {"full"}
+    assert DeltaTable(str(lake.path("silver.orders"))).metadata().partition_columns == ["order_date"]
+    _assert_equal_to_full_rebuild(world_copy, lake, make_config, tmp_path, ("silver_orders",),
+                                  ("silver.orders", "silver.rejects"))
+
+
 def _redeliver_first_reading(config: Config, lake: Lake, day: str):
     """Put silver's first reading (lowest device_id, seq) again in a new file for `day`; the row."""
     first = lake.read("silver.telemetry").orderBy("device_id", "seq").first()

@@ -78,4 +78,4 @@ def test_rejects(spark: SparkSession) -> None:
         ],
         key=repr,
     )
-    assert (orders.TABLE, orders.KEY, orders.PARTITION_BY) == ("silver.orders", ["order_id"], [])
+    assert (orders.TABLE, orders.KEY, orders.PARTITION_BY) == ("silver.orders", ["order_id"], ["order_date"])
