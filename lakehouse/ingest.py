@@ -15,7 +15,7 @@ import importlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -54,6 +54,15 @@ MAX_FILES_PER_BATCH = 400
 # in two worker processes it took 3.2 s of CPU and longer on the clock: each worker's start and
 # imports cost about a second. Workers pay off from a few hundred MB (a first build's backlog).
 PARALLEL_PARSE_BYTES = 256 * 1024 * 1024
+
+
+# Called by an ingestion once it knows it has new records to land (the run then prepares the
+# checks that will look at them: `JobContext.landing`).
+OnNew = Callable[[], None]
+
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -158,7 +167,9 @@ def _split_redeliveries(
     return fresh, duplicates
 
 
-def ingest_landing(lake: Lake, table: ModuleType, root: Path, sources_dir: Path, at: dt.datetime) -> IngestResult:
+def ingest_landing(
+    lake: Lake, table: ModuleType, root: Path, sources_dir: Path, at: dt.datetime, on_new: OnNew = _nothing
+) -> IngestResult:
     """Ingest the landing files under `root` not seen before into `table.TABLE`."""
     state = IngestState(lake)
     result = IngestResult()
@@ -168,6 +179,8 @@ def ingest_landing(lake: Lake, table: ModuleType, root: Path, sources_dir: Path,
     for start in range(0, len(pending), MAX_FILES_PER_BATCH):
         chunk = pending[start : start + MAX_FILES_PER_BATCH]
         fresh, duplicates = _split_redeliveries(chunk, seen_hashes, sources_dir)
+        if fresh:
+            on_new()
         # Relative paths: the same sources give the same batch ids wherever the data directory is.
         batch_id = batch_id_for(table.TABLE, *sorted(_relative(p, sources_dir) for p in chunk))
         _clear_partial_batch(lake, [table.TABLE, quarantine.TABLE], batch_id)
@@ -186,16 +199,18 @@ def ingest_landing(lake: Lake, table: ModuleType, root: Path, sources_dir: Path,
     return result
 
 
-def ingest_clickstream(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
-    return ingest_landing(lake, events, config.sources_dir / "clickstream", config.sources_dir, at)
+def ingest_clickstream(lake: Lake, config: Config, at: dt.datetime, on_new: OnNew = _nothing) -> IngestResult:
+    return ingest_landing(lake, events, config.sources_dir / "clickstream", config.sources_dir, at, on_new)
 
 
-def ingest_telemetry_files(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
-    return ingest_landing(lake, telemetry, config.sources_dir / "telemetry", config.sources_dir, at)
+def ingest_telemetry_files(
+    lake: Lake, config: Config, at: dt.datetime, on_new: OnNew = _nothing
+) -> IngestResult:
+    return ingest_landing(lake, telemetry, config.sources_dir / "telemetry", config.sources_dir, at, on_new)
 
 
 # -- app database ------------------------------------------------------------------------------
-def _ingest_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime) -> IngestResult:
+def _ingest_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime, on_new: OnNew) -> IngestResult:
     state = IngestState(lake)
     table = app_db.APP_TABLES[name]
     key = f"app_db.{name}"
@@ -213,6 +228,7 @@ def _ingest_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime) -> In
         raise QualityGateFailed(target, [failure], [c for c in checks if c.rule != failure.rule] + [failure]) from None
     if frame.empty:
         return IngestResult(checks=tuple(checks))
+    on_new()
     until = str(frame[table.change_column].max())
     batch_id = batch_id_for(key, since, until, len(frame))
     _clear_partial_batch(lake, [target], batch_id)
@@ -251,12 +267,12 @@ def scrub_erased_customers(lake: Lake, at: dt.datetime) -> int:
     return sum(counts.values())
 
 
-def ingest_app_db(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
+def ingest_app_db(lake: Lake, config: Config, at: dt.datetime, on_new: OnNew = _nothing) -> IngestResult:
     engine = app_db.connect(config.app_db_url)
     try:
         result = IngestResult()
         for name in app_db.APP_TABLES:
-            result += _ingest_app_table(lake, engine, name, at)
+            result += _ingest_app_table(lake, engine, name, at, on_new)
         scrubbed = scrub_erased_customers(lake, at)
         if scrubbed:
             log.info("erased personal data from %d bronze.customers rows", scrubbed)
@@ -278,7 +294,7 @@ def fx_endpoint(config: Config) -> Iterator[str]:
         yield server.url
 
 
-def ingest_fx(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
+def ingest_fx(lake: Lake, config: Config, at: dt.datetime, on_new: OnNew = _nothing) -> IngestResult:
     state = IngestState(lake)
     with fx_endpoint(config) as url:
         client = FxClient(url, config.sources.fx)
@@ -290,6 +306,7 @@ def ingest_fx(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
         end = dt.date.fromisoformat(meta["last_date"])
         if start > end:
             return IngestResult()
+        on_new()
         rates = client.rates(start, end)
     origin = f"fx:/v1/rates?start={start}&end={end}"
     good, bad = fx_rates.parse_rates(rates, origin)
@@ -303,7 +320,7 @@ def ingest_fx(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
 
 
 # -- sales targets CSV -------------------------------------------------------------------------
-def ingest_targets(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
+def ingest_targets(lake: Lake, config: Config, at: dt.datetime, on_new: OnNew = _nothing) -> IngestResult:
     path = config.sources_dir / "targets" / "sales_targets.csv"
     if not path.exists():
         log.warning("no sales targets file at %s", path)
@@ -313,6 +330,7 @@ def ingest_targets(lake: Lake, config: Config, at: dt.datetime) -> IngestResult:
     digest = landing.content_hash(content)
     if state.last_hash(sales_targets.SOURCE) == digest:
         return IngestResult(skipped_files=1)  # the upload in force is this very file
+    on_new()
     origin = _relative(path, config.sources_dir)
     batch_id = batch_id_for(sales_targets.TABLE, digest)
     _clear_partial_batch(lake, [sales_targets.TABLE, quarantine.TABLE], batch_id)

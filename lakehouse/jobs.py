@@ -69,6 +69,7 @@ class JobContext:
     run_id: str
     started_at: dt.datetime
     full: bool = False  # incremental jobs rebuild whole tables (`lakehouse run --full`)
+    checks_follow: bool = False  # transforms run after this run's ingestion, behind the quality gate
     # Jobs of the run working side by side; their full rebuilds work alone (see `rebuilding`).
     turns: JobTurns = field(default_factory=JobTurns, compare=False)
 
@@ -76,6 +77,12 @@ class JobContext:
     def gate(self) -> QualityGate:
         """Quality checks for this run: before every silver and gold write."""
         return QualityGate(self.config, self.lake, self.run_id, self.started_at)
+
+    def landing(self) -> None:
+        """An ingestion has new records: when transforms will check them, Great Expectations is
+        imported meanwhile (`QualityGate.prepare`), while the sources are still being read."""
+        if self.checks_follow:
+            self.gate.prepare()
 
     def rebuilding(self) -> contextlib.AbstractContextManager[None]:
         """Around the full rebuild of a table that is otherwise written by increments: it works alone,
@@ -126,7 +133,7 @@ class Job:
 def _ingest_job(name: str, outputs: tuple[str, ...], fn: Callable[..., ingest.IngestResult]) -> Job:
     def run(ctx: JobContext) -> JobOutcome:
         try:
-            result = fn(ctx.lake, ctx.config, ctx.started_at)
+            result = fn(ctx.lake, ctx.config, ctx.started_at, ctx.landing)
         except QualityGateFailed as exc:  # a source check failed: keep its outcomes, then stop
             ctx.gate.record(name, exc.results)
             raise

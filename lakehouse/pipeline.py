@@ -219,7 +219,7 @@ def _run_locked(
 ) -> RunSummary:
     started = dt.datetime.now(dt.UTC)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    ctx = JobContext(config, lake, run_id, started, full)
+    ctx = JobContext(config, lake, run_id, started, full, checks_follow=any(not j.incremental_source for j in jobs))
     gate = ctx.gate  # made here, before jobs share it from several threads
     previous = _last_fingerprints(lake)
     finished: dict[str, JobReport] = {}

@@ -126,9 +126,10 @@ class QualityGate:
         self._lock = threading.RLock()
 
     def prepare(self) -> None:
-        """Checks are coming (new data landed): import Great Expectations meanwhile, once."""
-        if self.enabled and self._importing is None and self._runner is None:
-            self._importing = import_in_background()
+        """Checks are coming (new data is landing): import Great Expectations meanwhile, once."""
+        with self._lock:
+            if self.enabled and self._importing is None and self._runner is None:
+                self._importing = import_in_background()
 
     @property
     def importing(self) -> bool:

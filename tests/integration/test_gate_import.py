@@ -55,6 +55,28 @@ def test_the_import_starts_when_landed_rows_will_be_checked(
     assert seen == ([bool(imports)] if with_transform else [])
 
 
+@pytest.mark.parametrize("with_transform", [True, False], ids=["checked-later", "not-checked"])
+def test_an_ingestion_with_new_records_starts_the_import_before_it_ends(
+    spark, make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_transform: bool
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(gate, "import_in_background", lambda: started.append("import") or _Finished())
+    during: list[bool] = []
+
+    def land(ctx: JobContext) -> JobOutcome:
+        ctx.landing()  # what the built-in ingestions call once they know records are new
+        during.append(ctx.gate.importing)
+        return JobOutcome(rows_in=3, rows_out=3)
+
+    jobs = [Job("a", (), ("bronze.a",), land, incremental_source=True)]
+    if with_transform:
+        jobs.append(_transform("c", "bronze.a", []))
+    config = make_config(tmp_path)
+    run_jobs(config, Lake(spark, config.lake_dir), jobs)
+    assert during == [with_transform]
+    assert started == (["import"] if with_transform else [])
+
+
 def test_the_first_check_waits_for_the_import(make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     order: list[str] = []
 

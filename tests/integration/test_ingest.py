@@ -47,7 +47,9 @@ def test_clickstream_lands_once_with_malformed_lines_quarantined(lake_config: tu
     (first.parent / "events-0001-redelivery.jsonl").write_bytes(first.read_bytes())
     _land(config.sources_dir, "2026-01-02", "events-0001.jsonl", [_event(1, "2026-01-02"), '{"event_id": "x", "ts"'])
 
-    result = ingest_clickstream(lake, config, AT)
+    announced: list[str] = []  # what the run is told before anything is written
+    result = ingest_clickstream(lake, config, AT, lambda: announced.append("new records"))
+    assert announced and set(announced) == {"new records"}
     assert (result.records, result.rejected, result.skipped_files) == (6, 1, 1)
     assert lake.read("bronze.events").count() == 6
     quarantined = lake.read("bronze.quarantine").collect()
@@ -58,8 +60,9 @@ def test_clickstream_lands_once_with_malformed_lines_quarantined(lake_config: tu
     partitions = {r["_file_date"] for r in lake.read("bronze.events").select("_file_date").distinct().collect()}
     assert partitions == {"2026-01-01", "2026-01-02"}
 
-    again = ingest_clickstream(lake, config, AT)
+    again = ingest_clickstream(lake, config, AT, lambda: announced.append("again"))
     assert (again.records, again.batches) == (0, 0)
+    assert "again" not in announced  # nothing new: nothing announced
     assert lake.read("bronze.events").count() == 6
 
 
