@@ -70,7 +70,7 @@ class JobContext:
     started_at: dt.datetime
     full: bool = False  # incremental jobs rebuild whole tables (`lakehouse run --full`)
     checks_follow: bool = False  # transforms run after this run's ingestion, behind the quality gate
-    # Jobs of the run working side by side; their full rebuilds work alone (see `rebuilding`).
+    # Jobs of the run working side by side; their heaviest steps work alone (see `alone`).
     turns: JobTurns = field(default_factory=JobTurns, compare=False)
 
     @cached_property
@@ -84,10 +84,11 @@ class JobContext:
         if self.checks_follow:
             self.gate.prepare()
 
-    def rebuilding(self) -> contextlib.AbstractContextManager[None]:
-        """Around the full rebuild of a table that is otherwise written by increments: it works alone,
-        so the run's peak memory is that of its largest rebuild, as when jobs run one by one
-        (at scale 10, two rebuilds side by side took 4.7 GB where one alone takes 3.2 GB)."""
+    def alone(self) -> contextlib.AbstractContextManager[None]:
+        """Around work that needs the machine to itself: the full rebuild of a table otherwise written
+        by increments, a backlog of files parsed in worker processes. No other job of the run works
+        meanwhile, so the run's peak memory is that of its largest such step, as when jobs run one
+        by one (at scale 10, two rebuilds side by side took 4.7 GB where one alone takes 3.2 GB)."""
         return self.turns.alone()
 
     def as_of(self) -> dt.date:
@@ -133,7 +134,7 @@ class Job:
 def _ingest_job(name: str, outputs: tuple[str, ...], fn: Callable[..., ingest.IngestResult]) -> Job:
     def run(ctx: JobContext) -> JobOutcome:
         try:
-            result = fn(ctx.lake, ctx.config, ctx.started_at, ctx.landing)
+            result = fn(ctx.lake, ctx.config, ctx.started_at, ctx)
         except QualityGateFailed as exc:  # a source check failed: keep its outcomes, then stop
             ctx.gate.record(name, exc.results)
             raise
@@ -245,7 +246,7 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
         else:
             rows = lake.row_count(source)
             buckets = math.ceil(rows / ctx.config.pipeline.rebuild_bucket_rows)
-            with ctx.rebuilding(), lake.staging() as stage:
+            with ctx.alone(), lake.staging() as stage:
                 # In buckets of keys, one after the other: keeping the first landing of 41 M events
                 # in one pass took 17 GB. A key's rows are all in one bucket.
                 parts = lake.split_by_key(lake.read(source, version), module.KEY, buckets, stage)
@@ -326,7 +327,7 @@ def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], input
                 built = builder(*(keyed[t] for t in inputs))
                 outcome, dates = _replace_groups(ctx, name, module, built, groups)
         else:
-            with ctx.rebuilding():
+            with ctx.alone():
                 outcome = _write_silver(ctx, name, module, builder(*frames.values()), _count(ctx, inputs))
             dates = []
         watermark = newest_ingestion(lake, source, source_version)
@@ -566,7 +567,7 @@ def _incremental_gold_job(
         written_before = lake.version(table)
         frames = [lake.read(source, versions[source]) for source in inputs]
         if touched is None:
-            with ctx.rebuilding():
+            with ctx.alone():
                 outcome = _write_gold(ctx, name, module, builder(*frames, **settings), _count(ctx, inputs))
             mode, dates = "full", []
         else:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,15 +43,31 @@ def lake_config(tmp_path: Path, make_config) -> tuple[Lake, Config]:
     return Lake(get_session(config), config.lake_dir), config
 
 
+class _Run:
+    """The run an ingestion tells what it does (`lakehouse.ingest.Run`)."""
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def landing(self) -> None:
+        self.told.append("new records")
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        self.told.append("alone")
+        yield
+        self.told.append("beside others again")
+
+
 def test_clickstream_lands_once_with_malformed_lines_quarantined(lake_config: tuple[Lake, Config]) -> None:
     lake, config = lake_config
     first = _land(config.sources_dir, "2026-01-01", "events-0001.jsonl", [_event(i, "2026-01-01") for i in range(5)])
     (first.parent / "events-0001-redelivery.jsonl").write_bytes(first.read_bytes())
     _land(config.sources_dir, "2026-01-02", "events-0001.jsonl", [_event(1, "2026-01-02"), '{"event_id": "x", "ts"'])
 
-    announced: list[str] = []  # what the run is told before anything is written
-    result = ingest_clickstream(lake, config, AT, lambda: announced.append("new records"))
-    assert announced and set(announced) == {"new records"}
+    run = _Run()
+    result = ingest_clickstream(lake, config, AT, run)
+    assert run.told and set(run.told) == {"new records"}  # told before anything was written
     assert (result.records, result.rejected, result.skipped_files) == (6, 1, 1)
     assert lake.read("bronze.events").count() == 6
     quarantined = lake.read("bronze.quarantine").collect()
@@ -60,9 +78,9 @@ def test_clickstream_lands_once_with_malformed_lines_quarantined(lake_config: tu
     partitions = {r["_file_date"] for r in lake.read("bronze.events").select("_file_date").distinct().collect()}
     assert partitions == {"2026-01-01", "2026-01-02"}
 
-    again = ingest_clickstream(lake, config, AT, lambda: announced.append("again"))
+    again, told = ingest_clickstream(lake, config, AT, run), len(run.told)
     assert (again.records, again.batches) == (0, 0)
-    assert "again" not in announced  # nothing new: nothing announced
+    assert len(run.told) == told  # nothing new: nothing told
     assert lake.read("bronze.events").count() == 6
 
 
@@ -151,7 +169,9 @@ def test_parallel_parsing_lands_the_same_rows(
     for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
         _land(config.sources_dir, day, "events-0001.jsonl", [_event(i, day) for i in range(7)] + ["{oops"])
     monkeypatch.setattr(ingest_module, "PARALLEL_PARSE_BYTES", 0)  # worker processes even for tiny files
-    result = ingest_clickstream(lake, config, AT)
+    run = _Run()
+    result = ingest_clickstream(lake, config, AT, run)
+    assert run.told == ["new records", "alone", "beside others again"]  # workers take every core: alone
     assert (result.records, result.rejected) == (21, 3)
     got = sorted((r["event_id"], r["_file_date"], r["_line_no"]) for r in lake.read("bronze.events").collect())
     expected = sorted((f"e{d}-{i}", d, i + 1) for d in ("2026-01-01", "2026-01-02", "2026-01-03") for i in range(7))
