@@ -249,8 +249,9 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
             with ctx.alone(), lake.staging() as stage:
                 # In buckets of keys, one after the other: keeping the first landing of 41 M events
                 # in one pass took 17 GB. A key's rows are all in one bucket.
-                parts = lake.split_by_key(lake.read(source, version), module.KEY, buckets, stage)
-                outcome = _write_silver(ctx, name, module, [first_landing(module, p) for p in parts], rows)
+                parts = lake.split_by_key(lake.read(source, version), module.KEY, buckets, stage).values()
+                outcome = _write_silver(ctx, name, module, [first_landing(module, p) for p in parts] or
+                                        [first_landing(module, lake.read(source, version))], rows)
             dates = []
         increments.record(
             name, source, version, watermark, table, dates, "", "incremental" if incremental else "full",
@@ -327,8 +328,7 @@ def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], input
                 built = builder(*(keyed[t] for t in inputs))
                 outcome, dates = _replace_groups(ctx, name, module, built, groups)
         else:
-            with ctx.alone():
-                outcome = _write_silver(ctx, name, module, builder(*frames.values()), _count(ctx, inputs))
+            outcome = _rebuild_by_groups(ctx, name, module, builder, frames)
             dates = []
         watermark = newest_ingestion(lake, source, source_version)
         recorded = {t: (-1 if v is None else v, watermark if t == source else None) for t, v in versions.items()}
@@ -351,6 +351,29 @@ def within_range(df: DataFrame, columns: Sequence[str]) -> Column:
     row = df.agg(*(F.min(c) for c in columns), *(F.max(c) for c in columns)).collect()[0]
     bounds = [F.col(c).between(F.lit(row[i]), F.lit(row[len(columns) + i])) for i, c in enumerate(columns)]
     return reduce(operator.and_, bounds)
+
+
+def _rebuild_by_groups(
+    ctx: JobContext, name: str, module: ModuleType, builder: Callable[..., Built], frames: dict[str, DataFrame]
+) -> JobOutcome:
+    """Rebuild a table recomputed by groups whole, in buckets of groups one after the other, as
+    first landings are (`pipeline.rebuild_bucket_rows` bronze rows of `module.SOURCE` a bucket):
+    every keyed input is split by a hash of the group key, so a group's rows are all in one bucket,
+    and each bucket's groups are computed from their own rows and the other inputs whole, as an
+    increment computes the groups it reaches. A first build of 120 days at scale 10 peaked at
+    10 GB in `silver_order_lines` in one pass."""
+    lake, group = ctx.lake, module.GROUP_KEY
+    key = F.col(group).cast(module.SCHEMA[group].dataType)  # the same value hashes alike in every input
+    buckets = math.ceil(lake.row_count(module.SOURCE) / ctx.config.pipeline.rebuild_bucket_rows)
+    with ctx.alone(), lake.staging() as stage:
+        splits = {t: lake.split_by_key(frames[t], [key], buckets, stage, t.replace(".", "_"))
+                  for t in module.KEYED_INPUTS}
+        numbers = sorted({b for split in splits.values() for b in split}) or [0]
+        parts = [
+            builder(*(splits[t].get(b, frames[t].limit(0)) if t in splits else f for t, f in frames.items()))
+            for b in numbers
+        ]
+        return _write_silver(ctx, name, module, parts, _count(ctx, tuple(frames)))
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
@@ -358,17 +358,21 @@ class Lake:
             df.write.mode("append" if i else "overwrite").parquet(str(path))
         return self.spark.read.schema(frames[0].schema).parquet(str(path))
 
-    def split_by_key(self, df: DataFrame, keys: Sequence[str], buckets: int, stage: Path) -> list[DataFrame]:
+    def split_by_key(
+        self, df: DataFrame, keys: Sequence[str | Column], buckets: int, stage: Path, name: str = "split"
+    ) -> dict[int, DataFrame]:
         """`df` in `buckets` parts by a hash of `keys` (every row of a key in one part), staged
-        once as Parquet under `stage` so that each part reads only its own rows; `[df]` itself
-        when one bucket is enough. Empty parts are left out (`[df]`, empty, when all are)."""
+        once as Parquet under `stage / name` so that each part reads only its own rows: bucket
+        number -> part, empty parts left out. `{0: df}` itself when one bucket is enough. Frames
+        split with the same keys (of the same types) and number of buckets put a key in the same
+        bucket."""
         if buckets <= 1:
-            return [df]
-        path = stage / "split"
+            return {0: df}
+        path = stage / name
         bucket = F.pmod(F.xxhash64(*keys), F.lit(buckets)).alias(_BUCKET)
         df.select("*", bucket).write.partitionBy(_BUCKET).parquet(str(path))
-        parts = sorted(path.glob(f"{_BUCKET}=*"), key=lambda p: int(p.name.split("=", 1)[1]))
-        return [self.spark.read.schema(df.schema).parquet(str(p)) for p in parts] or [df]
+        parts = {int(p.name.split("=", 1)[1]): p for p in path.glob(f"{_BUCKET}=*")}
+        return {b: self.spark.read.schema(df.schema).parquet(str(parts[b])) for b in sorted(parts)}
 
     def append_staged(
         self, stage: Path, schema: StructType, table: str, partition_by: list[str] | None = None

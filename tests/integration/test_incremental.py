@@ -239,6 +239,34 @@ def test_a_table_laid_out_otherwise_is_rebuilt_in_its_own_layout(world_copy: Con
                                   ("silver.orders", "silver.rejects"))
 
 
+def test_a_rebuild_by_orders_in_buckets_gives_the_one_pass_result(world_copy: Config, spark, make_config,
+                                                                  tmp_path: Path, monkeypatch) -> None:
+    """Full rebuilds of the tables recomputed by whole orders split their keyed inputs in buckets
+    of orders and compute the buckets one after the other: the same rows and rejects as one pass."""
+    one_pass_dir = tmp_path / "one-pass"
+    shutil.copytree(world_copy.data_dir, one_pass_dir)
+    jobs = ("silver_orders", "silver_order_lines")
+    lake = Lake(spark, world_copy.lake_dir)
+    split: dict[str, int] = {}
+    original = Lake.split_by_key
+
+    def recorded(self: Lake, df, keys, buckets, stage, name="split"):  # noqa: ANN001, ANN202
+        parts = original(self, df, keys, buckets, stage, name)
+        split[name] = len(parts)
+        return parts
+
+    monkeypatch.setattr(Lake, "split_by_key", recorded)
+    smallest = min(lake.row_count(t) for t in ("bronze.orders", "bronze.order_items"))
+    bucketed = make_config(world_copy.data_dir, **{"pipeline.rebuild_bucket_rows": max(1, smallest // 4)})
+    _run(bucketed, lake, full=True, jobs=jobs)
+    assert min(split.get(t, 0) for t in ("bronze_orders", "bronze_order_items", "silver_orders")) >= 3, split
+    one_pass = make_config(one_pass_dir, **{"pipeline.rebuild_bucket_rows": 10**12})
+    one_pass_lake = Lake(spark, one_pass.lake_dir)
+    _run(one_pass, one_pass_lake, full=True, jobs=jobs)
+    for table in ("silver.orders", "silver.order_lines", "silver.rejects"):
+        pd.testing.assert_frame_equal(_table(lake, table), _table(one_pass_lake, table), obj=table)
+
+
 def _redeliver_first_reading(config: Config, lake: Lake, day: str):
     """Put silver's first reading (lowest device_id, seq) again in a new file for `day`; the row."""
     first = lake.read("silver.telemetry").orderBy("device_id", "seq").first()

@@ -103,7 +103,7 @@ def test_a_rebuild_in_buckets_of_keys_gives_the_whole_result(spark: SparkSession
     landed = bronze(spark, bronze_events.SCHEMA, rows)
     lake = Lake(spark, tmp_path)
     with lake.staging() as stage:
-        split = lake.split_by_key(landed, events.KEY, buckets, stage)
+        split = list(lake.split_by_key(landed, events.KEY, buckets, stage).values())
         assert 1 < len(split) <= buckets and sum(part.count() for part in split) == len(rows)
         parts = [jobs.first_landing(events, part) for part in split]
         whole = events.build_events(landed)
