@@ -49,11 +49,15 @@ log = logging.getLogger(__name__)
 
 # One batch holds at most this many landed files; larger backlogs are ingested in several batches.
 MAX_FILES_PER_BATCH = 400
-# Below this many bytes of new files, parse in this process; above, in one process per core.
-# In this process a day of clickstream at scale 10 (34 files, 68 MB) parses in 1.2-1.3 s of CPU;
-# in two worker processes it took 3.2 s of CPU and longer on the clock: each worker's start and
-# imports cost about a second. Workers pay off from a few hundred MB (a first build's backlog).
-PARALLEL_PARSE_BYTES = 256 * 1024 * 1024
+# From this many bytes of new files on, they are parsed in worker processes (one per core), forked
+# from a server process that imported the parser once: parsing holds Python's lock, which the jobs
+# running beside it (the app extraction, the import of the checks) need too. A day of clickstream
+# at scale 10 (34 files, 68 MB): the whole `lakehouse run` took 14.2-15.3 s with forked workers,
+# 16.0-16.5 s parsing in this process and 15.6-16.2 s with workers started from scratch (each
+# imports the library again, 1 s apiece). Below it, the server's start is not worth it.
+WORKER_PARSE_BYTES = 4 * 1024 * 1024
+# From this many on (a first build's backlog), the workers take every core: the parse works alone.
+ALONE_PARSE_BYTES = 256 * 1024 * 1024
 
 
 class Run(Protocol):
@@ -150,17 +154,29 @@ def _stage_file(task: _StageTask) -> tuple[FileRecord, list[Rejected]]:
     return FileRecord(task.origin, task.content_hash, "ingested", len(records), len(bad)), bad
 
 
+def _workers_context() -> multiprocessing.context.BaseContext:
+    """Worker processes forked from a server process that has imported this module (not forked
+    from this one: the embedded engine runs threads here); started from scratch where there is no
+    such server (Windows)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 def _stage_files(tasks: Sequence[_StageTask], run: Run) -> list[tuple[FileRecord, list[Rejected]]]:
-    """Parse files in parallel: JSON parsing is the CPU-bound part of ingestion, one file per task.
-    A backlog that large works alone: its workers take every core, and a first build's other
+    """Parse files in worker processes: JSON parsing is the CPU-bound part of ingestion, one file
+    per task. A backlog works alone: its workers take every core, and a first build's other
     extractions beside it only added to the peak memory (5.0 GB against 4.2 GB at scale 10)."""
-    if len(tasks) < 2 or sum(t.path.stat().st_size for t in tasks) < PARALLEL_PARSE_BYTES:
+    size = sum(t.path.stat().st_size for t in tasks)
+    if len(tasks) < 2 or size < WORKER_PARSE_BYTES:
         return [_stage_file(t) for t in tasks]  # starting worker processes costs more than it saves
     workers = min(len(tasks), os.cpu_count() or 1)
+    alone = run.alone() if size >= ALONE_PARSE_BYTES else contextlib.nullcontext()
     try:
-        # spawn, not fork: the embedded engine runs threads in this process.
-        with run.alone(), ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            return list(pool.map(_stage_file, tasks))
+        with alone, ProcessPoolExecutor(workers, mp_context=_workers_context()) as pool:
+            return list(pool.map(_stage_file, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
     except BrokenProcessPool as exc:
         # e.g. a script importing the library without an `if __name__ == "__main__":` guard
         log.warning("parsing in this process: worker processes could not run (%s)", exc)

@@ -160,18 +160,23 @@ def test_app_database_on_postgresql_is_extracted_incrementally(
     assert lake.read("bronze.orders").count() == orders_before + changed
 
 
+@pytest.mark.parametrize(("backlog", "told"), [
+    (False, ["new records"]),
+    (True, ["new records", "alone", "beside others again"]),  # a backlog's workers take every core
+], ids=["a-day", "a-backlog"])
 def test_parallel_parsing_lands_the_same_rows(
-    lake_config: tuple[Lake, Config], monkeypatch: pytest.MonkeyPatch
+    lake_config: tuple[Lake, Config], monkeypatch: pytest.MonkeyPatch, backlog: bool, told: list[str]
 ) -> None:
     import lakehouse.ingest as ingest_module
 
     lake, config = lake_config
     for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
         _land(config.sources_dir, day, "events-0001.jsonl", [_event(i, day) for i in range(7)] + ["{oops"])
-    monkeypatch.setattr(ingest_module, "PARALLEL_PARSE_BYTES", 0)  # worker processes even for tiny files
+    monkeypatch.setattr(ingest_module, "WORKER_PARSE_BYTES", 0)  # worker processes even for tiny files
+    monkeypatch.setattr(ingest_module, "ALONE_PARSE_BYTES", 0 if backlog else 2**60)
     run = _Run()
     result = ingest_clickstream(lake, config, AT, run)
-    assert run.told == ["new records", "alone", "beside others again"]  # workers take every core: alone
+    assert run.told == told
     assert (result.records, result.rejected) == (21, 3)
     got = sorted((r["event_id"], r["_file_date"], r["_line_no"]) for r in lake.read("bronze.events").collect())
     expected = sorted((f"e{d}-{i}", d, i + 1) for d in ("2026-01-01", "2026-01-02", "2026-01-03") for i in range(7))
@@ -196,13 +201,13 @@ def test_parsing_falls_back_to_this_process_when_workers_cannot_start(
         def __exit__(self, *args: object) -> None:
             return None
 
-        def map(self, *args: object) -> list[object]:
+        def map(self, *args: object, **kwargs: object) -> list[object]:
             raise BrokenProcessPool("a worker died while starting")
 
     lake, config = lake_config
     for day in ("2026-01-01", "2026-01-02"):
         _land(config.sources_dir, day, "events-0001.jsonl", [_event(i, day) for i in range(3)])
-    monkeypatch.setattr(ingest_module, "PARALLEL_PARSE_BYTES", 0)
+    monkeypatch.setattr(ingest_module, "WORKER_PARSE_BYTES", 0)
     monkeypatch.setattr(ingest_module, "ProcessPoolExecutor", NoWorkers)
     assert ingest_clickstream(lake, config, AT).records == 6
     assert lake.read("bronze.events").count() == 6
