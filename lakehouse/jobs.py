@@ -250,8 +250,7 @@ def _incremental_silver_job(module: ModuleType, source: str) -> Job:
                 # In buckets of keys, one after the other: keeping the first landing of 41 M events
                 # in one pass took 17 GB. A key's rows are all in one bucket.
                 parts = lake.split_by_key(lake.read(source, version), module.KEY, buckets, stage).values()
-                outcome = _write_silver(ctx, name, module, [first_landing(module, p) for p in parts] or
-                                        [first_landing(module, lake.read(source, version))], rows)
+                outcome = _write_silver(ctx, name, module, [first_landing(module, p) for p in parts], rows)
             dates = []
         increments.record(
             name, source, version, watermark, table, dates, "", "incremental" if incremental else "full",
@@ -368,7 +367,7 @@ def _rebuild_by_groups(
     with ctx.alone(), lake.staging() as stage:
         splits = {t: lake.split_by_key(frames[t], [key], buckets, stage, t.replace(".", "_"))
                   for t in module.KEYED_INPUTS}
-        numbers = sorted({b for split in splits.values() for b in split}) or [0]
+        numbers = sorted({b for split in splits.values() for b in split})
         parts = [
             builder(*(splits[t].get(b, frames[t].limit(0)) if t in splits else f for t, f in frames.items()))
             for b in numbers

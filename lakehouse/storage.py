@@ -363,16 +363,16 @@ class Lake:
     ) -> dict[int, DataFrame]:
         """`df` in `buckets` parts by a hash of `keys` (every row of a key in one part), staged
         once as Parquet under `stage / name` so that each part reads only its own rows: bucket
-        number -> part, empty parts left out. `{0: df}` itself when one bucket is enough. Frames
-        split with the same keys (of the same types) and number of buckets put a key in the same
-        bucket."""
+        number -> part, empty parts left out. `{0: df}` itself when one bucket is enough or `df`
+        is empty. Frames split with the same keys (of the same types) and number of buckets put a
+        key in the same bucket."""
         if buckets <= 1:
             return {0: df}
         path = stage / name
         bucket = F.pmod(F.xxhash64(*keys), F.lit(buckets)).alias(_BUCKET)
         df.select("*", bucket).write.partitionBy(_BUCKET).parquet(str(path))
         parts = {int(p.name.split("=", 1)[1]): p for p in path.glob(f"{_BUCKET}=*")}
-        return {b: self.spark.read.schema(df.schema).parquet(str(parts[b])) for b in sorted(parts)}
+        return {b: self.spark.read.schema(df.schema).parquet(str(parts[b])) for b in sorted(parts)} or {0: df}
 
     def append_staged(
         self, stage: Path, schema: StructType, table: str, partition_by: list[str] | None = None
