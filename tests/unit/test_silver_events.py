@@ -9,8 +9,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
-from lakehouse import jobs
 from lakehouse.bronze import events as bronze_events
+from lakehouse.jobs.silver import first_landing
 from lakehouse.silver import events
 from lakehouse.storage import Lake
 from tests.unit.silver_rows import bronze, day, frame, rejected, ts
@@ -105,7 +105,7 @@ def test_a_rebuild_in_buckets_of_keys_gives_the_whole_result(spark: SparkSession
     with lake.staging() as stage:
         split = list(lake.split_by_key(landed, events.KEY, buckets, stage).values())
         assert 1 < len(split) <= buckets and sum(part.count() for part in split) == len(rows)
-        parts = [jobs.first_landing(events, part) for part in split]
+        parts = [first_landing(events, part) for part in split]
         whole = events.build_events(landed)
         for side in ("rows", "rejects"):
             union = getattr(parts[0], side)

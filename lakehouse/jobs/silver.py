@@ -1,19 +1,15 @@
-"""The job catalogue: every job's inputs, outputs and what it runs.
-
-Ingestion jobs read sources and append to bronze. Transform jobs read tables, call one pure
-transform from `lakehouse.silver` / `lakehouse.gold`, and overwrite their table in one commit;
-silver jobs also replace their own slice of `silver.rejects`.
-"""
+"""Silver jobs: whole rebuilds of small tables, first landings of keyed events and readings kept
+as increments, and tables recomputed by groups (whole orders, whole customers) as increments;
+full rebuilds in buckets of keys or groups. Every write goes through the quality gate."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property, reduce
+from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,192 +18,35 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
-from lakehouse import ingest
-from lakehouse.bronze import app_tables
-from lakehouse.config import Config
-from lakehouse.gold import (
-    cold_chain_daily,
-    customer_churn_scores,
-    customer_features,
-    customer_segments,
-    daily_sales,
-    funnel_daily,
+from lakehouse.incremental import Increments, appended_only, changed_rows, newest_ingestion, readable, rewritten_keys
+from lakehouse.jobs.base import (
+    REJECTS_TABLE,
+    Job,
+    JobContext,
+    JobOutcome,
+    count_rows,
+    describe_warnings,
+    read_inputs,
+    with_reject_columns,
 )
-from lakehouse.incremental import (
-    Increments,
-    appended_only,
-    changed_rows,
-    dates_written,
-    newest_ingestion,
-    params_text,
-    readable,
-    rewritten_keys,
-)
-from lakehouse.locking import JobTurns
-from lakehouse.quality.checks import CheckResult, QualityGateFailed
-from lakehouse.quality.gate import QualityGate
 from lakehouse.quality.rules import Built, keep_first
-from lakehouse.silver import (
-    customers,
-    events,
-    fx_rates,
-    order_lines,
-    orders,
-    products,
-    sales_targets,
-    telemetry,
-)
 from lakehouse.storage import Lake, TableNotFound
 
-REJECTS_TABLE = "silver.rejects"
 
-
-@dataclass(frozen=True)
-class JobContext:
-    config: Config
-    lake: Lake
-    run_id: str
-    started_at: dt.datetime
-    full: bool = False  # incremental jobs rebuild whole tables (`lakehouse run --full`)
-    checks_follow: bool = False  # transforms run after this run's ingestion, behind the quality gate
-    # Jobs of the run working side by side; their heaviest steps work alone (see `alone`).
-    turns: JobTurns = field(default_factory=JobTurns, compare=False)
-
-    @cached_property
-    def gate(self) -> QualityGate:
-        """Quality checks for this run: before every silver and gold write."""
-        return QualityGate(self.config, self.lake, self.run_id, self.started_at)
-
-    def landing(self) -> None:
-        """An ingestion has new records: when transforms will check them, Great Expectations is
-        imported meanwhile (`QualityGate.prepare`), while the sources are still being read."""
-        if self.checks_follow:
-            self.gate.prepare()
-
-    def alone(self) -> contextlib.AbstractContextManager[None]:
-        """Around work that needs the machine to itself: the full rebuild of a table otherwise written
-        by increments, a backlog of files parsed in worker processes. No other job of the run works
-        meanwhile, so the run's peak memory is that of its largest such step, as when jobs run one
-        by one (at scale 10, two rebuilds side by side took 4.7 GB where one alone takes 3.2 GB)."""
-        return self.turns.alone()
-
-    def as_of(self) -> dt.date:
-        """The run date for gold: configured, else the latest order date in silver."""
-        if self.config.pipeline.run_date:
-            return self.config.pipeline.run_date
-        latest = self.lake.read("silver.orders").agg(F.max("order_date")).first()
-        return latest[0] if latest and latest[0] else self.started_at.date()
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    rows_in: int = 0
-    rows_out: int = 0
-    rejects: int = 0
-    note: str = ""
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    run: Callable[[JobContext], JobOutcome]
-    # Ingestion jobs look at their sources every time; transforms are skipped when their inputs
-    # (Delta versions) and parameters are the same as at their last successful run.
-    incremental_source: bool = False
-    params: Callable[[JobContext], dict[str, Any]] = field(default=lambda ctx: {})
-    # Transforms: the table's module and its pure builder (re-admission runs them on rejects).
-    module: ModuleType | None = None
-    builder: Callable[..., Any] | None = None
-    # Transforms: the whole result from the current inputs (a DataFrame, or Built for silver);
-    # backfills keep the dates they were asked for.
-    compute: Callable[[JobContext], Any] | None = None
-
-    @property
-    def layer(self) -> str:
-        return self.name.split("_", 1)[0]
-
-
-# -- ingestion ----------------------------------------------------------------------------------
-def _ingest_job(name: str, outputs: tuple[str, ...], fn: Callable[..., ingest.IngestResult]) -> Job:
-    def run(ctx: JobContext) -> JobOutcome:
-        try:
-            result = fn(ctx.lake, ctx.config, ctx.started_at, ctx)
-        except QualityGateFailed as exc:  # a source check failed: keep its outcomes, then stop
-            ctx.gate.record(name, exc.results)
-            raise
-        warnings = ctx.gate.record(name, result.checks)
-        note = f"{result.batches} batch(es)"
-        if result.skipped_files:
-            note += f", {result.skipped_files} re-delivered file(s) skipped"
-        rows_in = result.records + result.rejected
-        return JobOutcome(rows_in, result.records, result.rejected, note, warnings=_describe(warnings))
-
-    return Job(name, (), outputs + ("bronze.quarantine",), run, incremental_source=True)
-
-
-APP_OUTPUTS = tuple(app_tables.bronze_table(n) for n in ("customers", "products", "orders", "order_items"))
-INGEST_JOBS = [
-    _ingest_job("bronze_app_db", APP_OUTPUTS + ("bronze.erasure_requests",), ingest.ingest_app_db),
-    _ingest_job("bronze_clickstream", ("bronze.events",), ingest.ingest_clickstream),
-    _ingest_job("bronze_telemetry", ("bronze.telemetry",), ingest.ingest_telemetry_files),
-    _ingest_job("bronze_fx", ("bronze.fx_rates",), ingest.ingest_fx),
-    _ingest_job("bronze_targets", ("bronze.sales_targets",), ingest.ingest_targets),
-]
-
-
-# -- transforms ---------------------------------------------------------------------------------
-# Inputs a job can run without (read as empty): no erasure requested yet, no model scored yet.
-OPTIONAL_INPUTS: dict[str, StructType] = {
-    **{t: app_tables.schema(t.split(".", 1)[1]) for t in app_tables.OPTIONAL_BRONZE},
-    customer_churn_scores.TABLE: customer_churn_scores.SCHEMA,
-}
-
-
-def read_inputs(
-    ctx: JobContext, inputs: tuple[str, ...], versions: dict[str, int | None] | None = None
-) -> list[DataFrame]:
-    """The inputs' current rows (or those of `versions`); a missing optional input is empty."""
-    frames = []
-    for table in inputs:
-        if not ctx.lake.exists(table) and table in OPTIONAL_INPUTS:
-            frames.append(ctx.lake.spark.createDataFrame([], OPTIONAL_INPUTS[table]))
-        else:
-            frames.append(ctx.lake.read(table, (versions or {}).get(table)))
-    return frames
-
-
-def _count(ctx: JobContext, tables: tuple[str, ...]) -> int:
-    return sum(ctx.lake.row_count(t) for t in tables if ctx.lake.exists(t))
-
-
-def with_reject_columns(rejects: DataFrame, ctx: JobContext) -> DataFrame:
-    """silver.rejects rows: the transform's (table, rule, row_json) plus the run and the time."""
-    return rejects.withColumn("batch_id", F.lit(ctx.run_id)).withColumn(
-        "rejected_at", F.lit(ctx.started_at.replace(tzinfo=None))
-    )
-
-
-def _describe(warnings: list[CheckResult]) -> tuple[str, ...]:
-    return tuple(f"{w.table}: {w.rule} ({w.observed})" for w in warnings)
-
-
-def _silver_job(module: ModuleType, builder: Callable[..., Any], inputs: tuple[str, ...]) -> Job:
+def silver_job(module: ModuleType, builder: Callable[..., Any], inputs: tuple[str, ...]) -> Job:
     table: str = module.TABLE
 
     def compute(ctx: JobContext) -> Built:
         return builder(*read_inputs(ctx, inputs))
 
     def run(ctx: JobContext) -> JobOutcome:
-        return _write_silver(ctx, name, module, compute(ctx), _count(ctx, inputs))
+        return _write_silver(ctx, name, module, compute(ctx), count_rows(ctx, inputs))
 
     name = "silver_" + table.split(".", 1)[1]
     return Job(name, inputs, (table, REJECTS_TABLE), run, module=module, builder=builder, compute=compute)
 
 
-def _incremental_silver_job(module: ModuleType, source: str) -> Job:
+def incremental_silver_job(module: ModuleType, source: str) -> Job:
     """A silver table over one append-only bronze table, keyed by its first landing (events,
     telemetry). Runs on only the bronze rows landed since its last run when it can (see
     `lakehouse.incremental`): their first landings whose key bronze had not seen before are typed,
@@ -272,7 +111,7 @@ def first_landing(module: ModuleType, bronze: DataFrame) -> Built:
     return module.build_from_first(keep_first(bronze, module.KEY, order))
 
 
-def _grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs: tuple[str, ...]) -> Job:
+def grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs: tuple[str, ...]) -> Job:
     """A silver table rebuilt by groups (whole orders, whole customers) over one bronze table and
     other inputs. When it can go on from its last run (see `lakehouse.incremental`), it recomputes
     only the groups `module.affected_groups` names, and those whose bronze rows were changed in
@@ -372,7 +211,7 @@ def _rebuild_by_groups(
             builder(*(splits[t].get(b, frames[t].limit(0)) if t in splits else f for t, f in frames.items()))
             for b in numbers
         ]
-        return _write_silver(ctx, name, module, parts, _count(ctx, tuple(frames)))
+        return _write_silver(ctx, name, module, parts, count_rows(ctx, tuple(frames)))
 
 
 @dataclass(frozen=True)
@@ -454,7 +293,7 @@ def _replace_groups(
         rejected = rejects.count()
     warnings = ctx.gate.commit(name, table, results)
     note = f"incremental: {new_rows} row(s) of the changed groups over {len(dates) or 'all'} date(s)"
-    return JobOutcome(new_rows + rejected, new_rows, rejected, note, _describe(warnings)), dates
+    return JobOutcome(new_rows + rejected, new_rows, rejected, note, describe_warnings(warnings)), dates
 
 
 def stage_built(lake: Lake, built: Built | Sequence[Built], stage: Path) -> Built:
@@ -486,7 +325,7 @@ def _write_silver(
         ctx.lake.replace_where(rejects, REJECTS_TABLE, f"table = '{table}'", partition_by=["table"])
         rejected = rejects.count()  # the table's slice of silver.rejects is now exactly these rows
     warnings = ctx.gate.commit(name, table, results)
-    return JobOutcome(rows_in, ctx.lake.row_count(table), rejected, warnings=_describe(warnings))
+    return JobOutcome(rows_in, ctx.lake.row_count(table), rejected, warnings=describe_warnings(warnings))
 
 
 def _write_increment(
@@ -514,203 +353,4 @@ def _write_increment(
             lake.append(rejects, REJECTS_TABLE, ["table"])
     warnings = ctx.gate.commit(name, table, results)
     note = f"incremental: {new_rows} new row(s) over {len(dates)} date(s)"
-    return JobOutcome(new_rows + new_rejects, new_rows, new_rejects, note, _describe(warnings)), dates
-
-
-def _gold_job(
-    module: ModuleType,
-    builder: Callable[..., DataFrame],
-    inputs: tuple[str, ...],
-    params: Callable[[JobContext], dict[str, Any]] = lambda ctx: {},
-) -> Job:
-    table: str = module.TABLE
-
-    def compute(ctx: JobContext) -> DataFrame:
-        return builder(*read_inputs(ctx, inputs), **params(ctx))
-
-    def run(ctx: JobContext) -> JobOutcome:
-        return _write_gold(ctx, name, module, compute(ctx), _count(ctx, inputs))
-
-    name = "gold_" + table.split(".", 1)[1]
-    return Job(name, inputs, (table,), run, params=params, module=module, builder=builder, compute=compute)
-
-
-def _incremental_gold_job(
-    module: ModuleType,
-    builder: Callable[..., DataFrame],
-    params: Callable[[JobContext], dict[str, Any]] = lambda ctx: {},
-    reach: Callable[[dict[str, Any]], int] = lambda params: 0,
-) -> Job:
-    """A gold table of dates over incrementally written silver tables (`module.SOURCE_DATES`:
-    each input, in the builder's order, and its date column): recomputes only the dates the
-    silver increments since its last run touched, in any of its inputs.
-
-    `reach(params)` is how many days one row's change can move results (0: a row only counts on
-    its own date; for the cold chain, a reading changes its neighbours' values, and neighbours
-    further than the gap break never matter): the affected dates are the touched ones ± reach, and
-    they are computed from input dates ± reach more, so every row they need is read. With no usable
-    increments (an input written by anything but a recorded increment since, e.g. a backfill, a
-    full rebuild or a compaction) the whole table is rebuilt.
-    """
-    table: str = module.TABLE
-    name = "gold_" + table.split(".", 1)[1]
-    date_column: str = module.DATE_COLUMN
-    sources: dict[str, str] = module.SOURCE_DATES
-    inputs = tuple(sources)
-
-    def touched_since(ctx: JobContext, versions: dict[str, int], fingerprint: str) -> set[dt.date] | None:
-        """The dates the inputs' increments since the last run touched; None: rebuild whole."""
-        increments = Increments(ctx.lake)
-        marks = increments.last_inputs(name)
-        if ctx.full or set(marks) != set(inputs) or not ctx.lake.partitioned_as(table, module.PARTITION_BY):
-            return None
-        touched: set[dt.date] = set()
-        for source, mark in marks.items():
-            if mark.params != fingerprint:
-                return None
-            written = dates_written(increments, source, mark.input_version, versions[source])
-            if written is None:
-                return None
-            touched |= written
-        return touched
-
-    def run(ctx: JobContext) -> JobOutcome:
-        lake = ctx.lake
-        versions: dict[str, int] = {}
-        for source in inputs:
-            version = lake.version(source)
-            if version is None:
-                raise TableNotFound(f"{source} does not exist yet: run the job that writes it")
-            versions[source] = version
-        settings = params(ctx)
-        fingerprint = params_text(settings)
-        days = reach(settings)
-        touched = touched_since(ctx, versions, fingerprint) if days >= 0 else None
-        written_before = lake.version(table)
-        frames = [lake.read(source, versions[source]) for source in inputs]
-        if touched is None:
-            with ctx.alone():
-                outcome = _write_gold(ctx, name, module, builder(*frames, **settings), _count(ctx, inputs))
-            mode, dates = "full", []
-        else:
-            dates = sorted(_widen(touched, days))
-            outcome = JobOutcome(note="incremental: no date touched")
-            if dates:
-                needed = sorted(_widen(set(dates), days))
-                narrowed = [f.where(dates_predicate(sources[s], needed)) for s, f in zip(inputs, frames, strict=True)]
-                result = builder(*narrowed, **settings).where(dates_predicate(date_column, dates))
-                outcome = _replace_dates(ctx, name, module, result, dates)
-            mode = "incremental"
-        Increments(lake).record_inputs(
-            name, {s: (v, None) for s, v in versions.items()}, table, dates, mode, outcome.rows_out, ctx.run_id,
-            ctx.started_at, fingerprint, wrote=lake.version(table) != written_before,
-        )
-        return outcome
-
-    def compute(ctx: JobContext) -> DataFrame:
-        return builder(*(ctx.lake.read(source) for source in inputs), **params(ctx))
-
-    return Job(name, inputs, (table,), run, params=params, module=module, builder=builder, compute=compute)
-
-
-def _widen(dates: set[dt.date], days: int) -> set[dt.date]:
-    return {d + dt.timedelta(days=k) for d in dates for k in range(-days, days + 1)}
-
-
-def _write_gold(ctx: JobContext, name: str, module: ModuleType, result: DataFrame, rows_in: int) -> JobOutcome:
-    """Replace the whole gold table with `result`, behind the quality gate."""
-    table: str = module.TABLE
-    with ctx.lake.staging() as stage:
-        rows = ctx.gate.stage(result, stage, "rows")
-        results = ctx.gate.check(name, module, rows)
-        ctx.lake.overwrite(rows, table, module.PARTITION_BY)
-    warnings = ctx.gate.commit(name, table, results)
-    return JobOutcome(rows_in, ctx.lake.row_count(table), 0, warnings=_describe(warnings))
-
-
-def dates_predicate(column: str, dates: list[dt.date]) -> str:
-    """`column IN (DATE '...', ...)`: a predicate both engines push down and `replaceWhere` takes."""
-    literals = ", ".join("DATE '" + d.isoformat() + "'" for d in dates)
-    return f"{column} IN ({literals})"
-
-
-def _replace_dates(
-    ctx: JobContext, name: str, module: ModuleType, result: DataFrame, dates: list[dt.date]
-) -> JobOutcome:
-    """Replace the rows of `dates` with `result` (rows of those dates only), behind the gate."""
-    table: str = module.TABLE
-    predicate = dates_predicate(module.DATE_COLUMN, dates)
-    lake = ctx.lake
-    with lake.staging() as stage:
-        rows = lake.stage_frame(result, stage, "rows")
-        new_rows = rows.count()
-        replaced = lake.read(table).where(predicate).count()
-        results = ctx.gate.check(name, module, rows, volume=lake.row_count(table) - replaced + new_rows)
-        lake.replace_where(rows, table, predicate, module.PARTITION_BY)
-    warnings = ctx.gate.commit(name, table, results)
-    note = f"incremental: {len(dates)} date(s) recomputed"
-    return JobOutcome(new_rows, new_rows, 0, note, _describe(warnings))
-
-
-def _cold_chain_reach(params: dict[str, Any]) -> int:
-    """Days a reading can move cold-chain results: its neighbours within the gap break matter."""
-    minutes = params["interval_minutes"] * cold_chain_daily.GAP_BREAK_INTERVALS
-    return -1 if minutes >= 24 * 60 else 1
-
-
-def _as_of(ctx: JobContext) -> dict[str, Any]:
-    return {"as_of": ctx.as_of()}
-
-
-def _segment_params(ctx: JobContext) -> dict[str, Any]:
-    return {"rules": ctx.config.segments}
-
-
-def _cold_chain_params(ctx: JobContext) -> dict[str, Any]:
-    pipeline = ctx.config.pipeline
-    return {"limit_c": pipeline.cold_chain_limit_c, "interval_minutes": pipeline.reading_interval_minutes}
-
-
-SILVER_JOBS = [
-    _grouped_silver_job(customers, customers.build_customers, ("bronze.customers", "bronze.erasure_requests")),
-    _silver_job(products, products.build_products, ("bronze.products",)),
-    _grouped_silver_job(orders, orders.build_orders, ("bronze.orders",)),
-    _silver_job(fx_rates, fx_rates.build_fx_rates, ("bronze.fx_rates",)),
-    _grouped_silver_job(
-        order_lines,
-        order_lines.build_order_lines,
-        (
-            "bronze.order_items",
-            "silver.orders",
-            "silver.products",
-            "silver.customers",
-            "silver.fx_rates",
-            "bronze.erasure_requests",
-        ),
-    ),
-    _incremental_silver_job(events, "bronze.events"),
-    _incremental_silver_job(telemetry, "bronze.telemetry"),
-    _silver_job(sales_targets, sales_targets.build_sales_targets, ("bronze.sales_targets",)),
-]
-
-GOLD_JOBS = [
-    _incremental_gold_job(daily_sales, daily_sales.build_daily_sales),
-    _gold_job(
-        customer_features,
-        customer_features.build_customer_features,
-        ("silver.orders", "silver.order_lines", "silver.events", "silver.customers"),
-        _as_of,
-    ),
-    _incremental_gold_job(funnel_daily, funnel_daily.build_funnel_daily),
-    _incremental_gold_job(
-        cold_chain_daily, cold_chain_daily.build_cold_chain_daily, _cold_chain_params, _cold_chain_reach
-    ),
-    _gold_job(
-        customer_segments,
-        customer_segments.build_customer_segments,
-        ("gold.customer_features", "silver.customers", customer_churn_scores.TABLE),
-        _segment_params,
-    ),
-]
-
-JOBS: dict[str, Job] = {job.name: job for job in INGEST_JOBS + SILVER_JOBS + GOLD_JOBS}
+    return JobOutcome(new_rows + new_rejects, new_rows, new_rejects, note, describe_warnings(warnings)), dates

@@ -1,0 +1,129 @@
+"""What every job is made of: the context a run gives its jobs, a job's outcome, the job itself,
+and what the transforms share (reading inputs, the columns of rejects, warnings)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import ModuleType
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from lakehouse.bronze import app_tables
+from lakehouse.config import Config
+from lakehouse.gold import customer_churn_scores
+from lakehouse.locking import JobTurns
+from lakehouse.quality.checks import CheckResult
+from lakehouse.quality.gate import QualityGate
+from lakehouse.storage import Lake
+
+REJECTS_TABLE = "silver.rejects"
+
+
+@dataclass(frozen=True)
+class JobContext:
+    config: Config
+    lake: Lake
+    run_id: str
+    started_at: dt.datetime
+    full: bool = False  # incremental jobs rebuild whole tables (`lakehouse run --full`)
+    checks_follow: bool = False  # transforms run after this run's ingestion, behind the quality gate
+    # Jobs of the run working side by side; their heaviest steps work alone (see `alone`).
+    turns: JobTurns = field(default_factory=JobTurns, compare=False)
+
+    @cached_property
+    def gate(self) -> QualityGate:
+        """Quality checks for this run: before every silver and gold write."""
+        return QualityGate(self.config, self.lake, self.run_id, self.started_at)
+
+    def landing(self) -> None:
+        """An ingestion has new records: when transforms will check them, Great Expectations is
+        imported meanwhile (`QualityGate.prepare`), while the sources are still being read."""
+        if self.checks_follow:
+            self.gate.prepare()
+
+    def alone(self) -> contextlib.AbstractContextManager[None]:
+        """Around work that needs the machine to itself: the full rebuild of a table otherwise written
+        by increments, a backlog of files parsed in worker processes. No other job of the run works
+        meanwhile, so the run's peak memory is that of its largest such step, as when jobs run one
+        by one (at scale 10, two rebuilds side by side took 4.7 GB where one alone takes 3.2 GB)."""
+        return self.turns.alone()
+
+    def as_of(self) -> dt.date:
+        """The run date for gold: configured, else the latest order date in silver."""
+        if self.config.pipeline.run_date:
+            return self.config.pipeline.run_date
+        latest = self.lake.read("silver.orders").agg(F.max("order_date")).first()
+        return latest[0] if latest and latest[0] else self.started_at.date()
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    rows_in: int = 0
+    rows_out: int = 0
+    rejects: int = 0
+    note: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    run: Callable[[JobContext], JobOutcome]
+    # Ingestion jobs look at their sources every time; transforms are skipped when their inputs
+    # (Delta versions) and parameters are the same as at their last successful run.
+    incremental_source: bool = False
+    params: Callable[[JobContext], dict[str, Any]] = field(default=lambda ctx: {})
+    # Transforms: the table's module and its pure builder (re-admission runs them on rejects).
+    module: ModuleType | None = None
+    builder: Callable[..., Any] | None = None
+    # Transforms: the whole result from the current inputs (a DataFrame, or Built for silver);
+    # backfills keep the dates they were asked for.
+    compute: Callable[[JobContext], Any] | None = None
+
+    @property
+    def layer(self) -> str:
+        return self.name.split("_", 1)[0]
+
+
+# Inputs a job can run without (read as empty): no erasure requested yet, no model scored yet.
+OPTIONAL_INPUTS: dict[str, StructType] = {
+    **{t: app_tables.schema(t.split(".", 1)[1]) for t in app_tables.OPTIONAL_BRONZE},
+    customer_churn_scores.TABLE: customer_churn_scores.SCHEMA,
+}
+
+
+def read_inputs(
+    ctx: JobContext, inputs: tuple[str, ...], versions: dict[str, int | None] | None = None
+) -> list[DataFrame]:
+    """The inputs' current rows (or those of `versions`); a missing optional input is empty."""
+    frames = []
+    for table in inputs:
+        if not ctx.lake.exists(table) and table in OPTIONAL_INPUTS:
+            frames.append(ctx.lake.spark.createDataFrame([], OPTIONAL_INPUTS[table]))
+        else:
+            frames.append(ctx.lake.read(table, (versions or {}).get(table)))
+    return frames
+
+
+def count_rows(ctx: JobContext, tables: tuple[str, ...]) -> int:
+    return sum(ctx.lake.row_count(t) for t in tables if ctx.lake.exists(t))
+
+
+def with_reject_columns(rejects: DataFrame, ctx: JobContext) -> DataFrame:
+    """silver.rejects rows: the transform's (table, rule, row_json) plus the run and the time."""
+    return rejects.withColumn("batch_id", F.lit(ctx.run_id)).withColumn(
+        "rejected_at", F.lit(ctx.started_at.replace(tzinfo=None))
+    )
+
+
+def describe_warnings(warnings: list[CheckResult]) -> tuple[str, ...]:
+    return tuple(f"{w.table}: {w.rule} ({w.observed})" for w in warnings)
