@@ -273,10 +273,11 @@ def demo(
     if summary.failed:
         raise typer.Exit(1)
     say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
-    complete = run_lifecycle(state.config, lake, say, days=days)
+    missed = run_lifecycle(state.config, lake, say, days=days)
     _print_tables(lake)
     console.print(_where_to_look(), soft_wrap=True, highlight=False)
-    if not complete:
+    if missed:
+        err.print("[red]The lifecycle did not complete:[/red] " + "; ".join(missed), highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 

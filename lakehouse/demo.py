@@ -14,9 +14,10 @@ from lakehouse.storage import Lake
 log = logging.getLogger(__name__)
 
 
-def run_stream(config: Config, lake: Lake, say: Callable[[str], None], days: int) -> bool:
+def run_stream(config: Config, lake: Lake, say: Callable[[str], None], days: int) -> str | None:
     """A local Kafka broker, the device swarm for a few seconds (days after the generated ones),
-    the stream into bronze.telemetry, then silver and gold telemetry refreshed."""
+    the stream into bronze.telemetry, then silver and gold telemetry refreshed. None when it all
+    ran, else what did not."""
     from lakehouse.streaming import broker
     from lakehouse.streaming.consumer import stream_telemetry
     from lakehouse.streaming.swarm import publish
@@ -25,7 +26,7 @@ def run_stream(config: Config, lake: Lake, say: Callable[[str], None], days: int
         kafka = broker.start(config.data_dir / "kafka")
     except broker.BrokerError as exc:
         say(f"streaming skipped: {exc}")
-        return False
+        return f"streaming skipped: {exc}"
     try:
         say(
             publish(
@@ -42,29 +43,34 @@ def run_stream(config: Config, lake: Lake, say: Callable[[str], None], days: int
     finally:
         broker.stop(kafka)
     summary = run_jobs(config, lake, select_jobs(["silver_telemetry", "gold_cold_chain_daily"]))
+    if summary.failed:
+        failed = summary.failed[0]
+        say(f"{failed.job} {failed.status}: {failed.error}")
+        return f"{failed.job} {failed.status} after the stream: {failed.error}"
     say("silver.telemetry and gold.cold_chain_daily refreshed with the streamed readings")
-    return not summary.failed
+    return None
 
 
-def run_lifecycle(config: Config, lake: Lake, say: Callable[[str], None], days: int = 0) -> bool:
-    """Each step says what it did; a step that cannot run says why. True when every step ran."""
+def run_lifecycle(config: Config, lake: Lake, say: Callable[[str], None], days: int = 0) -> list[str]:
+    """Each step says what it did; a step that cannot run says why. What did not run, in order;
+    empty when every step ran."""
     from lakehouse.ml.monitor import monitor
     from lakehouse.ml.score import score
     from lakehouse.ml.train import NotEnoughData, train
     from lakehouse.reverse_etl.demo import run_sync_demo
 
-    streamed = run_stream(config, lake, say, days)
+    missed = [problem] if (problem := run_stream(config, lake, say, days)) else []
     try:
         say(train(config, lake).describe())
     except NotEnoughData as exc:
         say(f"churn model skipped: {exc}")
-        return False
+        return [*missed, f"churn model skipped: {exc}"]
     say(score(config, lake).describe())
     segments = run_jobs(config, lake, select_jobs(["gold_customer_segments"]))
     if segments.failed:
         say(f"gold.customer_segments failed: {segments.failed[0].error}")
-        return False
+        return [*missed, f"gold.customer_segments failed: {segments.failed[0].error}"]
     say(f"gold.customer_segments: {lake.row_count('gold.customer_segments'):,} customers, with churn scores")
     say(monitor(config, lake).describe())
     say("CRM: " + run_sync_demo(config, lake).describe())
-    return streamed
+    return missed

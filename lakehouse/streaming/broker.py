@@ -138,7 +138,8 @@ def start(folder: Path, port: int | None = None, timeout: float = 60.0) -> Broke
         fmt = _java(folder, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(properties))
         done = subprocess.run(fmt, capture_output=True, text=True)
         if done.returncode != 0:
-            raise BrokerError(f"formatting Kafka storage failed: {done.stderr.strip()[-500:]}")
+            said = "\n".join(part.strip()[-500:] for part in (done.stdout, done.stderr) if part.strip())
+            raise BrokerError(f"formatting Kafka storage failed (exit code {done.returncode}): {said or 'no output'}")
     with (folder / "broker.out").open("ab") as out:
         process = subprocess.Popen(
             _java(folder, "kafka.Kafka", str(properties)), stdout=out, stderr=out, start_new_session=True

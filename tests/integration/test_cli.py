@@ -121,3 +121,15 @@ def test_the_demo_takes_a_new_world_through_the_whole_lifecycle(engine: str, tmp
     port = int((tmp_path / "kafka" / "port").read_text())
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the demo left its broker running"
+
+
+def test_a_demo_stream_that_cannot_start_its_broker_says_why(make_config, tmp_path: Path, monkeypatch) -> None:
+    """The demo names the step that did not run, so its last lines say why it exits 1."""
+    from lakehouse.demo import run_stream
+    from lakehouse.streaming import broker
+
+    monkeypatch.setattr(broker, "JARS", tmp_path / "no-jars")
+    said: list[str] = []
+    missed = run_stream(make_config(tmp_path / "data"), None, said.append, days=1)  # type: ignore[arg-type]
+    assert missed is not None and "no Kafka jars" in missed and str(tmp_path / "no-jars") in missed
+    assert said == [missed]
