@@ -101,10 +101,17 @@ def _java(folder: Path, main: str, *args: str) -> list[str]:
 
 
 def running(broker: Broker) -> int | None:
-    """The broker's pid when it is running."""
+    """The broker's pid when it is running. A pid file left by a broker that died is stale: its
+    pid may since belong to another process (pids are reused), which must not be stopped for it,
+    so where the system shows command lines, the process must be this folder's broker."""
     with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         pid = int(broker.pid_file.read_text().split()[0])
         os.kill(pid, 0)
+        if Path("/proc/self/cmdline").exists():
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            properties = str(broker.folder.resolve() / "server.properties").encode()
+            if b"kafka.Kafka" not in words or properties not in words:
+                return None
         return pid
     return None
 
