@@ -228,6 +228,16 @@ class Lake:
         """The table's current Delta version, or None if it does not exist yet."""
         return delta_version(self.path(table))
 
+    def current_version(self, table: str) -> int:
+        """The current Delta version of a table that must exist (a job's input)."""
+        version = self.version(table)
+        if version is None:
+            raise self._not_found(table)
+        return version
+
+    def _not_found(self, table: str) -> TableNotFound:
+        return TableNotFound(f"{table} does not exist yet at {self.path(table)}: run the job that writes it")
+
     def partitioned_as(self, table: str, columns: Sequence[str]) -> bool:
         """Whether the table exists and is partitioned by exactly `columns` (in order); a table laid
         out otherwise (by an earlier version of its job) can only be rewritten whole."""
@@ -303,7 +313,7 @@ class Lake:
     def read(self, table: str, version: int | None = None) -> DataFrame:
         """The table's current rows, or those of an earlier Delta `version` (time travel)."""
         if not self.exists(table):
-            raise TableNotFound(f"{table} does not exist yet at {self.path(table)}: run the job that writes it")
+            raise self._not_found(table)
         reader = self.spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
@@ -415,7 +425,7 @@ class Lake:
         as `collect()` gives them with the session in UTC: timestamps naive in UTC, dates as dates.
         """
         if not self.exists(table):
-            raise TableNotFound(f"{table} does not exist yet at {self.path(table)}: run the job that writes it")
+            raise self._not_found(table)
         data = DeltaTable(str(self.path(table))).to_pyarrow_table(columns=columns, filters=filters or None)
         casts = [
             pa.field(f.name, pa.timestamp("us")) if pa.types.is_timestamp(f.type) else f for f in data.schema

@@ -12,7 +12,6 @@ from pyspark.sql import DataFrame
 
 from lakehouse.incremental import Increments, dates_written, params_text
 from lakehouse.jobs.base import Job, JobContext, JobOutcome, count_rows, describe_warnings, read_inputs
-from lakehouse.storage import TableNotFound
 
 
 def gold_job(
@@ -74,12 +73,7 @@ def incremental_gold_job(
 
     def run(ctx: JobContext) -> JobOutcome:
         lake = ctx.lake
-        versions: dict[str, int] = {}
-        for source in inputs:
-            version = lake.version(source)
-            if version is None:
-                raise TableNotFound(f"{source} does not exist yet: run the job that writes it")
-            versions[source] = version
+        versions = {source: lake.current_version(source) for source in inputs}
         settings = params(ctx)
         fingerprint = params_text(settings)
         days = reach(settings)

@@ -30,7 +30,7 @@ from lakehouse.jobs.base import (
     with_reject_columns,
 )
 from lakehouse.quality.rules import Built, keep_first
-from lakehouse.storage import Lake, TableNotFound
+from lakehouse.storage import Lake
 
 
 def silver_job(module: ModuleType, builder: Callable[..., Any], inputs: tuple[str, ...]) -> Job:
@@ -57,9 +57,7 @@ def incremental_silver_job(module: ModuleType, source: str) -> Job:
     def run(ctx: JobContext) -> JobOutcome:
         lake, increments = ctx.lake, Increments(ctx.lake)
         order = [F.col(c).asc_nulls_last() for c in module.FIRST_BY]
-        version = lake.version(source)
-        if version is None:
-            raise TableNotFound(f"{source} does not exist yet: run the job that writes it")
+        version = lake.current_version(source)
         mark = increments.last(name)
         written_before = lake.version(table)
         incremental = (
@@ -125,10 +123,8 @@ def grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs
 
     def run(ctx: JobContext) -> JobOutcome:
         lake, increments = ctx.lake, Increments(ctx.lake)
-        versions = {t: lake.version(t) for t in inputs}
-        source_version = versions[source]
-        if source_version is None:
-            raise TableNotFound(f"{source} does not exist yet: run the job that writes it")
+        source_version = lake.current_version(source)
+        versions = {t: source_version if t == source else lake.version(t) for t in inputs}
         marks = increments.last_inputs(name)
         written_before = lake.version(table)
         incremental = (

@@ -216,3 +216,21 @@ def test_erased_customers_have_no_personal_data_in_the_lake(world: tuple[Config,
         assert all(r["email"] is None and r["name"] is None and r["address"] is None for r in rows), table
     for table in GOLD:
         assert not {"email", "name", "address"} & set(lake.read(table).columns), table
+
+
+@pytest.mark.parametrize(
+    ("job", "missing"),
+    [
+        ("silver_events", "bronze.events"),  # first landing per key
+        ("silver_orders", "bronze.orders"),  # by groups
+        ("gold_daily_sales", "silver.order_lines"),  # gold
+    ],
+)
+def test_a_job_whose_input_does_not_exist_waits_naming_it(spark, make_config, tmp_path: Path, job, missing) -> None:
+    config = make_config(tmp_path)
+    lake = Lake(spark, config.lake_dir)
+    (report,) = run_jobs(config, lake, select_jobs([job])).reports
+    assert (report.job, report.status) == (job, "waiting")
+    layer, name = missing.split(".")
+    assert f"{missing} does not exist yet at {lake.root / layer / name}" in report.outcome.note
+    assert not (tmp_path / "lake" / "silver").exists() and not (tmp_path / "lake" / "gold").exists()
