@@ -23,6 +23,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
@@ -43,7 +45,7 @@ from lakehouse.quality.source_schema import source_column_checks, value_type_cha
 from lakehouse.sources import app_db, landing
 from lakehouse.sources.fx_api import FxClient
 from lakehouse.state import FileRecord, IngestState
-from lakehouse.storage import Lake, arrow_schema
+from lakehouse.storage import Lake, arrow_schema, to_arrow
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +109,21 @@ def batch_id_for(*parts: object) -> str:
 
 
 def _clear_partial_batch(lake: Lake, tables: Sequence[str], batch_id: str) -> None:
-    """Remove rows a crashed attempt at this batch appended before its state was recorded."""
-    for table in tables:
-        if lake.exists(table) and lake.read(table).where(F.col("_batch_id") == batch_id).limit(1).count():
-            log.warning("removing the partial batch %s from %s left by an interrupted run", batch_id, table)
-            lake.delete_where(table, f"_batch_id = '{batch_id}'")
+    """Begin a batch that appends to `tables` (the first is the source's bronze table).
+
+    First the rows of every batch of the same source that was begun but never reached the ledger
+    (a crashed or failed attempt, whatever its id) are removed from each table it named; then this
+    batch is journalled, before any of its rows is written. See `lakehouse.state`."""
+    state = IngestState(lake)
+    source = tables[0]
+    at = dt.datetime.now(dt.UTC)
+    for batch in state.unfinished_batches(source):
+        for table in batch.tables:
+            if lake.exists(table):
+                log.warning("removing the rows of the unfinished batch %s from %s", batch.batch_id, table)
+                lake.delete_where(table, f"_batch_id = '{batch.batch_id}'")
+        state.journal_batch(source, batch.batch_id, batch.tables, "rolled_back", at)
+    state.journal_batch(source, batch_id, tables, "started", at)
 
 
 def _append_quarantine(lake: Lake, rejected: Sequence[Rejected], batch_id: str, at: dt.datetime) -> None:
@@ -242,7 +254,48 @@ def ingest_telemetry_files(
 
 
 # -- app database ------------------------------------------------------------------------------
-def _ingest_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime, run: Run) -> IngestResult:
+# Erasure requests are extracted and committed first and on their own: a privacy request is never
+# held back by a bad row in another table. The other tables refer to each other (an order's lines,
+# its customer, its products), so they move together: all of them are extracted and checked
+# before any is written, and none is written when one fails its checks.
+ERASURES = "erasure_requests"
+LINKED_APP_TABLES = tuple(name for name in app_db.APP_TABLES if name != ERASURES)
+
+
+@dataclass(frozen=True)
+class _Extract:
+    """One app table's changes since its watermark, checked and typed, not yet written."""
+
+    name: str
+    rows: pa.Table  # in the bronze table's schema, ingestion columns included
+    since: str | None
+    until: str | None  # the new watermark; None when nothing changed
+    batch_id: str
+    checks: tuple[CheckResult, ...]
+
+
+def _already_extracted(lake: Lake, table: app_db.AppTable, target: str, frame: pd.DataFrame,
+                       since: str | None) -> pd.Series:
+    """Rows of `frame` stamped at the watermark itself that bronze already holds, value for value.
+
+    The extract's lower bound is inclusive (`>= since`): a change stamped in the same second as the
+    newest change already extracted is read again, and only what bronze already has is dropped."""
+    at_mark = frame[table.change_column] == since
+    if since is None or not at_mark.any() or not lake.exists(target):
+        return pd.Series(False, index=frame.index)
+    filters: list[tuple[str, str, Any]] = [(table.change_column, "=", since)]
+    if app_tables.PARTITION_BY.get(table.name) == ["_updated_date"]:
+        filters.insert(0, ("_updated_date", "=", since[:10]))
+    columns = list(table.columns)
+    held = {tuple(r[c] for c in columns) for r in lake.rows(target, filters, columns)}
+    values = pa.Table.from_pandas(frame.loc[at_mark, columns], preserve_index=False).to_pylist()
+    duplicate = pd.Series(False, index=frame.index)
+    duplicate.loc[at_mark] = [tuple(v[c] for c in columns) in held for v in values]
+    return duplicate
+
+
+def _extract_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime) -> _Extract:
+    """Check and extract one app table's changes; raises QualityGateFailed, writes nothing."""
     state = IngestState(lake)
     table = app_db.APP_TABLES[name]
     key = f"app_db.{name}"
@@ -258,17 +311,60 @@ def _ingest_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime, run: 
     except app_db.SourceTypeChanged as exc:
         failure = value_type_changed(target, exc.column, exc.kind, exc.example)
         raise QualityGateFailed(target, [failure], [c for c in checks if c.rule != failure.rule] + [failure]) from None
+    frame = frame.loc[~_already_extracted(lake, table, target, frame, since)]
+    schema = StructType(app_tables.schema(name).fields + [StructField(c, StringType()) for c in extras])
     if frame.empty:
-        return IngestResult(checks=tuple(checks))
-    run.landing()
+        return _Extract(name, pa.table({}), since, None, "", tuple(checks))
     until = str(frame[table.change_column].max())
     batch_id = batch_id_for(key, since, until, len(frame))
-    _clear_partial_batch(lake, [target], batch_id)
     shaped = with_ingestion_columns(app_tables.shape_extract(frame, name), f"app_db/{name}", batch_id, at)
-    schema = StructType(app_tables.schema(name).fields + [StructField(c, StringType()) for c in extras])
-    lake.append_pandas(shaped, schema, target, app_tables.PARTITION_BY.get(name))
-    state.record_watermark(key, until, batch_id, at)
-    return IngestResult(len(frame), 0, 1, 0, tuple(checks))
+    return _Extract(name, to_arrow(shaped, schema), since, until, batch_id, tuple(checks))
+
+
+def _commit_app_extract(lake: Lake, extract: _Extract, at: dt.datetime) -> None:
+    """Append one checked extract and move its watermark (after the data, so a crash between the
+    two is rolled back and extracted again by the next run)."""
+    target = app_tables.bronze_table(extract.name)
+    _clear_partial_batch(lake, [target], extract.batch_id)
+    lake.append_arrow(extract.rows, target, app_tables.PARTITION_BY.get(extract.name))
+    IngestState(lake).record_watermark(f"app_db.{extract.name}", str(extract.until), extract.batch_id, at)
+
+
+def _extract_all(lake: Lake, engine: Any, names: Sequence[str], at: dt.datetime
+                 ) -> tuple[list[_Extract], list[QualityGateFailed]]:
+    extracts, failures = [], []
+    for name in names:
+        try:
+            extracts.append(_extract_app_table(lake, engine, name, at))
+        except QualityGateFailed as exc:
+            failures.append(exc)
+    return extracts, failures
+
+
+def _blocked(failures: Sequence[QualityGateFailed], held_back: Sequence[str]) -> QualityGateFailed:
+    """One failure for the run: every table that failed its checks, and the ones held back with them."""
+    failed = [f.table for f in failures]
+    table = ", ".join(failed)
+    if held_back:
+        table += f" (and, moving with it, {', '.join(held_back)})"
+    return QualityGateFailed(table, [x for f in failures for x in f.failures], [x for f in failures for x in f.results])
+
+
+def _ingest_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime, run: Run) -> IngestResult:
+    """Extract, check and commit one app table on its own (it moves with no other)."""
+    extract = _extract_app_table(lake, engine, name, at)
+    return _commit_app_extracts(lake, [extract], at, run)
+
+
+def _commit_app_extracts(lake: Lake, extracts: Sequence[_Extract], at: dt.datetime, run: Run) -> IngestResult:
+    result = IngestResult()
+    for extract in extracts:
+        if extract.until is not None:
+            run.landing()
+            _commit_app_extract(lake, extract, at)
+            result += IngestResult(extract.rows.num_rows, 0, 1, 0)
+        result += IngestResult(checks=extract.checks)
+    return result
 
 
 def scrub_erased_customers(lake: Lake, at: dt.datetime) -> int:
@@ -300,14 +396,28 @@ def scrub_erased_customers(lake: Lake, at: dt.datetime) -> int:
 
 
 def ingest_app_db(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RUN) -> IngestResult:
+    """Erasure requests first, on their own; then the linked tables, all or none (see above).
+
+    A failed check on a linked table leaves every linked bronze table and watermark as it was;
+    erasure requests are still extracted and applied."""
     engine = app_db.connect(config.app_db_url)
     try:
         result = IngestResult()
-        for name in app_db.APP_TABLES:
-            result += _ingest_app_table(lake, engine, name, at, run)
+        erasure_failure: list[QualityGateFailed] = []
+        try:
+            result += _ingest_app_table(lake, engine, ERASURES, at, run)
+        except QualityGateFailed as exc:
+            erasure_failure.append(exc)
+        extracts, failures = _extract_all(lake, engine, LINKED_APP_TABLES, at)
+        if not failures:
+            result += _commit_app_extracts(lake, extracts, at, run)
         scrubbed = scrub_erased_customers(lake, at)
         if scrubbed:
             log.info("erased personal data from %d bronze.customers rows", scrubbed)
+        if erasure_failure or failures:
+            failed = {app_tables.bronze_table(n) for n in LINKED_APP_TABLES} - {f.table for f in failures}
+            held_back = sorted(failed) if failures else []
+            raise _blocked([*erasure_failure, *failures], held_back)
         return result
     finally:
         engine.dispose()

@@ -1,6 +1,11 @@
-"""Ingestion state kept in the lake itself: which files were ingested and the app-database
-watermarks. Written after the data it describes, so a crash between the two is repaired by the
-next run (see `lakehouse.ingest`)."""
+"""Ingestion state kept in the lake itself: which files were ingested, the app-database
+watermarks, and the journal of batches begun.
+
+Order of commits for every batch: the journal's `started` entry, then the data, then the ledger
+(`ops.ingested_files` or `ops.watermarks`). A batch that was started but never reached the ledger
+was cut off (a crash, a kill, a failed write): the next ingestion of the same source removes its
+rows from every table the journal names before it appends anything, whatever new data has arrived
+since, and journals the removal (`rolled_back`)."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from lakehouse.storage import Lake
 
 FILES_TABLE = "ops.ingested_files"
 WATERMARKS_TABLE = "ops.watermarks"
+BATCHES_TABLE = "ops.ingest_batches"
 
 FILES_SCHEMA = StructType(
     [
@@ -35,6 +41,22 @@ WATERMARKS_SCHEMA = StructType(
         StructField("recorded_at", TimestampType()),
     ]
 )
+
+BATCHES_SCHEMA = StructType(
+    [
+        StructField("source", StringType()),  # what is ingested: the bronze table it lands in
+        StructField("_batch_id", StringType()),
+        StructField("tables", StringType()),  # the tables the batch may append to, comma-separated
+        StructField("status", StringType()),  # "started" | "rolled_back"
+        StructField("recorded_at", TimestampType()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class UnfinishedBatch:
+    batch_id: str
+    tables: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -84,3 +106,34 @@ class IngestState:
 
     def record_watermark(self, key: str, value: str, batch_id: str, at: dt.datetime) -> None:
         self.lake.append_rows([(key, value, batch_id, _naive_utc(at))], WATERMARKS_SCHEMA, WATERMARKS_TABLE)
+
+    def _ledger_batches(self) -> set[str]:
+        """Batch ids the ledger holds: batches that ran to their end."""
+        done: set[str] = set()
+        for table in (FILES_TABLE, WATERMARKS_TABLE):
+            if self.lake.exists(table):
+                done.update(r["_batch_id"] for r in self.lake.rows(table, columns=["_batch_id"]))
+        return done
+
+    def unfinished_batches(self, source: str) -> list[UnfinishedBatch]:
+        """Batches of `source` that were started and neither reached the ledger nor were rolled back."""
+        if not self.lake.exists(BATCHES_TABLE):
+            return []
+        entries = self.lake.rows(BATCHES_TABLE, [("source", "=", source)], ["_batch_id", "tables", "status"])
+        # A batch id comes back when a rolled-back batch is tried again with the same content:
+        # it is open while it was started more often than rolled back.
+        opened: dict[str, int] = {}
+        tables: dict[str, str] = {}
+        for e in entries:
+            opened[e["_batch_id"]] = opened.get(e["_batch_id"], 0) + (1 if e["status"] == "started" else -1)
+            if e["status"] == "started":
+                tables[e["_batch_id"]] = e["tables"]
+        pending = {b: tables[b] for b, n in opened.items() if n > 0}
+        if not pending:
+            return []
+        done = self._ledger_batches()
+        return [UnfinishedBatch(b, tuple(t.split(","))) for b, t in sorted(pending.items()) if b not in done]
+
+    def journal_batch(self, source: str, batch_id: str, tables: Sequence[str], status: str, at: dt.datetime) -> None:
+        row = (source, batch_id, ",".join(tables), status, _naive_utc(at))
+        self.lake.append_rows([row], BATCHES_SCHEMA, BATCHES_TABLE)

@@ -409,8 +409,17 @@ class Lake:
         """
         if frame.empty:
             return
-        write_deltalake(str(self.path(table)), to_arrow(frame, schema), mode="append", partition_by=partition_by,
-                        schema_mode="merge")
+        self._append_arrow(to_arrow(frame, schema), table, partition_by)
+
+    @retry_conflicts
+    @one_writer
+    def append_arrow(self, data: pa.Table, table: str, partition_by: list[str] | None = None) -> None:
+        """`append_pandas` of an Arrow table already in the table's schema."""
+        if data.num_rows:
+            self._append_arrow(data, table, partition_by)
+
+    def _append_arrow(self, data: pa.Table, table: str, partition_by: list[str] | None) -> None:
+        write_deltalake(str(self.path(table)), data, mode="append", partition_by=partition_by, schema_mode="merge")
         self.register(table)
 
     def append_rows(self, rows: Sequence[tuple], schema: StructType, table: str) -> None:

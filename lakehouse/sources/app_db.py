@@ -1,7 +1,9 @@
 """Extract rows from the application database (SQLite by default, PostgreSQL by URL).
 
 Extraction is incremental by a change column (`updated_at`, or `requested_at` for erasure
-requests): rows strictly after the last watermark, in watermark order. Timestamps are normalised
+requests): rows at or after the last watermark, in watermark order. The bound is inclusive so that
+a change stamped in the watermark's own second is never skipped; the rows bronze already holds are
+dropped by the ingestion (`lakehouse.ingest`). Timestamps are normalised
 to UTC text `YYYY-MM-DD HH:MM:SS`, whichever database they come from.
 """
 
@@ -151,12 +153,12 @@ def normalise(frame: pd.DataFrame, table: AppTable, extra_columns: tuple[str, ..
 def extract_changes(
     engine: Engine, table: AppTable, since: str | None, extra_columns: tuple[str, ...] = ()
 ) -> pd.DataFrame:
-    """Rows of `table` changed after `since` (all rows when None), ordered by the change column."""
+    """Rows of `table` changed at or after `since` (all rows when None), ordered by the change column."""
     columns = ", ".join([*table.columns, *extra_columns])
     query = f"SELECT {columns} FROM {table.name}"
     params: dict[str, object] = {}
     if since is not None:
-        query += f" WHERE {table.change_column} > :since"
+        query += f" WHERE {table.change_column} >= :since"
         params["since"] = since
     query += f" ORDER BY {table.change_column}"
     try:
