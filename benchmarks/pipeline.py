@@ -1,6 +1,7 @@
 """Benchmark: the full pipeline (generation excluded) per engine, against a DuckDB reference.
 
     .venv/bin/python benchmarks/pipeline.py [--scales 1 10] [--engines embedded spark] [--repeat 1]
+                                            [--baseline GIT_REF]
 
 For each scale the world is generated once (timed apart). Each engine then runs `lakehouse run`
 on a fresh lake over the same sources, as a separate process whose whole process tree is sampled
@@ -8,6 +9,10 @@ for memory (the JVM is a child of the Python driver; Sail runs inside it). The D
 runs the same silver/gold SQL over the same bronze tables (`benchmarks/duckdb_reference.py`), and
 reads the sources once for an ingestion figure. Results go to benchmarks/results/ as JSON and a
 markdown table. Nothing here is asserted: targets are read off the table.
+
+`--baseline REF` also runs the embedded pipeline with the code of another commit (checked out into
+a temporary work tree and put first on `PYTHONPATH`), alternating with the current code over the
+same sources, so that a change's cost is a ratio measured in one run on the same machine.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -47,11 +54,12 @@ def _tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def measured(cmd: list[str], log: Path) -> Measure:
-    """Run `cmd`, sampling the RSS of its whole process tree every 0.1 s."""
+def measured(cmd: list[str], log: Path, code_root: Path = ROOT) -> Measure:
+    """Run `cmd` with the library of `code_root`, sampling the RSS of its whole process tree every 0.1 s."""
     start = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": str(code_root)} if code_root != ROOT else None
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=code_root, env=env)
         handle, peak = psutil.Process(proc.pid), [0]
 
         def sample() -> None:
@@ -84,13 +92,14 @@ def job_split(lake: Path) -> dict[str, float]:
     return {name: round(float(seconds), 2) for name, seconds in runs.groupby(layer)["duration_s"].sum().items()}
 
 
-def run_engine(engine: str, sources: Path, out: Path, scale: float) -> Measure:
-    data = out / f"run-s{scale:g}-{engine}"
+def run_engine(engine: str, sources: Path, out: Path, scale: float, code_root: Path = ROOT, label: str = "") -> Measure:
+    name = f"run-s{scale:g}-{label or engine}"
+    data = out / name
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
     (data / "sources").symlink_to(sources)
     cmd = [LAKEHOUSE, "--engine", engine, "--data-dir", str(data), "run"]
-    result = measured(cmd, out / f"run-s{scale:g}-{engine}.log")
+    result = measured(cmd, out / f"{name}.log", code_root)
     result.detail = job_split(data / "lake")
     return result
 
@@ -106,6 +115,45 @@ def run_duckdb(phase: str, sources: Path, lake: Path, out: Path, scale: float) -
 def median(measures: list[Measure]) -> Measure:
     best = sorted(measures, key=lambda m: m.seconds)[len(measures) // 2]
     return Measure(statistics.median(m.seconds for m in measures), max(m.peak_rss_gb for m in measures), best.detail)
+
+
+@contextlib.contextmanager
+def checked_out(ref: str) -> Iterator[Path]:
+    """The tree of commit `ref` in a temporary work tree."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lakehouse-baseline-") as folder:
+        tree = Path(folder) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), ref], check=True, cwd=ROOT,
+                       capture_output=True)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+
+
+def against_baseline(scale: float, days: int, repeat: int, baseline: Path, out: Path) -> dict[str, object]:
+    """The embedded pipeline with the current code and with `baseline`'s, alternately, same sources."""
+    sources, _ = generate(scale, days, out)
+    current, before = [], []
+    for _ in range(repeat):
+        before.append(run_engine("embedded", sources, out, scale, baseline, "baseline"))
+        current.append(run_engine("embedded", sources, out, scale))
+    row: dict[str, object] = {"scale": scale, "days": days, "baseline": asdict(median(before)),
+                              "embedded": asdict(median(current))}
+    return row
+
+
+def baseline_table(rows: list[dict], ref: str) -> str:
+    lines = [f"| scale | layer | {ref} s | this tree s | ratio |", "|---|---|---|---|---|"]
+    for row in rows:
+        old, new = row["baseline"], row["embedded"]
+        for layer in ("bronze", "silver", "gold"):
+            a, b = old["detail"].get(layer, 0), new["detail"].get(layer, 0)
+            lines.append(f"| {row['scale']:g} | {layer} | {a:.2f} | {b:.2f} | {b / a:.2f} |" if a else "")
+        lines.append(f"| {row['scale']:g} | pipeline | {old['seconds']:.2f} | {new['seconds']:.2f} | "
+                     f"{new['seconds'] / old['seconds']:.2f} |")
+    return "\n".join(line for line in lines if line)
 
 
 def bench_scale(scale: float, engines: list[str], repeat: int, days: int, out: Path) -> dict[str, object]:
@@ -175,8 +223,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--baseline", metavar="GIT_REF", help="compare the embedded pipeline with this commit's")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.baseline:
+        with checked_out(args.baseline) as tree:
+            rows = [against_baseline(s, args.days, args.repeat, tree, args.out) for s in args.scales]
+        print(baseline_table(rows, args.baseline))
+        return
     rows = [bench_scale(scale, args.engines, args.repeat, args.days, args.out) for scale in args.scales]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     (args.out / f"pipeline-{stamp}.json").write_text(json.dumps(rows, indent=2))
