@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from lakehouse.config import Config
 from lakehouse.jobs import JOBS, Job, JobContext, JobOutcome
 from lakehouse.locking import lake_lock
-from lakehouse.pipeline import JobReport, UnknownJob, order_jobs, record_reports
+from lakehouse.pipeline import JobReport, Outcomes, UnknownJob, order_jobs, record_reports
 from lakehouse.quality.checks import QualityGateFailed
 from lakehouse.quality.rules import Built
 from lakehouse.storage import Lake
@@ -63,15 +63,11 @@ def select_backfill_jobs(names: Sequence[str]) -> list[Job]:
 
 
 @dataclass(frozen=True)
-class BackfillSummary:
+class BackfillSummary(Outcomes):
     run_id: str
     start: dt.date
     end: dt.date
     reports: tuple[JobReport, ...]
-
-    @property
-    def failed(self) -> list[JobReport]:
-        return [r for r in self.reports if r.status in ("failed", "blocked")]
 
 
 def range_predicate(column: str, start: dt.date, end: dt.date) -> str:

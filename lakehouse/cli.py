@@ -18,6 +18,7 @@ from lakehouse.console import console, err, state
 
 if TYPE_CHECKING:
     from lakehouse.generate.world import GenerationSummary
+    from lakehouse.pipeline import Outcomes
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A lakehouse on Spark and Delta.")
 
@@ -176,12 +177,22 @@ def run(
     wait: Annotated[float, typer.Option(help="Seconds to wait while another run holds the lake.")] = 0.0,
     full: Annotated[bool, typer.Option(help="Rebuild every table whole, incremental ones included.")] = False,
 ) -> None:
-    """Run jobs in dependency order (all by default), with a summary per job; exit 3 if the lake is busy."""
+    """Run jobs in dependency order (all by default), with a summary per job.
+
+    Exit codes: 0 every job ran (or had nothing new to do); 1 a job failed or was blocked by one;
+    3 the lake is busy; 4 a job could not run because an input table does not exist yet."""
     _, summary = _run_pipeline(jobs or [], wait, full)
-    if summary.failed:
-        for r in summary.failed:
-            err.print(f"[red]{r.job} {r.status}:[/red] {r.error}")
-        raise typer.Exit(1)
+    _report_incomplete(summary)
+
+
+def _report_incomplete(summary: Outcomes) -> None:
+    """One line per job that did not run to its end, then the run's exit code."""
+    for r in summary.failed:
+        err.print(f"[red]{r.job} {r.status}:[/red] {r.error}", highlight=False, soft_wrap=True)
+    for r in summary.waiting:
+        err.print(f"[yellow]{r.job} did not run:[/yellow] {r.outcome.note}", highlight=False, soft_wrap=True)
+    if summary.exit_code:
+        raise typer.Exit(summary.exit_code)
 
 
 def _print_tables(lake) -> None:  # noqa: ANN001
@@ -369,10 +380,7 @@ def backfill(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(3) from None
     console.print(_summary_table(summary.reports, f"lakehouse backfill {start}..{end}"))
-    if summary.failed:
-        for r in summary.failed:
-            err.print(f"[red]{r.job} {r.status}:[/red] {r.error}")
-        raise typer.Exit(1)
+    _report_incomplete(summary)
 
 
 from lakehouse.streaming.cli import iot_app, kafka_app, stream_app  # noqa: E402

@@ -48,4 +48,6 @@ def main(job_names: Sequence[str], argv: Sequence[str] | None = None) -> int:
             report.job, report.status, outcome.rows_in, outcome.rows_out, outcome.rejects,
             report.duration_s, report.error or outcome.note,
         )
-    return 1 if summary.failed else 0
+    for report in summary.waiting:
+        log.error("%s did not run: %s", report.job, report.outcome.note)
+    return summary.exit_code

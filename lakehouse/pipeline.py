@@ -66,14 +66,54 @@ class JobReport:
     started_at: dt.datetime | None = None  # None: the job did not run (blocked, waiting)
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    run_id: str
+class Outcomes:
+    """What a run's reports add up to (a run of jobs, a backfill)."""
+
     reports: tuple[JobReport, ...]
 
     @property
     def failed(self) -> list[JobReport]:
         return [r for r in self.reports if r.status in ("failed", "blocked")]
+
+    @property
+    def waiting(self) -> list[JobReport]:
+        """Jobs that could not run because an input does not exist yet: not a success either."""
+        return [r for r in self.reports if r.status == "waiting"]
+
+    @property
+    def exit_code(self) -> int:
+        """What a scheduler is told: 0 only when every requested job ran to its end (or had nothing
+        to do); EXIT_FAILED when one failed or was blocked; EXIT_WAITING when none failed but one
+        could not run for want of its input."""
+        if self.failed:
+            return EXIT_FAILED
+        return EXIT_WAITING if self.waiting else 0
+
+
+@dataclass(frozen=True)
+class RunSummary(Outcomes):
+    run_id: str
+    reports: tuple[JobReport, ...]
+
+
+# Exit codes of `lakehouse run` and of every `jobs/` entry point (3 is a busy lake: LakeBusy).
+EXIT_FAILED = 1
+EXIT_WAITING = 4
+
+
+def written_by(table: str) -> str | None:
+    """The job that writes `table` (None for tables several jobs share, or none)."""
+    if table in SHARED_OUTPUTS:
+        return None
+    return next((job.name for job in JOBS.values() if table in job.outputs), None)
+
+
+def _waiting_note(tables: Iterable[str]) -> str:
+    parts = []
+    for table in sorted(tables):
+        maker = written_by(table)
+        parts.append(f"{table} does not exist yet" + (f" (written by {maker})" if maker else ""))
+    return "; ".join(parts)
 
 
 # Tables several jobs write a part of: no job waits for another because of them.
@@ -160,7 +200,9 @@ def _run_timed(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport
         outcome = job.run(ctx)
         return JobReport(job.name, "ok", outcome, time.perf_counter() - start, mark)
     except TableNotFound as exc:
-        return JobReport(job.name, "waiting", JobOutcome(note=str(exc)), time.perf_counter() - start)
+        maker = written_by(exc.table) if exc.table else None
+        note = str(exc) + (f" (written by {maker})" if maker else "")
+        return JobReport(job.name, "waiting", JobOutcome(note=note), time.perf_counter() - start)
     except QualityGateFailed as exc:  # nothing was written; the message names rules, counts and examples
         return JobReport(job.name, "failed", JobOutcome(), time.perf_counter() - start, error=str(exc))
     except Exception as exc:
@@ -267,7 +309,8 @@ def _schedule(
                 if broken & set(job.inputs):
                     yield end(job, JobReport(job.name, "blocked", JobOutcome(), 0.0, error="an upstream job failed"))
                 elif absent & set(job.inputs):
-                    yield end(job, JobReport(job.name, "waiting", JobOutcome(note="no input data yet"), 0.0))
+                    note = _waiting_note(absent & set(job.inputs))
+                    yield end(job, JobReport(job.name, "waiting", JobOutcome(note=note), 0.0))
                 else:
                     on_start(job)
                     running[pool.submit(_run_one, job, ctx, previous)] = job

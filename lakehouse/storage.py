@@ -100,6 +100,10 @@ def one_writer(write: Callable[..., None]) -> Callable[..., None]:
 class TableNotFound(LookupError):
     """A table was read before any job wrote it."""
 
+    def __init__(self, message: str, table: str = "") -> None:
+        super().__init__(message)
+        self.table = table
+
 
 @dataclass(frozen=True)
 class TableInfo:
@@ -236,7 +240,7 @@ class Lake:
         return version
 
     def _not_found(self, table: str) -> TableNotFound:
-        return TableNotFound(f"{table} does not exist yet at {self.path(table)}: run the job that writes it")
+        return TableNotFound(f"{table} does not exist yet at {self.path(table)}", table)
 
     def partitioned_as(self, table: str, columns: Sequence[str]) -> bool:
         """Whether the table exists and is partitioned by exactly `columns` (in order); a table laid

@@ -48,6 +48,16 @@ def test_run_prints_a_summary_per_job(engine: str, data_dir: Path) -> None:
     assert "gold_daily_sales" in result.output and "skipped" in result.output
 
 
+def test_a_job_whose_input_is_missing_exits_4_naming_the_table_and_its_job(engine: str, tmp_path: Path) -> None:
+    result = _invoke(engine, tmp_path, "run", "gold_daily_sales")
+    assert result.exit_code == 4, result.output
+    lines = [line for line in result.output.splitlines() if "did not run" in line]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("gold_daily_sales did not run: silver.order_lines does not exist yet")
+    assert lines[0].endswith("(written by silver_order_lines)")
+    assert not (tmp_path / "lake" / "gold").exists()
+
+
 def test_tables_lists_every_gold_table_with_rows_and_version(engine: str, data_dir: Path) -> None:
     result = _invoke(engine, data_dir, "tables")
     assert result.exit_code == 0, result.output
