@@ -41,6 +41,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse.clock import from_engine
 from lakehouse.storage import Lake
 
 TABLE = "ops.increments"
@@ -296,4 +297,4 @@ def _naive(at: dt.datetime | None) -> dt.datetime | None:
 def newest_ingestion(lake: Lake, table: str, version: int) -> dt.datetime | None:
     """The newest `_ingested_at` of a bronze table at `version`."""
     row = lake.read(table, version).agg(F.max("_ingested_at")).first()
-    return row[0] if row else None
+    return from_engine(row[0]) if row else None

@@ -21,6 +21,7 @@ from typing import Any
 
 from deltalake import DeltaTable
 
+from lakehouse.clock import from_engine
 from lakehouse.storage import Lake
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ def history(lake: Lake, table: str, limit: int = 5) -> list[dict[str, Any]]:
     """The latest commits: version, time, operation (the engine's DESCRIBE HISTORY, else delta-rs)."""
     if _spark_delta(lake):
         rows = lake.spark.sql(f"DESCRIBE HISTORY delta.`{lake.path(table)}` LIMIT {limit}").collect()
-        return [{"version": r["version"], "timestamp": r["timestamp"], "operation": r["operation"]} for r in rows]
+        return [{"version": r["version"], "timestamp": from_engine(r["timestamp"]), "operation": r["operation"]}
+                for r in rows]
     commits = DeltaTable(str(lake.path(table))).history(limit)
     return [
         {

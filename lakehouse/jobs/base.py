@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from lakehouse.bronze import app_tables
+from lakehouse.clock import to_engine
 from lakehouse.config import Config
 from lakehouse.gold import customer_churn_scores
 from lakehouse.locking import JobTurns
@@ -121,7 +122,7 @@ def count_rows(ctx: JobContext, tables: tuple[str, ...]) -> int:
 def with_reject_columns(rejects: DataFrame, ctx: JobContext) -> DataFrame:
     """silver.rejects rows: the transform's (table, rule, row_json) plus the run and the time."""
     return rejects.withColumn("batch_id", F.lit(ctx.run_id)).withColumn(
-        "rejected_at", F.lit(ctx.started_at.replace(tzinfo=None))
+        "rejected_at", F.lit(to_engine(ctx.started_at))
     )
 
 

@@ -18,6 +18,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
+from lakehouse.clock import to_engine
 from lakehouse.incremental import Increments, appended_only, changed_rows, newest_ingestion, readable, rewritten_keys
 from lakehouse.jobs.base import (
     REJECTS_TABLE,
@@ -71,7 +72,7 @@ def incremental_silver_job(module: ModuleType, source: str) -> Job:
         if incremental and mark is not None:
             new = lake.read(source, version)
             if mark.watermark is not None:
-                new = new.where(F.col("_ingested_at") > F.lit(mark.watermark))
+                new = new.where(F.col("_ingested_at") > F.lit(to_engine(mark.watermark)))
             # keys bronze had already seen, looked up only where the new keys' range overlaps
             seen = lake.read(source, mark.input_version).select(*module.KEY).where(within_range(new, module.KEY))
             # Nothing written to the table since the mark: every key bronze had not seen then is
@@ -143,7 +144,7 @@ def grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs
             mark = marks[source]
             new = frames[source]
             if mark.watermark is not None:
-                new = new.where(F.col("_ingested_at") > F.lit(mark.watermark))
+                new = new.where(F.col("_ingested_at") > F.lit(to_engine(mark.watermark)))
             changed, previous = {}, {}
             for t, columns in module.TRACKED.items():
                 since = marks[t].input_version

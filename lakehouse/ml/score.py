@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse.clock import to_engine
 from lakehouse.config import Config
 from lakehouse.gold import customer_churn_scores as scores_table
 from lakehouse.ml import store
@@ -89,7 +90,7 @@ def build_scores(
         "churn_probability",
         F.lit(model_name).alias("model_name"),
         F.lit(version).alias("model_version"),
-        F.lit(scored_at.replace(tzinfo=None)).cast("timestamp").alias("scored_at"),
+        F.lit(to_engine(scored_at)).cast("timestamp").alias("scored_at"),
         F.lit(table_version).cast("long").alias("feature_table_version"),
         F.col("as_of_date").cast("date").alias("as_of_date"),
     )

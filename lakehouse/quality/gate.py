@@ -25,6 +25,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse.clock import from_engine, naive_utc
 from lakehouse.config import Config
 from lakehouse.quality import results as dq_results
 from lakehouse.quality import site
@@ -180,6 +181,8 @@ class QualityGate:
         fresh_by = getattr(module, "FRESH_BY", None)
         stats = rows.agg(F.count(F.lit(1)), F.max(fresh_by) if fresh_by else F.lit(None)).first()
         count, newest = (int(stats[0]), stats[1]) if stats else (0, None)
+        if isinstance(newest, dt.datetime):  # collected: local wall-clock time (lakehouse.clock)
+            newest = naive_utc(from_engine(newest))
         trailing = self._trailing_volumes().get(table, [])
         observed = count if volume is None else volume
         results.append(volume_check(table, observed, trailing, settings.volume_drop_fraction))
