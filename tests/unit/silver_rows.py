@@ -10,15 +10,22 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
+from lakehouse.clock import from_engine
 from lakehouse.quality.rules import REJECT_COLUMNS, Built
 
-INGESTED = dt.datetime(2026, 1, 2, 0, 0, 0)
+INGESTED = dt.datetime(2026, 1, 2, 0, 0, 0, tzinfo=dt.UTC)
 INGESTION_DEFAULTS: dict[str, Any] = {"_ingested_at": INGESTED, "_source": "test", "_batch_id": "b1"}
 
 
 def ts(text: str) -> dt.datetime:
-    """'2026-01-01 10:00:00' → naive datetime (UTC, as the sessions run)."""
-    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    """'2026-01-01 10:00:00' → that instant in UTC (aware: a naive one would be read in the
+    machine's zone, see lakehouse/clock.py). Compare it with collected values through `utc`."""
+    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+
+
+def utc(value: Any) -> Any:
+    """A collected value as compared with `ts`: timestamps as aware UTC, anything else as is."""
+    return from_engine(value) if isinstance(value, dt.datetime) else value
 
 
 def day(text: str) -> dt.date:

@@ -45,7 +45,7 @@ def test_first_matching_rule_wins(spark: SparkSession) -> None:
         customer_churn_scores.SCHEMA,
     )
     got = customer_segments.build_customer_segments(features, customers, scores, RULES)
-    at = dt.datetime(2026, 4, 30)
+    at = dt.datetime(2026, 4, 30, tzinfo=dt.UTC)
     expected = spark.createDataFrame([
         (1, "a@x.de", "DE", "dormant", None, 5000.0, at),
         (2, "b@x.de", "FR", "at_risk", 0.7, 5000.0, at),

@@ -17,7 +17,8 @@ ERASURES = app_tables.schema("erasure_requests")
 
 def extract(day: int) -> dict[str, object]:
     """Ingestion columns of the extract taken on 2026-01-<day>."""
-    return {"_ingested_at": dt.datetime(2026, 1, day), "_batch_id": f"extract-{day}", "_source": "app_db"}
+    at = dt.datetime(2026, 1, day, tzinfo=dt.UTC)
+    return {"_ingested_at": at, "_batch_id": f"extract-{day}", "_source": "app_db"}
 
 
 def person(

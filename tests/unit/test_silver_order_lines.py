@@ -37,7 +37,7 @@ def item(
         "discount": discount,
         "updated_at": updated,
         "_updated_date": updated[:10],
-        "_ingested_at": dt.datetime(2026, 1, ingested),
+        "_ingested_at": dt.datetime(2026, 1, ingested, tzinfo=dt.UTC),
     }
 
 
