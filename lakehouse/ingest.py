@@ -15,6 +15,7 @@ import importlib
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -23,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -44,7 +46,7 @@ from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_crit
 from lakehouse.quality.source_schema import source_column_checks, value_type_changed
 from lakehouse.sources import app_db, landing
 from lakehouse.sources.fx_api import FxClient
-from lakehouse.state import FileRecord, IngestState
+from lakehouse.state import FileRecord, IngestState, LedgerEntry
 from lakehouse.storage import Lake, arrow_schema, to_arrow
 
 log = logging.getLogger(__name__)
@@ -138,32 +140,124 @@ def _relative(path: Path, root: Path) -> str:
     return str(path.relative_to(root))
 
 
-def _new_files(state: IngestState, source: str, root: Path, sources_dir: Path) -> list[Path]:
-    known = state.known_files(source)
-    return [p for p in landing.list_landing_files(root) if _relative(p, sources_dir) not in known]
+# A file's mtime is kept in the ledger (and an unchanged size and mtime spare reading it again)
+# only when it is this much older than the moment it was looked at: a change within the same
+# tick of the file system's clock could otherwise keep both.
+_SETTLED_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A version of a landed file the ledger does not hold yet (a new file, or a changed one)."""
+
+    path: Path
+    origin: str  # the path relative to the sources folder: `_source` and the ledger's path
+    content_hash: str
+    size: int
+    modified_ns: int | None
+    previous: LedgerEntry | None  # the path's latest version in the ledger
+
+    def record(self, status: str, records: int, rejected: int) -> FileRecord:
+        previous = self.previous
+        return FileRecord(self.origin, self.content_hash, status, records, rejected, self.size,
+                          previous.version + 1 if previous else 1, previous.content_hash if previous else None,
+                          self.modified_ns)
+
+
+def _new_files(state: IngestState, source: str, root: Path, sources_dir: Path) -> list[_Pending]:
+    """Every landed file whose content is not the latest version the ledger holds for its path.
+
+    A file whose size and mtime are those recorded is not read again (see `_SETTLED_NS`); any
+    other is hashed, so a rewrite of the same size is noticed too."""
+    latest = state.latest_files(source)
+    pending = []
+    for path in landing.list_landing_files(root):
+        origin = _relative(path, sources_dir)
+        known = latest.get(origin)
+        stat = path.stat()
+        if known and known.modified_ns is not None and (known.size, known.modified_ns) == (
+            stat.st_size, stat.st_mtime_ns
+        ):
+            continue
+        content = path.read_bytes()
+        digest = landing.content_hash(content)
+        if known and known.content_hash == digest:
+            continue
+        settled = time.time_ns() - stat.st_mtime_ns > _SETTLED_NS and stat.st_size == len(content)
+        pending.append(_Pending(path, origin, digest, len(content), stat.st_mtime_ns if settled else None, known))
+    return pending
 
 
 @dataclass(frozen=True)
 class _StageTask:
     table: str  # module name under lakehouse.bronze
-    path: Path
-    origin: str
-    content_hash: str
+    file: _Pending
     part: Path
     batch_id: str
     at: dt.datetime
 
 
+class LandingFileChanged(RuntimeError):
+    """A landed file changed between its listing and its parse; the next run reads it."""
+
+
+def _appended_part(old: bytes, new: bytes) -> tuple[int, int]:
+    """Where the lines `new` adds to `old` (a prefix of it) start, and that line's number.
+
+    A last line of `old` without its newline was read as it stood (a writer may never end its
+    file with one). When the appended bytes complete it, the completed line is read again in
+    full, with its number (its cut piece stays where its own parse put it); when they start with
+    the newline it lacked, it was whole and is not read twice."""
+    complete_lines = old.count(b"\n")
+    cut = old.rfind(b"\n") + 1  # where the last line of `old` starts
+    if cut == len(old):
+        return len(old), complete_lines + 1
+    end = new.find(b"\n", cut)
+    line = new[cut:] if end < 0 else new[cut:end]
+    if line.removesuffix(b"\r") == old[cut:].removesuffix(b"\r"):
+        return (len(new) if end < 0 else end + 1), complete_lines + 2
+    return cut, complete_lines + 1
+
+
+def _unreadable(task: _StageTask, source: str, problem: str) -> tuple[FileRecord, list[Rejected]]:
+    """The whole version to quarantine, with what it takes to find it again and check it is it."""
+    file = task.file
+    raw = orjson.dumps({"path": file.origin, "size": file.size, "sha256": file.content_hash}).decode()
+    reason = (f"unreadable file {file.origin} ({file.size} bytes, sha256 {file.content_hash}): {problem}; "
+              "quarantined whole, its bytes stay in the landing zone")
+    return file.record("unreadable", 0, 1), [Rejected(source, file.origin, 0, raw, reason)]
+
+
 def _stage_file(task: _StageTask) -> tuple[FileRecord, list[Rejected]]:
-    """Parse one landed file and write its rows as a Parquet part (runs in a worker process)."""
+    """Parse one version of a landed file (only its new lines when it was appended to) and write
+    its rows as a Parquet part (runs in a worker process)."""
     table = importlib.import_module(f"lakehouse.bronze.{task.table}")
-    records, bad = parse_json_lines(task.path.read_bytes(), table.FIELDS, table.SOURCE, task.origin)
+    file = task.file
+    with file.path.open("rb") as handle:  # the version listed, though a writer may be appending
+        content = handle.read(file.size)
+    if landing.content_hash(content) != file.content_hash:
+        raise LandingFileChanged(f"{file.origin} changed while it was ingested; the next ingestion reads it")
+    try:
+        text = landing.decoded(content)
+    except landing.Unreadable as exc:
+        return _unreadable(task, table.SOURCE, str(exc))
+    status, first_line = ("rewritten" if file.previous else "ingested"), 1
+    previous = file.previous
+    if previous is not None and previous.size is not None and previous.size <= file.size and (
+        landing.content_hash(content[: previous.size]) == previous.content_hash
+    ):
+        with contextlib.suppress(landing.Unreadable):
+            old = landing.decoded(content[: previous.size])
+            if text.startswith(old):
+                start, first_line = _appended_part(old, text)
+                status, text = "appended", text[start:]
+    records, bad = parse_json_lines(text, table.FIELDS, table.SOURCE, file.origin, first_line)
     if records:
         at = task.at if task.at.tzinfo else task.at.replace(tzinfo=dt.UTC)  # naive: UTC, as elsewhere
-        constants = {"_file_date": landing.file_date(task.path), "_ingested_at": at.astimezone(dt.UTC),
-                     "_source": task.origin, "_batch_id": task.batch_id}
+        constants = {"_file_date": landing.file_date(file.path), "_ingested_at": at.astimezone(dt.UTC),
+                     "_source": file.origin, "_batch_id": task.batch_id}
         pq.write_table(records_table(records, arrow_schema(table.SCHEMA), constants), task.part)
-    return FileRecord(task.origin, task.content_hash, "ingested", len(records), len(bad)), bad
+    return file.record(status, len(records), len(bad)), bad
 
 
 def _workers_context() -> multiprocessing.context.BaseContext:
@@ -181,7 +275,7 @@ def _stage_files(tasks: Sequence[_StageTask], run: Run) -> list[tuple[FileRecord
     """Parse files in worker processes: JSON parsing is the CPU-bound part of ingestion, one file
     per task. A backlog works alone: its workers take every core, and a first build's other
     extractions beside it only added to the peak memory (5.0 GB against 4.2 GB at scale 10)."""
-    size = sum(t.path.stat().st_size for t in tasks)
+    size = sum(t.file.size for t in tasks)
     if len(tasks) < 2 or size < WORKER_PARSE_BYTES:
         return [_stage_file(t) for t in tasks]  # starting worker processes costs more than it saves
     workers = min(len(tasks), os.cpu_count() or 1)
@@ -196,44 +290,43 @@ def _stage_files(tasks: Sequence[_StageTask], run: Run) -> list[tuple[FileRecord
 
 
 def _split_redeliveries(
-    paths: Sequence[Path], seen_hashes: set[str], sources_dir: Path
-) -> tuple[list[tuple[Path, str]], list[FileRecord]]:
-    """New content to ingest (path, hash), and files whose bytes were ingested before."""
+    pending: Sequence[_Pending], seen_hashes: set[str]
+) -> tuple[list[_Pending], list[FileRecord]]:
+    """New content to ingest, and versions whose bytes were ingested before (under this or another
+    name: a re-delivery, or a file changed back to an earlier version)."""
     fresh, duplicates = [], []
-    for path in paths:
-        digest = landing.content_hash(path.read_bytes())
-        if digest in seen_hashes:
-            log.info("skipping %s: same content as a file ingested before", path.name)
-            duplicates.append(FileRecord(_relative(path, sources_dir), digest, "duplicate", 0, 0))
+    for file in pending:
+        if file.content_hash in seen_hashes:
+            log.info("skipping %s: same content as a file ingested before", file.origin)
+            duplicates.append(file.record("duplicate", 0, 0))
         else:
-            seen_hashes.add(digest)
-            fresh.append((path, digest))
+            seen_hashes.add(file.content_hash)
+            fresh.append(file)
     return fresh, duplicates
 
 
 def ingest_landing(
     lake: Lake, table: ModuleType, root: Path, sources_dir: Path, at: dt.datetime, run: Run = NO_RUN
 ) -> IngestResult:
-    """Ingest the landing files under `root` not seen before into `table.TABLE`."""
+    """Ingest the landing files under `root` into `table.TABLE`: new files, and files changed since
+    their last version in the ledger (only the lines appended, or the whole file rewritten)."""
     state = IngestState(lake)
     result = IngestResult()
     pending = _new_files(state, table.SOURCE, root, sources_dir)
-    seen_hashes = set(state.known_files(table.SOURCE).values())
+    seen_hashes = set(state.known_files(table.SOURCE).values()) if pending else set()
     module = table.__name__.rsplit(".", 1)[1]
     for start in range(0, len(pending), MAX_FILES_PER_BATCH):
         chunk = pending[start : start + MAX_FILES_PER_BATCH]
-        fresh, duplicates = _split_redeliveries(chunk, seen_hashes, sources_dir)
+        fresh, duplicates = _split_redeliveries(chunk, seen_hashes)
         if fresh:
             run.landing()
-        # Relative paths: the same sources give the same batch ids wherever the data directory is.
-        batch_id = batch_id_for(table.TABLE, *sorted(_relative(p, sources_dir) for p in chunk))
+        # Relative paths and content hashes: the same versions give the same batch ids wherever the
+        # data directory is.
+        batch_id = batch_id_for(table.TABLE, *sorted(f"{f.origin}@{f.content_hash}" for f in chunk))
         _clear_partial_batch(lake, [table.TABLE, quarantine.TABLE], batch_id)
         with lake.staging() as stage:
-            tasks = [
-                _StageTask(module, path, _relative(path, sources_dir), digest, stage / f"part-{i:05d}.parquet",
-                           batch_id, at)
-                for i, (path, digest) in enumerate(fresh)
-            ]
+            tasks = [_StageTask(module, file, stage / f"part-{i:05d}.parquet", batch_id, at)
+                     for i, file in enumerate(fresh)]
             staged = _stage_files(tasks, run)
             lake.append_staged(stage, table.SCHEMA, table.TABLE, table.PARTITION_BY)
         rejected = [r for _, bad in staged for r in bad]

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pandas as pd
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from lakehouse.storage import Lake
@@ -31,6 +32,11 @@ FILES_SCHEMA = StructType(
         StructField("rejected", LongType()),
         StructField("_batch_id", StringType()),
         StructField("ingested_at", TimestampType()),
+        # Added later (a ledger written before has them null, see `LedgerEntry`):
+        StructField("size", LongType()),  # bytes of the version ingested (content_hash is theirs)
+        StructField("version", LongType()),  # 1 for a path's first version, then one more each change
+        StructField("previous_hash", StringType()),  # the version an "appended"/"rewritten" one follows
+        StructField("modified_ns", LongType()),  # the file's mtime, when old enough to be trusted
     ]
 )
 WATERMARKS_SCHEMA = StructType(
@@ -63,9 +69,29 @@ class UnfinishedBatch:
 class FileRecord:
     path: str
     content_hash: str
-    status: str  # "ingested" | "duplicate" (same bytes as a file ingested before)
+    # "ingested" (a path's first version), "appended" (the previous version plus lines: only those
+    # were read), "rewritten" (changed otherwise: read whole again), "duplicate" (bytes ingested
+    # before, under this or another name: not read), "unreadable" (could not be decompressed or
+    # decoded: whole to quarantine)
+    status: str
     records: int
     rejected: int
+    size: int | None = None
+    version: int | None = None
+    previous_hash: str | None = None
+    modified_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """The latest version of a path the ledger holds. A ledger written before sizes were kept
+    has `size`, `modified_ns` None and `version` 1."""
+
+    path: str
+    content_hash: str
+    size: int | None
+    version: int
+    modified_ns: int | None
 
 
 def _naive_utc(at: dt.datetime) -> dt.datetime:
@@ -83,6 +109,20 @@ class IngestState:
         rows = self.lake.rows(FILES_TABLE, [("source", "=", source)], ["path", "content_hash"])
         return {r["path"]: r["content_hash"] for r in rows}
 
+    def latest_files(self, source: str) -> dict[str, LedgerEntry]:
+        """path -> its latest version in the ledger, for every file of `source` seen before."""
+        if not self.lake.exists(FILES_TABLE):
+            return {}
+        latest: dict[str, LedgerEntry] = {}
+        # every column: a ledger from before the added columns has not got them
+        for r in self.lake.rows(FILES_TABLE, [("source", "=", source)]):
+            entry = LedgerEntry(r["path"], r["content_hash"], r.get("size"), r.get("version") or 1,
+                                r.get("modified_ns"))
+            held = latest.get(entry.path)
+            if held is None or entry.version > held.version:
+                latest[entry.path] = entry
+        return latest
+
     def last_hash(self, source: str) -> str | None:
         """Content hash of the most recently ingested file of `source`."""
         if not self.lake.exists(FILES_TABLE):
@@ -94,9 +134,16 @@ class IngestState:
 
     def record_files(self, source: str, files: Sequence[FileRecord], batch_id: str, at: dt.datetime) -> None:
         rows = [
-            (source, f.path, f.content_hash, f.status, f.records, f.rejected, batch_id, _naive_utc(at)) for f in files
+            (source, f.path, f.content_hash, f.status, f.records, f.rejected, batch_id, _naive_utc(at), f.size,
+             f.version, f.previous_hash, f.modified_ns)
+            for f in files
         ]
-        self.lake.append_rows(rows, FILES_SCHEMA, FILES_TABLE)
+        # column by column: a frame made from the tuples would hold integers beside None as floats
+        frame = pd.DataFrame({
+            field.name: pd.Series([r[i] for r in rows], dtype="Int64" if field.dataType == LongType() else "object")
+            for i, field in enumerate(FILES_SCHEMA.fields)
+        })
+        self.lake.append_pandas(frame, FILES_SCHEMA, FILES_TABLE)
 
     def watermark(self, key: str) -> str | None:
         if not self.lake.exists(WATERMARKS_TABLE):

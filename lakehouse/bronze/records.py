@@ -71,11 +71,17 @@ def _type_error(field: Field, value: Any) -> str:
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
-def parse_record(raw: str, fields: Sequence[Field]) -> tuple[dict[str, Any] | None, str | None]:
-    """Parse one JSON line: (record, None) or (None, reason). Hot path: one call per landed line."""
+def parse_record(raw: bytes | str, fields: Sequence[Field]) -> tuple[dict[str, Any] | None, str | None]:
+    """Parse one JSON record: (record, None) or (None, reason). Hot path: one call per landed line.
+
+    Bytes are parsed as they are (orjson checks their UTF-8 itself, no decoding copy first)."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:  # a json.JSONDecodeError: msg and colno as usual
+        if isinstance(raw, bytes):
+            bad_utf8 = _invalid_utf8(raw)
+            if bad_utf8 is not None:
+                return None, bad_utf8
         return None, f"malformed JSON: {exc.msg} (column {exc.colno})"
     if type(value) is not dict:
         return None, f"not a JSON object: {type(value).__name__}"
@@ -93,19 +99,40 @@ def parse_record(raw: str, fields: Sequence[Field]) -> tuple[dict[str, Any] | No
     return record, None
 
 
+def _invalid_utf8(raw: bytes) -> str | None:
+    """The reason a record's bytes are not UTF-8 text, or None when they are."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (f"invalid UTF-8: byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} "
+                "(raw shows undecodable bytes as \\xNN)")
+    return None
+
+
+def raw_text(raw: bytes) -> str:
+    """A record's bytes as quarantine keeps them: UTF-8 text, an undecodable byte as `\\xNN`."""
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
 def parse_json_lines(
-    content: bytes, fields: Sequence[Field], source: str, origin: str
+    content: bytes, fields: Sequence[Field], source: str, origin: str, first_line: int = 1
 ) -> tuple[list[dict[str, Any]], list[Rejected]]:
-    """Split a JSON-lines file into parsed records (with `_line_no`) and rejected lines."""
+    """Split JSON lines into parsed records (with `_line_no`) and rejected lines.
+
+    Lines end at `\\n` only (a `\\r` before it is dropped): a U+2028 or U+0085 inside a JSON
+    string is part of its value. `content` is UTF-8 without a byte order mark
+    (`lakehouse.sources.landing.decoded`); a line that is not valid UTF-8 is rejected on its own,
+    never altered. Lines are numbered from `first_line` (an appended part continues its file's)."""
     records: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
-    text = content.decode("utf-8", errors="replace")
-    for line_no, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
+    for line_no, raw in enumerate(content.split(b"\n"), start=first_line):
+        if raw[-1:] == b"\r":
+            raw = raw[:-1]
+        if not raw or raw.isspace():
             continue
         record, reason = parse_record(raw, fields)
         if record is None:
-            rejected.append(Rejected(source, origin, line_no, raw, reason or "unparseable"))
+            rejected.append(Rejected(source, origin, line_no, raw_text(raw), reason or "unparseable"))
         else:
             record["_line_no"] = line_no
             records.append(record)

@@ -23,7 +23,15 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.bronze import quarantine, telemetry
-from lakehouse.bronze.records import Rejected, field_dtypes, parse_record, records_frame, with_ingestion_columns
+from lakehouse.bronze.records import (
+    Rejected,
+    field_dtypes,
+    parse_record,
+    raw_text,
+    records_frame,
+    with_ingestion_columns,
+)
+from lakehouse.sources.landing import UTF8_BOM
 from lakehouse.storage import Lake
 
 TOPIC = "fleet.telemetry"
@@ -91,13 +99,25 @@ def batch_id(messages: Sequence[Message]) -> str:
     return hashlib.sha256(f"{TOPIC}|{text}".encode()).hexdigest()[:20]
 
 
+def _value(value: bytes | str | None) -> bytes | str:
+    """A message's value as its record: one message is one record, whatever line breaks it holds.
+    Bytes are parsed as they are (invalid UTF-8 is rejected with the reason, never replaced); a
+    leading UTF-8 byte order mark is dropped, as from a landed file."""
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        return value.removeprefix("\ufeff")
+    return value.removeprefix(UTF8_BOM)
+
+
 def _split(messages: Sequence[Message], state: StreamState) -> tuple[list[dict], list[Rejected], int]:
     records, rejected, duplicates = [], [], 0
     for m in messages:
-        raw = m.value if isinstance(m.value, str) else (m.value or b"").decode("utf-8", errors="replace")
+        raw = _value(m.value)
         record, reason = parse_record(raw, telemetry.FIELDS)
         if record is None:
-            rejected.append(Rejected("kafka", m.origin, m.offset, raw, reason or "unparseable"))
+            text = raw if isinstance(raw, str) else raw_text(raw)
+            rejected.append(Rejected("kafka", m.origin, m.offset, text, reason or "unparseable"))
             continue
         key = (record["device_id"], int(record["seq"]))
         if key in state.seen:
