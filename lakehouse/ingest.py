@@ -313,7 +313,7 @@ def ingest_landing(
     state = IngestState(lake)
     result = IngestResult()
     pending = _new_files(state, table.SOURCE, root, sources_dir)
-    seen_hashes = set(state.known_files(table.SOURCE).values()) if pending else set()
+    seen_hashes = state.known_hashes(table.SOURCE) if pending else set()
     module = table.__name__.rsplit(".", 1)[1]
     for start in range(0, len(pending), MAX_FILES_PER_BATCH):
         chunk = pending[start : start + MAX_FILES_PER_BATCH]

@@ -109,6 +109,12 @@ class IngestState:
         rows = self.lake.rows(FILES_TABLE, [("source", "=", source)], ["path", "content_hash"])
         return {r["path"]: r["content_hash"] for r in rows}
 
+    def known_hashes(self, source: str) -> set[str]:
+        """The content hash of every version of every file of `source` the ledger holds."""
+        if not self.lake.exists(FILES_TABLE):
+            return set()
+        return {r["content_hash"] for r in self.lake.rows(FILES_TABLE, [("source", "=", source)], ["content_hash"])}
+
     def latest_files(self, source: str) -> dict[str, LedgerEntry]:
         """path -> its latest version in the ledger, for every file of `source` seen before."""
         if not self.lake.exists(FILES_TABLE):

@@ -97,3 +97,36 @@ def test_ingestion_columns_are_added_in_utc() -> None:
     assert list(frame.columns) == ["a", "_ingested_at", "_source", "_batch_id"]
     assert frame["_ingested_at"].iloc[0] == pd.Timestamp("2026-01-02 01:04:05")
     assert list(frame["_source"]) == ["src", "src"] and list(frame["_batch_id"]) == ["b1", "b1"]
+
+
+def test_lines_end_at_newlines_only_and_invalid_utf8_is_rejected_with_its_bytes_kept() -> None:
+    separators = GOOD.replace('"page_view"', '"page\u2028view\u0085x\u2029"').encode()
+    invalid = GOOD.replace('"s1"', '"s\xe9"').encode("latin-1")  # one byte that is no UTF-8
+    content = b"\r\n".join([separators, invalid, GOOD.encode(), b"  ", b""])
+    records, rejected = parse_json_lines(content, events.FIELDS, "clickstream", "f.jsonl")
+    assert [(r["event_type"], r["_line_no"]) for r in records] == [("page\u2028view\u0085x\u2029", 1),
+                                                                   ("page_view", 3)]
+    assert [(r.line_no, r.raw) for r in rejected] == [(2, GOOD.replace('"s1"', '"s\\xe9"'))]
+    position = GOOD.index('"s1"') + 3  # counted from 1: the byte after the quote and the "s"
+    assert rejected[0].reason == f"invalid UTF-8: byte 0xe9 at byte {position} (raw shows undecodable bytes as \\xNN)"
+
+
+def test_landed_bytes_are_decompressed_by_their_magic_and_lose_a_byte_order_mark() -> None:
+    import bz2
+    import gzip
+    import lzma
+
+    import pytest
+
+    from lakehouse.sources.landing import Unreadable, decoded
+
+    text = f"{GOOD}\n".encode()
+    assert decoded(b"\xef\xbb\xbf" + text) == text
+    assert decoded(gzip.compress(b"\xef\xbb\xbf" + text)) == text
+    assert decoded(gzip.compress(text) + gzip.compress(text)) == text + text  # an appended member
+    assert decoded(bz2.compress(text)) == decoded(lzma.compress(text)) == text
+    assert decoded(("\ufeff" + GOOD).encode("utf-16-le")) == GOOD.encode()
+    with pytest.raises(Unreadable, match="cannot decompress gzip"):
+        decoded(gzip.compress(text)[:-9])
+    with pytest.raises(Unreadable, match="zip content is not read"):
+        decoded(b"PK\x03\x04rest")
