@@ -67,8 +67,8 @@ def known_name(path: Path) -> bool:
     return name.endswith(_KNOWN_SUFFIXES)
 
 
-def list_landing_files(root: Path) -> list[Path]:
-    """Every landed file under `root/date=*/`, in date then name order.
+def list_landing_files(root: Path, pattern: str = "*") -> list[Path]:
+    """Every landed file under `root/date=*/` whose name matches `pattern`, in date then name order.
 
     Hidden and temporary files are left out (logged); a file named unlike JSON lines is listed
     with a warning, and so is a file outside any date folder (which is not listed)."""
@@ -78,7 +78,7 @@ def list_landing_files(root: Path) -> list[Path]:
     for entry in sorted(root.iterdir()):
         if entry.is_file() and skipped_reason(entry) is None:
             log.warning("not reading %s: landing files must sit in a date=YYYY-MM-DD folder", entry)
-    for path in sorted(root.glob("date=*/*")):
+    for path in sorted(root.glob(f"date=*/{pattern}")):
         if not path.is_file():
             continue
         reason = skipped_reason(path)

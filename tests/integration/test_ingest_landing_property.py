@@ -142,7 +142,7 @@ def _expected_lines(world: _World, file: _File, since: _File | None) -> dict[int
     return expected
 
 
-@settings(max_examples=4, deadline=None, derandomize=True, database=None,
+@settings(max_examples=3, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=2**32 - 1))  # a seed: each example a whole random landing zone
 def test_every_line_of_every_delivered_version_lands_exactly_once(make_config, seed: int) -> None:
@@ -175,7 +175,7 @@ def test_every_line_of_every_delivered_version_lands_exactly_once(make_config, s
         delivered_bytes: set[bytes] = set()
         expected: dict[tuple[str, int, int], tuple[str, str]] = {}
         for run in range(3):
-            for _ in range(rng.randint(2, 6)):
+            for _ in range(rng.randint(3, 7)):
                 world.change()
             for name, file in world.files.items():
                 (root / name).parent.mkdir(parents=True, exist_ok=True)
