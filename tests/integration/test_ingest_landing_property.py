@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lakehouse.clock import from_engine
 from lakehouse.engine import get_session
 from lakehouse.ingest import ingest_clickstream
 from lakehouse.storage import Lake
@@ -198,13 +199,16 @@ def test_every_line_of_every_delivered_version_lands_exactly_once(make_config, s
                 for line_no, value in _expected_lines(world, file, since if appended else None).items():
                     expected[(origin, run, line_no)] = value
 
+        def run_of(ingested_at: dt.datetime) -> int:
+            return int((from_engine(ingested_at) - AT).total_seconds() // 60)
+
         keys, got = Counter(), {}
         for r in lake.read("bronze.events").collect() if lake.exists("bronze.events") else []:
-            key = (r["_source"], r["_ingested_at"].minute, r["_line_no"])
+            key = (r["_source"], run_of(r["_ingested_at"]), r["_line_no"])
             keys[key] += 1
             got[key] = ("bronze", r["event_id"])
         for r in lake.read("bronze.quarantine").collect() if lake.exists("bronze.quarantine") else []:
-            key = (r["_source"], r["_ingested_at"].minute, r["_line_no"])
+            key = (r["_source"], run_of(r["_ingested_at"]), r["_line_no"])
             keys[key] += 1
             raw = json.dumps(json.loads(r["raw"])) if key[2] == 0 else r["raw"]
             got[key] = ("quarantine", raw)
