@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
@@ -63,7 +64,7 @@ class UnfinishedBatch:
 class FileRecord:
     path: str
     content_hash: str
-    status: str  # "ingested" | "duplicate" (same bytes as a file ingested before)
+    status: str  # "ingested" | "duplicate" (same bytes as a file ingested before) | "rejected" (unreadable)
     records: int
     rejected: int
 
@@ -91,6 +92,23 @@ class IngestState:
             FILES_TABLE, [("source", "=", source), ("status", "=", "ingested")], ["content_hash", "ingested_at"]
         )
         return max(rows, key=lambda r: r["ingested_at"])["content_hash"] if rows else None
+
+    def last_upload(self, source: str) -> dict[str, Any] | None:
+        """The most recent upload of a whole-file source, ingested or rejected: `content_hash`,
+        `status`, `ingested_at`, `rejected`; and `good_at`, when the last ingested one was."""
+        if not self.lake.exists(FILES_TABLE):
+            return None
+        rows = [
+            r
+            for r in self.lake.rows(
+                FILES_TABLE, [("source", "=", source)], ["content_hash", "status", "ingested_at", "rejected"]
+            )
+            if r["status"] in ("ingested", "rejected")
+        ]
+        if not rows:
+            return None
+        good = [r["ingested_at"] for r in rows if r["status"] == "ingested"]
+        return {**max(rows, key=lambda r: r["ingested_at"]), "good_at": max(good, default=None)}
 
     def record_files(self, source: str, files: Sequence[FileRecord], batch_id: str, at: dt.datetime) -> None:
         rows = [
