@@ -393,7 +393,7 @@ def reingest(
     """Fetch a source's window again into bronze (a day landed wrong, or corrected by the provider since).
 
     silver.fx_rates keeps the latest landing of each day and currency, so the next `lakehouse run`
-    uses the re-fetched rates; then `lakehouse backfill --from D1 --to D2` recomputes the dates."""
+    uses the re-fetched rates and recomputes the order lines and daily sales of those dates."""
     from lakehouse.ingest import SourceCheckFailed, refetch_fx
     from lakehouse.sources.app_db import SourceUnavailable
 
@@ -412,7 +412,8 @@ def reingest(
     console.print(
         f"bronze.fx_rates: {result.records:,} rate(s) of {start} .. {end} landed again"
         + (f", {result.rejected:,} to bronze.quarantine" if result.rejected else "")
-        + f". Next: lakehouse run, then lakehouse backfill --from {start} --to {end}",
+        + ". The next `lakehouse run` uses them for the orders of those dates"
+        + f" (or: lakehouse run, then lakehouse backfill --from {start} --to {end}).",
         highlight=False,
         soft_wrap=True,
     )

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 import pytest
 from typer.testing import CliRunner
 
+from lakehouse import ingest
 from lakehouse.cli import app
 from lakehouse.config import Config
 from lakehouse.engine import get_session
-from lakehouse import ingest
 from lakehouse.pipeline import run_jobs, select_jobs
 from lakehouse.state import IngestState
 from lakehouse.storage import Lake
