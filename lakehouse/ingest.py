@@ -496,12 +496,16 @@ def ingest_fx(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RUN) ->
     return IngestResult(good, bad, 1, 0, tuple(checks))
 
 
+FX_REFETCH_KEY = "fx.refetch"
+
+
 def refetch_fx(lake: Lake, config: Config, start: dt.date, end: dt.date, at: dt.datetime) -> IngestResult:
     """Fetch the rates of `start`..`end` again and land them as a new batch (`lakehouse reingest fx`).
 
     For a window landed wrong (by a version that did not check answers) or corrected by the
     provider since: silver.fx_rates keeps, per day and currency, the latest landing, so the
-    re-fetched rates win. The answer is checked as in `ingest_fx`; the watermark is left alone."""
+    re-fetched rates win. The answer is checked as in `ingest_fx`; the watermark is left alone (the
+    window is recorded in `ops.watermarks` under `fx.refetch`)."""
     if start > end:
         raise ValueError(f"--from {start} is after --to {end}")
     with fx_endpoint(config) as url:
@@ -518,6 +522,9 @@ def refetch_fx(lake: Lake, config: Config, start: dt.date, end: dt.date, at: dt.
     origin = f"fx:/v1/rates?start={start}&end={end}"
     batch_id = batch_id_for(fx_rates.TABLE, start, end, "refetch", at.isoformat())
     good, bad = _land_fx(lake, rates, origin, batch_id, at)
+    # The ledger entry that ends the batch (else the next ingestion would roll it back); under a
+    # key of its own, so the FX watermark does not move.
+    IngestState(lake).record_watermark(FX_REFETCH_KEY, f"{start}..{end}", batch_id, at)
     return IngestResult(good, bad, 1, 0, tuple(checks))
 
 

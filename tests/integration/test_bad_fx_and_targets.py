@@ -217,8 +217,14 @@ def test_reingest_fetches_a_window_again_and_silver_uses_the_refetched_rates(
     assert _run(config, lake, "bronze_fx", "silver_fx_rates")["silver_fx_rates"].status == "ok"
     assert _silver_rates(lake) == sorted(corrected)
 
+    corrected += _rates(5, 5)  # a new day: the run lands it and keeps the re-fetched batch
+    _write_rates(config, corrected)
+    assert _run(config, lake, "bronze_fx", "silver_fx_rates")["bronze_fx"].outcome.rows_in == 3
+    assert _silver_rates(lake) == sorted(corrected)
+    assert IngestState(lake).watermark("fx") == "2026-01-05"
+
     beyond = CliRunner().invoke(app, args[:-4] + ["--from", "2026-01-03", "--to", "2026-01-09"])
-    assert beyond.exit_code == 2 and "serves 2026-01-01 to 2026-01-04" in beyond.output
+    assert beyond.exit_code == 2 and "serves 2026-01-01 to 2026-01-05" in beyond.output
 
 
 # -- the targets CSV --------------------------------------------------------------------------
