@@ -579,7 +579,9 @@ def ingest_targets(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RU
         # the upload in force is this very file
         return IngestResult(skipped_files=1, checks=_targets_checks(True, f"{origin}@{digest[:12]}"))
     run.landing()
-    batch_id = batch_id_for(sales_targets.TABLE, digest)
+    # The same bytes may come back (the last good file uploaded again after a bad one): the number
+    # of uploads before it keeps its batch apart from the earlier one's rows.
+    batch_id = batch_id_for(sales_targets.TABLE, digest, last["uploads"] if last else 0)
     _clear_partial_batch(lake, [sales_targets.TABLE, quarantine.TABLE], batch_id)
     upload = sales_targets.read_upload(content, origin)
     if upload.problem:

@@ -95,7 +95,8 @@ class IngestState:
 
     def last_upload(self, source: str) -> dict[str, Any] | None:
         """The most recent upload of a whole-file source, ingested or rejected: `content_hash`,
-        `status`, `ingested_at`, `rejected`; and `good_at`, when the last ingested one was."""
+        `status`, `ingested_at`, `rejected`; `good_at`, when the last ingested one was; `uploads`,
+        how many were recorded."""
         if not self.lake.exists(FILES_TABLE):
             return None
         rows = [
@@ -108,7 +109,7 @@ class IngestState:
         if not rows:
             return None
         good = [r["ingested_at"] for r in rows if r["status"] == "ingested"]
-        return {**max(rows, key=lambda r: r["ingested_at"]), "good_at": max(good, default=None)}
+        return {**max(rows, key=lambda r: r["ingested_at"]), "good_at": max(good, default=None), "uploads": len(rows)}
 
     def record_files(self, source: str, files: Sequence[FileRecord], batch_id: str, at: dt.datetime) -> None:
         rows = [

@@ -286,3 +286,22 @@ def test_an_unreadable_reupload_keeps_every_line_and_the_old_targets_marked_stal
     assert _latest_checks(lake, "silver.sales_targets")["targets_current"] is True
     invalid = [q for q in _targets_quarantine(lake) if "UTF-8" in q[2]]
     assert invalid == [(3, "\\xe9S;2026-02;300", "not valid UTF-8: byte(s) b'\\xe9' at offset 0")]
+
+
+def test_the_last_good_targets_uploaded_again_after_a_bad_one_are_current_once(
+    lake_config: tuple[Lake, Config],
+) -> None:
+    lake, config = lake_config
+    good = b"country,month,target_revenue_eur\nDE,2026-01,1000\nNL,2026-01,500\n"
+    _write_targets(config, good)
+    _run(config, lake, "bronze_targets", "silver_sales_targets")
+    _write_targets(config, b"land,maand,doel\nDE,2026-01,1200\n")
+    assert _run(config, lake, "bronze_targets", "silver_sales_targets")["bronze_targets"].status == "failed"
+
+    _write_targets(config, good)  # the operators put the last good file back
+    reports = _run(config, lake, "bronze_targets", "silver_sales_targets")
+    assert reports["bronze_targets"].status == "ok" and reports["silver_sales_targets"].status == "ok"
+    assert _silver_targets(lake) == [("DE", "2026-01", 1000.0), ("NL", "2026-01", 500.0)]
+    if lake.exists("silver.rejects"):  # no line twice (`duplicate_target`)
+        assert lake.read("silver.rejects").where("`table` = 'silver.sales_targets'").count() == 0
+    assert _latest_checks(lake, "silver.sales_targets")["targets_current"] is True
