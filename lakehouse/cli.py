@@ -383,6 +383,42 @@ def backfill(
     _report_incomplete(summary)
 
 
+@app.command()
+def reingest(
+    source: Annotated[str, typer.Argument(help="The source whose window to fetch again: fx.")],
+    start: Annotated[dt.date, typer.Option("--from", help="First date (YYYY-MM-DD).", parser=dt.date.fromisoformat)],
+    end: Annotated[dt.date, typer.Option("--to", help="Last date, inclusive.", parser=dt.date.fromisoformat)],
+    wait: Annotated[float, typer.Option(help="Seconds to wait while another run holds the lake.")] = 0.0,
+) -> None:
+    """Fetch a source's window again into bronze (a day landed wrong, or corrected by the provider since).
+
+    silver.fx_rates keeps the latest landing of each day and currency, so the next `lakehouse run`
+    uses the re-fetched rates and recomputes the order lines and daily sales of those dates."""
+    from lakehouse.ingest import SourceCheckFailed, refetch_fx
+    from lakehouse.sources.app_db import SourceUnavailable
+
+    if source != "fx":
+        err.print(f"[red]error:[/red] cannot re-fetch '{source}' by dates; sources with a window: fx")
+        raise typer.Exit(2)
+    with state.exclusive(wait):
+        try:
+            result = refetch_fx(state.lake(), state.config, start, end, dt.datetime.now(dt.UTC))
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except (SourceCheckFailed, SourceUnavailable) as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    console.print(
+        f"bronze.fx_rates: {result.records:,} rate(s) of {start} .. {end} landed again"
+        + (f", {result.rejected:,} to bronze.quarantine" if result.rejected else "")
+        + ". The next `lakehouse run` uses them for the orders of those dates"
+        + f" (or: lakehouse run, then lakehouse backfill --from {start} --to {end}).",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 from lakehouse.streaming.cli import iot_app, kafka_app, stream_app  # noqa: E402
 
 app.add_typer(kafka_app, name="kafka")

@@ -45,7 +45,7 @@ from lakehouse.config import Config
 from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_critical
 from lakehouse.quality.source_schema import source_column_checks, value_type_changed
 from lakehouse.sources import app_db, landing
-from lakehouse.sources.fx_api import FxClient
+from lakehouse.sources.fx_api import BadAnswer, FxClient
 from lakehouse.state import FileRecord, IngestState, LedgerEntry
 from lakehouse.storage import Lake, arrow_schema, to_arrow
 
@@ -517,6 +517,15 @@ def ingest_app_db(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RUN
 
 
 # -- FX rates over HTTP -----------------------------------------------------------------------
+class SourceCheckFailed(QualityGateFailed):
+    """A source's answer or file failed its checks at ingestion; the message is one line naming
+    the source (its URL or file) and what happens to what it sent."""
+
+    def __init__(self, table: str, message: str, results: Sequence[CheckResult]) -> None:
+        super().__init__(table, failed_critical(results), results)
+        self.args = (message,)
+
+
 @contextlib.contextmanager
 def fx_endpoint(config: Config) -> Iterator[str]:
     """The configured rates API, or the bundled provider over the local rates file."""
@@ -529,33 +538,124 @@ def fx_endpoint(config: Config) -> Iterator[str]:
         yield server.url
 
 
-def ingest_fx(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RUN) -> IngestResult:
-    state = IngestState(lake)
-    with fx_endpoint(config) as url:
-        client = FxClient(url, config.sources.fx)
-        meta = client.meta()
-        since = state.watermark("fx")
-        start = (
-            dt.date.fromisoformat(since) + dt.timedelta(days=1) if since else dt.date.fromisoformat(meta["first_date"])
-        )
-        end = dt.date.fromisoformat(meta["last_date"])
-        if start > end:
-            return IngestResult()
-        run.landing()
-        rates = client.rates(start, end)
-    origin = f"fx:/v1/rates?start={start}&end={end}"
+def _fx_window(client: FxClient, start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date, list[str]]:
+    """The window to fetch (the API's whole range where `start`/`end` are None) and its currencies."""
+    meta = client.meta()
+    first, last = dt.date.fromisoformat(meta["first_date"]), dt.date.fromisoformat(meta["last_date"])
+    return start or first, end or last, list(meta["currencies"])
+
+
+def _land_fx(
+    lake: Lake, rates: list[dict[str, Any]], origin: str, batch_id: str, at: dt.datetime
+) -> tuple[int, int]:
     good, bad = fx_rates.parse_rates(rates, origin)
-    batch_id = batch_id_for(fx_rates.TABLE, start, end)
     _clear_partial_batch(lake, [fx_rates.TABLE, quarantine.TABLE], batch_id)
     frame = records_frame(good, field_dtypes(fx_rates.FIELDS))
     lake.append_pandas(with_ingestion_columns(frame, origin, batch_id, at), fx_rates.SCHEMA, fx_rates.TABLE)
     _append_quarantine(lake, bad, batch_id, at)
+    return len(good), len(bad)
+
+
+def _fx_rejected(exc: BadAnswer, since: str | None) -> SourceCheckFailed:
+    kept = f"the FX watermark stays at {since}" if since else "no FX watermark yet"
+    return SourceCheckFailed(fx_rates.TABLE, f"{exc}; nothing written, {kept}", exc.checks)
+
+
+def ingest_fx(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RUN) -> IngestResult:
+    """The days after the watermark up to the API's last day, landed only once the whole answer
+    passed its checks (`fx_rates.answer_checks`); the watermark then moves to the last of them.
+
+    A bad answer (not JSON, HTML, days missing, a rate of 0 or below) raises `SourceCheckFailed`
+    with the checks: nothing is written and the watermark stays, so the next run asks again."""
+    state = IngestState(lake)
+    since = state.watermark("fx")
+    with fx_endpoint(config) as url:
+        client = FxClient(url, config.sources.fx)
+        try:
+            begin = dt.date.fromisoformat(since) + dt.timedelta(days=1) if since else None
+            start, end, currencies = _fx_window(client, begin, None)
+            if start > end:
+                return IngestResult()
+            run.landing()
+            rates, checks = client.checked_rates(
+                start, end, lambda rates: fx_rates.answer_checks(rates, start, end, currencies)
+            )
+        except BadAnswer as exc:
+            raise _fx_rejected(exc, since) from None
+    origin = f"fx:/v1/rates?start={start}&end={end}"
+    batch_id = batch_id_for(fx_rates.TABLE, start, end)
+    good, bad = _land_fx(lake, rates, origin, batch_id, at)
     state.record_watermark("fx", end.isoformat(), batch_id, at)
-    return IngestResult(len(good), len(bad), 1, 0)
+    return IngestResult(good, bad, 1, 0, tuple(checks))
+
+
+FX_REFETCH_KEY = "fx.refetch"
+
+
+def refetch_fx(lake: Lake, config: Config, start: dt.date, end: dt.date, at: dt.datetime) -> IngestResult:
+    """Fetch the rates of `start`..`end` again and land them as a new batch (`lakehouse reingest fx`).
+
+    For a window landed wrong (by a version that did not check answers) or corrected by the
+    provider since: silver.fx_rates keeps, per day and currency, the latest landing, so the
+    re-fetched rates win. The answer is checked as in `ingest_fx`; the watermark is left alone (the
+    window is recorded in `ops.watermarks` under `fx.refetch`)."""
+    if start > end:
+        raise ValueError(f"--from {start} is after --to {end}")
+    with fx_endpoint(config) as url:
+        client = FxClient(url, config.sources.fx)
+        try:
+            first, last, currencies = _fx_window(client, None, None)
+            if start < first or end > last:
+                raise ValueError(f"the FX rates API {url} serves {first} to {last}, not {start} to {end}")
+            rates, checks = client.checked_rates(
+                start, end, lambda rates: fx_rates.answer_checks(rates, start, end, currencies)
+            )
+        except BadAnswer as exc:
+            raise SourceCheckFailed(fx_rates.TABLE, f"{exc}; nothing written", exc.checks) from None
+    origin = f"fx:/v1/rates?start={start}&end={end}"
+    batch_id = batch_id_for(fx_rates.TABLE, start, end, "refetch", at.isoformat())
+    good, bad = _land_fx(lake, rates, origin, batch_id, at)
+    # The ledger entry that ends the batch (else the next ingestion would roll it back); under a
+    # key of its own, so the FX watermark does not move.
+    IngestState(lake).record_watermark(FX_REFETCH_KEY, f"{start}..{end}", batch_id, at)
+    return IngestResult(good, bad, 1, 0, tuple(checks))
 
 
 # -- sales targets CSV -------------------------------------------------------------------------
+SILVER_TARGETS = "silver.sales_targets"
+
+
+def _targets_checks(readable: bool, observed: str, rejected: int = 0) -> tuple[CheckResult, ...]:
+    """`targets_upload_readable` (bronze, critical) and `targets_current` (silver, warn): the file in
+    force could be read, so silver serves it; or not, so silver serves an older upload (stale)."""
+    return (
+        CheckResult(
+            sales_targets.TABLE, "targets_upload_readable", "critical", readable, observed, 0 if readable else rejected
+        ),
+        CheckResult(SILVER_TARGETS, "targets_current", "warn", readable, None if readable else "stale: " + observed),
+    )
+
+
+def _targets_stale(origin: str, digest: str, good_at: Any, problem: str, rejected: int) -> SourceCheckFailed:
+    kept = (
+        f"{SILVER_TARGETS} keeps the upload ingested at {good_at:%Y-%m-%d %H:%M} UTC (stale)"
+        if good_at
+        else f"{SILVER_TARGETS} has no targets"
+    )
+    message = (
+        f"sales targets {origin} (upload {digest[:12]}) not read: {problem}; its {rejected} line(s) are in "
+        f"bronze.quarantine; {kept} until a readable file is uploaded"
+    )
+    return SourceCheckFailed(sales_targets.TABLE, message, _targets_checks(False, f"{origin}@{digest[:12]}", rejected))
+
+
 def ingest_targets(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RUN) -> IngestResult:
+    """The operators' CSV when it changed: its rows to bronze.sales_targets, unreadable lines to quarantine.
+
+    An upload that cannot be read as a whole (`sales_targets.read_upload`) puts every line in
+    quarantine, is recorded as `rejected` and raises `SourceCheckFailed`: silver keeps the last
+    readable upload, marked stale (`targets_current`). Each later run with the same file raises
+    again without quarantining its lines twice, until another file is uploaded."""
     path = config.sources_dir / "targets" / "sales_targets.csv"
     if not path.exists():
         log.warning("no sales targets file at %s", path)
@@ -563,17 +663,30 @@ def ingest_targets(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RU
     state = IngestState(lake)
     content = path.read_bytes()
     digest = landing.content_hash(content)
-    if state.last_hash(sales_targets.SOURCE) == digest:
-        return IngestResult(skipped_files=1)  # the upload in force is this very file
-    run.landing()
     origin = _relative(path, config.sources_dir)
-    batch_id = batch_id_for(sales_targets.TABLE, digest)
+    last = state.last_upload(sales_targets.SOURCE)
+    if last and last["content_hash"] == digest:
+        if last["status"] == "rejected":
+            problem = f"the same file was rejected at {last['ingested_at']:%Y-%m-%d %H:%M} UTC"
+            raise _targets_stale(origin, digest, last["good_at"], problem, int(last["rejected"] or 0))
+        # the upload in force is this very file
+        return IngestResult(skipped_files=1, checks=_targets_checks(True, f"{origin}@{digest[:12]}"))
+    run.landing()
+    # The same bytes may come back (the last good file uploaded again after a bad one): the number
+    # of uploads before it keeps its batch apart from the earlier one's rows.
+    batch_id = batch_id_for(sales_targets.TABLE, digest, last["uploads"] if last else 0)
     _clear_partial_batch(lake, [sales_targets.TABLE, quarantine.TABLE], batch_id)
-    good, bad = sales_targets.parse_targets_csv(content, origin)
+    upload = sales_targets.read_upload(content, origin)
+    if upload.problem:
+        _append_quarantine(lake, upload.bad, batch_id, at)
+        ledger = [FileRecord(f"{origin}@{digest[:12]}", digest, "rejected", 0, len(upload.bad))]
+        state.record_files(sales_targets.SOURCE, ledger, batch_id, at)
+        raise _targets_stale(origin, digest, last and last["good_at"], upload.problem, len(upload.bad))
+    good, bad = upload.good, upload.bad
     frame = records_frame(good, field_dtypes(sales_targets.FIELDS) + [("_line_no", "Int64")])
     rows = with_ingestion_columns(frame, origin, batch_id, at)
     lake.append_pandas(rows, sales_targets.SCHEMA, sales_targets.TABLE)
     _append_quarantine(lake, bad, batch_id, at)
     ledger = [FileRecord(f"{origin}@{digest[:12]}", digest, "ingested", len(good), len(bad))]
     state.record_files(sales_targets.SOURCE, ledger, batch_id, at)
-    return IngestResult(len(good), len(bad), 1, 0)
+    return IngestResult(len(good), len(bad), 1, 0, _targets_checks(True, f"{origin}@{digest[:12]}", len(bad)))

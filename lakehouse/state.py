@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
@@ -72,7 +73,8 @@ class FileRecord:
     # "ingested" (a path's first version), "appended" (the previous version plus lines: only those
     # were read), "rewritten" (changed otherwise: read whole again), "duplicate" (bytes ingested
     # before, under this or another name: not read), "unreadable" (could not be decompressed or
-    # decoded: whole to quarantine)
+    # decoded: whole to quarantine),
+    # "rejected" (a whole-file upload, the targets CSV, that could not be read: every line to quarantine)
     status: str
     records: int
     rejected: int
@@ -137,6 +139,24 @@ class IngestState:
             FILES_TABLE, [("source", "=", source), ("status", "=", "ingested")], ["content_hash", "ingested_at"]
         )
         return max(rows, key=lambda r: r["ingested_at"])["content_hash"] if rows else None
+
+    def last_upload(self, source: str) -> dict[str, Any] | None:
+        """The most recent upload of a whole-file source, ingested or rejected: `content_hash`,
+        `status`, `ingested_at`, `rejected`; `good_at`, when the last ingested one was; `uploads`,
+        how many were recorded."""
+        if not self.lake.exists(FILES_TABLE):
+            return None
+        rows = [
+            r
+            for r in self.lake.rows(
+                FILES_TABLE, [("source", "=", source)], ["content_hash", "status", "ingested_at", "rejected"]
+            )
+            if r["status"] in ("ingested", "rejected")
+        ]
+        if not rows:
+            return None
+        good = [r["ingested_at"] for r in rows if r["status"] == "ingested"]
+        return {**max(rows, key=lambda r: r["ingested_at"]), "good_at": max(good, default=None), "uploads": len(rows)}
 
     def record_files(self, source: str, files: Sequence[FileRecord], batch_id: str, at: dt.datetime) -> None:
         rows = [

@@ -1,13 +1,24 @@
-"""bronze.fx_rates: daily rates (units of currency per 1 EUR) as the rates API returned them."""
+"""bronze.fx_rates: daily rates (units of currency per 1 EUR) as the rates API returned them.
+
+An answer is only landed whole: `answer_checks` must pass first (every day of the window for every
+currency the API serves, every rate a number above 0), so no partial or wrong answer is written
+and the watermark never passes a day that was not landed.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
+from collections.abc import Sequence
 from typing import Any
 
 from lakehouse.bronze.records import Field, Rejected, parse_record, spark_schema
+from lakehouse.quality.checks import CheckResult
 
 TABLE = "bronze.fx_rates"
+# Examples kept with a failed answer check.
+EXAMPLES = 3
 SOURCE = "fx"
 FIELDS = [Field("date", "str", required=True), Field("currency", "str", required=True), Field("rate", "float")]
 SCHEMA = spark_schema(FIELDS)
@@ -26,3 +37,37 @@ def parse_rates(rates: list[dict[str, Any]], origin: str) -> tuple[list[dict[str
         else:
             good.append(record)
     return good, bad
+
+
+def _days(start: dt.date, end: dt.date) -> list[str]:
+    return [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def answer_checks(
+    rates: Sequence[dict[str, Any]], start: dt.date, end: dt.date, currencies: Sequence[str]
+) -> list[CheckResult]:
+    """The source checks of one `/v1/rates` answer for `start`..`end` (critical: a failure lands nothing).
+
+    - `fx_days_complete`: a rate for every day of the window and every currency of `/v1/meta`;
+    - `fx_rate_positive`: every rate a JSON number above 0 (not 0, negative, null, a string, NaN)."""
+    seen = {(str(r.get("date")), str(r.get("currency"))) for r in rates}
+    missing = [(day, cur) for day in _days(start, end) for cur in currencies if (day, cur) not in seen]
+    wanted = len(_days(start, end)) * len(currencies)
+    days = sorted({day for day, _ in missing})
+    complete = CheckResult(
+        TABLE, "fx_days_complete", "critical", not missing,
+        f"{len(missing)} of {wanted} (date, currency) rates missing, on {len(days)} day(s) from {days[0]}"
+        if missing else f"{wanted} rates",
+        len(missing), tuple(f"{day} {cur}" for day, cur in missing[:EXAMPLES]),
+    )
+    wrong = [r for r in rates if not _positive_number(r.get("rate"))]
+    positive = CheckResult(
+        TABLE, "fx_rate_positive", "critical", not wrong,
+        f"{len(wrong)} rate(s) not a number above 0" if wrong else None,
+        len(wrong), tuple(json.dumps(r, sort_keys=True) for r in wrong[:EXAMPLES]),
+    )
+    return [complete, positive]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from lakehouse.bronze import events, sales_targets, telemetry
 from lakehouse.bronze.records import parse_json_lines, records_table, with_ingestion_columns
 
@@ -83,10 +85,38 @@ def test_targets_csv_keeps_raw_text_and_quarantines_ragged_lines() -> None:
     assert [(b.line_no, b.raw, b.reason) for b in bad] == [(5, "FR,2026-01", "expected 3 fields, got 2")]
 
 
-def test_targets_csv_without_the_contract_header_is_one_clear_rejection() -> None:
-    good, bad = sales_targets.parse_targets_csv(b"land,maand,doel\nDE,2026-01,1\n", "t.csv")
-    assert good == [] and len(bad) == 1
-    assert bad[0].reason == "header lacks column(s) country, month, target_revenue_eur"
+def test_targets_csv_without_the_contract_header_keeps_every_line_with_the_reason() -> None:
+    upload = sales_targets.read_upload(b"land,maand,doel\nDE,2026-01,1\n\nFR,2026-01,2\n", "t.csv")
+    reason = (
+        "upload not read: header 'land,maand,doel' does not name country, month, target_revenue_eur "
+        "separated by one of , ; tab |"
+    )
+    assert upload.good == [] and upload.problem == reason.removeprefix("upload not read: ")
+    assert [(b.line_no, b.raw, b.reason) for b in upload.bad] == [
+        (1, "land,maand,doel", reason), (2, "DE,2026-01,1", reason), (4, "FR,2026-01,2", reason)
+    ]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_targets_csv_delimiter_is_the_one_the_header_names_the_columns_with(delimiter: str) -> None:
+    text = "\n".join(delimiter.join(r) for r in [("Country", "month", "target_revenue_eur"), ("DE", "2026-01", "1,5")])
+    good, bad = sales_targets.parse_targets_csv(text.encode(), "t.csv")
+    if delimiter == ",":  # `1,5` is two fields here
+        assert good == [] and bad[-1].reason.endswith("none of its 1 data line(s) could be read")
+    else:
+        assert good == [{"country": "DE", "month": "2026-01", "target_revenue_eur": "1,5", "_line_no": 2}]
+
+
+def test_targets_csv_lines_split_on_newline_only_and_invalid_utf8_is_quarantined() -> None:
+    content = "country,month,target_revenue_eur\r\nNL,2026-01,5\u2028\r\n".encode() + b"\xe9S,2026-01,3\r\nFR,2026-01,7"
+    good, bad = sales_targets.parse_targets_csv(b"\xef\xbb\xbf" + content, "t.csv")
+    assert good == [
+        {"country": "NL", "month": "2026-01", "target_revenue_eur": "5\u2028", "_line_no": 2},
+        {"country": "FR", "month": "2026-01", "target_revenue_eur": "7", "_line_no": 4},
+    ]
+    assert [(b.line_no, b.raw, b.reason) for b in bad] == [
+        (3, "\\xe9S,2026-01,3", "not valid UTF-8: byte(s) b'\\xe9' at offset 0")
+    ]
 
 
 def test_ingestion_columns_are_added_in_utc() -> None:
