@@ -25,12 +25,14 @@ import datetime as dt
 import ipaddress
 import logging
 import socket
+import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
+from cachetools import LRUCache
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 from grpc_status import rpc_status
@@ -105,8 +107,13 @@ class PlanGuard:
 
     `check_*` raise PlanRefused, and rewrite checked SQL and table names in place."""
 
-    def __init__(self, tables: Callable[[], Collection[str]]) -> None:
+    def __init__(self, tables: Callable[[], Collection[str]], cached: int = 1024) -> None:
         self.tables = tables  # the served gold tables, `gold.<name>`
+        # Parsing and regenerating a statement costs milliseconds, and clients send the same ones
+        # again (and `spark.sql(q).collect()` sends q twice: as a command, then as the relation
+        # the engine answered with, which is the checked text): admitted statements are kept.
+        self._admitted: LRUCache[tuple[str, frozenset[str]], str] = LRUCache(maxsize=cached)
+        self._lock = threading.Lock()
 
     def check_plan(self, plan: base_pb2.Plan) -> None:
         kind = plan.WhichOneof("op_type")
@@ -142,12 +149,18 @@ class PlanGuard:
             command.sql = self._sql(command.sql, allowed)
         self._walk(command, allowed)
 
-    @staticmethod
-    def _sql(query: str, allowed: frozenset[str]) -> str:
+    def _sql(self, query: str, allowed: frozenset[str]) -> str:
+        with self._lock:
+            checked = self._admitted.get((query, allowed))
+        if checked is not None:
+            return checked
         try:
-            return check_query(query, allowed).sql
+            checked = check_query(query, allowed).sql
         except QueryRejected as exc:
             raise PlanRefused(str(exc)) from None
+        with self._lock:
+            self._admitted[(query, allowed)] = self._admitted[(checked, allowed)] = checked
+        return checked
 
     def _walk(self, message: Message, allowed: frozenset[str]) -> None:
         """Check `message` and every message inside it, whatever field holds it."""
@@ -318,7 +331,8 @@ class GatewayService(base_pb2_grpc.SparkConnectServiceServicer):
             self.guard.check_plan(request.plan)
         except PlanRefused as exc:
             self._refuse(context, exc)
-        self.before()
+        if request.plan.HasField("root"):
+            self.before()  # results come from the latest gold versions
         yield from self._stream(self.engine.ExecutePlan, request, context)
 
     def AnalyzePlan(self, request: base_pb2.AnalyzePlanRequest, context: grpc.ServicerContext) -> Any:  # noqa: N802

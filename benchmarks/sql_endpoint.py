@@ -1,0 +1,80 @@
+"""Benchmark: what the Spark SQL endpoint's gateway adds to a small gold query.
+
+    .venv/bin/python -m benchmarks.sql_endpoint [--data-dir /tmp/bench-serving] [--engine embedded] [--queries 200]
+
+Starts the SQL endpoint as `lakehouse serve` does (the engine on a loopback port, the gateway in
+front of it) over a built world, then one stock PySpark client process opens two sessions, one
+through the gateway (`sc://localhost:<port>/;token=<key>`) and one on the engine's own port, and
+runs the same small gold query on each in turn, `--queries` times after a warm-up, timing each
+`collect()`. Results go to benchmarks/results/sql-endpoint-*.json; benchmarks/serving.md has them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lakehouse.config import load_config
+from lakehouse.serving.sql_endpoint import start_sql_endpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "bench-key"
+SQL = "SELECT country, SUM(units) AS units FROM gold.daily_sales WHERE country IN ('DE', 'FR') GROUP BY country"
+CLIENT = """
+import json, sys, time
+from pyspark.sql import SparkSession
+gateway_url, engine_url, sql, queries = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+gateway = SparkSession.builder.remote(gateway_url).create()
+engine = SparkSession.builder.remote(engine_url).create()
+times = {"gateway": [], "engine": []}
+for i in range(queries + 20):  # the first 20 of each warm up
+    for name, session in (("gateway", gateway), ("engine", engine)) if i % 2 else (("engine", engine), ("gateway", gateway)):
+        started = time.perf_counter()
+        rows = session.sql(sql).collect()
+        if i >= 20:
+            times[name].append((time.perf_counter() - started) * 1000)
+assert sorted(map(tuple, gateway.sql(sql).collect())) == sorted(map(tuple, engine.sql(sql).collect()))
+print(json.dumps(times))
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/bench-serving"))
+    parser.add_argument("--engine", default="embedded", choices=["embedded", "spark"])
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    config = load_config("local", overrides={"engine.kind": args.engine, "data_dir": str(args.data_dir)})
+    endpoint = start_sql_endpoint(config, "127.0.0.1", 0, api_keys=[KEY])
+    try:
+        urls = [f"sc://localhost:{endpoint.port}/;token={KEY}", f"sc://127.0.0.1:{endpoint.engine_port}"]
+        done = subprocess.run([sys.executable, "-c", CLIENT, *urls, SQL, str(args.queries)], capture_output=True,
+                              text=True, check=True, env={**os.environ, "SPARK_REMOTE": ""})
+    finally:
+        endpoint.stop()
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    results: dict[str, object] = {"engine": args.engine, "data_dir": str(args.data_dir), "queries": args.queries,
+                                  "sql": SQL}
+    for name, values in times.items():
+        results[name] = {"p50_ms": round(percentile(values, 0.5), 2), "p95_ms": round(percentile(values, 0.95), 2),
+                         "mean_ms": round(sum(values) / len(values), 2)}
+    for q in ("p50_ms", "p95_ms"):
+        results[f"added_{q}"] = round(results["gateway"][q] - results["engine"][q], 2)  # type: ignore[index]
+    out = ROOT / "benchmarks" / "results" / f"sql-endpoint-{args.engine}-{dt.datetime.now():%Y%m%dT%H%M%S}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
