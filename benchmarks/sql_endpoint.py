@@ -33,7 +33,8 @@ gateway = SparkSession.builder.remote(gateway_url).create()
 engine = SparkSession.builder.remote(engine_url).create()
 times = {"gateway": [], "engine": []}
 for i in range(queries + 20):  # the first 20 of each warm up
-    for name, session in (("gateway", gateway), ("engine", engine)) if i % 2 else (("engine", engine), ("gateway", gateway)):
+    pair = [("gateway", gateway), ("engine", engine)]
+    for name, session in pair if i % 2 else pair[::-1]:
         started = time.perf_counter()
         rows = session.sql(sql).collect()
         if i >= 20:

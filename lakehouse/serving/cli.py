@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import typer
@@ -29,14 +30,15 @@ def serve(
         tls = sql_tls(config, host)
         check_binding(host, keys, tls)
     except (UnsafeBinding, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)  # one line, however wide
         raise typer.Exit(2) from None
 
     def ready(api_port: int, connect_port: int) -> None:
         base = f"http://{host}:{api_port}"
         console.print(f"REST API     {base}  (OpenAPI docs {base}/docs)", highlight=False)
         console.print(f"Dashboard    {base}/dashboard?key=<key>", highlight=False)
-        sql_host = "localhost" if tls is None else host
+        # stock PySpark sends a token in plaintext only to `localhost` (gRPC local credentials)
+        sql_host = "localhost" if tls is None else socket.getfqdn() if host in ("0.0.0.0", "::") else host
         console.print(f"Spark SQL    sc://{sql_host}:{connect_port}/;{'use_ssl=true;' if tls else ''}token=<key>",
                       highlight=False)
         if tls is not None and tls.ca is not None:

@@ -8,6 +8,7 @@ named) and prints one JSON line per attempt: `{"name", "ok", "rows"}` or `{"name
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -77,6 +78,8 @@ def _plain(value: Any) -> Any:
 def main() -> None:
     url, lake, app_db = sys.argv[1:4]
     spark = SparkSession.builder.remote(url).getOrCreate()
+    if os.environ.get("CONNECT_CLIENT_NO_RETRY"):  # a server it cannot talk to fails at once
+        spark.client.set_retry_policies([])
     every = attempts(spark, lake, app_db)
     for name in sys.argv[4].split(",") if len(sys.argv) > 4 else every:
         attempt = every[name]

@@ -134,7 +134,9 @@ def test_a_missing_or_wrong_key_is_refused(endpoint: Endpoint, token: str | None
         assert "missing API key" in got[name]["error"] or "API key not accepted" in got[name]["error"], got[name]
 
 
-def test_gold_reads_through_sql_and_dataframes_give_the_delta_rows(endpoint: Endpoint, answers: dict) -> None:
+def test_gold_reads_need_a_key_and_give_the_delta_rows(endpoint: Endpoint, answers: dict) -> None:
+    unkeyed = endpoint.run(endpoint.url(None), GOLD_READS)
+    assert all(not unkeyed[name]["ok"] and "missing API key" in unkeyed[name]["error"] for name in GOLD_READS), unkeyed
     sales = endpoint.table("gold.daily_sales")
     want = _units_by_country(sales)
     for name in GOLD_READS:
@@ -169,3 +171,43 @@ def test_refused_attempts_leave_the_lake_and_the_rest_api_as_they_were(endpoint:
     assert response.json()["rows"] == [{"n": len(sales)}]
     again = endpoint.run(endpoint.url(), ["sql_gold"])["sql_gold"]  # the shared gold view is intact
     assert {r["country"]: r["units"] for r in again["rows"]} == _units_by_country(sales)
+
+
+@pytest.fixture(scope="module")
+def tls_endpoint(built_world: Config, engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
+    data_dir = tmp_path_factory.mktemp("sql-endpoint-tls") / "world"
+    shutil.copytree(built_world.data_dir, data_dir)
+    srv, process = _start(data_dir, engine, {"LAKEHOUSE_API_KEYS": KEY, "LAKEHOUSE_SERVING__SQL_TLS": "true"})
+    yield srv
+    _stop(process)
+
+
+def test_over_tls_a_client_trusting_the_printed_ca_reads_gold(tls_endpoint: Endpoint) -> None:
+    printed = tls_endpoint.log.read_text()
+    ca = tls_endpoint.data_dir / "serving-tls" / "ca.pem"
+    assert f"sc://127.0.0.1:{tls_endpoint.sql_port}/;use_ssl=true;token=<key>" in printed
+    assert f"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH={ca}" in printed
+    url = f"sc://127.0.0.1:{tls_endpoint.sql_port}/;use_ssl=true;token={KEY}"
+    got = tls_endpoint.run(url, ["sql_gold", "passwd_read_text"], env={"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(ca)})
+    assert {r["country"]: r["units"] for r in got["sql_gold"]["rows"]} == _units_by_country(
+        tls_endpoint.table("gold.daily_sales"))
+    assert REFUSED in got["passwd_read_text"]["error"]
+    # plaintext, or TLS without trusting the CA, gets nothing
+    once = {"CONNECT_CLIENT_NO_RETRY": "1"}
+    plain = tls_endpoint.run(f"sc://localhost:{tls_endpoint.sql_port}/;token={KEY}", ["sql_gold"], once)["sql_gold"]
+    untrusted = tls_endpoint.run(url, ["sql_gold"], once)["sql_gold"]
+    assert not plain["ok"] and not untrusted["ok"]
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"LAKEHOUSE_API_KEYS": KEY}, "refusing to serve Spark SQL on 0.0.0.0 without TLS: set serving.sql_tls"),
+    ({"LAKEHOUSE_API_KEYS": ""}, "refusing to listen on 0.0.0.0 without API keys"),
+])
+def test_listening_beyond_this_machine_without_keys_and_tls_is_refused_at_start(
+        tmp_path: Path, engine: str, env: dict[str, str], message: str) -> None:
+    args = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine, "--data-dir",
+            str(tmp_path), "serve", "--host", "0.0.0.0", "--port", str(_free_port()), "--sql-port", str(_free_port())]
+    done = subprocess.run(args, cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
