@@ -24,6 +24,7 @@ import concurrent.futures
 import datetime as dt
 import ipaddress
 import logging
+import re
 import socket
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -64,6 +65,8 @@ EXPRESSIONS = frozenset({
 CATALOG_READS = frozenset({"current_database", "current_catalog", "list_tables", "list_columns", "get_table",
                            "table_exists"})
 CONFIG_READS = frozenset({"get", "get_with_default", "get_option", "is_modifiable"})
+CONFIG_PREFIXES = ("spark.sql.", "spark.connect.", "spark.python.")  # what PySpark reads (Arrow, time zone, display)
+SECRET_WORDS = re.compile(r"secret|password|token|credential|key", re.IGNORECASE)
 ANALYSES = frozenset({"schema", "explain", "tree_string", "is_local", "is_streaming", "spark_version",
                       "ddl_parse", "same_semantics", "semantic_hash", "get_storage_level", "json_to_ddl"})
 WHAT = {  # how a refused plan part is named in the error
@@ -143,6 +146,12 @@ class PlanGuard:
         kind = request.operation.WhichOneof("op_type")
         if kind not in CONFIG_READS:
             raise PlanRefused(f"changing or listing settings ({kind or 'empty'}): not allowed, settings are read-only")
+        operation = getattr(request.operation, kind)
+        keys = [p.key for p in operation.pairs] if kind == "get_with_default" else list(operation.keys)
+        for key in keys:  # the engine's other settings may hold storage credentials
+            if not key.startswith(CONFIG_PREFIXES) or SECRET_WORDS.search(key):
+                raise PlanRefused(f"reading setting '{key}' is not allowed: only the "
+                                  f"{', '.join(p + '*' for p in CONFIG_PREFIXES)} settings can be read")
 
     def _sql_command(self, command: commands_pb2.SqlCommand, allowed: frozenset[str]) -> None:
         if command.sql:

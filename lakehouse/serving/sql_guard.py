@@ -29,7 +29,7 @@ FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = (
 FORBIDDEN_FUNCTIONS = frozenset({
     "reflect", "java_method", "try_reflect", "input_file_name", "input_file_block_start",
     "input_file_block_length", "text", "csv", "json", "parquet", "orc", "avro", "binaryfile",
-    "load_file", "glob", "sql", "udf",
+    "load_file", "glob", "sql", "udf", "from_protobuf", "to_protobuf",  # these two read a descriptor file
 })
 
 
