@@ -315,6 +315,12 @@ class GatewayService(base_pb2_grpc.SparkConnectServiceServicer):
         self.guard = guard
         self.before = before
 
+    def _refresh(self) -> None:
+        try:
+            self.before()
+        except Exception:  # keep serving the last good catalog, as its own refresh loop does
+            log.exception("sql endpoint: refreshing gold tables failed")
+
     @staticmethod
     def _refuse(context: grpc.ServicerContext, exc: PlanRefused) -> None:
         log.info("sql endpoint: refused %s", exc)  # the reason only: never the statement
@@ -335,13 +341,12 @@ class GatewayService(base_pb2_grpc.SparkConnectServiceServicer):
             _relay(exc, context)
 
     def ExecutePlan(self, request: base_pb2.ExecutePlanRequest, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
+        self._refresh()  # a new gold table is served, and results come from the latest versions
         try:
             request.DiscardUnknownFields()
             self.guard.check_plan(request.plan)
         except PlanRefused as exc:
             self._refuse(context, exc)
-        if request.plan.HasField("root"):
-            self.before()  # results come from the latest gold versions
         yield from self._stream(self.engine.ExecutePlan, request, context)
 
     def AnalyzePlan(self, request: base_pb2.AnalyzePlanRequest, context: grpc.ServicerContext) -> Any:  # noqa: N802
