@@ -161,7 +161,11 @@ def start_sql_endpoint(config: Config, host: str, port: int, *, api_keys: Sequen
     catalog = GoldCatalog(session, store, Lake(session, config.lake_dir), kind == "embedded",
                           config.serving.refresh_seconds)
     catalog.start()
-    gateway = Gateway(host, port, f"{LOOPBACK}:{engine_port}", api_keys, catalog.tables, tls=tls,
-                      before=catalog.refresh)
+    try:
+        gateway = Gateway(host, port, f"{LOOPBACK}:{engine_port}", api_keys, catalog.tables, tls=tls,
+                          before=catalog.refresh)
+    except OSError:
+        SqlEndpoint(session, port, catalog, server).stop()
+        raise
     gateway.start()
     return SqlEndpoint(session, gateway.port, catalog, server, gateway, engine_port)

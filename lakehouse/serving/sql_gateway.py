@@ -488,13 +488,17 @@ class Gateway:
         self.service = GatewayService(target, PlanGuard(tables), before)
         base_pb2_grpc.add_SparkConnectServiceServicer_to_server(self.service, self.server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if tls is None:
-            self.port = self.server.add_insecure_port(address)
-        else:
-            credentials = grpc.ssl_server_credentials([(tls.key.read_bytes(), tls.cert.read_bytes())])
-            self.port = self.server.add_secure_port(address, credentials)
+        try:
+            if tls is None:
+                self.port = self.server.add_insecure_port(address)
+            else:
+                credentials = grpc.ssl_server_credentials([(tls.key.read_bytes(), tls.cert.read_bytes())])
+                self.port = self.server.add_secure_port(address, credentials)
+        except RuntimeError:  # gRPC's word for a busy or unknown address
+            self.port = 0
         if not self.port:
-            raise OSError(f"cannot listen on {address} for Spark SQL")
+            self.service.channel.close()
+            raise OSError(f"cannot listen on {address} for Spark SQL (in use?)")
         self.tls = tls
 
     def start(self) -> None:
