@@ -127,6 +127,9 @@ class ServingConfig(_Frozen):
     cache_entries: int = Field(512, ge=0)
     refresh_seconds: float = Field(2.0, gt=0)
     hidden_tables: tuple[str, ...] = ("gold.customer_segments",)
+    sql_tls: bool = False  # TLS on the Spark SQL endpoint; a certificate is made when none is given
+    sql_tls_cert: Path | None = None  # PEM certificate chain and key for the Spark SQL endpoint
+    sql_tls_key: Path | None = None
 
 
 class Config(_Frozen):

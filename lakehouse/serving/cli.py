@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import typer
@@ -18,21 +19,31 @@ def serve(
     from lakehouse.ml.api import build_router
     from lakehouse.serving.security import UnsafeBinding, keys_from_env, resolve_keys
     from lakehouse.serving.server import serve as run_server
+    from lakehouse.serving.sql_endpoint import sql_tls
+    from lakehouse.serving.sql_gateway import check_binding
 
     config = state.config
     serving = config.serving
     host = host or serving.host
     try:
         keys, generated = resolve_keys(host, keys_from_env())
-    except UnsafeBinding as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        tls = sql_tls(config, host)
+        check_binding(host, keys, tls)
+    except (UnsafeBinding, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)  # one line, however wide
         raise typer.Exit(2) from None
 
     def ready(api_port: int, connect_port: int) -> None:
         base = f"http://{host}:{api_port}"
         console.print(f"REST API     {base}  (OpenAPI docs {base}/docs)", highlight=False)
         console.print(f"Dashboard    {base}/dashboard?key=<key>", highlight=False)
-        console.print(f"Spark SQL    sc://{host}:{connect_port}", highlight=False)
+        # stock PySpark sends a token in plaintext only to `localhost` (gRPC local credentials)
+        sql_host = "localhost" if tls is None else socket.getfqdn() if host in ("0.0.0.0", "::") else host
+        console.print(f"Spark SQL    sc://{sql_host}:{connect_port}/;{'use_ssl=true;' if tls else ''}token=<key>",
+                      highlight=False)
+        if tls is not None and tls.ca is not None:
+            console.print(f"             CA certificate {tls.ca} (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH={tls.ca})",
+                          highlight=False)
         if generated:
             console.print(f"No LAKEHOUSE_API_KEYS set: this run's key is {keys[0]}", highlight=False)
         console.print("Ctrl-C to stop", highlight=False)

@@ -39,7 +39,7 @@ def serve(
 ) -> None:
     """Run until interrupted. `on_ready(api_port, sql_port)` is called once both ports are bound."""
     sock = _bind(host, port)  # bound first: a busy port fails before the engine starts
-    endpoint = start_sql_endpoint(config, host, sql_port)
+    endpoint = start_sql_endpoint(config, host, sql_port, api_keys=api_keys)
     try:
         runner = EngineSqlRunner(endpoint.session, before=endpoint.catalog.refresh)
         app = create_app(config, api_keys=api_keys, sql_runner=runner, routers=routers)

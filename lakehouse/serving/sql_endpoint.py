@@ -10,20 +10,26 @@ Spark engine: the JVM session runs Spark's Connect plugin; tables registered in 
 catalog (`CREATE TABLE ... USING delta LOCATION`) are shared by all its sessions and always read
 the latest version, so only new tables need registering.
 
-Spark Connect has no authentication: the endpoint listens on localhost unless told otherwise.
+Neither has authentication, and a Connect session can read any file the engine can: the engine
+listens on a random loopback port, and clients reach it through `sql_gateway.Gateway` on
+`serving.host:sql_port`, which checks their API key and admits only reads of the gold tables
+registered here.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
 from lakehouse.engine import get_session
+from lakehouse.serving.sql_gateway import Gateway, Tls, check_binding, self_signed
 from lakehouse.serving.tables import TableStore
 from lakehouse.storage import Lake
 
@@ -34,11 +40,19 @@ CONNECT_PLUGIN = "org.apache.spark.sql.connect.SparkConnectPlugin"
 @dataclass
 class SqlEndpoint:
     session: SparkSession
-    port: int
+    port: int  # the gateway's, for clients
     catalog: GoldCatalog
     server: object | None = None  # the Sail server on the embedded engine
+    gateway: Gateway | None = None
+    engine_port: int = 0  # the engine's own Connect port, on loopback
+
+    @property
+    def tls(self) -> Tls | None:
+        return self.gateway.tls if self.gateway is not None else None
 
     def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
         self.catalog.stop()
         if self.server is not None:
             self.server.stop()  # type: ignore[attr-defined]
@@ -72,6 +86,11 @@ class GoldCatalog:
                 log.info("sql endpoint: %s at version %s", table, version)
                 self._seen[table] = version
 
+    def tables(self) -> frozenset[str]:
+        """The gold tables registered so far: what the endpoint serves."""
+        with self._lock:
+            return frozenset(self._seen)
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
@@ -88,12 +107,33 @@ class GoldCatalog:
         self._stop.set()
 
 
-def _connect_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+LOOPBACK = "127.0.0.1"
 
 
-def start_sql_endpoint(config: Config, host: str, port: int) -> SqlEndpoint:
-    """Start the endpoint for `config.engine` and return it with the session the API uses."""
+def _free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def sql_tls(config: Config, host: str) -> Tls | None:
+    """The gateway's certificate: the configured one, one made for `host` when `serving.sql_tls`
+    is on without one, or None (plaintext, loopback only)."""
+    serving = config.serving
+    if serving.sql_tls_cert is not None and serving.sql_tls_key is not None:
+        return Tls(serving.sql_tls_cert, serving.sql_tls_key)
+    if serving.sql_tls_cert is not None or serving.sql_tls_key is not None:
+        raise ValueError("serving.sql_tls_cert and serving.sql_tls_key go together: set both or neither")
+    if serving.sql_tls:
+        return self_signed(config.data_dir / "serving-tls", host)
+    return None
+
+
+def start_sql_endpoint(config: Config, host: str, port: int, *, api_keys: Sequence[str]) -> SqlEndpoint:
+    """Start the engine on loopback and the gateway on `host:port`; return them with the session
+    the API uses (connected to the engine directly)."""
+    tls = sql_tls(config, host)
+    check_binding(host, api_keys, tls)  # before the engine starts: a refusal costs nothing
     kind = config.engine.kind
     server = None
     if kind == "embedded":
@@ -102,16 +142,17 @@ def start_sql_endpoint(config: Config, host: str, port: int) -> SqlEndpoint:
         os.environ.setdefault("RUST_LOG", "error")
         from pysail.spark import SparkConnectServer
 
-        server = SparkConnectServer(ip=host, port=port)
+        server = SparkConnectServer(ip=LOOPBACK, port=0)
         server.start(background=True)
-        port = int(server.listening_address[1])
-        url = f"sc://{_connect_host(host)}:{port}"
+        engine_port = int(server.listening_address[1])
+        url = f"sc://{LOOPBACK}:{engine_port}"
         session_config = config.model_copy(
             update={"engine": config.engine.model_copy(update={"kind": "connect", "connect_url": url})}
         )
     elif kind == "spark":
+        engine_port = _free_loopback_port()
         conf = {**config.engine.conf, "spark.plugins": CONNECT_PLUGIN,
-                "spark.connect.grpc.binding.address": host, "spark.connect.grpc.binding.port": str(port)}
+                "spark.connect.grpc.binding.address": LOOPBACK, "spark.connect.grpc.binding.port": str(engine_port)}
         session_config = config.model_copy(update={"engine": config.engine.model_copy(update={"conf": conf})})
     else:
         raise ValueError("the SQL endpoint runs on the embedded or spark engine; 'connect' already has one")
@@ -120,4 +161,11 @@ def start_sql_endpoint(config: Config, host: str, port: int) -> SqlEndpoint:
     catalog = GoldCatalog(session, store, Lake(session, config.lake_dir), kind == "embedded",
                           config.serving.refresh_seconds)
     catalog.start()
-    return SqlEndpoint(session, port, catalog, server)
+    try:
+        gateway = Gateway(host, port, f"{LOOPBACK}:{engine_port}", api_keys, catalog.tables, tls=tls,
+                          before=catalog.refresh)
+    except OSError:
+        SqlEndpoint(session, port, catalog, server).stop()
+        raise
+    gateway.start()
+    return SqlEndpoint(session, gateway.port, catalog, server, gateway, engine_port)

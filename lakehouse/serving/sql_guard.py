@@ -29,7 +29,7 @@ FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = (
 FORBIDDEN_FUNCTIONS = frozenset({
     "reflect", "java_method", "try_reflect", "input_file_name", "input_file_block_start",
     "input_file_block_length", "text", "csv", "json", "parquet", "orc", "avro", "binaryfile",
-    "load_file", "glob", "sql", "udf",
+    "load_file", "glob", "sql", "udf", "from_protobuf", "to_protobuf",  # these two read a descriptor file
 })
 
 
@@ -49,11 +49,22 @@ def _function_name(node: exp.Func) -> str:
     return str(node.sql_name()).lower()
 
 
+def _refuse_function(name: str) -> None:
+    if name in FORBIDDEN_FUNCTIONS or name.startswith("read_"):
+        raise QueryRejected(f"function '{name}' is not allowed: only gold tables can be read")
+
+
 def _check_functions(tree: exp.Expression) -> None:
     for node in tree.find_all(exp.Func):
         name = _function_name(node)
-        if name in FORBIDDEN_FUNCTIONS or name.startswith("read_") or type(node).__name__.startswith("Read"):
+        _refuse_function(name)
+        if type(node).__name__.startswith("Read"):
             raise QueryRejected(f"function '{name}' is not allowed: only gold tables can be read")
+
+
+def check_function(name: str) -> None:
+    """Refuse a function called by name (a DataFrame plan's `F.call_function`, say) as SQL would be."""
+    _refuse_function(name.rsplit(".", 1)[-1].strip("`").lower())
 
 
 def _cte_names(tree: exp.Expression) -> set[str]:
@@ -97,3 +108,30 @@ def check_query(sql: str, allowed_tables: Collection[str]) -> CheckedQuery:
     if unknown:
         raise QueryRejected(f"table '{unknown[0]}' is not an available gold table")
     return CheckedQuery(tree.sql(dialect="spark", comments=False), frozenset(tables))
+
+
+def check_table(name: str, allowed_tables: Collection[str]) -> str:
+    """`gold.<name>` for a table identifier (`gold.daily_sales`, `` `gold`.`daily_sales` ``) that
+    names an allowed table, or raise QueryRejected."""
+    try:
+        table = sqlglot.exp.to_table(name, dialect="spark")
+    except (ParseError, ValueError, TypeError):
+        raise QueryRejected(f"'{name}' is not a table name: read gold.<table>") from None
+    checked = _table_name(table, set())
+    if checked not in allowed_tables:
+        raise QueryRejected(f"table '{checked}' is not an available gold table")
+    return str(checked)
+
+
+def check_expression(text: str, allowed_tables: Collection[str]) -> str:
+    """A column expression (`F.expr`, `selectExpr`, a filter string) regenerated from its checked
+    tree: the same rules as a query, and it must be one expression."""
+    try:
+        tree = sqlglot.parse_one(f"SELECT {text}", read="spark")
+    except ParseError:
+        raise QueryRejected("not a valid Spark SQL expression") from None
+    if not isinstance(tree, exp.Select) or len(tree.expressions) != 1 or any(
+            tree.args.get(part) for part in tree.args if part != "expressions"):
+        raise QueryRejected("one column expression is allowed")
+    check_query(tree.sql(dialect="spark"), allowed_tables)
+    return str(tree.expressions[0].sql(dialect="spark", comments=False))

@@ -356,9 +356,9 @@ def test_spark_connect_clients_see_gold_with_no_setup(server: Server) -> None:
         "import sys\nfrom pyspark.sql import SparkSession\n"
         "s = SparkSession.builder.remote(sys.argv[1]).getOrCreate()\n"
         "print(s.sql('SELECT COUNT(*) AS n, SUM(units) AS u FROM gold.daily_sales').collect()[0].asDict())\n"
-        "print(sorted(r.tableName for r in s.sql('SHOW TABLES IN gold').collect()))\n"
+        "print(sorted(t.name for t in s.catalog.listTables('gold')))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, f"sc://127.0.0.1:{server.sql_port}"],
+    result = subprocess.run([sys.executable, "-c", code, f"sc://localhost:{server.sql_port}/;token={KEY}"],
                             capture_output=True, text=True, timeout=120, env={**os.environ, "SPARK_REMOTE": ""})
     assert result.returncode == 0, result.stderr[-2000:]
     counts, tables = result.stdout.strip().splitlines()[-2:]
