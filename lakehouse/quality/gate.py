@@ -30,6 +30,7 @@ from lakehouse.config import Config
 from lakehouse.quality import results as dq_results
 from lakehouse.quality import site
 from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_critical
+from lakehouse.quality.event_time import reference_time
 from lakehouse.quality.suites import suite_for
 from lakehouse.storage import Lake
 
@@ -150,10 +151,8 @@ class QualityGate:
 
     @property
     def reference_time(self) -> dt.datetime:
-        run_date = self.config.pipeline.run_date
-        if run_date:
-            return dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
-        return self.started_at.replace(tzinfo=None)
+        """The run's reference time (`event_time.reference_time`), naive UTC like the times Spark returns."""
+        return reference_time(self.config.pipeline.run_date, self.started_at).replace(tzinfo=None)
 
     def check(
         self,
