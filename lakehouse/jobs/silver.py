@@ -346,7 +346,10 @@ def _write_increment(
             rejects = rejects.join(known, ["rule", "row_json"], "left_anti")
         rejects = lake.stage_frame(rejects, stage, "rejects")
         new_rows, new_rejects = rows.count(), rejects.count()
-        results = ctx.gate.check(name, module, rows, rejects, volume=lake.row_count(table) + new_rows)
+        # The table keeps every row it holds: its freshness is that of its newest and the increment's.
+        kept = lake.newest(table, module.FRESH_BY)
+        results = ctx.gate.check(name, module, rows, rejects, volume=lake.row_count(table) + new_rows,
+                                 newest_kept=kept)
         dates = [r[0] for r in rows.select(module.DATE_COLUMN).distinct().collect() if r[0] is not None]
         if new_rows and append:
             lake.append(rows, table, module.PARTITION_BY)
