@@ -68,6 +68,10 @@ class PipelineConfig(_Frozen):
 class QualityConfig(_Frozen):
     enabled: bool = True  # false skips the gate (reject rules still apply): only to measure what checks cost
     freshness_limit_hours: float = Field(48.0, gt=0)
+    # Silver rejects a record dated more than this after the run's reference time (the end of
+    # pipeline.run_date, else the run's start), or before earliest_event_date.
+    max_future_skew_hours: float = Field(24.0, ge=0)
+    earliest_event_date: dt.date = dt.date(2000, 1, 1)
     volume_drop_fraction: float = Field(0.5, gt=0, lt=1)
     volume_trailing_runs: int = Field(5, ge=1)
     data_docs: bool = True

@@ -260,6 +260,22 @@ class Lake:
                 return int(pa.compute.sum(counts).as_py() or 0)
         return int(self.read(table).count())
 
+    def newest(self, table: str, column: str) -> Any:
+        """The largest value of `column` in the current version, None when it has none; from the
+        Delta log's file statistics when every file has them (timestamps naive in UTC, as `collect()`
+        gives them, to the millisecond the statistics keep), else by a query."""
+        actions = pa.table(DeltaTable(str(self.path(table))).get_add_actions(flatten=True))
+        name = f"max.{column}"
+        if actions.num_rows == 0:
+            return None
+        if name in actions.schema.names and actions.column(name).null_count == 0:
+            values = actions.column(name)
+            if pa.types.is_timestamp(values.type):
+                values = values.cast(pa.timestamp("us"))  # its UTC wall clock, without the zone
+            return pa.compute.max(values).as_py()
+        row = self.read(table).agg(F.max(column)).first()
+        return row[0] if row else None
+
     def info(self, table: str) -> TableInfo:
         delta = DeltaTable(str(self.path(table)))
         last = delta.history(1)[0]

@@ -21,6 +21,7 @@ from lakehouse.config import Config
 from lakehouse.gold import customer_churn_scores
 from lakehouse.locking import JobTurns
 from lakehouse.quality.checks import CheckResult
+from lakehouse.quality.event_time import TimeBounds, unbound
 from lakehouse.quality.gate import QualityGate
 from lakehouse.storage import Lake
 
@@ -42,6 +43,11 @@ class JobContext:
     def gate(self) -> QualityGate:
         """Quality checks for this run: before every silver and gold write."""
         return QualityGate(self.config, self.lake, self.run_id, self.started_at)
+
+    @cached_property
+    def time_bounds(self) -> TimeBounds:
+        """The event times silver accepts in this run (see `lakehouse.quality.event_time`)."""
+        return TimeBounds.of_run(self.config, self.started_at)
 
     def landing(self) -> None:
         """An ingestion has new records: when transforms will check them, Great Expectations is
@@ -113,6 +119,12 @@ def read_inputs(
         else:
             frames.append(ctx.lake.read(table, (versions or {}).get(table)))
     return frames
+
+
+def builder_options(ctx: JobContext, module: ModuleType) -> dict[str, Any]:
+    """What a silver builder takes beyond its inputs: the run's time bounds, when the table's
+    `RULES` reject rows by them."""
+    return {"bounds": ctx.time_bounds} if unbound(getattr(module, "RULES", [])) else {}
 
 
 def count_rows(ctx: JobContext, tables: tuple[str, ...]) -> int:

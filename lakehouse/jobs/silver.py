@@ -25,6 +25,7 @@ from lakehouse.jobs.base import (
     Job,
     JobContext,
     JobOutcome,
+    builder_options,
     count_rows,
     describe_warnings,
     read_inputs,
@@ -38,7 +39,7 @@ def silver_job(module: ModuleType, builder: Callable[..., Any], inputs: tuple[st
     table: str = module.TABLE
 
     def compute(ctx: JobContext) -> Built:
-        return builder(*read_inputs(ctx, inputs))
+        return builder(*read_inputs(ctx, inputs), **builder_options(ctx, module))
 
     def run(ctx: JobContext) -> JobOutcome:
         return _write_silver(ctx, name, module, compute(ctx), count_rows(ctx, inputs))
@@ -80,7 +81,8 @@ def incremental_silver_job(module: ModuleType, source: str) -> Job:
             # write, a compaction) they are upserted, existing keys winning.
             untouched = lake.version(table) == mark.output_version
             first = keep_first(new, module.KEY, order).join(seen, module.KEY, "left_anti")
-            outcome, dates = _write_increment(ctx, name, module, module.build_from_first(first), append=untouched)
+            built = module.build_from_first(first, **builder_options(ctx, module))
+            outcome, dates = _write_increment(ctx, name, module, built, append=untouched)
         else:
             rows = lake.row_count(source)
             buckets = math.ceil(rows / ctx.config.pipeline.rebuild_bucket_rows)
@@ -88,7 +90,8 @@ def incremental_silver_job(module: ModuleType, source: str) -> Job:
                 # In buckets of keys, one after the other: keeping the first landing of 41 M events
                 # in one pass took 17 GB. A key's rows are all in one bucket.
                 parts = lake.split_by_key(lake.read(source, version), module.KEY, buckets, stage).values()
-                outcome = _write_silver(ctx, name, module, [first_landing(module, p) for p in parts], rows)
+                options = builder_options(ctx, module)
+                outcome = _write_silver(ctx, name, module, [first_landing(module, p, **options) for p in parts], rows)
             dates = []
         increments.record(
             name, source, version, watermark, table, dates, "", "incremental" if incremental else "full",
@@ -97,17 +100,18 @@ def incremental_silver_job(module: ModuleType, source: str) -> Job:
         return outcome
 
     def compute(ctx: JobContext) -> Built:
-        return first_landing(module, ctx.lake.read(source))
+        return first_landing(module, ctx.lake.read(source), **builder_options(ctx, module))
 
     return Job(
         name, (source,), (table, REJECTS_TABLE), run, module=module, builder=module.build_from_first, compute=compute
     )
 
 
-def first_landing(module: ModuleType, bronze: DataFrame) -> Built:
-    """`module.build_from_first` of every key's first landing in `bronze`."""
+def first_landing(module: ModuleType, bronze: DataFrame, **options: Any) -> Built:
+    """`module.build_from_first` of every key's first landing in `bronze` (with `options`, see
+    `builder_options`)."""
     order = [F.col(c).asc_nulls_last() for c in module.FIRST_BY]
-    return module.build_from_first(keep_first(bronze, module.KEY, order))
+    return module.build_from_first(keep_first(bronze, module.KEY, order), **options)
 
 
 def grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs: tuple[str, ...]) -> Job:
@@ -160,7 +164,7 @@ def grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs
                 groups = Groups.staged(lake, affected, group, stage)
                 keyed = {t: groups.rows_of(f) if t in module.KEYED_INPUTS else f
                          for t, f in frames.items()}
-                built = builder(*(keyed[t] for t in inputs))
+                built = builder(*(keyed[t] for t in inputs), **builder_options(ctx, module))
                 outcome, dates = _replace_groups(ctx, name, module, built, groups)
         else:
             outcome = _rebuild_by_groups(ctx, name, module, builder, frames)
@@ -173,7 +177,7 @@ def grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs
         return outcome
 
     def compute(ctx: JobContext) -> Built:
-        return builder(*read_inputs(ctx, inputs))
+        return builder(*read_inputs(ctx, inputs), **builder_options(ctx, module))
 
     return Job(name, inputs, (table, REJECTS_TABLE), run, module=module, builder=builder, compute=compute)
 
@@ -204,8 +208,10 @@ def _rebuild_by_groups(
         splits = {t: lake.split_by_key(frames[t], [key], buckets, stage, t.replace(".", "_"))
                   for t in module.KEYED_INPUTS}
         numbers = sorted({b for split in splits.values() for b in split})
+        options = builder_options(ctx, module)
         parts = [
-            builder(*(splits[t].get(b, frames[t].limit(0)) if t in splits else f for t, f in frames.items()))
+            builder(*(splits[t].get(b, frames[t].limit(0)) if t in splits else f for t, f in frames.items()),
+                    **options)
             for b in numbers
         ]
         return _write_silver(ctx, name, module, parts, count_rows(ctx, tuple(frames)))
@@ -340,7 +346,10 @@ def _write_increment(
             rejects = rejects.join(known, ["rule", "row_json"], "left_anti")
         rejects = lake.stage_frame(rejects, stage, "rejects")
         new_rows, new_rejects = rows.count(), rejects.count()
-        results = ctx.gate.check(name, module, rows, rejects, volume=lake.row_count(table) + new_rows)
+        # The table keeps every row it holds: its freshness is that of its newest and the increment's.
+        kept = lake.newest(table, module.FRESH_BY)
+        results = ctx.gate.check(name, module, rows, rejects, volume=lake.row_count(table) + new_rows,
+                                 newest_kept=kept)
         dates = [r[0] for r in rows.select(module.DATE_COLUMN).distinct().collect() if r[0] is not None]
         if new_rows and append:
             lake.append(rows, table, module.PARTITION_BY)

@@ -30,6 +30,7 @@ from lakehouse.config import Config
 from lakehouse.quality import results as dq_results
 from lakehouse.quality import site
 from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_critical
+from lakehouse.quality.event_time import reference_time
 from lakehouse.quality.suites import suite_for
 from lakehouse.storage import Lake
 
@@ -77,14 +78,20 @@ def volume_check(table: str, rows: int, trailing: Sequence[int], drop_fraction: 
     return CheckResult(table, "row_volume", "warn", rows >= floor, str(rows), 0 if rows >= floor else 1)
 
 
+def _as_time(value: dt.datetime | dt.date) -> dt.datetime:
+    """A date as the end of that day (it stands for the whole day), a time as itself."""
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.combine(value + dt.timedelta(days=1), dt.time())
+
+
 def freshness_check(
     table: str, newest: dt.datetime | dt.date | None, reference: dt.datetime, limit_h: float
 ) -> CheckResult:
     """Warn when the newest record is more than `limit_h` hours older than `reference`."""
     if newest is None:
         return CheckResult(table, "source_freshness", "warn", False, "no rows")
-    if not isinstance(newest, dt.datetime):  # a date stands for the whole day
-        newest = dt.datetime.combine(newest + dt.timedelta(days=1), dt.time())
+    newest = _as_time(newest)
     age_h = (reference - newest).total_seconds() / 3600
     observed = f"{age_h:.1f}h old (newest {newest:%Y-%m-%d %H:%M})"
     return CheckResult(table, "source_freshness", "warn", age_h <= limit_h, observed)
@@ -150,10 +157,8 @@ class QualityGate:
 
     @property
     def reference_time(self) -> dt.datetime:
-        run_date = self.config.pipeline.run_date
-        if run_date:
-            return dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
-        return self.started_at.replace(tzinfo=None)
+        """The run's reference time (`event_time.reference_time`), naive UTC like the times Spark returns."""
+        return reference_time(self.config.pipeline.run_date, self.started_at).replace(tzinfo=None)
 
     def check(
         self,
@@ -162,11 +167,14 @@ class QualityGate:
         rows: DataFrame,
         rejects: DataFrame | None = None,
         volume: int | None = None,
+        newest_kept: dt.datetime | dt.date | None = None,
     ) -> list[CheckResult]:
         """Every check on `rows` (and `rejects`); raises QualityGateFailed on a critical failure.
 
         `volume` is the table's row count after the write when `rows` is only a part of it (an
-        increment or a backfill); the volume check compares that, not the part, with past runs."""
+        increment or a backfill); the volume check compares that, not the part, with past runs.
+        Likewise `newest_kept` is the newest record (`FRESH_BY`, naive UTC) of the rows the table keeps
+        beside `rows`: freshness is that of the newest of both, the newest record the table will hold."""
         table: str = module.TABLE
         settings = self.config.quality
         if not settings.enabled:
@@ -183,6 +191,8 @@ class QualityGate:
         count, newest = (int(stats[0]), stats[1]) if stats else (0, None)
         if isinstance(newest, dt.datetime):  # collected: local wall-clock time (lakehouse.clock)
             newest = naive_utc(from_engine(newest))
+        if newest_kept is not None and (newest is None or _as_time(newest_kept) > _as_time(newest)):
+            newest = newest_kept
         trailing = self._trailing_volumes().get(table, [])
         observed = count if volume is None else volume
         results.append(volume_check(table, observed, trailing, settings.volume_drop_fraction))

@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from lakehouse.jobs import JOBS, REJECTS_TABLE, Job, JobContext, read_inputs, with_reject_columns
+from lakehouse.jobs.base import builder_options
 from lakehouse.quality.rules import Built
 
 
@@ -103,7 +104,8 @@ def _readmit_rows(
     assert module is not None and builder is not None, f"{job.name} is not a transform"
     primary, *others = job.inputs
     bronze = bronze_rows(rejected, lake.read(primary).schema)
-    built: Built = builder(bronze, *read_inputs(ctx, tuple(others)))
+    # With this run's time bounds: a row rejected as dated in the future passes once its time has come.
+    built: Built = builder(bronze, *read_inputs(ctx, tuple(others)), **builder_options(ctx, module))
     current = lake.read(table)
     with lake.staging() as stage:
         passing = lake.stage_frame(built.rows, stage, "passing")

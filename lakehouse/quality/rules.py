@@ -27,6 +27,7 @@ Portability notes (measured on pysail 0.7.2 and Apache Spark 4.0.1, both with AN
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -47,6 +48,9 @@ YEAR_MONTH = r"\A[0-9]{4}-(0[1-9]|1[0-2])\z"
 DATE_TEXT = r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\z"
 TIMESTAMP_TEXT = r"\A[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\z"
 ISO_UTC_TEXT = r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\z"
+
+# A parameter of a rule's SQL left to set at run time, e.g. `{latest_event_time}`.
+_PARAMETER = re.compile(r"\{[a-z_]+\}")
 
 _RULE = "__failed_rule"
 _RANK = "__rank"
@@ -130,6 +134,10 @@ def first_failing_rule(rules: Sequence[Rule]) -> Column:
     """The name of the first rule the row fails, or null."""
     if not rules:
         return F.lit(None).cast(StringType())
+    for rule in rules:
+        unset = _PARAMETER.search(rule.fails_when)
+        if unset:
+            raise ValueError(f"rule {rule.name}: {unset.group()} is not set (bind the rules to the run first)")
     checks = [F.when(F.coalesce(F.expr(r.fails_when), F.lit(False)), F.lit(r.name)) for r in rules]
     return F.coalesce(*checks)
 

@@ -3,6 +3,8 @@
 A re-delivered or replayed event keeps its first landing: earliest `_ingested_at`, then the
 lowest `_source` and `_line_no`, so the choice is deterministic. `event_ts` is read from
 ISO-8601 UTC text (`2026-01-01T10:00:00Z`, exactly that shape); `event_date` is its UTC date.
+An event dated after the run's latest accepted time, or before the earliest, is rejected
+(`lakehouse.quality.event_time`): the bounds come in as an argument.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse.quality.event_time import TimeBounds, bind_time_rules, in_future, too_early
 from lakehouse.quality.rules import (
     Built,
     Rule,
@@ -47,6 +50,8 @@ RULES = [
     Rule("event_type_unknown", not_in("event_type", EVENT_TYPES)),
     Rule("event_ts_invalid", "event_ts IS NULL"),
     Rule("session_id_missing", "session_id IS NULL OR trim(session_id) = ''"),
+    Rule("event_ts_in_future", in_future("event_ts")),
+    Rule("event_ts_too_early", too_early("event_ts")),
 ]
 _PAYLOAD = "_bronze"
 
@@ -57,17 +62,18 @@ FIRST_BY = ("_ingested_at", "_source", "_line_no")
 DATE_COLUMN = "event_date"
 
 
-def build_events(bronze_events: DataFrame) -> Built:
-    """bronze.events → silver.events and its rejects."""
-    return build_from_first(keep_first(bronze_events, KEY, [F.col(c).asc_nulls_last() for c in FIRST_BY]))
+def build_events(bronze_events: DataFrame, bounds: TimeBounds) -> Built:
+    """bronze.events → silver.events and its rejects; events outside `bounds` are rejected."""
+    first = keep_first(bronze_events, KEY, [F.col(c).asc_nulls_last() for c in FIRST_BY])
+    return build_from_first(first, bounds)
 
 
-def build_from_first(first: DataFrame) -> Built:
+def build_from_first(first: DataFrame, bounds: TimeBounds) -> Built:
     """Typed rows and rejects from the first landing of each event."""
     typed = (
         first.withColumn(_PAYLOAD, json_struct(first))
         .withColumn("event_ts", parse_iso_timestamp("ts"))
         .withColumn("event_date", F.to_date("event_ts"))
     )
-    checked = split_rejects(typed, TABLE, RULES, payload=_PAYLOAD)
+    checked = split_rejects(typed, TABLE, bind_time_rules(RULES, bounds), payload=_PAYLOAD)
     return checked.map_rows(lambda rows: conform(rows, SCHEMA))

@@ -4,6 +4,8 @@ Latest by `updated_at`, ties broken by the latest ingestion; rules run on that l
 rejected latest version removes the order from silver rather than resurrecting a stale status).
 `order_date` is the UTC date of `order_ts` (sessions run with `spark.sql.session.timeZone=UTC`).
 Increments recompute the orders that have new bronze rows, from all of those orders' rows.
+An order dated after the run's latest accepted time, or before the earliest, is rejected
+(`lakehouse.quality.event_time`): the bounds come in as an argument.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse.quality.event_time import TimeBounds, bind_time_rules, in_future, too_early
 from lakehouse.quality.rules import (
     CURRENCY_CODE,
     Built,
@@ -53,6 +56,8 @@ RULES = [
     Rule("order_ts_missing", "order_ts IS NULL"),
     Rule("status_unknown", not_in("status", STATUSES)),
     Rule("currency_invalid", not_matching("currency", CURRENCY_CODE)),
+    Rule("order_ts_in_future", in_future("order_ts")),
+    Rule("order_ts_too_early", too_early("order_ts")),
 ]
 _PAYLOAD = "_bronze"
 # Increments: orders are recomputed whole, from every bronze row of theirs.
@@ -62,8 +67,9 @@ KEYED_INPUTS = ("bronze.orders",)
 TRACKED: dict[str, tuple[str, ...]] = {}
 
 
-def build_orders(bronze_orders: DataFrame) -> Built:
-    """bronze.orders → silver.orders (latest version per order_id) and its rejects."""
+def build_orders(bronze_orders: DataFrame, bounds: TimeBounds) -> Built:
+    """bronze.orders → silver.orders (latest version per order_id) and its rejects; orders dated
+    outside `bounds` are rejected."""
     typed = (
         bronze_orders.withColumn(_PAYLOAD, json_struct(bronze_orders))
         .withColumn("order_ts", parse_text_timestamp("order_ts"))
@@ -72,7 +78,7 @@ def build_orders(bronze_orders: DataFrame) -> Built:
     )
     order = [F.col("updated_at").desc_nulls_last(), F.col("_ingested_at").desc_nulls_last()]
     latest = keep_first(typed, ["order_id"], order)
-    checked = split_rejects(latest, TABLE, RULES, payload=_PAYLOAD)
+    checked = split_rejects(latest, TABLE, bind_time_rules(RULES, bounds), payload=_PAYLOAD)
     return checked.map_rows(lambda rows: conform(rows, SCHEMA))
 
 

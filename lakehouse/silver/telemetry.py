@@ -4,7 +4,8 @@ A reading delivered twice (Kafka redelivery, file replay) keeps its first landin
 `_ingested_at`, then the lowest `_source` and `_line_no`. Late and out-of-order readings are kept
 (order comes from `reading_ts`). Impossible values are rejected, NaN included; a reading without
 a temperature is rejected too (it is what the reading is for), while a missing humidity or
-battery level is allowed.
+battery level is allowed. A reading dated after the run's latest accepted time, or before the
+earliest, is rejected (`lakehouse.quality.event_time`): the bounds come in as an argument.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse.quality.event_time import TimeBounds, bind_time_rules, in_future, too_early
 from lakehouse.quality.rules import (
     Built,
     Rule,
@@ -48,6 +50,8 @@ RULES = [
     Rule("temperature_out_of_range", outside("temperature_c", *TEMPERATURE_RANGE)),
     Rule("humidity_out_of_range", outside("humidity", 0.0, 100.0, nullable=True)),
     Rule("battery_out_of_range", outside("battery_pct", 0.0, 100.0, nullable=True)),
+    Rule("reading_ts_in_future", in_future("reading_ts")),
+    Rule("reading_ts_too_early", too_early("reading_ts")),
 ]
 _PAYLOAD = "_bronze"
 
@@ -58,17 +62,18 @@ FIRST_BY = ("_ingested_at", "_source", "_line_no")
 DATE_COLUMN = "reading_date"
 
 
-def build_telemetry(bronze_telemetry: DataFrame) -> Built:
-    """bronze.telemetry → silver.telemetry and its rejects."""
-    return build_from_first(keep_first(bronze_telemetry, KEY, [F.col(c).asc_nulls_last() for c in FIRST_BY]))
+def build_telemetry(bronze_telemetry: DataFrame, bounds: TimeBounds) -> Built:
+    """bronze.telemetry → silver.telemetry and its rejects; readings outside `bounds` are rejected."""
+    first = keep_first(bronze_telemetry, KEY, [F.col(c).asc_nulls_last() for c in FIRST_BY])
+    return build_from_first(first, bounds)
 
 
-def build_from_first(first: DataFrame) -> Built:
+def build_from_first(first: DataFrame, bounds: TimeBounds) -> Built:
     """Typed rows and rejects from the first landing of each reading."""
     typed = (
         first.withColumn(_PAYLOAD, json_struct(first))
         .withColumn("reading_ts", parse_iso_timestamp("ts"))
         .withColumn("reading_date", F.to_date("reading_ts"))
     )
-    checked = split_rejects(typed, TABLE, RULES, payload=_PAYLOAD)
+    checked = split_rejects(typed, TABLE, bind_time_rules(RULES, bounds), payload=_PAYLOAD)
     return checked.map_rows(lambda rows: conform(rows, SCHEMA))

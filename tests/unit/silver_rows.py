@@ -11,10 +11,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from lakehouse.clock import from_engine
+from lakehouse.quality.event_time import TimeBounds
 from lakehouse.quality.rules import REJECT_COLUMNS, Built
 
 INGESTED = dt.datetime(2026, 1, 2, 0, 0, 0, tzinfo=dt.UTC)
 INGESTION_DEFAULTS: dict[str, Any] = {"_ingested_at": INGESTED, "_source": "test", "_batch_id": "b1"}
+# Event times the builders accept in tests that are not about those bounds: every row's time passes.
+BOUNDS = TimeBounds(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
 
 
 def ts(text: str) -> dt.datetime:

@@ -16,8 +16,10 @@ from lakehouse.bronze import events as bronze_events
 from lakehouse.bronze import fx_rates as bronze_fx
 from lakehouse.bronze import sales_targets as bronze_targets
 from lakehouse.bronze import telemetry as bronze_telemetry
+from lakehouse.quality.event_time import unbound
 from lakehouse.quality.rules import REJECT_COLUMNS, Built
 from lakehouse.silver import customers, events, fx_rates, order_lines, orders, products, sales_targets, telemetry
+from tests.unit.silver_rows import BOUNDS
 
 ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 MODULES = [customers, products, orders, order_lines, events, telemetry, fx_rates, sales_targets]
@@ -62,7 +64,8 @@ def build_on_empty(spark: SparkSession, module: ModuleType) -> Built:
         sales_targets: [bronze_targets.SCHEMA],
     }[module]
     builder = getattr(module, "build_" + module.TABLE.split(".", 1)[1])
-    return builder(*[empty(spark, s) for s in bronze])
+    options = {"bounds": BOUNDS} if unbound(getattr(module, "RULES", [])) else {}  # tables dated by their rows
+    return builder(*[empty(spark, s) for s in bronze], **options)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.TABLE)

@@ -11,9 +11,10 @@ from pyspark.sql import SparkSession
 
 from lakehouse.bronze import events as bronze_events
 from lakehouse.jobs.silver import first_landing
+from lakehouse.quality.event_time import TimeBounds
 from lakehouse.silver import events
 from lakehouse.storage import Lake
-from tests.unit.silver_rows import bronze, day, frame, rejected, ts
+from tests.unit.silver_rows import BOUNDS, bronze, day, frame, rejected, ts
 
 
 def event(
@@ -63,7 +64,7 @@ BRONZE = [
 
 
 def test_events_are_deduplicated_and_typed(spark: SparkSession) -> None:
-    built = events.build_events(bronze(spark, bronze_events.SCHEMA, BRONZE))
+    built = events.build_events(bronze(spark, bronze_events.SCHEMA, BRONZE), BOUNDS)
     expected = frame(
         spark,
         events.SCHEMA,
@@ -77,7 +78,7 @@ def test_events_are_deduplicated_and_typed(spark: SparkSession) -> None:
 
 
 def test_rejects(spark: SparkSession) -> None:
-    built = events.build_events(bronze(spark, bronze_events.SCHEMA, BRONZE))
+    built = events.build_events(bronze(spark, bronze_events.SCHEMA, BRONZE), BOUNDS)
     assert rejected(built, "event_id", "ts") == sorted(
         [
             ("silver.events", "event_type_unknown", "e3", "2026-01-01T10:00:00Z"),
@@ -105,10 +106,46 @@ def test_a_rebuild_in_buckets_of_keys_gives_the_whole_result(spark: SparkSession
     with lake.staging() as stage:
         split = list(lake.split_by_key(landed, events.KEY, buckets, stage).values())
         assert 1 < len(split) <= buckets and sum(part.count() for part in split) == len(rows)
-        parts = [first_landing(events, part) for part in split]
-        whole = events.build_events(landed)
+        parts = [first_landing(events, part, bounds=BOUNDS) for part in split]
+        whole = events.build_events(landed, BOUNDS)
         for side in ("rows", "rejects"):
             union = getattr(parts[0], side)
             for part in parts[1:]:
                 union = union.unionByName(getattr(part, side))
             assert_df_equality(union, getattr(whole, side), ignore_row_order=True, ignore_nullable=True)
+
+
+# Accepted: from 2000-01-01 to 2026-01-10 12:00 UTC, both included.
+NARROW = TimeBounds(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 1, 10, 12, 0, tzinfo=dt.UTC))
+DATED = [
+    event("t1", "2000-01-01T00:00:00Z"),  # the earliest time accepted
+    event("t2", "2026-01-10T12:00:00Z"),  # the latest time accepted
+    event("t3", "2026-01-10T12:00:01Z"),  # a second later
+    event("t4", "2027-02-14T09:00:00Z"),  # 400 days on: a device clock set wrong
+    event("t5", "1999-12-31T23:59:59Z"),  # a second before the earliest
+    event("t6", "1970-01-01T00:00:00Z"),  # a clock reset to the epoch
+    event("t7", "2027-02-14T09:00:00Z", session=None),  # also without a session: the rule listed first wins
+    event("t8", "2027-02-30T09:00:00Z"),  # no such day: invalid, not in the future
+]
+
+
+def test_events_dated_in_the_future_or_too_early_are_rejected(spark: SparkSession) -> None:
+    built = events.build_events(bronze(spark, bronze_events.SCHEMA, DATED), NARROW)
+    assert sorted(r["event_id"] for r in built.rows.collect()) == ["t1", "t2"]
+    assert rejected(built, "event_id", "ts") == sorted(
+        [
+            ("silver.events", "event_ts_in_future", "t3", "2026-01-10T12:00:01Z"),
+            ("silver.events", "event_ts_in_future", "t4", "2027-02-14T09:00:00Z"),
+            ("silver.events", "event_ts_too_early", "t5", "1999-12-31T23:59:59Z"),
+            ("silver.events", "event_ts_too_early", "t6", "1970-01-01T00:00:00Z"),
+            ("silver.events", "session_id_missing", "t7", "2027-02-14T09:00:00Z"),
+            ("silver.events", "event_ts_invalid", "t8", "2027-02-30T09:00:00Z"),
+        ],
+        key=repr,
+    )
+
+
+def test_an_event_from_the_future_passes_once_its_time_has_come(spark: SparkSession) -> None:
+    later = TimeBounds(NARROW.earliest, dt.datetime(2027, 2, 15, tzinfo=dt.UTC))
+    built = events.build_events(bronze(spark, bronze_events.SCHEMA, DATED), later)
+    assert sorted(r["event_id"] for r in built.rows.collect()) == ["t1", "t2", "t3", "t4"]

@@ -8,8 +8,9 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
 from lakehouse.bronze import app_tables
+from lakehouse.quality.event_time import TimeBounds
 from lakehouse.silver import orders
-from tests.unit.silver_rows import bronze, day, frame, rejected, ts
+from tests.unit.silver_rows import BOUNDS, bronze, day, frame, rejected, ts
 
 BRONZE_SCHEMA = app_tables.schema("orders")
 
@@ -52,7 +53,7 @@ BRONZE = [
 
 
 def test_latest_version_per_order(spark: SparkSession) -> None:
-    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, BRONZE))
+    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, BRONZE), BOUNDS)
     expected = frame(
         spark,
         orders.SCHEMA,
@@ -65,7 +66,7 @@ def test_latest_version_per_order(spark: SparkSession) -> None:
 
 
 def test_rejects(spark: SparkSession) -> None:
-    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, BRONZE))
+    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, BRONZE), BOUNDS)
     assert rejected(built, "order_id", "order_ts") == sorted(
         [
             ("silver.orders", "status_unknown", 11, "2026-01-01 10:00:00"),
@@ -79,3 +80,30 @@ def test_rejects(spark: SparkSession) -> None:
         key=repr,
     )
     assert (orders.TABLE, orders.KEY, orders.PARTITION_BY) == ("silver.orders", ["order_id"], ["order_date"])
+
+
+def test_orders_dated_in_the_future_or_too_early_are_rejected(spark: SparkSession) -> None:
+    bounds = TimeBounds(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 1, 10, 12, 0, tzinfo=dt.UTC))
+    rows = [
+        order(20, "placed", "EUR", "2000-01-01 00:00:00", "2026-01-01 10:00:00"),  # the earliest time accepted
+        order(21, "placed", "EUR", "2026-01-10 12:00:00", "2026-01-10 12:00:00"),  # the latest time accepted
+        order(22, "placed", "EUR", "2026-01-10 12:00:01", "2026-01-10 12:00:01"),  # a second later
+        order(23, "placed", "EUR", "2027-02-14 09:00:00", "2026-01-01 10:00:00"),  # 400 days on
+        order(24, "placed", "EUR", "1999-12-31 23:59:59", "2026-01-01 10:00:00"),  # a second before the earliest
+        order(25, "placed", "EURO", "2027-02-14 09:00:00", "2026-01-01 10:00:00"),  # bad currency: listed first
+        # its latest version moves the order into the future: the order leaves silver
+        order(26, "placed", "EUR", "2026-01-05 10:00:00", "2026-01-05 10:00:00"),
+        order(26, "placed", "EUR", "2036-01-05 10:00:00", "2026-01-06 10:00:00"),
+    ]
+    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, rows), bounds)
+    assert sorted(r["order_id"] for r in built.rows.collect()) == [20, 21]
+    assert rejected(built, "order_id", "order_ts") == sorted(
+        [
+            ("silver.orders", "order_ts_in_future", 22, "2026-01-10 12:00:01"),
+            ("silver.orders", "order_ts_in_future", 23, "2027-02-14 09:00:00"),
+            ("silver.orders", "order_ts_too_early", 24, "1999-12-31 23:59:59"),
+            ("silver.orders", "currency_invalid", 25, "2027-02-14 09:00:00"),
+            ("silver.orders", "order_ts_in_future", 26, "2036-01-05 10:00:00"),
+        ],
+        key=repr,
+    )

@@ -9,8 +9,9 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
 from lakehouse.bronze import telemetry as bronze_telemetry
+from lakehouse.quality.event_time import TimeBounds
 from lakehouse.silver import telemetry
-from tests.unit.silver_rows import bronze, day, frame, rejected, ts
+from tests.unit.silver_rows import BOUNDS, bronze, day, frame, rejected, ts
 
 
 def reading(
@@ -56,7 +57,7 @@ BRONZE = [
 
 
 def test_readings_are_deduplicated_and_typed(spark: SparkSession) -> None:
-    built = telemetry.build_telemetry(bronze(spark, bronze_telemetry.SCHEMA, BRONZE))
+    built = telemetry.build_telemetry(bronze(spark, bronze_telemetry.SCHEMA, BRONZE), BOUNDS)
     expected = frame(
         spark,
         telemetry.SCHEMA,
@@ -71,7 +72,7 @@ def test_readings_are_deduplicated_and_typed(spark: SparkSession) -> None:
 
 
 def test_rejects(spark: SparkSession) -> None:
-    built = telemetry.build_telemetry(bronze(spark, bronze_telemetry.SCHEMA, BRONZE))
+    built = telemetry.build_telemetry(bronze(spark, bronze_telemetry.SCHEMA, BRONZE), BOUNDS)
     assert rejected(built, "device_id", "seq") == sorted(
         [
             ("silver.telemetry", "temperature_out_of_range", "van-1", 2),
@@ -91,4 +92,29 @@ def test_rejects(spark: SparkSession) -> None:
         "silver.telemetry",
         ["device_id", "seq"],
         ["reading_date"],
+    )
+
+
+def test_readings_dated_in_the_future_or_too_early_are_rejected(spark: SparkSession) -> None:
+    bounds = TimeBounds(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 1, 10, 12, 0, tzinfo=dt.UTC))
+    rows = [
+        reading("van-9", 1, "2000-01-01T00:00:00Z"),  # the earliest time accepted
+        reading("van-9", 2, "2026-01-10T12:00:00Z"),  # the latest time accepted
+        reading("van-9", 3, "2026-01-10T12:00:01Z"),  # a second later
+        reading("van-9", 4, "2027-02-14T09:00:00Z"),  # 400 days on
+        reading("van-9", 5, "1999-12-31T23:59:59Z"),  # a second before the earliest
+        reading("van-9", 6, "1970-01-01T00:00:00Z"),  # a sensor clock reset to the epoch
+        reading("van-9", 7, "2027-02-14T09:00:00Z", temp=999.0),  # also out of range: the rule listed first wins
+    ]
+    built = telemetry.build_telemetry(bronze(spark, bronze_telemetry.SCHEMA, rows), bounds)
+    assert sorted(r["seq"] for r in built.rows.collect()) == [1, 2]
+    assert rejected(built, "seq", "ts") == sorted(
+        [
+            ("silver.telemetry", "reading_ts_in_future", 3, "2026-01-10T12:00:01Z"),
+            ("silver.telemetry", "reading_ts_in_future", 4, "2027-02-14T09:00:00Z"),
+            ("silver.telemetry", "reading_ts_too_early", 5, "1999-12-31T23:59:59Z"),
+            ("silver.telemetry", "reading_ts_too_early", 6, "1970-01-01T00:00:00Z"),
+            ("silver.telemetry", "temperature_out_of_range", 7, "2027-02-14T09:00:00Z"),
+        ],
+        key=repr,
     )
