@@ -47,7 +47,7 @@ class _Codes:
 
 @dataclass(frozen=True)
 class _Numbers:
-    values: np.ndarray  # float64 (0 for null); a decimal's integer units (int64 when `exact_ints`)
+    values: np.ndarray  # float64 (0 for null); a decimal's integer units (int64 or Python ints when `exact_ints`)
     valid: np.ndarray  # bool
     integer: bool
     scale: int | None = None  # a decimal column's scale: values are units of 10^-scale
@@ -62,9 +62,9 @@ class _Numbers:
     def totals(self, group: np.ndarray, picked: np.ndarray, groups: int) -> list[Any]:
         values = self.values[picked]
         if self.exact_ints:
-            sums = np.zeros(groups, dtype=np.int64)
+            sums = np.zeros(groups, dtype=values.dtype)
             np.add.at(sums, group, values)
-            return sums.tolist()
+            return [int(v) for v in sums.tolist()]
         return np.bincount(group, weights=values, minlength=groups).tolist()
 
 
@@ -82,11 +82,17 @@ def _numbers(column: pa.ChunkedArray) -> _Numbers:
     valid = column.is_valid().to_numpy(zero_copy_only=False)
     if pa.types.is_decimal(column.type):
         scale = column.type.scale
-        units = pc.multiply(column.fill_null(0), pa.scalar(10**scale, pa.int64())).cast(pa.int64())
-        ints = units.to_numpy(zero_copy_only=False).astype(np.int64)
-        if int(np.abs(ints).sum(dtype=np.float64)) < _EXACT_FLOAT_SUM:
-            return _Numbers(ints.astype(np.float64), valid, False, scale)
-        return _Numbers(ints, valid, False, scale, exact_ints=True)
+        try:  # 18 digits (a sum's decimal(38, s) narrowed) times 10^scale: exact in int64
+            narrow = column.fill_null(0).cast(pa.decimal128(18, scale))
+            ints = pc.multiply(narrow, pa.scalar(10**scale, pa.int64())).cast(pa.int64())
+            units = ints.to_numpy(zero_copy_only=False).astype(np.int64)
+        except (pa.ArrowInvalid, OverflowError):  # beyond 18 digits: Python integers, exact
+            values = column.to_pylist()
+            units = np.array([0 if v is None else int(v.scaleb(scale)) for v in values], dtype=object)
+            return _Numbers(units, valid, False, scale, exact_ints=True)
+        if int(np.abs(units).sum(dtype=np.float64)) < _EXACT_FLOAT_SUM:
+            return _Numbers(units.astype(np.float64), valid, False, scale)
+        return _Numbers(units, valid, False, scale, exact_ints=True)
     values = column.cast(pa.float64()).to_numpy()
     return _Numbers(np.where(valid, values, 0.0), valid, pa.types.is_integer(column.type))
 

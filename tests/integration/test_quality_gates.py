@@ -210,12 +210,13 @@ def test_negative_revenue_in_daily_sales_is_critical(spark, built_world: Config,
     broken = rows.withColumn(
         "revenue_eur",
         F.when((F.col("order_date") == first["order_date"]) & (F.col("country") == first["country"])
-               & (F.col("category") == first["category"]), F.lit(-5.0)).otherwise(F.col("revenue_eur")),
+               & (F.col("category") == first["category"]), F.lit(Decimal("-5.00")).cast("decimal(18,2)"))
+        .otherwise(F.col("revenue_eur")),
     )
     gate = _gate(spark, make_config, tmp_path)
     assert gate.check("gold_daily_sales", daily_sales, rows)  # the table as built passes
     with pytest.raises(QualityGateFailed) as failed:
         gate.check("gold_daily_sales", daily_sales, broken)
     [failure] = failed.value.failures
-    assert (failure.rule, failure.observed) == ("revenue_negative", "-5.0")
-    assert '"revenue_eur": -5.0' in failure.examples[0]
+    assert failure.rule == "revenue_negative" and float(failure.observed) == -5.0
+    assert '"revenue_eur": "-5.00"' in failure.examples[0]  # the decimal's exact digits

@@ -114,3 +114,13 @@ def test_a_decimal_column_sums_to_exact_cents() -> None:
         sums=["x"]
     )
     assert str(tenths["x"]) == "0.30"
+
+
+def test_a_sum_of_decimals_wider_than_int64_stays_exact() -> None:
+    from decimal import Decimal
+
+    # DuckDB's SUM of a decimal is decimal(38, s); values past 18 digits are summed as Python ints
+    wide = pa.table({"x": pa.array([Decimal("12345678901234567890.12"), Decimal("1.00"), None], pa.decimal128(38, 2))})
+    assert Frame(wide).rollup(sums=["x"]) == [{"x": Decimal("12345678901234567891.12")}]
+    narrow = pa.table({"x": pa.array([Decimal("0.01")] * 3, pa.decimal128(38, 2))})
+    assert str(Frame(narrow).rollup(sums=["x"])[0]["x"]) == "0.03"
