@@ -48,11 +48,11 @@ def test_line_amounts_are_the_exact_quotient_rounded_half_up(spark: SparkSession
     gross = money.gross_amount(F.col("quantity"), F.col("unit_price"), F.col("discount"))
     out = frame.select("i", gross.alias("gross"), money.divide_half_up(gross, F.col("rate")).alias("net"))
     assert [f.dataType for f in out.schema.fields[1:]] == [money.GROSS, money.NET]
-    got = {r["i"]: (str(r["gross"]), str(r["net"])) for r in out.collect()}
+    got = {r["i"]: (r["gross"], r["net"]) for r in out.collect()}  # Decimals: equal by value, scale by type
     expected = {}
     for i, (q, p, d, r) in enumerate(lines):
         exact_gross = q * Fraction(p) * (1 - Fraction(d))
-        expected[i] = (str(_half_up(exact_gross, 6)), str(_half_up(exact_gross / Fraction(r), 10)))
+        expected[i] = (_half_up(exact_gross, 6), _half_up(exact_gross / Fraction(r), 10))
     assert got == expected
 
 
