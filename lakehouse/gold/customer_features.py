@@ -6,8 +6,9 @@ features are point-in-time correct for that date.
 - `first_order_date`, `last_order_date`: over all their orders, cancelled ones included (placing
   an order is what makes someone a customer);
 - `orders_count`: distinct non-cancelled orders; `lifetime_value_eur`: their net EUR amount,
-  rounded to cents (0.0 when none); `avg_order_value_eur`: lifetime_value_eur / orders_count, null
-  when orders_count is 0;
+  rounded half-up to cents at the end (0.00 when none), DECIMAL(18,2); `avg_order_value_eur`:
+  lifetime_value_eur / orders_count rounded half-up to cents, DECIMAL(18,2), null when
+  orders_count is 0;
 - `days_since_last_order`: as_of - last_order_date;
 - `sessions_30d`: distinct sessions with events in (as_of - 30 days, as_of];
 - `cart_abandon_rate_30d`: in that window, sessions with an add_to_cart but no checkout / sessions
@@ -22,6 +23,8 @@ import datetime as dt
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from lakehouse import money
 
 TABLE = "gold.customer_features"
 KEY = ["customer_id"]
@@ -39,7 +42,7 @@ def _order_facts(orders: DataFrame, order_lines: DataFrame, as_of: dt.date) -> D
     value = (
         order_lines.where((F.col("order_date") <= F.lit(as_of)) & (F.col("status") != "cancelled"))
         .groupBy("customer_id")
-        .agg(F.sum(F.col("net_amount_eur").cast("decimal(38,12)")).alias("_value"))  # exact: order-independent
+        .agg(F.sum(F.col("net_amount_eur").cast(money.NET)).alias("_value"))  # exact: order-independent
     )
     return dates.join(value, "customer_id", "left")
 
@@ -70,14 +73,14 @@ def build_customer_features(
         .join(_session_facts(events, as_of), "customer_id", "left")
         .join(current, "customer_id", "left")
     )
-    ltv = F.round(F.coalesce(F.col("_value"), F.lit(0).cast("decimal(38,12)")), 2).cast("double")
+    ltv = money.cents(F.coalesce(F.col("_value"), F.lit(0).cast(money.NET)))
     return joined.select(
         "customer_id",
         "first_order_date",
         "last_order_date",
         "orders_count",
         ltv.alias("lifetime_value_eur"),
-        F.when(F.col("orders_count") > 0, ltv / F.col("orders_count")).alias("avg_order_value_eur"),
+        F.when(F.col("orders_count") > 0, money.per(ltv, F.col("orders_count"))).alias("avg_order_value_eur"),
         F.datediff(F.lit(as_of), F.col("last_order_date")).cast("int").alias("days_since_last_order"),
         F.coalesce(F.col("sessions_30d"), F.lit(0)).cast("bigint").alias("sessions_30d"),
         F.when(F.col("_cart_sessions") > 0, F.col("_abandoned") / F.col("_cart_sessions")).alias(

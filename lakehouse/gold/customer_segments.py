@@ -19,6 +19,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse import money
 from lakehouse.config import SegmentsConfig
 from lakehouse.quality.suites import critical, expect
 
@@ -38,7 +39,7 @@ def segment_of(rules: SegmentsConfig) -> F.Column:
     return (
         F.when(F.col("days_since_last_order") > rules.dormant_days, "dormant")
         .when(F.col("churn_probability") >= rules.at_risk_probability, "at_risk")
-        .when(F.col("lifetime_value_eur") >= rules.vip_ltv_eur, "vip")
+        .when(F.col("lifetime_value_eur") >= F.lit(str(rules.vip_ltv_eur)).cast(money.CENTS), "vip")
         .when(F.datediff(F.col("as_of_date"), F.col("first_order_date")) <= rules.new_days, "new")
         .otherwise("regular")
     )
@@ -59,6 +60,6 @@ def build_customer_segments(
         F.coalesce(F.col("_country"), F.col("country")).alias("country"),
         segment_of(rules).alias("segment"),
         F.col("churn_probability").cast("double").alias("churn_probability"),
-        F.col("lifetime_value_eur").cast("double").alias("lifetime_value_eur"),
+        F.col("lifetime_value_eur").cast(money.CENTS).alias("lifetime_value_eur"),
         F.col("as_of_date").cast("timestamp").alias("updated_at"),
     )

@@ -2,8 +2,12 @@
 
 - `orders`: distinct non-cancelled orders; `units`: sum of quantity;
 - `revenue_eur`: sum of `net_amount_eur` (quantity * unit_price * (1 - discount) / the order
-  date's rate, unrounded in silver) over non-cancelled lines, rounded to cents at the end;
-- `avg_order_value_eur`: revenue_eur / orders (not rounded further).
+  date's rate, to 10 decimals in silver) over non-cancelled lines, rounded half-up to cents at
+  the end, DECIMAL(18,2);
+- `avg_order_value_eur`: revenue_eur / orders rounded half-up to cents, DECIMAL(18,2).
+
+Decimal sums are exact, so the same lines give the same revenue whatever order they arrive in,
+on both engines (see `lakehouse/money.py`).
 
 `country` is the customer's country at the time of the order (`ZZ` when the customer never
 reached the lake, see docs/architecture.md).
@@ -14,6 +18,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse import money
 from lakehouse.quality.suites import critical, expect
 
 TABLE = "gold.daily_sales"
@@ -21,9 +26,6 @@ KEY = ["order_date", "country", "category"]
 PARTITION_BY: list[str] = []
 DATE_COLUMN = "order_date"  # incremental runs and backfills replace whole dates
 SOURCE_DATES = {"silver.order_lines": "order_date"}  # the input and its date column
-# Sums of doubles depend on the order rows arrive in, and a cent can flip when rounding; a decimal
-# sum is exact, so the same lines always give the same revenue.
-EXACT = "decimal(38,12)"
 EXPECTATIONS = [
     critical(
         expect("ExpectColumnMinToBeBetween", column="revenue_eur", min_value=0), "revenue_negative", "revenue_eur < 0"
@@ -37,6 +39,6 @@ def build_daily_sales(order_lines: DataFrame) -> DataFrame:
     totals = sold.groupBy(*KEY).agg(
         F.countDistinct("order_id").cast("bigint").alias("orders"),
         F.sum("quantity").cast("bigint").alias("units"),
-        F.round(F.sum(F.col("net_amount_eur").cast(EXACT)), 2).cast("double").alias("revenue_eur"),
+        money.cents(F.sum(F.col("net_amount_eur").cast(money.NET))).alias("revenue_eur"),
     )
-    return totals.withColumn("avg_order_value_eur", F.col("revenue_eur") / F.col("orders"))
+    return totals.withColumn("avg_order_value_eur", money.per(F.col("revenue_eur"), F.col("orders")))

@@ -80,7 +80,7 @@ def _cold_chain_params(ctx: JobContext) -> dict[str, Any]:
 SILVER_JOBS = [
     grouped_silver_job(customers, customers.build_customers, ("bronze.customers", "bronze.erasure_requests")),
     silver_job(products, products.build_products, ("bronze.products",)),
-    grouped_silver_job(orders, orders.build_orders, ("bronze.orders",)),
+    grouped_silver_job(orders, orders.build_orders, orders.INPUTS),
     silver_job(fx_rates, fx_rates.build_fx_rates, ("bronze.fx_rates",)),
     grouped_silver_job(
         order_lines,

@@ -6,6 +6,10 @@ resend a customer. Changes are keyed by `customer_id`:
 - `insert`: not in the ledger (or deleted there), now present;
 - `update`: in the ledger with another hash (or last attempt failed);
 - `delete`: in the ledger as present, no longer in gold.customer_segments (erased, no email...).
+
+`lifetime_value_eur` is sent as text with exactly two decimals (`"1234.50"`): the exact cents of
+gold's DECIMAL(18,2), which a JSON number would let a client read back as a binary float (CRM
+properties are text; PostgreSQL stores it as `numeric(18,2)`).
 """
 
 from __future__ import annotations
@@ -13,11 +17,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
 FIELDS = ["email", "country", "segment", "churn_probability", "lifetime_value_eur"]
+
+
+def cents_text(value: Any) -> str | None:
+    """A money value as text with two decimals (`Decimal("1234.5")` → `"1234.50"`); None when null."""
+    if value is None or (not isinstance(value, Decimal) and pd.isna(value)):
+        return None
+    return format(Decimal(str(value)).quantize(Decimal("0.01")), "f")
 
 
 def content_hash(record: dict[str, Any]) -> str:
@@ -43,6 +55,7 @@ def contacts(segments: pd.DataFrame) -> dict[int, dict[str, Any]]:
         record["churn_probability"] = (
             None if pd.isna(record["churn_probability"]) else float(record["churn_probability"])
         )
+        record["lifetime_value_eur"] = cents_text(record["lifetime_value_eur"])
         record["updated_at"] = str(row["updated_at"])
         out[int(row["customer_id"])] = record
     return out

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
 import httpx
@@ -38,9 +39,10 @@ CREATE SCHEMA IF NOT EXISTS crm;
 CREATE TABLE IF NOT EXISTS crm.contacts (
     customer_id bigint PRIMARY KEY,
     email text, country text, segment text, churn_probability double precision,
-    lifetime_value_eur double precision, updated_at text,
+    lifetime_value_eur numeric(18,2), updated_at text,
     synced_at timestamptz NOT NULL DEFAULT now()
-)
+);
+ALTER TABLE crm.contacts ALTER COLUMN lifetime_value_eur TYPE numeric(18,2)
 """
 UPSERT = (
     f"INSERT INTO crm.contacts (customer_id, {', '.join(CONTACT_COLUMNS)}) VALUES (%s{', %s' * len(CONTACT_COLUMNS)}) "
@@ -52,6 +54,12 @@ UPSERT = (
 def psycopg_url(url: str) -> str:
     """A libpq URL from a SQLAlchemy-style one (`postgresql+psycopg://` → `postgresql://`)."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _column(record: dict[str, Any], name: str) -> Any:
+    """A contact's value as crm.contacts stores it (money text → Decimal for `numeric`)."""
+    value = record[name]
+    return Decimal(value) if name == "lifetime_value_eur" and value is not None else value
 
 
 class PostgresTarget:
@@ -69,7 +77,9 @@ class PostgresTarget:
             self.connection.execute(DDL)
 
     def send(self, batch: Sequence[Change]) -> None:
-        upserts = [(c.customer_id, *[c.record[k] for k in CONTACT_COLUMNS]) for c in batch if c.record is not None]
+        upserts = [
+            (c.customer_id, *[_column(c.record, k) for k in CONTACT_COLUMNS]) for c in batch if c.record is not None
+        ]
         deletes = [c.customer_id for c in batch if c.record is None]
         try:
             for attempt in Retrying(

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -36,8 +37,16 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("lakehouse.serving.access")
 
 
+def _json_default(value: Any) -> Any:
+    """Decimals (money) as JSON numbers with their own digits (`196599.98`, `12.50`), never
+    through a float; anything else orjson cannot write as its text."""
+    if isinstance(value, Decimal):
+        return orjson.Fragment(format(value, "f"))
+    return str(value)
+
+
 def dumps(payload: Any) -> bytes:
-    return orjson.dumps(payload, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps(payload, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 @dataclass

@@ -47,11 +47,11 @@ def to_duckdb(spark_sql: str) -> tuple[str, frozenset[str]]:
 
 
 def _plain_numbers(table: pa.Table) -> pa.Table:
-    """DuckDB sums integers into 128-bit decimals: give JSON clients integers and doubles."""
+    """DuckDB sums integers into 128-bit decimals: give JSON clients integers. Decimals with a
+    scale (money) stay decimals, exact to their last digit."""
     for i, field in enumerate(table.schema):
-        if pa.types.is_decimal(field.type):
-            target = pa.int64() if field.type.scale == 0 else pa.float64()
-            table = table.set_column(i, field.name, table.column(i).cast(target))
+        if pa.types.is_decimal(field.type) and field.type.scale == 0:
+            table = table.set_column(i, field.name, table.column(i).cast(pa.int64()))
     return table
 
 

@@ -11,7 +11,11 @@ Choices:
 - average order value is revenue over *distinct* orders, which `gold.daily_sales` cannot give
   (an order with two categories counts once in each), so its base reads `silver.order_lines`,
   counting distinct orders per day and country (an order has one day and one country, so these
-  counts add up across countries);
+  counts add up across countries) and rounding each day and country's revenue half-up to cents,
+  as gold does per day, country and category;
+- money is exact: the bases' money columns are DECIMAL(.., 2), the roll-ups sum them as integer
+  cents (`rollup.py`) and answers carry `Decimal`s, which the API writes as JSON numbers with two
+  decimals; averages are rounded half-up to cents from the exact sum (`per`);
 - the funnel has no country: the country filter does not apply to it;
 - actual versus target compares `gold.daily_sales` by month with `silver.sales_targets`; a month
   with revenue and no target (or the reverse) is kept with a null on the missing side.
@@ -23,6 +27,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -78,7 +83,7 @@ SALES = _base(
 )
 ORDERS = _base(
     "orders", "silver.order_lines",
-    """SELECT order_date, country, SUM(net_amount_eur) AS revenue_eur, COUNT(DISTINCT order_id) AS orders
+    """SELECT order_date, country, ROUND(SUM(net_amount_eur), 2) AS revenue_eur, COUNT(DISTINCT order_id) AS orders
     FROM silver.order_lines WHERE status <> 'cancelled' GROUP BY order_date, country""",
     date="order_date", country="country",
 )
@@ -134,8 +139,21 @@ def _window(filters: Filters, countries: bool = True) -> dict[str, Any]:
     return {"start": filters.start, "end": filters.end, "countries": filters.countries if countries else ()}
 
 
-def _round(value: float | None, digits: int = 2) -> float | None:
+def _round(value: Any, digits: int = 2) -> Any:
+    """`value` rounded to `digits` decimals: half-up for a Decimal (money), as `round` for a float."""
+    if isinstance(value, Decimal):
+        return value.quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)
     return None if value is None else round(value, digits)
+
+
+def per(amount: Decimal | None, count: int | None) -> Decimal | None:
+    """`amount / count` (cents by a whole count) rounded half-up to cents, exactly; None when either
+    is None or the count is 0."""
+    if amount is None or not count:
+        return None
+    cents = int(amount.scaleb(2).to_integral_value())
+    whole = (2 * abs(cents) + count) // (2 * count)
+    return Decimal(whole if cents >= 0 else -whole).scaleb(-2)
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -173,7 +191,7 @@ def revenue_by(dimension: str) -> Kpi:
 def _average_order_value(frames: Mapping[str, Frame], filters: Filters) -> list[Row]:
     rows = frames["orders"].rollup(by=["order_date"], sums=["revenue_eur", "orders"], **_window(filters))
     out = [{"order_date": r["order_date"], "revenue_eur": _round(r["revenue_eur"]), "orders": r["orders"],
-            "avg_order_value_eur": _round(_ratio(r["revenue_eur"], r["orders"]))} for r in rows]
+            "avg_order_value_eur": per(r["revenue_eur"], r["orders"])} for r in rows]
     return sorted(out, key=lambda r: r["order_date"])
 
 
@@ -225,7 +243,7 @@ def _actual_vs_target(frames: Mapping[str, Frame], filters: Filters) -> list[Row
     for country, month in sorted(actual.keys() | target.keys(), key=lambda k: (_last_nulls(k[1]), _last_nulls(k[0]))):
         revenue, goal = actual.get((country, month)), target.get((country, month))
         rows.append({"country": country, "month": month, "revenue_eur": revenue, "target_revenue_eur": goal,
-                     "attainment": _round(_ratio(revenue, goal), 4)})
+                     "attainment": _round(_ratio(None if revenue is None else float(revenue), goal), 4)})
     return rows
 
 

@@ -1,15 +1,17 @@
 """silver.fx_rates: one rate per (rate_date, currency), in units of currency per 1 EUR.
 
 Deduplicated on (rate_date, currency), keeping the latest ingestion (a re-fetch corrects a
-day); rules run on the row kept.
+day); rules run on the row kept. `rate` is DECIMAL(18,8) (`lakehouse/money.py`); a rate that
+type cannot hold exactly (more than 8 decimals, too large) is rejected as `rate_not_exact`.
 """
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType
+from pyspark.sql.types import DateType, StringType, StructField, StructType
 
+from lakehouse import money
 from lakehouse.quality.rules import (
     CURRENCY_CODE,
     Built,
@@ -31,13 +33,14 @@ SCHEMA = StructType(
     [
         StructField("rate_date", DateType()),
         StructField("currency", StringType()),
-        StructField("rate", DoubleType()),
+        StructField("rate", money.RATE),
     ]
 )
 RULES = [
     Rule("rate_date_invalid", "rate_date IS NULL"),
     Rule("currency_invalid", not_matching("currency", CURRENCY_CODE)),
     Rule("rate_not_positive", "rate IS NULL OR isnan(rate) OR rate <= 0"),
+    Rule("rate_not_exact", money.not_exactly("rate", money.RATE)),
 ]
 _PAYLOAD = "_bronze"
 
@@ -47,4 +50,4 @@ def build_fx_rates(bronze_fx: DataFrame) -> Built:
     typed = bronze_fx.withColumn(_PAYLOAD, json_struct(bronze_fx)).withColumn("rate_date", parse_date("date"))
     latest = keep_first(typed, ["rate_date", "currency"], [F.col("_ingested_at").desc_nulls_last()])
     checked = split_rejects(latest, TABLE, RULES, payload=_PAYLOAD)
-    return checked.map_rows(lambda rows: conform(rows, SCHEMA))
+    return checked.map_rows(lambda rows: conform(rows.withColumn("rate", money.as_decimal("rate", money.RATE)), SCHEMA))

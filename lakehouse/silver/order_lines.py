@@ -11,9 +11,13 @@ country at the time of the order, and its amount in EUR.
 - Country: the customer version whose [valid_from, valid_to) holds `order_ts`; when there is
   none (the customer was created and erased between two extracts, so only the erasure request
   reached the lake) the country is `ZZ` and the line is kept.
-- `gross_amount = quantity * unit_price * (1 - discount)` in the order's currency;
-  `net_amount_eur = gross_amount / fx_rate` (rates are units of currency per 1 EUR). Neither is
-  rounded: gold rounds once, at the end.
+- Amounts are decimals (`lakehouse/money.py`): `unit_price` DECIMAL(18,2), `discount`
+  DECIMAL(5,4), `fx_rate` DECIMAL(18,8); a bronze value those cannot hold exactly is rejected
+  (`unit_price_not_cents`, `discount_not_exact`), and so is a line too large for the amounts
+  (`amount_out_of_range`). `gross_amount = quantity * unit_price * (1 - discount)` in the order's
+  currency, exact, DECIMAL(22,6); `net_amount_eur = gross_amount / fx_rate` (rates are units of
+  currency per 1 EUR) rounded half-up to 10 decimals, DECIMAL(18,10), the same on both engines.
+  Neither is rounded to cents: gold rounds once, at the end.
 - Cancelled orders' lines are kept (with their status); gold decides what counts.
 - Increments recompute whole orders (`affected_groups`): those with new item rows, those whose
   order changed, and those reaching a changed product, customer (version or erasure) or FX rate.
@@ -26,12 +30,14 @@ from functools import reduce
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse import money
 from lakehouse.quality.rules import (
     Built,
     Rule,
     conform,
+    double_literal,
     json_struct,
     keep_first,
     parse_text_timestamp,
@@ -57,11 +63,11 @@ SCHEMA = StructType(
         StructField("category", StringType()),
         StructField("currency", StringType()),
         StructField("quantity", LongType()),
-        StructField("unit_price", DoubleType()),
-        StructField("discount", DoubleType()),
-        StructField("gross_amount", DoubleType()),
-        StructField("fx_rate", DoubleType()),
-        StructField("net_amount_eur", DoubleType()),
+        StructField("unit_price", money.PRICE),
+        StructField("discount", money.DISCOUNT),
+        StructField("gross_amount", money.GROSS),
+        StructField("fx_rate", money.RATE),
+        StructField("net_amount_eur", money.NET),
         StructField("updated_at", TimestampType()),
     ]
 )
@@ -74,6 +80,14 @@ RULES = [
     Rule("quantity_not_positive", "quantity IS NULL OR quantity <= 0"),
     Rule("unit_price_invalid", "unit_price IS NULL OR isnan(unit_price) OR unit_price < 0"),
     Rule("discount_out_of_range", "discount IS NULL OR isnan(discount) OR discount < 0 OR discount >= 1"),
+    Rule("unit_price_not_cents", money.not_exactly("unit_price", money.PRICE)),
+    Rule("discount_not_exact", money.not_exactly("discount", money.DISCOUNT)),
+    # Checked in doubles before any decimal is computed, so that no amount can overflow its type.
+    Rule(
+        "amount_out_of_range",
+        f"quantity > {money.MAX_QUANTITY} OR CAST(quantity AS DOUBLE) * unit_price >= {double_literal(money.MAX_GROSS)}"
+        f" OR CAST(quantity AS DOUBLE) * unit_price / CAST(fx_rate AS DOUBLE) >= {double_literal(money.MAX_NET_EUR)}",
+    ),
 ]
 # Increments: lines are recomputed by whole orders, from the items and orders of those orders
 # only; the other inputs are read whole. Per input, the columns whose change moves a line.
@@ -166,9 +180,15 @@ def build_order_lines(
 
 
 def _with_amounts(rows: DataFrame) -> DataFrame:
-    gross = F.col("quantity") * F.col("unit_price") * (F.lit(1.0) - F.col("discount"))
-    amounts = rows.withColumn("gross_amount", gross)
-    return conform(amounts.withColumn("net_amount_eur", F.col("gross_amount") / F.col("fx_rate")), SCHEMA)
+    """Decimal prices and amounts for rows that passed the rules (so every cast holds its value)."""
+    typed = rows.withColumn("unit_price", money.as_decimal("unit_price", money.PRICE)).withColumn(
+        "discount", money.as_decimal("discount", money.DISCOUNT)
+    )
+    amounts = typed.withColumn(
+        "gross_amount", money.gross_amount(F.col("quantity"), F.col("unit_price"), F.col("discount"))
+    )
+    net = money.divide_half_up(F.col("gross_amount"), F.col("fx_rate"))
+    return conform(amounts.withColumn("net_amount_eur", net), SCHEMA)
 
 
 def affected_groups(

@@ -3,15 +3,17 @@
 Latest by `updated_at`, ties broken by the latest ingestion. Rules run on that latest version:
 when it is rejected the product is absent from silver (an older version is not resurrected), and
 its order lines are rejected as `product_unknown` until a good version arrives.
-`list_price_eur` may be null (it is informational: revenue uses the order line's `unit_price`).
+`list_price_eur` may be null (it is informational: revenue uses the order line's `unit_price`);
+it is DECIMAL(18,2), and a price that type cannot hold exactly is rejected (`price_not_cents`).
 """
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse import money
 from lakehouse.quality.rules import Built, Rule, conform, json_struct, keep_first, parse_text_timestamp, split_rejects
 
 TABLE = "silver.products"
@@ -22,13 +24,14 @@ SCHEMA = StructType(
         StructField("product_id", LongType()),
         StructField("name", StringType()),
         StructField("category", StringType()),
-        StructField("list_price_eur", DoubleType()),
+        StructField("list_price_eur", money.PRICE),
         StructField("updated_at", TimestampType()),
     ]
 )
 RULES = [
     Rule("product_id_missing", "product_id IS NULL"),
     Rule("price_negative", "isnan(list_price_eur) OR list_price_eur < 0"),
+    Rule("price_not_cents", money.not_exactly("list_price_eur", money.PRICE)),
 ]
 _PAYLOAD = "_bronze"
 
@@ -41,4 +44,5 @@ def build_products(bronze_products: DataFrame) -> Built:
     order = [F.col("updated_at").desc_nulls_last(), F.col("_ingested_at").desc_nulls_last()]
     latest = keep_first(typed, ["product_id"], order)
     checked = split_rejects(latest, TABLE, RULES, payload=_PAYLOAD)
-    return checked.map_rows(lambda rows: conform(rows, SCHEMA))
+    price = money.as_decimal("list_price_eur", money.PRICE)
+    return checked.map_rows(lambda rows: conform(rows.withColumn("list_price_eur", price), SCHEMA))

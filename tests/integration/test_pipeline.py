@@ -22,6 +22,7 @@ from lakehouse.generate import generate_world
 from lakehouse.pipeline import run_jobs, select_jobs
 from lakehouse.storage import Lake
 from tests.conftest import WORLD_DAYS, WORLD_SCALE, WORLD_SEED
+from tests.exact_sales import expected_daily_sales, expected_lifetime_values
 
 pytestmark = pytest.mark.integration
 
@@ -63,32 +64,7 @@ def _snapshot(lake: Lake, tables: list[str]) -> dict[str, list[tuple]]:
     return snap
 
 
-# -- independent recomputation from the sources --------------------------------------------------
-def _expected_daily_sales(config: Config) -> dict[tuple[str, str, str], tuple[int, int, float]]:
-    # Closed here, not left to the garbage collector: its open transaction (the temporary table)
-    # holds a read lock on the app database that blocks the generator's next write.
-    with contextlib.closing(sqlite3.connect(config.sources_dir / "app.db")) as con:
-        return _daily_sales_from(con, config)
-
-
-def _daily_sales_from(con: sqlite3.Connection, config: Config) -> dict[tuple[str, str, str], tuple[int, int, float]]:
-    con.execute("CREATE TEMP TABLE rates(date TEXT, currency TEXT, rate REAL)")
-    with open(config.sources_dir / "fx" / "rates.csv", newline="") as handle:
-        rows = [(r["date"], r["currency"], float(r["rate"])) for r in csv.DictReader(handle)]
-    con.executemany("INSERT INTO rates VALUES (?, ?, ?)", rows)
-    query = """
-        SELECT substr(o.order_ts, 1, 10) AS order_date, coalesce(c.country, 'ZZ') AS country, p.category,
-               count(DISTINCT o.order_id), sum(i.quantity),
-               round(sum(i.quantity * i.unit_price * (1 - i.discount) / r.rate), 2)
-        FROM orders o
-        JOIN order_items i ON i.order_id = o.order_id
-        JOIN products p ON p.product_id = i.product_id
-        JOIN rates r ON r.date = substr(o.order_ts, 1, 10) AND r.currency = o.currency
-        LEFT JOIN customers c ON c.customer_id = o.customer_id
-        WHERE o.status <> 'cancelled'
-        GROUP BY 1, 2, 3
-    """
-    return {(d, c, k): (n, u, rev) for d, c, k, n, u, rev in con.execute(query)}
+# -- independent recomputation from the sources: tests/exact_sales.py ------------------------------
 
 
 def _landed_lines(root: Path) -> tuple[int, int]:
@@ -117,18 +93,29 @@ def test_every_gold_table_is_in_the_catalog_with_rows(world: tuple[Config, Lake]
         assert lake.run_sql(f"SELECT count(*) AS n FROM {table}").first()["n"] > 0, table
 
 
-def test_daily_sales_equals_a_plain_sql_recomputation_from_the_sources(world: tuple[Config, Lake]) -> None:
+def test_daily_sales_equals_an_exact_recomputation_from_the_sources(world: tuple[Config, Lake]) -> None:
     config, lake = world
-    expected = _expected_daily_sales(config)
-    rows = lake.read("gold.daily_sales").collect()
-    actual = {
-        (str(r["order_date"]), r["country"], r["category"]): (r["orders"], r["units"], r["revenue_eur"]) for r in rows
+    expected = expected_daily_sales(config.sources_dir)
+    table = lake.read("gold.daily_sales")
+    assert {f.name: f.dataType.simpleString() for f in table.schema.fields if f.name.endswith("_eur")} == {
+        "revenue_eur": "decimal(18,2)", "avg_order_value_eur": "decimal(18,2)",
     }
-    assert actual.keys() == expected.keys()
-    for key, (orders, units, revenue) in expected.items():
-        got = actual[key]
-        assert got[:2] == (orders, units), key
-        assert got[2] == pytest.approx(revenue, abs=0.011), key
+    actual = {
+        (str(r["order_date"]), r["country"], r["category"]):
+            (r["orders"], r["units"], r["revenue_eur"], r["avg_order_value_eur"])
+        for r in table.collect()
+    }
+    assert actual == expected  # to the cent: no tolerance
+
+
+def test_lifetime_values_equal_an_exact_recomputation_from_the_sources(world: tuple[Config, Lake]) -> None:
+    config, lake = world
+    features = lake.read("gold.customer_features")
+    assert dict(features.dtypes)["lifetime_value_eur"] == "decimal(18,2)"
+    rows = features.collect()
+    (as_of,) = {str(r["as_of_date"]) for r in rows}
+    actual = {r["customer_id"]: r["lifetime_value_eur"] for r in rows}
+    assert actual == expected_lifetime_values(config.sources_dir, as_of)  # to the cent: no tolerance
 
 
 def test_no_clickstream_line_is_lost(world: tuple[Config, Lake]) -> None:
@@ -191,19 +178,29 @@ def test_new_days_are_processed_incrementally(world: tuple[Config, Lake]) -> Non
     assert lake.read("bronze.events").count() == before + int(fresh_lines["records"].sum())
     assert {r.job: r.status for r in summary.reports}["gold_daily_sales"] == "ok"
     # The app database keeps only current countries (customers moved or were erased since the first
-    # load), so after the extension compare per (date, category); the country split was checked above.
-    expected: dict[tuple[str, str], list[float]] = {}
-    for (day, _, category), (orders, units, revenue) in _expected_daily_sales(config).items():
-        totals = expected.setdefault((day, category), [0, 0, 0.0])
-        totals[0], totals[1], totals[2] = totals[0] + orders, totals[1] + units, totals[2] + revenue
-    actual: dict[tuple[str, str], list[float]] = {}
-    for r in lake.read("gold.daily_sales").collect():
-        totals = actual.setdefault((str(r["order_date"]), r["category"]), [0, 0, 0.0])
-        totals[0], totals[1], totals[2] = totals[0] + r["orders"], totals[1] + r["units"], totals[2] + r["revenue_eur"]
-    assert actual.keys() == expected.keys()
-    for key, (orders, units, revenue) in expected.items():
-        assert actual[key][:2] == [orders, units], key
-        assert actual[key][2] == pytest.approx(revenue, abs=0.05), key
+    # load): the country at each order's time comes from silver.customers' history; every amount,
+    # count and rounding from the sources, exactly.
+    # (as UTC text, like the app database's order_ts: no Python datetime, no local time zone)
+    versions = lake.read("silver.customers").selectExpr(
+        "customer_id", "date_format(valid_from, 'yyyy-MM-dd HH:mm:ss')", "date_format(valid_to, 'yyyy-MM-dd HH:mm:ss')",
+        "country",
+    ).collect()
+    history: dict[int, list[tuple[str, str | None, str]]] = {}
+    for cid, start, end, country in versions:
+        history.setdefault(cid, []).append((start, end, country))
+
+    def country_of(customer_id: int, order_ts: str) -> str:
+        versions = history.get(customer_id, [])
+        held = [c for start, end, c in versions if start <= order_ts and (end is None or order_ts < end)]
+        return held[0] if held else "ZZ"
+
+    expected = expected_daily_sales(config.sources_dir, country_of)
+    actual = {
+        (str(r["order_date"]), r["country"], r["category"]):
+            (r["orders"], r["units"], r["revenue_eur"], r["avg_order_value_eur"])
+        for r in lake.read("gold.daily_sales").collect()
+    }
+    assert actual == expected
 
 
 def test_erased_customers_have_no_personal_data_in_the_lake(world: tuple[Config, Lake]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -125,7 +126,7 @@ def test_rejected_rows_are_kept_with_rule_and_batch_and_stay_out_of_gold(spark, 
     assert [(r["readings"], r["max_temp_c"]) for r in gold] == [(1, 4.0)]
 
 
-def _revenue(lake: Lake, day: str) -> float:
+def _revenue(lake: Lake, day: str) -> Decimal:
     return lake.read("gold.daily_sales").where(F.col("order_date") == day).agg(F.sum("revenue_eur")).first()[0]
 
 
@@ -151,7 +152,7 @@ def test_readmission_admits_fixed_rows_once(spark, world_copy: Config) -> None:
     assert line.count() == 1
     assert lake.read("silver.rejects").where(F.col("rule") == "product_unknown").count() == 0
     revenue_after = _revenue(lake, day)
-    assert revenue_after == pytest.approx(revenue_before + 20.0, abs=0.011)  # downstream gold refreshed
+    assert revenue_after == revenue_before + Decimal("20.00")  # downstream gold refreshed, to the cent
 
     version = lake.version("silver.order_lines")
     again = _cli(world_copy, "dq", "readmit", "--table", "silver.order_lines", "--rule", "product_unknown")
@@ -209,12 +210,13 @@ def test_negative_revenue_in_daily_sales_is_critical(spark, built_world: Config,
     broken = rows.withColumn(
         "revenue_eur",
         F.when((F.col("order_date") == first["order_date"]) & (F.col("country") == first["country"])
-               & (F.col("category") == first["category"]), F.lit(-5.0)).otherwise(F.col("revenue_eur")),
+               & (F.col("category") == first["category"]), F.lit(Decimal("-5.00")).cast("decimal(18,2)"))
+        .otherwise(F.col("revenue_eur")),
     )
     gate = _gate(spark, make_config, tmp_path)
     assert gate.check("gold_daily_sales", daily_sales, rows)  # the table as built passes
     with pytest.raises(QualityGateFailed) as failed:
         gate.check("gold_daily_sales", daily_sales, broken)
     [failure] = failed.value.failures
-    assert (failure.rule, failure.observed) == ("revenue_negative", "-5.0")
-    assert '"revenue_eur": -5.0' in failure.examples[0]
+    assert failure.rule == "revenue_negative" and float(failure.observed) == -5.0
+    assert '"revenue_eur": "-5.00"' in failure.examples[0]  # the decimal's exact digits

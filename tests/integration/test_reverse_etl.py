@@ -4,6 +4,7 @@ Expected contacts are read from gold.customer_segments with delta-rs, never from
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -13,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -39,6 +41,11 @@ def _gold(config: Config) -> dict[int, dict]:
     probability = frame["churn_probability"]
     frame["churn_probability"] = probability.astype(object).where(probability.notna(), None)
     return {int(r["customer_id"]): {k: r[k] for k in FIELDS} for r in frame.to_dict(orient="records")}
+
+
+def _as_sent(contacts: dict[int, dict]) -> dict[int, dict]:
+    """Contacts as the HTTP CRM receives them: money as text with two decimals."""
+    return {c: {**v, "lifetime_value_eur": f"{v['lifetime_value_eur']:.2f}"} for c, v in contacts.items()}
 
 
 def _lake(spark, config: Config) -> Lake:
@@ -147,7 +154,7 @@ def test_http_with_429_and_5xx_every_record_once_or_dead_lettered_and_replayed(
     config = make_config(world_copy.data_dir, **{"crm.batch_size": 50, "crm.attempts": 8, "crm.backoff_seconds": 0.01,
                                                  "crm.requests_per_second": 200})
     lake = _lake(spark, config)
-    expected = _gold(config)
+    expected = _as_sent(_gold(config))
     poison = sorted(expected)[120]
     crm.faults(fail_rate=0.3, poison_ids=[poison], requests_per_second=40, burst=3, retry_after_seconds=0.05)
 
@@ -181,7 +188,7 @@ def test_a_sync_killed_mid_way_and_rerun_leaves_no_duplicates_and_no_gaps(
         time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    expected = _gold(world_copy)
+    expected = _as_sent(_gold(world_copy))
     partial = crm.contacts()
     assert 0 < len(partial) < len(expected)  # killed mid-way
 
@@ -193,3 +200,27 @@ def test_a_sync_killed_mid_way_and_rerun_leaves_no_duplicates_and_no_gaps(
     state = ledger.state(lake, "http")
     assert sorted(state["customer_id"].astype(int)) == sorted(expected)
     assert (pd.Series(state["status"]) == "present").all()
+
+
+def test_lifetime_values_reach_both_crms_in_exact_cents(spark, world_copy: Config, crm_db: str, crm: Crm,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    lake = _lake(spark, world_copy)
+    gold = _gold(world_copy)
+    assert all(isinstance(v["lifetime_value_eur"], Decimal) for v in gold.values())
+    monkeypatch.setenv("LAKEHOUSE_CRM_URL", crm_db)
+    sync(world_copy, lake, "postgres")
+    with psycopg.connect(crm_db) as connection:
+        (kind,) = connection.execute(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'crm.contacts'::regclass AND attname = 'lifetime_value_eur'"
+        ).fetchone()
+    assert kind == "numeric(18,2)"
+    stored = {c: v["lifetime_value_eur"] for c, v in _pg_contacts(crm_db).items()}
+    assert stored == {c: v["lifetime_value_eur"] for c, v in gold.items()}
+
+    monkeypatch.setenv("LAKEHOUSE_CRM_URL", crm.url)
+    monkeypatch.setenv("LAKEHOUSE_CRM_TOKEN", TOKEN)
+    sync(world_copy, lake, "http")
+    sent = {c: v["lifetime_value_eur"] for c, v in crm.contacts().items()}
+    assert sent == {c: f"{v['lifetime_value_eur']:.2f}" for c, v in gold.items()}  # "1234.50", not 1234.5
+    assert all(re.fullmatch(r"\d+\.\d{2}", v) for v in sent.values())

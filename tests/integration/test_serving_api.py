@@ -4,15 +4,18 @@ delta-rs and pandas, never from the serving code."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -21,6 +24,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from lakehouse.config import Config
+from tests.exact_sales import expected_daily_order_values, expected_daily_sales
 
 pytestmark = pytest.mark.integration
 KEY, OTHER_KEY = "test-key-1", "test-key-2"
@@ -50,6 +54,12 @@ class Server:
     @property
     def lake(self) -> Path:
         return self.data_dir / "lake"
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        """The JSON answer with its numbers read exactly (as Decimals, as a finance client would)."""
+        response = self.client.get(path, **kwargs)
+        assert response.status_code == 200, response.text
+        return json.loads(response.text, parse_float=Decimal)
 
     def table(self, name: str) -> pd.DataFrame:
         layer, _, table = name.partition(".")
@@ -122,11 +132,10 @@ def test_table_pages_cover_the_filtered_table_once(server: Server) -> None:
         params = {"country": "DE", "revenue_eur__gte": "50", "order_by": "-revenue_eur,order_date", "limit": "37"}
         if cursor:
             params["cursor"] = cursor
-        page = server.client.get("/tables/gold.daily_sales", params=params)
-        assert page.status_code == 200, page.text
-        rows += page.json()["rows"]
+        page = server.get("/tables/gold.daily_sales", params=params)
+        rows += page["rows"]
         pages += 1
-        cursor = page.json()["next_cursor"]
+        cursor = page["next_cursor"]
         if cursor is None:
             break
     got = pd.DataFrame(rows)
@@ -151,39 +160,35 @@ def test_only_visible_gold_tables_are_served(server: Server, table: str) -> None
     assert server.client.get(f"/tables/{table}").status_code == 404
 
 
-def _source_lines(data_dir: Path) -> pd.DataFrame:
-    """Non-cancelled order lines in EUR, straight from the app database and the rates file."""
-    with sqlite3.connect(data_dir / "sources" / "app.db") as db:
-        lines = pd.read_sql(
-            "SELECT o.order_id, substr(o.order_ts, 1, 10) AS order_date, o.currency, "
-            "i.quantity * i.unit_price * (1 - i.discount) AS amount FROM orders o "
-            "JOIN order_items i USING (order_id) WHERE o.status <> 'cancelled'", db)
-    rates = pd.read_csv(data_dir / "sources" / "fx" / "rates.csv", dtype={"date": str})
-    lines = lines.merge(rates, left_on=["order_date", "currency"], right_on=["date", "currency"], how="left")
-    assert lines.rate.notna().all()
-    return lines.assign(eur=lines.amount / lines.rate)
-
-
-def test_revenue_by_day_matches_the_app_database(server: Server) -> None:
-    lines = _source_lines(server.data_dir)
-    days = sorted(lines.order_date.unique())
+def test_revenue_by_day_matches_the_app_database_to_the_cent(server: Server) -> None:
+    sales = expected_daily_sales(server.data_dir / "sources")  # per (day, country, category), rounded
+    days = sorted({day for day, _, _ in sales})
     start, end = days[10], days[40]
-    got = server.client.get("/kpi/revenue", params={"start": start, "end": end}).json()["rows"]
-    window = lines[(lines.order_date >= start) & (lines.order_date <= end)]
-    expected = window.groupby("order_date").eur.sum()
-    assert [r["order_date"] for r in got] == list(expected.index)
-    for row in got:  # gold rounds per (day, country, category): allow a cent per group
-        assert row["revenue_eur"] == pytest.approx(expected[row["order_date"]], abs=0.5)
+    got = server.get("/kpi/revenue", params={"start": start, "end": end})["rows"]
+    expected: dict[str, Decimal] = {}
+    for (day, _, _), (_, _, revenue, _) in sales.items():
+        if start <= day <= end:
+            expected[day] = expected.get(day, Decimal(0)) + revenue
+    assert {r["order_date"]: r["revenue_eur"] for r in got} == expected
+    assert [r["order_date"] for r in got] == sorted(expected)
 
 
-def test_average_order_value_matches_the_app_database(server: Server) -> None:
-    lines = _source_lines(server.data_dir)
-    got = {r["order_date"]: r for r in server.client.get("/kpi/average-order-value").json()["rows"]}
-    per_day = lines.groupby("order_date").agg(revenue=("eur", "sum"), orders=("order_id", "nunique"))
-    assert set(got) == set(per_day.index)
-    for day, row in per_day.iterrows():
-        assert got[day]["orders"] == row.orders
-        assert got[day]["avg_order_value_eur"] == pytest.approx(row.revenue / row.orders, abs=0.011)
+def test_average_order_value_matches_the_app_database_to_the_cent(server: Server) -> None:
+    expected = expected_daily_order_values(server.data_dir / "sources")
+    got = server.get("/kpi/average-order-value")["rows"]
+    assert {r["order_date"]: (r["revenue_eur"], r["orders"], r["avg_order_value_eur"]) for r in got} == expected
+
+
+def test_money_in_json_is_a_number_with_two_decimals(server: Server) -> None:
+    # "196599.98", "12.50": never "196599.98000000004", never "12.5"
+    cents = re.compile(r'"(?:revenue_eur|avg_order_value_eur|lifetime_value_eur)":(-?\d+\.\d{2})[,}]')
+    money = re.compile(r'"(?:revenue_eur|avg_order_value_eur|lifetime_value_eur)":([^,}]*)')
+    for path, params in [("/kpi/revenue", {}), ("/kpi/revenue", {"by": "category"}), ("/kpi/average-order-value", {}),
+                         ("/kpi/actual-vs-target", {}), ("/tables/gold.daily_sales", {"limit": "500"}),
+                         ("/tables/gold.customer_features", {"limit": "500"})]:
+        text = server.client.get(path, params=params).text
+        values = money.findall(text)
+        assert values and len(cents.findall(text)) == len([v for v in values if v != "null"]), (path, values[:5])
 
 
 def test_revenue_by_country_and_category_match_the_delta_files(server: Server) -> None:
@@ -192,11 +197,11 @@ def test_revenue_by_country_and_category_match_the_delta_files(server: Server) -
     window = sales[(sales.order_date >= "2026-01-15") & sales.country.isin(["DE", "FR"])]
     for by in ("country", "category"):
         params = {"by": by, "start": "2026-01-15", "country": ["DE", "FR"]}
-        got = {r[by]: r for r in server.client.get("/kpi/revenue", params=params).json()["rows"]}
+        got = {r[by]: r for r in server.get("/kpi/revenue", params=params)["rows"]}
         expected = window.groupby(by).agg(revenue=("revenue_eur", "sum"), units=("units", "sum"))
         assert set(got) == set(expected.index)
-        for key, row in expected.iterrows():
-            assert got[key]["revenue_eur"] == pytest.approx(row.revenue, abs=0.01)
+        for key, row in expected.iterrows():  # Decimals summed by pandas: exact
+            assert got[key]["revenue_eur"] == row.revenue
             assert got[key]["units"] == row.units
 
 
@@ -214,12 +219,13 @@ def test_funnel_cold_chain_and_targets_match_the_delta_files(server: Server) -> 
     sales["month"] = sales.order_date.astype(str).str[:7]
     actual = sales.groupby(["country", "month"]).revenue_eur.sum()
     targets = server.table("silver.sales_targets").set_index(["country", "month"]).target_revenue_eur
-    rows = server.client.get("/kpi/actual-vs-target").json()["rows"]
+    rows = server.get("/kpi/actual-vs-target")["rows"]
     assert {(r["country"], r["month"]) for r in rows} == set(actual.index) | set(targets.index)
     for r in rows:
         key = (r["country"], r["month"])
-        assert r["revenue_eur"] == (pytest.approx(actual[key], abs=0.01) if key in actual.index else None)
-        assert r["target_revenue_eur"] == (targets[key] if key in targets.index else None)
+        assert r["revenue_eur"] == (actual[key] if key in actual.index else None)
+        goal = None if r["target_revenue_eur"] is None else float(r["target_revenue_eur"])
+        assert goal == (targets[key] if key in targets.index else None)
 
 
 # Each KPI as one Spark SQL statement over the whole table, run by the test's engine session: the
@@ -231,10 +237,12 @@ ORACLE = {
         FROM {daily_sales} WHERE {dates} {countries} GROUP BY country ORDER BY revenue_eur DESC, country""",
     "revenue-category": """SELECT category, ROUND(SUM(revenue_eur), 2) AS revenue_eur, SUM(units) AS units
         FROM {daily_sales} WHERE {dates} {countries} GROUP BY category ORDER BY revenue_eur DESC, category""",
-    "average-order-value": """SELECT order_date, ROUND(SUM(net_amount_eur), 2) AS revenue_eur,
-        COUNT(DISTINCT order_id) AS orders, ROUND(SUM(net_amount_eur) / COUNT(DISTINCT order_id), 2)
-        AS avg_order_value_eur FROM {order_lines} WHERE status <> 'cancelled' AND {dates} {countries}
-        GROUP BY order_date ORDER BY order_date""",
+    "average-order-value": """WITH per_country AS (SELECT order_date, country,
+            ROUND(SUM(net_amount_eur), 2) AS revenue_eur, COUNT(DISTINCT order_id) AS orders
+            FROM {order_lines} WHERE status <> 'cancelled' AND {dates} {countries} GROUP BY order_date, country)
+        SELECT order_date, SUM(revenue_eur) AS revenue_eur, SUM(orders) AS orders,
+        ROUND(SUM(revenue_eur) / SUM(orders), 2) AS avg_order_value_eur
+        FROM per_country GROUP BY order_date ORDER BY order_date""",
     "funnel": """SELECT SUM(sessions) AS sessions, SUM(cart_sessions) AS cart_sessions,
         SUM(checkout_sessions) AS checkout_sessions, SUM(orders) AS orders,
         SUM(cart_sessions) / NULLIF(SUM(sessions), 0) AS view_to_cart_rate,
@@ -276,8 +284,10 @@ def _oracle_rows(spark, server: Server, kpi: str, start: str, end: str, countrie
 
 
 def _matches(got: object, want: object) -> bool:
-    if isinstance(want, float) or isinstance(got, float):  # rounding half-up or half-even: a cent apart at most
-        return got is not None and want is not None and abs(float(got) - float(want)) <= 0.0100001
+    if isinstance(want, Decimal):  # money: to the cent, digit for digit
+        return isinstance(got, Decimal) and str(got) == str(want)
+    if isinstance(want, float):  # ratios and temperatures (not money): rounding half-up or half-even
+        return got is not None and abs(float(got) - want) <= 0.0100001
     if hasattr(want, "isoformat"):
         return got == want.isoformat()
     return bool(got == want)
@@ -298,9 +308,7 @@ def test_every_kpi_equals_the_same_kpi_as_one_spark_sql_statement(server: Server
                 params["by"] = by
             if countries and kpi not in ("funnel", "cold-chain"):
                 params["country"] = countries
-            answer = server.client.get(f"/kpi/{path}", params=params)
-            assert answer.status_code == 200, answer.text
-            got = answer.json()["rows"]
+            got = server.get(f"/kpi/{path}", params=params)["rows"]
             wanted = _oracle_rows(spark, server, kpi, start, end, countries if "country" in params else [])
             assert len(got) == len(wanted), (kpi, start, end, countries)
             for row, want in zip(got, wanted, strict=True):
@@ -444,14 +452,14 @@ def test_cache_hits_until_a_new_gold_version(server: Server) -> None:
     path = server.lake / "gold" / "daily_sales"
     schema = DeltaTable(str(path)).to_pyarrow_table().schema
     row = {"order_date": pd.Timestamp("2026-01-05").date(), "country": "DE", "category": "cache-test",
-           "orders": 1, "units": 3, "revenue_eur": 1000.0, "avg_order_value_eur": 1000.0}
+           "orders": 1, "units": 3, "revenue_eur": Decimal("1000.01"), "avg_order_value_eur": Decimal("1000.01")}
     write_deltalake(str(path), pa.Table.from_pylist([row], schema=schema), mode="append")
 
     third = server.client.get("/kpi/revenue", params=params, headers={"If-None-Match": first.headers["etag"]})
     assert third.status_code == 200 and third.headers["x-cache"] == "miss"
-    before = {r["country"]: r["revenue_eur"] for r in first.json()["rows"]}
-    after = {r["country"]: r["revenue_eur"] for r in third.json()["rows"]}
-    assert after["DE"] == pytest.approx(before["DE"] + 1000.0, abs=0.01)
+    before = {r["country"]: r["revenue_eur"] for r in json.loads(first.text, parse_float=Decimal)["rows"]}
+    after = {r["country"]: r["revenue_eur"] for r in json.loads(third.text, parse_float=Decimal)["rows"]}
+    assert after["DE"] == before["DE"] + Decimal("1000.01")
     query = "SELECT COUNT(*) AS n FROM gold.daily_sales WHERE category = 'cache-test'"
     sql = server.client.post("/sql", json={"query": query})
     assert sql.json()["rows"] == [{"n": 1}]

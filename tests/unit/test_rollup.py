@@ -93,3 +93,34 @@ def test_maxima_and_sums_of_nothing_are_null_and_a_grand_total_has_one_row() -> 
     assert frame.rollup(sums=["units"], maxes=["temp"], start=empty, end=empty) == [{"units": None, "temp": None}]
     assert frame.rollup(by=["country"], sums=["units"], start=empty, end=empty) == []
     assert frame.rollup(sums=["units"], countries=["XX"]) == [{"units": None}]
+
+
+def test_a_decimal_column_sums_to_exact_cents() -> None:
+    # 0.10 + 0.20 is 0.30000000000000004 in floats; ten thousand such cents drift further
+    from decimal import Decimal
+
+    rnd = random.Random(5)
+    amounts = [Decimal(rnd.randint(0, 10_000_000)).scaleb(-2) for _ in range(10_000)] + [None]
+    days = [DAY0 + dt.timedelta(i % 7) for i in range(len(amounts))]
+    table = pa.table({"day": pa.array(days, pa.date32()), "revenue": pa.array(amounts, pa.decimal128(18, 2))})
+    frame = Frame(table, date="day")
+    (total,) = frame.rollup(sums=["revenue"])
+    assert total["revenue"] == sum(a for a in amounts if a is not None)
+    assert isinstance(total["revenue"], Decimal) and total["revenue"].as_tuple().exponent == -2
+    per_day = {r["day"]: r["revenue"] for r in frame.rollup(by=["day"], sums=["revenue"])}
+    for day in set(days):
+        assert per_day[day] == sum(a for a, d in zip(amounts, days, strict=True) if d == day and a is not None)
+    (tenths,) = Frame(pa.table({"x": pa.array([Decimal("0.10"), Decimal("0.20")], pa.decimal128(18, 2))})).rollup(
+        sums=["x"]
+    )
+    assert str(tenths["x"]) == "0.30"
+
+
+def test_a_sum_of_decimals_wider_than_int64_stays_exact() -> None:
+    from decimal import Decimal
+
+    # DuckDB's SUM of a decimal is decimal(38, s); values past 18 digits are summed as Python ints
+    wide = pa.table({"x": pa.array([Decimal("12345678901234567890.12"), Decimal("1.00"), None], pa.decimal128(38, 2))})
+    assert Frame(wide).rollup(sums=["x"]) == [{"x": Decimal("12345678901234567891.12")}]
+    narrow = pa.table({"x": pa.array([Decimal("0.01")] * 3, pa.decimal128(38, 2))})
+    assert str(Frame(narrow).rollup(sums=["x"])[0]["x"]) == "0.03"

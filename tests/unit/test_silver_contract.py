@@ -25,21 +25,36 @@ ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 MODULES = [customers, products, orders, order_lines, events, telemetry, fx_rates, sales_targets]
 
 
-def documented_columns() -> dict[str, tuple[list[str], list[str]]]:
-    """silver table → (key, columns) from the silver table in docs/architecture.md."""
+COLUMN = re.compile(r"\s*(\w+)(?: (\w+(?:\(\d+,\d+\))?))?\s*(?:,|$)")
+
+
+def documented_columns() -> dict[str, tuple[list[str], list[str], dict[str, str]]]:
+    """silver table → (key, columns, the types given) from the silver table in docs/architecture.md
+    (a column may name its type: `unit_price decimal(18,2)`)."""
     out = {}
     for match in re.finditer(r"^\| `(silver\.\w+)` \| ([^|]*) \| `([^`]*)`", ARCHITECTURE.read_text(), re.M):
         key = [k.strip() for k in match.group(2).strip(" `").split(",") if k.strip()]
-        out[match.group(1)] = (key, [c.strip() for c in match.group(3).split(",")])
+        columns = COLUMN.findall(match.group(3))
+        out[match.group(1)] = (key, [name for name, _ in columns], {name: kind for name, kind in columns if kind})
     return out
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.TABLE)
 def test_schema_key_and_partitions_match_the_architecture(module: ModuleType) -> None:
-    key, columns = documented_columns()[module.TABLE]
+    key, columns, types = documented_columns()[module.TABLE]
     assert module.SCHEMA.fieldNames() == columns
+    assert types == {name: module.SCHEMA[name].dataType.simpleString() for name in types}
     assert key == module.KEY
     assert set(module.PARTITION_BY) <= set(columns)
+
+
+def test_amounts_and_rates_are_documented_decimals() -> None:
+    _, _, lines = documented_columns()["silver.order_lines"]
+    assert {c: lines.get(c) for c in ("unit_price", "gross_amount", "fx_rate", "net_amount_eur")} == {
+        "unit_price": "decimal(18,2)", "gross_amount": "decimal(22,6)", "fx_rate": "decimal(18,8)",
+        "net_amount_eur": "decimal(18,10)",
+    }
+    assert documented_columns()["silver.fx_rates"][2] == {"rate": "decimal(18,8)"}
 
 
 def empty(spark: SparkSession, schema: StructType) -> DataFrame:

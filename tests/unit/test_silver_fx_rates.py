@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from decimal import Decimal as D
 
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
@@ -37,7 +38,7 @@ def test_one_rate_per_day_and_currency(spark: SparkSession) -> None:
     expected = frame(
         spark,
         fx_rates.SCHEMA,
-        [(day("2026-01-01"), "USD", 1.2), (day("2026-01-01"), "EUR", 1.0), (day("2026-01-02"), "USD", 1.15)],
+        [(day("2026-01-01"), "USD", D("1.2")), (day("2026-01-01"), "EUR", D(1)), (day("2026-01-02"), "USD", D("1.15"))],
     )
     assert_df_equality(built.rows, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -56,3 +57,20 @@ def test_rejects(spark: SparkSession) -> None:
         key=repr,
     )
     assert (fx_rates.TABLE, fx_rates.KEY, fx_rates.PARTITION_BY) == ("silver.fx_rates", ["rate_date", "currency"], [])
+
+
+def test_rates_are_decimals_and_one_that_does_not_fit_is_rejected(spark: SparkSession) -> None:
+    rows = [
+        rate("2026-01-03", "JPY", 161.234567),
+        rate("2026-01-03", "HUF", 0.12345678),  # 8 decimals: fits DECIMAL(18,8)
+        rate("2026-01-03", "USD", 1.123456789),  # 9 decimals: rounding would change the rate
+        rate("2026-01-03", "IDR", 1e12),  # more integer digits than DECIMAL(18,8) holds
+        rate("2026-01-03", "XAU", math.inf),
+    ]
+    built = fx_rates.build_fx_rates(bronze(spark, bronze_fx.SCHEMA, rows))
+    assert dict(built.rows.schema.fields[2].jsonValue(), name=None)["type"] == "decimal(18,8)"
+    got = {r["currency"]: str(r["rate"]) for r in built.rows.collect()}
+    assert got == {"JPY": "161.23456700", "HUF": "0.12345678"}
+    assert rejected(built, "currency") == sorted(
+        [("silver.fx_rates", "rate_not_exact", c) for c in ("USD", "IDR", "XAU")], key=repr
+    )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal as D
 
 import pytest
-from chispa import assert_approx_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -67,16 +67,16 @@ def silver_inputs(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame,
          T("2026-01-01 00:00:00"), None, True, False),
     ])
     silver_products = frame(spark, products.SCHEMA, [
-        (500, "Milk", "dairy", 1.0, T("2026-01-01 00:00:00")),
-        (501, "Cheese", "dairy", 3.0, T("2026-01-01 00:00:00")),
+        (500, "Milk", "dairy", D("1.00"), T("2026-01-01 00:00:00")),
+        (501, "Cheese", "dairy", D("3.00"), T("2026-01-01 00:00:00")),
     ])
     silver_fx = frame(spark, fx_rates.SCHEMA, [
-        (day("2026-01-01"), "EUR", 1.0),
-        (day("2026-01-03"), "EUR", 1.0),
-        (day("2026-01-03"), "USD", 1.25),
-        (day("2026-01-04"), "EUR", 1.0),
-        (day("2026-01-04"), "USD", 1.1),
-        (day("2026-01-03"), "GBP", 0.85),
+        (day("2026-01-01"), "EUR", D(1)),
+        (day("2026-01-03"), "EUR", D(1)),
+        (day("2026-01-03"), "USD", D("1.25")),
+        (day("2026-01-04"), "EUR", D(1)),
+        (day("2026-01-04"), "USD", D("1.1")),
+        (day("2026-01-03"), "GBP", D("0.85")),
     ])
     return silver_orders, silver_products, silver_customers, silver_fx
 # fmt: on
@@ -90,6 +90,7 @@ BRONZE = [
     item(102, 1, 500, 1, 3.0, 0.25),
     item(104, 1, 500, 1, 4.0, 0.0),
     item(105, 1, 501, 2, 11.0, 0.0),
+    item(105, 2, 501, 1, 1.0, 0.0),  # 1 / 1.1 = 0.90909090909...: half-up to 0.9090909091
     item(103, 1, 500, 1, 1.0, 0.0),  # no FX rate: kept, with a null rate (a critical check blocks the write)
     # rejects
     item(106, 1, 500, 1, 1.5, 0.0),  # customer_unknown: the order has no customer
@@ -102,6 +103,13 @@ BRONZE = [
     item(100, 5, 500, 1, -1.0, 0.0),  # unit_price_invalid
     item(101, 2, 501, 1, 10.0, None),  # discount_out_of_range
     item(999, 2, 777, 0, 1.0, 2.0),  # everything wrong: the first rule names it
+    item(101, 4, 501, 1, 12.345, 0.0),  # unit_price_not_cents: a decimal of cents cannot hold it
+    item(101, 5, 501, 1, float("nan"), 0.0),  # unit_price_invalid
+    item(101, 6, 501, 1, 1e20, 0.0),  # unit_price_not_cents: too large for DECIMAL(18,2)
+    item(101, 7, 501, 1, 1.0, 0.12345),  # discount_not_exact
+    item(101, 8, 501, 2_000_000_000, 1.0, 0.0),  # amount_out_of_range: quantity
+    item(101, 9, 501, 1_000_000, 99_999_999.0, 0.0),  # amount_out_of_range: amount in its currency
+    item(101, 10, 501, 1_000, 99_999.0, 0.0),  # amount_out_of_range: 80 million EUR on one line
 ]
 
 
@@ -117,24 +125,29 @@ def build(spark: SparkSession) -> Built:
 def test_lines_are_enriched_and_converted(spark: SparkSession) -> None:
     d, upd = day, T("2026-01-03 12:00:00")
     # fmt: off
-    expected = frame(spark, order_lines.SCHEMA, [
+    expected = [
         (100, 1, d("2026-01-03"), T("2026-01-03 12:00:00"), "delivered", 1, "FR", 500, "Milk", "dairy", "EUR",
-         3, 10.0, 0.5, 15.0, 1.0, 15.0, T("2026-01-03 13:00:00")),
+         3, D("10.00"), D("0.5000"), D("15.000000"), D("1.00000000"), D("15.0000000000"), T("2026-01-03 13:00:00")),
         (101, 1, d("2026-01-03"), T("2026-01-03 11:59:59"), "placed", 1, "DE", 501, "Cheese", "dairy", "USD",
-         4, 2.5, 0.0, 10.0, 1.25, 8.0, upd),
+         4, D("2.50"), D("0.0000"), D("10.000000"), D("1.25000000"), D("8.0000000000"), upd),
         (101, 3, d("2026-01-03"), T("2026-01-03 11:59:59"), "placed", 1, "DE", 501, "Cheese", "dairy", "USD",
-         3, 19.99, 0.1, 53.973, 1.25, 43.1784, upd),
+         3, D("19.99"), D("0.1000"), D("53.973000"), D("1.25000000"), D("43.1784000000"), upd),
         (102, 1, d("2026-01-04"), T("2026-01-04 00:00:00"), "placed", 2, "ZZ", 500, "Milk", "dairy", "EUR",
-         1, 3.0, 0.25, 2.25, 1.0, 2.25, upd),
+         1, D("3.00"), D("0.2500"), D("2.250000"), D("1.00000000"), D("2.2500000000"), upd),
         (104, 1, d("2026-01-01"), T("2026-01-01 08:30:00"), "placed", 1, "DE", 500, "Milk", "dairy", "EUR",
-         1, 4.0, 0.0, 4.0, 1.0, 4.0, upd),
+         1, D("4.00"), D("0.0000"), D("4.000000"), D("1.00000000"), D("4.0000000000"), upd),
         (105, 1, d("2026-01-04"), T("2026-01-04 23:59:59"), "cancelled", 1, "FR", 501, "Cheese", "dairy", "USD",
-         2, 11.0, 0.0, 22.0, 1.1, 20.0, upd),
-    ])
+         2, D("11.00"), D("0.0000"), D("22.000000"), D("1.10000000"), D("20.0000000000"), upd),
+        (105, 2, d("2026-01-04"), T("2026-01-04 23:59:59"), "cancelled", 1, "FR", 501, "Cheese", "dairy", "USD",
+         1, D("1.00"), D("0.0000"), D("1.000000"), D("1.10000000"), D("0.9090909091"), upd),
+    ]
     # fmt: on
     rows = build(spark).rows
-    converted = rows.where("order_id <> 103")
-    assert_approx_df_equality(converted, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
+    assert [(f.name, f.dataType) for f in rows.schema.fields] == [(f.name, f.dataType) for f in order_lines.SCHEMA]
+    converted = rows.where("order_id <> 103").orderBy("order_id", "line_no").collect()
+    assert [tuple(r) for r in converted] == expected
+    # exact decimals, digit for digit (a double or a truncated quotient would differ)
+    assert [str(r["net_amount_eur"]) for r in converted] == [str(e[-2]) for e in expected]
     unconverted = rows.where("order_id = 103").select("fx_rate", "net_amount_eur").collect()
     assert [tuple(r) for r in unconverted] == [(None, None)]
 
@@ -160,6 +173,13 @@ def test_rejects_name_the_first_failing_rule(spark: SparkSession) -> None:
             ("silver.order_lines", "unit_price_invalid", 100, 5),
             ("silver.order_lines", "discount_out_of_range", 101, 2),
             ("silver.order_lines", "order_unknown", 999, 2),
+            ("silver.order_lines", "unit_price_not_cents", 101, 4),
+            ("silver.order_lines", "unit_price_invalid", 101, 5),
+            ("silver.order_lines", "unit_price_not_cents", 101, 6),
+            ("silver.order_lines", "discount_not_exact", 101, 7),
+            ("silver.order_lines", "amount_out_of_range", 101, 8),
+            ("silver.order_lines", "amount_out_of_range", 101, 9),
+            ("silver.order_lines", "amount_out_of_range", 101, 10),
         ],
         key=repr,
     )
@@ -209,12 +229,12 @@ CHANGES = {
         [(105, 1, "delivered", "USD", T("2026-01-04 23:59:59"), day("2026-01-04"), T("2026-01-06 00:00:00"))],
         {105}),
     "product 777 arrives": (
-        "silver.products", None, [(777, "Butter", "dairy", 2.0, T("2026-01-05 00:00:00"))], {100, 999}),
+        "silver.products", None, [(777, "Butter", "dairy", D("2.00"), T("2026-01-05 00:00:00"))], {100, 999}),
     "milk renamed": (
-        "silver.products", "product_id = 500", [(500, "Whole milk", "dairy", 1.0, T("2026-01-05 00:00:00"))],
+        "silver.products", "product_id = 500", [(500, "Whole milk", "dairy", D("1.00"), T("2026-01-05 00:00:00"))],
         {100, 102, 103, 104, 106, 999, None}),
     "a price change only": (
-        "silver.products", "product_id = 501", [(501, "Cheese", "dairy", 3.5, T("2026-01-05 00:00:00"))], set()),
+        "silver.products", "product_id = 501", [(501, "Cheese", "dairy", D("3.50"), T("2026-01-05 00:00:00"))], set()),
     "customer 1 moves to Spain on 2026-01-04 at 10:00": (
         "silver.customers", "customer_id = 1 AND country = 'FR'",
         [(1, None, None, "FR", None, T("2026-01-01 08:00:00"), T("2026-01-03 12:00:00"), T("2026-01-03 12:00:00"),
@@ -243,9 +263,9 @@ CHANGES = {
     "customer 2's erasure request gone": (
         "bronze.erasure_requests", "customer_id = 2", [], {102}),
     "a GBP rate for 2026-01-04": (
-        "silver.fx_rates", None, [(day("2026-01-04"), "GBP", 0.86)], {103}),
+        "silver.fx_rates", None, [(day("2026-01-04"), "GBP", D("0.86"))], {103}),
     "the USD rate of 2026-01-03 corrected": (
-        "silver.fx_rates", "rate_date = DATE '2026-01-03' AND currency = 'USD'", [(day("2026-01-03"), "USD", 1.3)],
+        "silver.fx_rates", "rate_date = DATE '2026-01-03' AND currency = 'USD'", [(day("2026-01-03"), "USD", D("1.3"))],
         {101}),
 }
 # fmt: on

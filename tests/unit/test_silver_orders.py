@@ -53,7 +53,7 @@ BRONZE = [
 
 
 def test_latest_version_per_order(spark: SparkSession) -> None:
-    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, BRONZE), BOUNDS)
+    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, BRONZE), bounds=BOUNDS)
     expected = frame(
         spark,
         orders.SCHEMA,
@@ -66,7 +66,7 @@ def test_latest_version_per_order(spark: SparkSession) -> None:
 
 
 def test_rejects(spark: SparkSession) -> None:
-    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, BRONZE), BOUNDS)
+    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, BRONZE), bounds=BOUNDS)
     assert rejected(built, "order_id", "order_ts") == sorted(
         [
             ("silver.orders", "status_unknown", 11, "2026-01-01 10:00:00"),
@@ -95,7 +95,7 @@ def test_orders_dated_in_the_future_or_too_early_are_rejected(spark: SparkSessio
         order(26, "placed", "EUR", "2026-01-05 10:00:00", "2026-01-05 10:00:00"),
         order(26, "placed", "EUR", "2036-01-05 10:00:00", "2026-01-06 10:00:00"),
     ]
-    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, rows), bounds)
+    built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, rows), bounds=bounds)
     assert sorted(r["order_id"] for r in built.rows.collect()) == [20, 21]
     assert rejected(built, "order_id", "order_ts") == sorted(
         [
@@ -104,6 +104,39 @@ def test_orders_dated_in_the_future_or_too_early_are_rejected(spark: SparkSessio
             ("silver.orders", "order_ts_too_early", 24, "1999-12-31 23:59:59"),
             ("silver.orders", "currency_invalid", 25, "2027-02-14 09:00:00"),
             ("silver.orders", "order_ts_in_future", 26, "2036-01-05 10:00:00"),
+        ],
+        key=repr,
+    )
+
+
+def test_an_order_whose_customer_or_product_never_existed_is_rejected_whole(spark: SparkSession) -> None:
+    bronze_orders = bronze(spark, BRONZE_SCHEMA, [
+        order(20, "placed", "EUR", "2026-01-01 10:00:00", "2026-01-01 10:00:00", customer=1),
+        order(21, "placed", "EUR", "2026-01-01 10:00:00", "2026-01-01 10:00:00", customer=999999),  # phantom
+        # created and erased between two extracts: only the erasure request reached the lake
+        order(22, "placed", "EUR", "2026-01-01 10:00:00", "2026-01-01 10:00:00", customer=5),
+        order(23, "placed", "EUR", "2026-01-01 10:00:00", "2026-01-01 10:00:00", customer=1),  # product 777
+        order(24, "placed", "EUR", "2026-01-01 10:00:00", "2026-01-01 10:00:00", customer=None),
+        order(25, "placed", "EUR", "2026-01-01 10:00:00", "2026-01-01 10:00:00", customer=2),  # deleted since
+    ])
+    items = bronze(spark, app_tables.schema("order_items"), [
+        {"order_id": oid, "line_no": line, "product_id": pid, "quantity": 1, "unit_price": 1.0, "discount": 0.0,
+         "updated_at": "2026-01-01 10:00:00"}
+        for oid, line, pid in [(20, 1, 500), (21, 1, 500), (22, 1, 500), (23, 1, 500), (23, 2, 777), (25, 1, 501)]
+    ])
+    customers = bronze(spark, app_tables.schema("customers"), [
+        {"customer_id": 1, "country": "DE", "updated_at": "2026-01-01 00:00:00"},
+        {"customer_id": 2, "country": "FR", "updated_at": "2026-01-01 00:00:00"},
+    ])
+    erasures = bronze(spark, app_tables.schema("erasure_requests"), [{"customer_id": 5}])
+    products = bronze(spark, app_tables.schema("products"), [{"product_id": 500}, {"product_id": 501}])
+    built = orders.build_orders(bronze_orders, items, customers, erasures, products, bounds=BOUNDS)
+    assert sorted(r["order_id"] for r in built.rows.collect()) == [20, 22, 25]
+    assert rejected(built, "order_id", "customer_id") == sorted(
+        [
+            ("silver.orders", "customer_unknown", 21, 999999),
+            ("silver.orders", "product_unknown", 23, 1),
+            ("silver.orders", "customer_unknown", 24, None),
         ],
         key=repr,
     )

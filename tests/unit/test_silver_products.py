@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal as D
 
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
@@ -36,6 +37,8 @@ BRONZE = [
     product(None, "Ghost 2", 1.0, "2026-01-01 00:00:00"),
     product(4, "Free sample", None, "2026-01-01 00:00:00"),
     product(5, "Gratis", 0.0, "2026-01-01 00:00:00"),
+    product(6, "Fine cheese", 19.99, "2026-01-01 00:00:00"),
+    product(7, "Saffron", 2.005, "2026-01-01 00:00:00"),  # a fraction of a cent: not a price
 ]
 
 
@@ -45,10 +48,11 @@ def test_latest_version_per_product(spark: SparkSession) -> None:
         spark,
         products.SCHEMA,
         [
-            (1, "Milk 1L", "dairy", 12.0, ts("2026-01-03 00:00:01")),
-            (2, "New name", "dairy", 5.0, ts("2026-01-01 00:00:00")),
+            (1, "Milk 1L", "dairy", D("12.00"), ts("2026-01-03 00:00:01")),
+            (2, "New name", "dairy", D("5.00"), ts("2026-01-01 00:00:00")),
             (4, "Free sample", "dairy", None, ts("2026-01-01 00:00:00")),
-            (5, "Gratis", "dairy", 0.0, ts("2026-01-01 00:00:00")),
+            (5, "Gratis", "dairy", D("0.00"), ts("2026-01-01 00:00:00")),
+            (6, "Fine cheese", "dairy", D("19.99"), ts("2026-01-01 00:00:00")),
         ],
     )
     assert_df_equality(built.rows, expected, ignore_row_order=True, ignore_nullable=True)
@@ -59,6 +63,7 @@ def test_rejects(spark: SparkSession) -> None:
     assert rejected(built, "product_id", "name") == sorted(
         [
             ("silver.products", "price_negative", 3, "Cheese"),
+            ("silver.products", "price_not_cents", 7, "Saffron"),
             ("silver.products", "product_id_missing", None, "Ghost"),
             ("silver.products", "product_id_missing", None, "Ghost 2"),
         ],

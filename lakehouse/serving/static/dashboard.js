@@ -55,14 +55,17 @@ async function draw(id, traces, layout) {
 }
 
 const col = (rows, name) => rows.map((r) => r[name]);
+// Money arrives as JSON numbers with two decimals: add it up in whole cents (integers, exact in a
+// double up to 90 trillion euros), never as floating-point euros that drift by fractions of a cent.
+const cents = (eur) => Math.round((eur || 0) * 100);
+const sumCents = (rows, name) => rows.reduce((n, r) => n + cents(r[name]), 0);
 
 async function revenueCharts() {
   const trend = await getJson("/kpi/revenue", filters(true));
   await draw("chart-revenue-trend", [{ x: col(trend.rows, "order_date"), y: col(trend.rows, "revenue_eur"),
     type: "scatter", mode: "lines+markers", name: "revenue", line: { color: "#2f6fde" } }],
     { yaxis: { title: { text: "EUR" } } });
-  const total = trend.rows.reduce((n, r) => n + (r.revenue_eur || 0), 0);
-  document.getElementById("tile-revenue").textContent = fmt.format(total);
+  document.getElementById("tile-revenue").textContent = fmt.format(sumCents(trend.rows, "revenue_eur") / 100);
   for (const [by, id, color] of [["country", "chart-revenue-country", "#3ebd93"], ["category", "chart-revenue-category", "#f0b429"]]) {
     const params = filters(true); params.set("by", by);
     const data = await getJson("/kpi/revenue", params);
@@ -75,10 +78,11 @@ async function aovChart() {
   const data = await getJson("/kpi/average-order-value", filters(true));
   await draw("chart-aov", [{ x: col(data.rows, "order_date"), y: col(data.rows, "avg_order_value_eur"),
     type: "scatter", mode: "lines", name: "AOV", line: { color: "#9446ed" } }], { yaxis: { title: { text: "EUR" } } });
-  const revenue = data.rows.reduce((n, r) => n + r.revenue_eur, 0);
+  const revenueCents = sumCents(data.rows, "revenue_eur");
   const orders = data.rows.reduce((n, r) => n + r.orders, 0);
   document.getElementById("tile-orders").textContent = fmt.format(orders);
-  document.getElementById("tile-aov").textContent = orders ? fmt2.format(revenue / orders) : "–";
+  // half-up to the cent from the exact total, as the API rounds its averages
+  document.getElementById("tile-aov").textContent = orders ? fmt2.format(Math.round(revenueCents / orders) / 100) : "–";
 }
 
 async function funnelChart() {
