@@ -127,6 +127,8 @@ class ServingConfig(_Frozen):
     cache_entries: int = Field(512, ge=0)
     refresh_seconds: float = Field(2.0, gt=0)
     hidden_tables: tuple[str, ...] = ("gold.customer_segments",)
+    max_body_bytes: int = Field(1_048_576, ge=1)
+    max_concurrent_queries: int = Field(4, ge=1)
 
 
 class Config(_Frozen):
