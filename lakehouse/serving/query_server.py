@@ -137,14 +137,13 @@ class QueryServer:
         with self._lock:
             if generation != self._generation or self._session is None or self._stopped:
                 return
-            process, session = self._process, self._session
+            process = self._process
             self._session, self._catalog = None, None
         log.warning("sql engine: a cancelled query did not stop; restarting the engine")
         process.kill()
-        try:
-            session.client.close()
-        except Exception:  # noqa: BLE001 - the server is gone; the channel may say so
-            log.debug("sql engine: closing the old session failed", exc_info=True)
+        # The old session is left as it is: closing it waits for calls that retry against the
+        # dead server, and shuts down a thread pool PySpark shares between sessions.
+        threading.Thread(target=process.join, name="sql-engine-reap", daemon=True).start()
         threading.Thread(target=self.start_logged, name="sql-engine-start", daemon=True).start()
 
     def start_logged(self) -> None:

@@ -53,10 +53,22 @@ class SqlRunner(Protocol):
 class _Query:
     """One statement on its own daemon thread (a stuck engine call never holds up shutdown)."""
 
-    def __init__(self) -> None:
+    def __init__(self, generation: int, slots: threading.BoundedSemaphore) -> None:
+        self.generation = generation
         self.done = threading.Event()
         self.arrow: pa.Table | None = None
         self.error: BaseException | None = None
+        self._slots = slots
+        self._lock = threading.Lock()
+
+    def finish(self, arrow: pa.Table | None = None, error: BaseException | None = None) -> None:
+        """The first call settles the query and frees its slot; later ones change nothing."""
+        with self._lock:
+            if self.done.is_set():
+                return
+            self.arrow, self.error = arrow, error
+            self.done.set()
+        self._slots.release()
 
 
 class EngineSqlRunner:
@@ -66,6 +78,8 @@ class EngineSqlRunner:
         self.engine = engine
         self.grace = grace
         self._slots = threading.BoundedSemaphore(max_queries)
+        self._running: set[_Query] = set()
+        self._lock = threading.Lock()
 
     def _collect(self, query: _Query, sql: str, limit: int, tag: str) -> None:
         try:
@@ -73,14 +87,22 @@ class EngineSqlRunner:
             spark, _ = self.engine.session()
             spark.addTag(tag)
             try:
-                query.arrow = spark.sql(sql).limit(limit + 1).toArrow()
+                query.finish(arrow=spark.sql(sql).limit(limit + 1).toArrow())
             finally:
                 spark.removeTag(tag)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
-            query.error = exc
+            query.finish(error=exc)
         finally:
-            query.done.set()
-            self._slots.release()
+            with self._lock:
+                self._running.discard(query)
+
+    def _restart(self, generation: int) -> None:
+        """Replace the engine; its queries are over (their calls may retry a dead server for minutes)."""
+        self.engine.restart(generation)
+        with self._lock:
+            gone = [q for q in self._running if q.generation == generation]
+        for query in gone:
+            query.finish(error=EngineUnavailable("the SQL engine restarted while the query ran: run it again"))
 
     def _interrupt(self, tag: str, generation: int) -> None:
         try:
@@ -97,20 +119,22 @@ class EngineSqlRunner:
         even answer it."""
         threading.Thread(target=self._interrupt, args=(tag, generation), name="sql-interrupt", daemon=True).start()
         if not query.done.wait(self.grace):
-            self.engine.restart(generation)
+            self._restart(generation)
 
     def run(self, sql: str, versions: Mapping[str, int | None], limit: int, timeout: float) -> SqlResult:
         _, generation = self.engine.session()  # EngineUnavailable while it (re)starts
         if not self._slots.acquire(blocking=False):
             raise QueryBusy("too many queries running: try again shortly")
-        query, tag = _Query(), f"lakehouse-sql-{uuid.uuid4().hex}"
+        query, tag = _Query(generation, self._slots), f"lakehouse-sql-{uuid.uuid4().hex}"
+        with self._lock:
+            self._running.add(query)
         threading.Thread(target=self._collect, args=(query, sql, limit, tag), name="sql-query", daemon=True).start()
         if not query.done.wait(timeout):
             threading.Thread(target=self._cancel, args=(query, tag, generation), name="sql-cancel",
                              daemon=True).start()
             raise QueryTimeout(f"query cancelled after {timeout:g} s")
         if query.error is not None:
-            if self.engine.generation() != generation:
+            if isinstance(query.error, EngineUnavailable) or self.engine.generation() != generation:
                 raise EngineUnavailable("the SQL engine restarted while the query ran: run it again")
             raise query.error
         assert query.arrow is not None
