@@ -147,11 +147,14 @@ class QueryServer:
         threading.Thread(target=self.start_logged, name="sql-engine-start", daemon=True).start()
 
     def start_logged(self) -> None:
-        """`start`, for a thread of its own: a failure is logged (and /sql keeps answering 503)."""
-        try:
-            self.start()
-        except Exception:
-            log.exception("sql engine: restart failed")
+        """`start`, for a thread of its own: a failure is logged and the start tried again
+        (/sql answers 503 meanwhile)."""
+        while not self._stopped:
+            try:
+                self.start()
+                return
+            except Exception:
+                log.exception("sql engine: start failed; trying again")
 
     def stop(self) -> None:
         with self._lock:
