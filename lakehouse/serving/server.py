@@ -54,7 +54,8 @@ def serve(
     threading.Thread(target=engine.start_logged, name="sql-engine-start", daemon=True).start()
     endpoint = start_sql_endpoint(config, host, sql_port)
     try:
-        runner = EngineSqlRunner(engine, max_queries=config.serving.max_concurrent_queries, grace=5.0)
+        runner = EngineSqlRunner(engine, max_queries=config.serving.max_concurrent_queries, grace=5.0,
+                                 restart_after_timeout=config.engine.kind == "spark")
         app = create_app(config, api_keys=api_keys, sql_runner=runner, routers=routers)
         # log_config=None: uvicorn's own setup would re-enable the loggers quiet_libraries turned off
         server = _Server(uvicorn.Config(app, access_log=False, log_level="warning", log_config=None,

@@ -74,9 +74,13 @@ class _Query:
 class EngineSqlRunner:
     """Spark SQL on the `QueryServer`'s engine, where `gold.<table>` resolves."""
 
-    def __init__(self, engine: QueryServer, max_queries: int = 4, grace: float = 3.0) -> None:
+    def __init__(self, engine: QueryServer, max_queries: int = 4, grace: float = 3.0,
+                 restart_after_timeout: bool = False) -> None:
         self.engine = engine
         self.grace = grace
+        # JVM Spark answers an interrupted query at once but leaves tasks that never look at the
+        # kill flag running on its cores: there only a new engine is sure to be free.
+        self.restart_after_timeout = restart_after_timeout
         self._slots = threading.BoundedSemaphore(max_queries)
         self._running: set[_Query] = set()
         self._lock = threading.Lock()
@@ -118,7 +122,7 @@ class EngineSqlRunner:
         The interrupt has a thread of its own: Sail busy with a plan that never yields does not
         even answer it."""
         threading.Thread(target=self._interrupt, args=(tag, generation), name="sql-interrupt", daemon=True).start()
-        if not query.done.wait(self.grace):
+        if not query.done.wait(self.grace) or self.restart_after_timeout:
             self._restart(generation)
 
     def run(self, sql: str, versions: Mapping[str, int | None], limit: int, timeout: float) -> SqlResult:
