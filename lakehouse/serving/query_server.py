@@ -139,7 +139,7 @@ class QueryServer:
                 return
             process = self._process
             self._session, self._catalog = None, None
-        log.warning("sql engine: a cancelled query did not stop; restarting the engine")
+        log.warning("sql engine: replacing the engine a cancelled query may still hold")
         process.kill()
         # The old session is left as it is: closing it waits for calls that retry against the
         # dead server, and shuts down a thread pool PySpark shares between sessions.
