@@ -89,11 +89,13 @@ def server(built_world: Config, engine: str, tmp_path_factory: pytest.TempPathFa
     else:
         process.kill()
         raise AssertionError(f"server did not start: {log_path.read_text()[-3000:]}")
-    srv.wait_for_sql(900)  # a JVM engine takes minutes to start on a busy machine
-    yield srv
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=30)
+    try:
+        srv.wait_for_sql(900)  # a JVM engine takes minutes to start on a busy machine
+        yield srv
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
 
 
 def _post_head(port: int, length: int, key: str | None = None) -> socket.socket:
