@@ -134,6 +134,8 @@ class ServingConfig(_Frozen):
     sql_tls: bool = False  # TLS on the Spark SQL endpoint; a certificate is made when none is given
     sql_tls_cert: Path | None = None  # PEM certificate chain and key for the Spark SQL endpoint
     sql_tls_key: Path | None = None
+    max_body_bytes: int = Field(1_048_576, ge=1)
+    max_concurrent_queries: int = Field(4, ge=1)
 
 
 class Config(_Frozen):

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +30,7 @@ from lakehouse.serving.fastsql import FastSql
 from lakehouse.serving.front import CacheFront
 from lakehouse.serving.kpis import Base, Kpi
 from lakehouse.serving.rollup import Frame, Frames
-from lakehouse.serving.security import KeyChecker, key_cookie_redirect
+from lakehouse.serving.security import KeyChecker, RequestGuard, key_cookie_redirect
 from lakehouse.serving.sql_runner import FastSqlRunner, SqlRunner
 from lakehouse.serving.tables import TableStore
 
@@ -183,10 +184,18 @@ def create_app(
     app.state.services = services
     checker = KeyChecker(api_keys)
     app.add_middleware(CacheFront, cache=services.cache, store=store, keys=checker)
-    app.add_middleware(AccessLog)  # added last, so outermost: it logs what the cache front answers too
+    # the key and the body's size are checked before the body is read or anything is routed
+    app.add_middleware(RequestGuard, keys=checker, max_body=serving.max_body_bytes)
+    app.add_middleware(AccessLog)  # added last, so outermost: it logs what the guard and cache front answer too
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422 without the `input` (and `ctx`) it echoes: what was sent is never sent back."""
+        errors = [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.get("/health", tags=["meta"])
-    def health() -> JSONResponse:
+    async def health() -> JSONResponse:  # on the event loop: answered whatever the worker threads do
         """Liveness, with no key needed and nothing about the data."""
         return JSONResponse({"status": "ok"})
 

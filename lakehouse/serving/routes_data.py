@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from lakehouse.serving.app import Services
+from lakehouse.serving.query_server import EngineUnavailable
 from lakehouse.serving.sql_guard import QueryRejected, check_query
-from lakehouse.serving.sql_runner import QueryTimeout
+from lakehouse.serving.sql_runner import QueryBusy, QueryTimeout
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -155,13 +156,23 @@ async def run_sql(request: Request, body: SqlRequest) -> Response:
     serving = svc.config.serving
 
     def build(versions: dict[str, int | None]) -> dict[str, Any]:
+        # Log lines name the kind of failure only: the engine's messages quote the query's values.
         try:
             result = svc.sql_runner.run(checked.sql, versions, serving.row_limit, serving.sql_timeout_seconds)
         except QueryTimeout as exc:
+            log.warning("sql query cancelled at the time limit (%g s)", serving.sql_timeout_seconds)
             raise HTTPException(504, str(exc)) from None
+        except QueryBusy as exc:
+            log.warning("sql query refused: %d queries run already", serving.max_concurrent_queries)
+            raise HTTPException(429, str(exc), headers={"Retry-After": "5"}) from None
+        except EngineUnavailable as exc:
+            log.warning("sql query not run: %s", exc)
+            raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
         except HTTPException:
             raise
         except Exception as exc:
+            log.warning("sql query failed: %s", type(exc).__name__)
+            log.debug("sql query failed: %s", exc)
             raise HTTPException(400, f"query failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
         return {"columns": result.columns, "rows": result.rows, "truncated": result.truncated,
                 "row_limit": serving.row_limit, "versions": versions}

@@ -94,6 +94,10 @@ def server(built_world: Config, engine: str, tmp_path_factory: pytest.TempPathFa
     else:
         process.kill()
         raise AssertionError(f"server did not start: {(data_dir.parent / 'serve.log').read_text()[-3000:]}")
+    while time.monotonic() < deadline + 180:  # /sql's engine starts in the background: 503 until it serves
+        if srv.client.post("/sql", json={"query": "SELECT COUNT(*) AS n FROM gold.daily_sales"}).status_code != 503:
+            break
+        time.sleep(1)
     yield srv
     process.terminate()
     process.wait(timeout=30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import logging.config
 
 import pytest
 from starlette.applications import Starlette
@@ -44,3 +45,27 @@ def test_nothing_is_logged_below_info(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="lakehouse.serving.access"):
         assert TestClient(AccessLog(APP)).get("/kpi/revenue").status_code == 201
     assert not [r for r in caplog.records if r.name == "lakehouse.serving.access"]
+
+
+def test_library_loggers_that_quote_queries_are_off_below_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    from pyspark.sql.connect.logging import logger as connect_logger
+
+    from lakehouse.serving.logs import quiet_libraries
+
+    root = logging.getLogger()
+    handler = logging.StreamHandler()
+    root.addHandler(handler)
+    try:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})  # what uvicorn's setup does
+        quiet_libraries(debug=False)
+        try:
+            raise RuntimeError("cannot cast 'anna@example.com' to INT")
+        except RuntimeError:
+            connect_logger.exception("GRPC Error received")
+            logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    finally:
+        root.removeHandler(handler)
+        quiet_libraries(debug=False)
+    err = capsys.readouterr().err
+    assert "anna@example.com" not in err and "GRPC Error received" not in err
+    assert "Exception in ASGI application (RuntimeError)" in err  # uvicorn's line stays, without the traceback
