@@ -90,3 +90,18 @@ def test_empty_bronze_gives_empty_typed_outputs(spark: SparkSession, module: Mod
     assert shape == [(f.name, f.dataType) for f in module.SCHEMA.fields]
     assert tuple(built.rejects.columns) == REJECT_COLUMNS
     assert built.rows.count() == 0 and built.rejects.count() == 0
+
+
+def test_the_rejects_columns_are_what_a_job_writes(spark: SparkSession) -> None:
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from lakehouse.jobs.base import with_reject_columns
+    from lakehouse.quality.rules import empty_rejects
+
+    row = next(line for line in ARCHITECTURE.read_text().splitlines() if line.startswith("| `silver.rejects` |"))
+    documented = [c.strip() for c in row.split("`")[3].split(",")]
+    run = SimpleNamespace(run_id="r", started_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))  # what it reads of a job
+    written = with_reject_columns(empty_rejects(spark), run)  # type: ignore[arg-type]
+    assert documented == written.columns
+    assert tuple(written.columns[: len(REJECT_COLUMNS)]) == REJECT_COLUMNS
