@@ -51,6 +51,9 @@ class FxConfig(_Frozen):
 
 class SourcesConfig(_Frozen):
     app_db_url: str | None = None
+    # The app database's extract reads again this far behind its watermark, for changes committed
+    # late with an older stamp; what bronze already holds is dropped.
+    app_db_lookback_seconds: int = Field(600, ge=0)
     fx: FxConfig = FxConfig()
 
 

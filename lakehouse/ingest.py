@@ -367,27 +367,68 @@ class _Extract:
     checks: tuple[CheckResult, ...]
 
 
+_STAMP = "%Y-%m-%d %H:%M:%S"  # the change columns' text form (lakehouse.sources.app_db)
+_EPOCH = "1970-01-01 00:00:00"
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Where an app table's extract starts and how far its watermark may move."""
+
+    since: str | None  # the watermark
+    start: str | None  # the extract's inclusive lower bound: the watermark less the look-back
+    ceiling: str  # the run's time: the watermark never passes it, so a row stamped ahead hides nothing
+    future: str  # the run's time plus the allowed skew: rows stamped after it are reported
+
+    @classmethod
+    def of(cls, since: str | None, at: dt.datetime, lookback_s: int, skew_h: float) -> _Window:
+        start = None
+        if since is not None:
+            start = (dt.datetime.strptime(since, _STAMP) - dt.timedelta(seconds=lookback_s)).strftime(_STAMP)
+        now = at.astimezone(dt.UTC)
+        return cls(since, start, now.strftime(_STAMP), (now + dt.timedelta(hours=skew_h)).strftime(_STAMP))
+
+
 def _already_extracted(lake: Lake, table: app_db.AppTable, target: str, frame: pd.DataFrame,
-                       since: str | None) -> pd.Series:
-    """Rows of `frame` stamped at the watermark itself that bronze already holds, value for value.
+                       start: str | None) -> pd.Series:
+    """Rows of `frame` that bronze already holds as their key's latest version, value for value.
 
-    The extract's lower bound is inclusive (`>= since`): a change stamped in the same second as the
-    newest change already extracted is read again, and only what bronze already has is dropped."""
-    at_mark = frame[table.change_column] == since
-    if since is None or not at_mark.any() or not lake.exists(target):
+    The extract reads again from before its watermark (`>= start`: a change in the watermark's own
+    second, a change committed late with an older stamp, a row stamped in the future that the
+    watermark may not pass). Of those, a row equal to the newest version bronze holds of its key in
+    that window is not new; one that differs is a change, even back to an older value."""
+    if start is None or frame.empty or not lake.exists(target):
         return pd.Series(False, index=frame.index)
-    filters: list[tuple[str, str, Any]] = [(table.change_column, "=", since)]
+    filters: list[tuple[str, str, Any]] = [(table.change_column, ">=", start)]
     if app_tables.PARTITION_BY.get(table.name) == ["_updated_date"]:
-        filters.insert(0, ("_updated_date", "=", since[:10]))
+        filters.insert(0, ("_updated_date", ">=", start[:10]))
     columns = list(table.columns)
-    held = {tuple(r[c] for c in columns) for r in lake.rows(target, filters, columns)}
-    values = pa.Table.from_pandas(frame.loc[at_mark, columns], preserve_index=False).to_pylist()
-    duplicate = pd.Series(False, index=frame.index)
-    duplicate.loc[at_mark] = [tuple(v[c] for c in columns) in held for v in values]
-    return duplicate
+    latest: dict[tuple, tuple[Any, tuple]] = {}
+    for row in lake.rows(target, filters, [*columns, "_ingested_at"]):
+        key = tuple(row[c] for c in table.key)
+        if key not in latest or row["_ingested_at"] >= latest[key][0]:
+            latest[key] = (row["_ingested_at"], tuple(row[c] for c in columns))
+    values = pa.Table.from_pandas(frame[columns], preserve_index=False).to_pylist()
+    held = [tuple(r[c] for c in columns) == latest.get(tuple(r[c] for c in table.key), (None, None))[1]
+            for r in values]
+    return pd.Series(held, index=frame.index)
 
 
-def _extract_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime) -> _Extract:
+def _stamp_checks(target: str, table: app_db.AppTable, frame: pd.DataFrame, unstamped: int,
+                  window: _Window) -> list[CheckResult]:
+    """Warnings for rows the watermark cannot follow: stamped after the run, or not stamped at all."""
+    ahead = int(frame[table.change_column].map(lambda v: isinstance(v, str) and v > window.future).sum())
+    return [
+        CheckResult(target, "change_stamp_in_future", "warn", not ahead,
+                    f"{ahead} row(s) with {table.change_column} after {window.future} UTC (extracted; the "
+                    "watermark stays at the run's time)" if ahead else None, ahead),
+        CheckResult(target, "change_stamp_missing", "warn", not unstamped,
+                    f"{unstamped} row(s) with no {table.change_column}: an incremental extract cannot read them"
+                    if unstamped else None, unstamped),
+    ]
+
+
+def _extract_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime, config: Config) -> _Extract:
     """Check and extract one app table's changes; raises QualityGateFailed, writes nothing."""
     state = IngestState(lake)
     table = app_db.APP_TABLES[name]
@@ -398,20 +439,25 @@ def _extract_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime) -> _
     if failed_critical(checks):
         raise QualityGateFailed(target, failed_critical(checks), checks)
     extras = tuple(c for c in kinds if c not in table.columns)
-    since = state.watermark(key)
+    window = _Window.of(state.watermark(key), at, config.sources.app_db_lookback_seconds,
+                        config.quality.max_future_skew_hours)
     try:
-        frame = app_db.extract_changes(engine, table, since, extras)
+        frame = app_db.extract_changes(engine, table, window.start, extras)
     except app_db.SourceTypeChanged as exc:
         failure = value_type_changed(target, exc.column, exc.kind, exc.example)
         raise QualityGateFailed(target, [failure], [c for c in checks if c.rule != failure.rule] + [failure]) from None
-    frame = frame.loc[~_already_extracted(lake, table, target, frame, since)]
+    frame = frame.loc[~_already_extracted(lake, table, target, frame, window.start)]
+    checks += _stamp_checks(target, table, frame, app_db.count_unstamped(engine, table), window)
     schema = StructType(app_tables.schema(name).fields + [StructField(c, StringType()) for c in extras])
     if frame.empty:
-        return _Extract(name, pa.table({}), since, None, "", tuple(checks))
-    until = str(frame[table.change_column].max())
-    batch_id = batch_id_for(key, since, until, len(frame))
+        return _Extract(name, pa.table({}), window.since, None, "", tuple(checks))
+    stamps = frame[table.change_column].dropna()
+    newest = min(str(stamps.max()), window.ceiling) if len(stamps) else _EPOCH  # unstamped rows only
+    until = max(newest, window.since) if window.since else newest
+    keys = pd.util.hash_pandas_object(frame[[*table.key, table.change_column]], index=False).to_numpy().tobytes()
+    batch_id = batch_id_for(key, window.since, until, len(frame), landing.content_hash(keys))
     shaped = with_ingestion_columns(app_tables.shape_extract(frame, name), f"app_db/{name}", batch_id, at)
-    return _Extract(name, to_arrow(shaped, schema), since, until, batch_id, tuple(checks))
+    return _Extract(name, to_arrow(shaped, schema), window.since, until, batch_id, tuple(checks))
 
 
 def _commit_app_extract(lake: Lake, extract: _Extract, at: dt.datetime) -> None:
@@ -423,12 +469,12 @@ def _commit_app_extract(lake: Lake, extract: _Extract, at: dt.datetime) -> None:
     IngestState(lake).record_watermark(f"app_db.{extract.name}", str(extract.until), extract.batch_id, at)
 
 
-def _extract_all(lake: Lake, engine: Any, names: Sequence[str], at: dt.datetime
+def _extract_all(lake: Lake, engine: Any, names: Sequence[str], at: dt.datetime, config: Config
                  ) -> tuple[list[_Extract], list[QualityGateFailed]]:
     extracts, failures = [], []
     for name in names:
         try:
-            extracts.append(_extract_app_table(lake, engine, name, at))
+            extracts.append(_extract_app_table(lake, engine, name, at, config))
         except QualityGateFailed as exc:
             failures.append(exc)
     return extracts, failures
@@ -443,9 +489,9 @@ def _blocked(failures: Sequence[QualityGateFailed], held_back: Sequence[str]) ->
     return QualityGateFailed(table, [x for f in failures for x in f.failures], [x for f in failures for x in f.results])
 
 
-def _ingest_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime, run: Run) -> IngestResult:
+def _ingest_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime, run: Run, config: Config) -> IngestResult:
     """Extract, check and commit one app table on its own (it moves with no other)."""
-    extract = _extract_app_table(lake, engine, name, at)
+    extract = _extract_app_table(lake, engine, name, at, config)
     return _commit_app_extracts(lake, [extract], at, run)
 
 
@@ -498,10 +544,10 @@ def ingest_app_db(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RUN
         result = IngestResult()
         erasure_failure: list[QualityGateFailed] = []
         try:
-            result += _ingest_app_table(lake, engine, ERASURES, at, run)
+            result += _ingest_app_table(lake, engine, ERASURES, at, run, config)
         except QualityGateFailed as exc:
             erasure_failure.append(exc)
-        extracts, failures = _extract_all(lake, engine, LINKED_APP_TABLES, at)
+        extracts, failures = _extract_all(lake, engine, LINKED_APP_TABLES, at, config)
         if not failures:
             result += _commit_app_extracts(lake, extracts, at, run)
         scrubbed = scrub_erased_customers(lake, at)

@@ -26,6 +26,7 @@ class AppTable:
     name: str
     columns: tuple[str, ...]
     change_column: str
+    key: tuple[str, ...]
     integer_columns: tuple[str, ...] = ()
     real_columns: tuple[str, ...] = ()
     timestamp_columns: tuple[str, ...] = ()
@@ -38,6 +39,7 @@ APP_TABLES: dict[str, AppTable] = {
             "customers",
             ("customer_id", "email", "name", "country", "address", "created_at", "updated_at"),
             "updated_at",
+            ("customer_id",),
             integer_columns=("customer_id",),
             timestamp_columns=("created_at", "updated_at"),
         ),
@@ -45,6 +47,7 @@ APP_TABLES: dict[str, AppTable] = {
             "products",
             ("product_id", "name", "category", "list_price_eur", "updated_at"),
             "updated_at",
+            ("product_id",),
             integer_columns=("product_id",),
             real_columns=("list_price_eur",),
             timestamp_columns=("updated_at",),
@@ -53,6 +56,7 @@ APP_TABLES: dict[str, AppTable] = {
             "orders",
             ("order_id", "customer_id", "status", "currency", "order_ts", "updated_at"),
             "updated_at",
+            ("order_id",),
             integer_columns=("order_id", "customer_id"),
             timestamp_columns=("order_ts", "updated_at"),
         ),
@@ -60,6 +64,7 @@ APP_TABLES: dict[str, AppTable] = {
             "order_items",
             ("order_id", "line_no", "product_id", "quantity", "unit_price", "discount", "updated_at"),
             "updated_at",
+            ("order_id", "line_no"),
             integer_columns=("order_id", "line_no", "product_id", "quantity"),
             real_columns=("unit_price", "discount"),
             timestamp_columns=("updated_at",),
@@ -68,6 +73,7 @@ APP_TABLES: dict[str, AppTable] = {
             "erasure_requests",
             ("customer_id", "requested_at"),
             "requested_at",
+            ("customer_id", "requested_at"),
             integer_columns=("customer_id",),
             timestamp_columns=("requested_at",),
         ),
@@ -168,3 +174,13 @@ def extract_changes(
         raise SourceUnavailable(f"app database table '{table.name}': {exc}".splitlines()[0]) from exc
     log.info("extracted %d changed rows from %s", len(frame), table.name)
     return normalise(frame, table, extra_columns)
+
+
+def count_unstamped(engine: Engine, table: AppTable) -> int:
+    """Rows whose change column is null: an incremental extract can never read them."""
+    query = f"SELECT count(*) FROM {table.name} WHERE {table.change_column} IS NULL"
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text(query)).scalar_one())
+    except Exception as exc:  # the driver's error types differ per database
+        raise SourceUnavailable(f"app database table '{table.name}': {exc}".splitlines()[0]) from exc

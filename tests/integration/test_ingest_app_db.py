@@ -149,3 +149,68 @@ def test_a_crash_before_the_watermark_then_new_rows_leaves_no_duplicate(
         assert rows.count() == count + added, table
     keys = _bronze(lake, "orders", "order_id", "updated_at")
     assert len(keys) == len(set(keys))
+
+
+@pytest.fixture
+def sqlite_world(tmp_path: Path, make_config) -> tuple[Lake, Config]:
+    config = make_config(tmp_path)
+    generate_world(config.sources_dir, config.app_db_url, scale=0.01, seed=7, days=3,
+                   start_date=config.generator.start_date, progress=False)
+    return Lake(get_session(config), config.lake_dir), config
+
+
+def test_a_row_stamped_in_the_future_does_not_hide_later_changes(sqlite_world: tuple[Lake, Config]) -> None:
+    lake, config = sqlite_world
+    at = dt.datetime.now(dt.UTC)
+    ingest_app_db(lake, config, at)
+    (first, second) = [r[0] for r in _execute(config, "SELECT customer_id FROM customers ORDER BY customer_id LIMIT 2")]
+    _execute(config, "UPDATE customers SET name = 'From The Future', updated_at = '2099-01-01 00:00:00' "
+                     "WHERE customer_id = :c", c=first)
+    _execute(config, "INSERT INTO erasure_requests (customer_id, requested_at) VALUES (:c, '2099-01-01 00:00:00')",
+             c=first)
+    result = ingest_app_db(lake, config, at)
+    future = [c for c in result.checks if c.rule == "change_stamp_in_future" and not c.passed]
+    assert {c.table for c in future} == {"bronze.customers", "bronze.erasure_requests"}
+    assert IngestState(lake).watermark("app_db.customers") < "2099"  # the watermark stays at the run's time
+
+    now = at.strftime("%Y-%m-%d %H:%M:%S")
+    _execute(config, "UPDATE customers SET name = 'Changed Now', updated_at = :t WHERE customer_id = :c",
+             t=now, c=second)
+    _execute(config, "INSERT INTO erasure_requests (customer_id, requested_at) VALUES (:c, :t)", c=second, t=now)
+    ingest_app_db(lake, config, at + dt.timedelta(seconds=1))
+
+    names = _bronze(lake, "customers", "customer_id", "name")
+    assert (second, "Changed Now") in names or (second, None) in names  # extracted (and scrubbed: erased)
+    assert (second, now) in _bronze(lake, "erasure_requests", "customer_id", "requested_at")
+    # the future rows were extracted once, not again at every run
+    assert _bronze(lake, "erasure_requests", "customer_id", "requested_at").count((first, "2099-01-01 00:00:00")) == 1
+
+
+def test_a_late_commit_and_a_change_back_in_the_same_second_are_extracted(sqlite_world: tuple[Lake, Config]) -> None:
+    lake, config = sqlite_world
+    ingest_app_db(lake, config, AT)
+    mark = IngestState(lake).watermark("app_db.orders")
+    assert mark is not None
+    (order_id, status) = _execute(config, "SELECT order_id, status FROM orders WHERE updated_at < :m "
+                                          "ORDER BY order_id LIMIT 1", m=mark)[0]
+    late = (dt.datetime.strptime(mark, "%Y-%m-%d %H:%M:%S") - dt.timedelta(seconds=120)).strftime("%Y-%m-%d %H:%M:%S")
+    # committed late: stamped two minutes before the newest change already extracted
+    _execute(config, "UPDATE orders SET status = 'cancelled', updated_at = :t WHERE order_id = :o", t=late, o=order_id)
+    ingest_app_db(lake, config, AT + dt.timedelta(minutes=1))
+    assert (order_id, "cancelled", late) in _bronze(lake, "orders", "order_id", "status", "updated_at")
+    # then back to what it was, within the same second: a change, although bronze held that value once
+    _execute(config, "UPDATE orders SET status = :s WHERE order_id = :o", s=status, o=order_id)
+    ingest_app_db(lake, config, AT + dt.timedelta(minutes=2))
+    versions = [r for r in _bronze(lake, "orders", "order_id", "status", "updated_at") if r[0] == order_id]
+    assert versions.count((order_id, status, late)) == 1
+    assert ingest_app_db(lake, config, AT + dt.timedelta(minutes=3)).batches == 0  # nothing more without a change
+
+
+def test_rows_without_a_change_stamp_are_reported(sqlite_world: tuple[Lake, Config]) -> None:
+    lake, config = sqlite_world
+    (order_id,) = _execute(config, "SELECT max(order_id) + 1 FROM orders")[0]
+    _execute(config, "INSERT INTO orders (order_id, customer_id, status, currency, order_ts, updated_at) "
+                     "VALUES (:o, 1, 'placed', 'EUR', '2026-01-02 10:00:00', NULL)", o=order_id)
+    result = ingest_app_db(lake, config, AT)
+    (missing,) = [c for c in result.checks if c.rule == "change_stamp_missing" and c.table == "bronze.orders"]
+    assert not missing.passed and missing.failing_count == 1
