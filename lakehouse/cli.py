@@ -323,7 +323,9 @@ def maintain(
     table: Annotated[list[str] | None, typer.Option("--table", help="Only these tables (default: all).")] = None,
     retention_hours: Annotated[int, typer.Option(help="Vacuum files unreferenced for longer than this.")] = 168,
     force: Annotated[bool, typer.Option("--force", help="Allow a retention below 168 h.")] = False,
-    purge_erased: Annotated[bool, typer.Option("--purge-erased", help="Vacuum the customer tables now.")] = False,
+    purge_erased: Annotated[bool, typer.Option(
+        "--purge-erased", help="Erase erased customers from every file of the tables holding personal data, "
+        "dropping their older versions.")] = False,
 ) -> None:
     """Compact, vacuum (with a retention guard) and checkpoint Delta tables; show their history."""
     from lakehouse import maintenance
@@ -333,6 +335,8 @@ def maintain(
         try:
             if purge_erased:
                 results = maintenance.purge_erased(lake)
+                if not results:
+                    console.print("nothing to purge: no table holds erased customers' data or older versions")
             else:
                 names = table or lake.tables()
                 results = [maintenance.maintain_table(lake, t, retention_hours, force) for t in names]
