@@ -31,7 +31,8 @@ REJECTS_PERSONAL_DATA = PersonalData(
     REJECTS_TABLE,
     free_text={"row_json": "to_json(named_struct('customer_id', get_json_object(row_json, '$.customer_id'), "
                            "'erased', true))"},
-    customer="CASE WHEN `table` = 'silver.customers' THEN CAST(get_json_object(row_json, '$.customer_id') AS BIGINT) END",
+    customer="CASE WHEN `table` = 'silver.customers' "
+             "THEN CAST(get_json_object(row_json, '$.customer_id') AS BIGINT) END",
 )
 
 

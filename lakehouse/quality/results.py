@@ -11,8 +11,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
 
-from lakehouse.quality.checks import CheckResult
 from lakehouse.personal import PersonalData
+from lakehouse.quality.checks import CheckResult
 from lakehouse.storage import Lake
 
 TABLE = "ops.dq_results"
