@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -330,6 +331,7 @@ def maintain(
     """Compact, vacuum (with a retention guard) and checkpoint Delta tables; show their history."""
     from lakehouse import maintenance
 
+    results: Sequence[maintenance.MaintainResult | maintenance.PurgeResult]
     with state.exclusive():
         lake = state.lake()
         try:

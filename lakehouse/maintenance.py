@@ -268,7 +268,7 @@ def scrub(lake: Lake, decl: PersonalData, customers: list[int], values: set[str]
         change = f"UPDATE delta.`{path}` SET {', '.join(sets)} WHERE {needs}"
     if needs == "false":
         return 0
-    count = int(lake.spark.sql(f"SELECT count(*) FROM delta.`{path}` WHERE {needs}").first()[0])
+    count = lake.spark.sql(f"SELECT * FROM delta.`{path}` WHERE {needs}").count()
     if count:
         with lake.write_lock(decl.table):
             lake.spark.sql(change)
@@ -345,7 +345,7 @@ def purge_erased(lake: Lake, at: dt.datetime | None = None) -> list[PurgeResult]
 def _record(lake: Lake, results: list[PurgeResult], customers: int, at: dt.datetime) -> None:
     """One row per table in ops.purges; a purge that changed nothing leaves one row with no table."""
     purge_id, user, stamp = f"purge-{uuid.uuid4().hex[:12]}", getpass.getuser(), at.replace(tzinfo=None)
-    rows = [
+    rows: list[tuple[Any, ...]] = [
         (purge_id, stamp, user, r.table, customers, r.rows_scrubbed, r.files_rewritten, r.files_removed,
          r.log_entries_removed, r.version)
         for r in results
