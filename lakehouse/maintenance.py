@@ -211,23 +211,26 @@ def erased_values(lake: Lake, customers: Iterable[int], declarations: Iterable[P
             frame = part.read(columns=["customer_id", *wanted]).to_pandas()
             for column in wanted:
                 values.update(str(v) for v in frame.loc[frame["customer_id"].isin(ids), column].dropna())
+    personal = {c for decl in declarations for c in decl.columns}
     for decl in declarations:
         if decl.customer is None or not decl.free_text or not lake.exists(decl.table):
             continue
         matched = _id_match(decl, sorted(ids))
         for column in decl.free_text:
             for row in lake.read(decl.table).where(matched).select(f"`{column}`").distinct().collect():
-                values.update(_json_strings(row[0]))
+                values.update(_json_strings(row[0], personal))
     return {v for v in values if len(v) >= MIN_VALUE_LENGTH}
 
 
-def _json_strings(text: str | None) -> list[str]:
-    """The string values of a JSON object (a rejected row, a payload), or none."""
+def _json_strings(text: str | None, keys: set[str]) -> list[str]:
+    """The values of `keys` in a JSON object (a rejected row, a payload), or none."""
     try:
         parsed = json.loads(text) if text else None
     except ValueError:
         return []
-    return [v for v in parsed.values() if isinstance(v, str)] if isinstance(parsed, dict) else []
+    if not isinstance(parsed, dict):
+        return []
+    return [v for k, v in parsed.items() if k in keys and isinstance(v, str)]
 
 
 def _id_match(decl: PersonalData, customers: list[int]) -> str:

@@ -54,6 +54,15 @@ def _run(config: Config, lake: Lake, jobs: list[str]) -> None:
     assert not summary.failed, [(r.job, r.error) for r in summary.failed]
 
 
+def _others(lake: Lake, customer: int) -> tuple[list[str], list[str]]:
+    rejects = lake.read("silver.rejects").where(
+        (F.col("table") != "silver.customers")
+        | ~F.get_json_object("row_json", "$.customer_id").cast("long").eqNullSafe(customer))
+    dead = lake.read(ledger.DEAD).where(F.col("customer_id") != customer)
+    return (sorted(r[0] for r in rejects.select("row_json").collect()),
+            sorted(f"{r[0]} {r[1]}" for r in dead.select("payload", "error").collect()))
+
+
 def _crm_emails(url: str) -> set[str]:
     with psycopg.connect(url) as connection:
         return {r[0] for r in connection.execute("SELECT email FROM crm.contacts").fetchall()}
@@ -107,6 +116,8 @@ def test_purge_erases_a_customer_from_every_file(
             "ops.sync_dead_letter"} <= _tables(before), sorted(before)
     assert any("_delta_log" in f and f.endswith(".json") for f in before), sorted(before)  # column statistics
     rows = {t: lake.read(t).count() for t in ("bronze.customers", "silver.customers", "gold.customer_segments")}
+    others = _others(lake, customer)  # other customers' rejects and dead letters: left as they are
+    assert others[1]
 
     purged = purge_erased(lake)
 
@@ -114,6 +125,7 @@ def test_purge_erases_a_customer_from_every_file(
     assert {r.table for r in purged} >= {"bronze.customers", "silver.customers", "gold.customer_segments",
                                          "silver.rejects", "ops.sync_dead_letter"}
     assert {t: lake.read(t).count() for t in rows} == rows  # only personal values went, no rows
+    assert _others(lake, customer) == others
     for table in rows:  # time travel to before the purge: the version is gone
         try:
             old = lake.read(table, version=0)
