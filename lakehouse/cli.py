@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -334,16 +335,21 @@ def maintain(
     table: Annotated[list[str] | None, typer.Option("--table", help="Only these tables (default: all).")] = None,
     retention_hours: Annotated[int, typer.Option(help="Vacuum files unreferenced for longer than this.")] = 168,
     force: Annotated[bool, typer.Option("--force", help="Allow a retention below 168 h.")] = False,
-    purge_erased: Annotated[bool, typer.Option("--purge-erased", help="Vacuum the customer tables now.")] = False,
+    purge_erased: Annotated[bool, typer.Option(
+        "--purge-erased", help="Erase erased customers from every file of the tables holding personal data, "
+        "dropping their older versions.")] = False,
 ) -> None:
     """Compact, vacuum (with a retention guard) and checkpoint Delta tables; show their history."""
     from lakehouse import maintenance
 
+    results: Sequence[maintenance.MaintainResult | maintenance.PurgeResult]
     with state.exclusive():
         lake = state.lake()
         try:
             if purge_erased:
                 results = maintenance.purge_erased(lake)
+                if not results:
+                    console.print("nothing to purge: no table holds erased customers' data or older versions")
             else:
                 names = table or lake.tables()
                 results = [maintenance.maintain_table(lake, t, retention_hours, force) for t in names]

@@ -7,26 +7,65 @@ delta-rs on both. Afterwards the table reads the same on Sail, Apache Spark and 
 
 Vacuum keeps files for `retention_hours` (default 168 = 7 days) after they stop being part of the
 table: time travel and readers of an older version (a long query, a streaming reader) need them.
-A shorter retention is refused unless forced. `purge_erased` is the forced case that privacy asks
-for: old versions of `bronze.customers` and `silver.customers` hold erased customers' personal
-data until their files are vacuumed.
+A shorter retention is refused unless forced.
+
+`purge_erased` is the forced case that privacy asks for. For every table that declares personal
+data (`lakehouse.personal`), it
+1. scrubs the current rows: an erased customer's personal columns are set to null (or the row is
+   deleted), free text that mentions an erased customer's email, name or address is redacted;
+2. vacuums with retention 0, so no file of an older version is left;
+3. writes a checkpoint and deletes every log entry before it: the JSON commits carry column
+   statistics (minValues/maxValues) of the files they added and removed, personal values among
+   them; the checkpoint only describes the current, scrubbed files.
+Time travel to a version before the purge then fails (the version is gone), by design. A table
+with nothing to scrub, no unreferenced file and no log entry before its last checkpoint is left
+alone, so a second purge changes no table. Each purge adds one row per table it changed to
+`ops.purges` (when, the OS user, counts; never a personal value).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import hashlib
+import json
 import logging
+import re
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
+from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from lakehouse.clock import from_engine
+from lakehouse.personal import PersonalData, declared
 from lakehouse.storage import Lake
 
 log = logging.getLogger(__name__)
 MIN_RETENTION_HOURS = 168
-PERSONAL_TABLES = ("bronze.customers", "silver.customers")
+ERASURES = "bronze.erasure_requests"
+PURGES = "ops.purges"
+PURGES_SCHEMA = StructType(
+    [
+        StructField("purge_id", StringType()),
+        StructField("purged_at", TimestampType()),
+        StructField("purged_by", StringType()),  # the OS user who ran it
+        StructField("table", StringType()),
+        StructField("erased_customers", LongType()),  # erasure requests known to the purge
+        StructField("rows_scrubbed", LongType()),
+        StructField("files_rewritten", LongType()),  # data files replaced by the scrub
+        StructField("files_removed", LongType()),  # data files of older versions vacuumed
+        StructField("log_entries_removed", LongType()),  # commits and checkpoints before the new checkpoint
+        StructField("version", LongType()),  # the table's version afterwards (its only one)
+    ]
+)
+# Shorter values are not searched for in free text (they would match unrelated text).
+MIN_VALUE_LENGTH = 4
 
 
 class RetentionTooShort(ValueError):
@@ -124,7 +163,210 @@ def maintain_table(
     return result
 
 
-def purge_erased(lake: Lake) -> list[MaintainResult]:
-    """Rewrite and vacuum (retention 0) the tables that held personal data, so files of versions
-    from before an erasure are gone. Readers of those old versions fail afterwards, by design."""
-    return [maintain_table(lake, t, retention_hours=0, force=True) for t in PERSONAL_TABLES if lake.exists(t)]
+@dataclass
+class PurgeResult:
+    table: str
+    rows_scrubbed: int
+    files_rewritten: int
+    files_removed: int
+    log_entries_removed: int
+    version: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return (
+            f"{self.table}: {self.rows_scrubbed} row(s) scrubbed, {self.files_rewritten} data file(s) rewritten, "
+            f"{self.files_removed} file(s) of older versions removed, {self.log_entries_removed} log entries "
+            f"removed; only version {self.version} is left"
+        )
+
+
+def erased_customers(lake: Lake) -> list[int]:
+    """Every customer with an erasure request, sorted."""
+    if not lake.exists(ERASURES):
+        return []
+    rows = lake.read(ERASURES).select("customer_id").distinct().collect()
+    return sorted(int(r[0]) for r in rows if r[0] is not None)
+
+
+def _data_files(table_dir: Path) -> list[Path]:
+    return [p for p in table_dir.rglob("*.parquet") if "_delta_log" not in p.parts]
+
+
+def erased_values(lake: Lake, customers: Iterable[int], declarations: Iterable[PersonalData]) -> set[str]:
+    """The personal values erased customers had: from every data file of every version of the
+    tables with personal columns (read before they are vacuumed), and from the rejected rows and
+    dead letters that belong to them. Free text is searched for these."""
+    ids = set(customers)
+    values: set[str] = set()
+    if not ids:
+        return values
+    for decl in declarations:
+        if not decl.columns or not lake.exists(decl.table):
+            continue
+        for file in _data_files(lake.path(decl.table)):
+            part = pq.ParquetFile(file)
+            names = set(part.schema_arrow.names)
+            if "customer_id" not in names:
+                continue
+            wanted = [c for c in decl.columns if c in names]
+            frame = part.read(columns=["customer_id", *wanted]).to_pandas()
+            for column in wanted:
+                values.update(str(v) for v in frame.loc[frame["customer_id"].isin(ids), column].dropna())
+    personal = {c for decl in declarations for c in decl.columns}
+    for decl in declarations:
+        if decl.customer is None or not decl.free_text or not lake.exists(decl.table):
+            continue
+        matched = _id_match(decl, sorted(ids))
+        for column in decl.free_text:
+            for row in lake.read(decl.table).where(matched).select(f"`{column}`").distinct().collect():
+                values.update(_json_strings(row[0], personal))
+    return {v for v in values if len(v) >= MIN_VALUE_LENGTH}
+
+
+def _json_strings(text: str | None, keys: set[str]) -> list[str]:
+    """The values of `keys` in a JSON object (a rejected row, a payload), or none."""
+    try:
+        parsed = json.loads(text) if text else None
+    except ValueError:
+        return []
+    if not isinstance(parsed, dict):
+        return []
+    return [v for k, v in parsed.items() if k in keys and isinstance(v, str)]
+
+
+def _id_match(decl: PersonalData, customers: list[int]) -> str:
+    if decl.customer is None or not customers:
+        return "false"
+    return f"(({decl.customer}) IN ({', '.join(str(c) for c in customers)}))"
+
+
+def _mentions(lake: Lake, table: str, column: str, values: set[str]) -> str:
+    """An SQL condition true for the rows whose `column` quotes one of `values`: matched here,
+    named in SQL by the text's MD5 (so no value is ever written into a statement or a log)."""
+    if not values:
+        return "false"
+    pattern = re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
+    texts = [r[0] for r in lake.read(table).select(f"`{column}`").distinct().collect() if r[0] is not None]
+    digests = sorted({hashlib.md5(t.encode()).hexdigest() for t in texts if pattern.search(t)})  # noqa: S324
+    if not digests:
+        return "false"
+    return f"(md5(`{column}`) IN ({', '.join(repr(d) for d in digests)}))"
+
+
+def scrub(lake: Lake, decl: PersonalData, customers: list[int], values: set[str]) -> int:
+    """Scrub the current rows of one declared table (see the module docstring); returns rows changed."""
+    path = lake.path(decl.table)
+    ids = _id_match(decl, customers)
+    if decl.delete_rows:
+        needs, change = ids, f"DELETE FROM delta.`{path}` WHERE {ids}"
+    else:
+        sets, needs_any = [], []
+        for column in decl.columns:
+            sets.append(f"`{column}` = CASE WHEN {ids} THEN NULL ELSE `{column}` END")
+            needs_any.append(f"({ids} AND `{column}` IS NOT NULL)")
+        for column, redacted in decl.free_text.items():
+            hit = f"({ids} OR {_mentions(lake, decl.table, column, values)})"
+            sets.append(f"`{column}` = CASE WHEN {hit} THEN {redacted} ELSE `{column}` END")
+            needs_any.append(f"({hit} AND NOT (`{column}` <=> ({redacted})))")
+        needs = "(" + " OR ".join(needs_any or ["false"]) + ")"
+        change = f"UPDATE delta.`{path}` SET {', '.join(sets)} WHERE {needs}"
+    if needs == "false":
+        return 0
+    count = lake.spark.sql(f"SELECT * FROM delta.`{path}` WHERE {needs}").count()
+    if count:
+        with lake.write_lock(decl.table):
+            lake.spark.sql(change)
+    return count
+
+
+def _log_version(name: str) -> int | None:
+    digits = name.lstrip(".").split(".", 1)[0]
+    return int(digits) if digits.isdigit() else None
+
+
+def _older_log_entries(table_dir: Path, version: int) -> list[Path]:
+    """The log's commits, checksums and checkpoints of versions before `version`."""
+    log_dir = table_dir / "_delta_log"
+    return [p for p in log_dir.iterdir() if p.is_file() and (v := _log_version(p.name)) is not None and v < version]
+
+
+def _unreferenced(lake: Lake, table: str) -> int:
+    delta = DeltaTable(str(lake.path(table)))
+    current = {Path(u.removeprefix("file://")).resolve() for u in delta.file_uris()}
+    return sum(1 for p in _data_files(lake.path(table)) if p.resolve() not in current)
+
+
+def drop_history(lake: Lake, table: str) -> tuple[int, int]:
+    """Vacuum with retention 0, checkpoint, and delete the log before the checkpoint; returns
+    (data files removed, log entries removed)."""
+    path = str(lake.path(table))
+    if _spark_delta(lake):
+        removed = _vacuum_spark(lake, table, 0)
+    else:
+        removed = len(DeltaTable(path).vacuum(0, dry_run=False, enforce_retention_duration=False))
+    delta = DeltaTable(path)
+    delta.create_checkpoint()
+    entries = _older_log_entries(lake.path(table), delta.version())
+    for entry in entries:
+        entry.unlink()
+    return removed, len(entries)
+
+
+def _has_history(lake: Lake, table: str) -> bool:
+    version = lake.current_version(table)
+    checkpoint = lake.path(table) / "_delta_log" / f"{version:020d}.checkpoint.parquet"
+    return not checkpoint.exists() or bool(_older_log_entries(lake.path(table), version)) or _unreferenced(
+        lake, table) > 0
+
+
+def purge_erased(lake: Lake, at: dt.datetime | None = None) -> list[PurgeResult]:
+    """Erase erased customers' personal data from every file of every table that declares some,
+    in every retained version (see the module docstring); returns the tables it changed."""
+    from lakehouse import ingest
+
+    at = at or dt.datetime.now(dt.UTC)
+    declarations = [d for d in declared() if lake.exists(d.table)]
+    customers = erased_customers(lake)
+    values = erased_values(lake, customers, declarations)
+    ingest.scrub_erased_customers(lake, at)  # bronze first, recorded so silver recomputes just them
+    results = []
+    for decl in declarations:
+        path = str(lake.path(decl.table))
+        before = set(DeltaTable(path).file_uris())
+        scrubbed = scrub(lake, decl, customers, values)
+        if not scrubbed and not _has_history(lake, decl.table):
+            continue
+        rewritten = len(before - set(DeltaTable(path).file_uris()))
+        removed, entries = drop_history(lake, decl.table)
+        result = PurgeResult(decl.table, scrubbed, rewritten, removed, entries, lake.current_version(decl.table))
+        log.info(result.describe())
+        results.append(result)
+    _record(lake, results, len(customers), at)
+    _warn_crm(lake, customers)
+    return results
+
+
+def _record(lake: Lake, results: list[PurgeResult], customers: int, at: dt.datetime) -> None:
+    """One row per table in ops.purges; a purge that changed nothing leaves one row with no table."""
+    purge_id, user, stamp = f"purge-{uuid.uuid4().hex[:12]}", getpass.getuser(), at.replace(tzinfo=None)
+    rows: list[tuple[Any, ...]] = [
+        (purge_id, stamp, user, r.table, customers, r.rows_scrubbed, r.files_rewritten, r.files_removed,
+         r.log_entries_removed, r.version)
+        for r in results
+    ] or [(purge_id, stamp, user, None, customers, 0, 0, 0, 0, None)]
+    frame = pd.DataFrame(rows, columns=PURGES_SCHEMA.fieldNames()).astype({"version": "Int64"})
+    lake.append_pandas(frame, PURGES_SCHEMA, PURGES)
+
+
+def _warn_crm(lake: Lake, customers: list[int]) -> None:
+    """The CRM copy is deleted by the sync (an erased customer leaves gold.customer_segments);
+    say so when a target still holds erased customers."""
+    from lakehouse.reverse_etl import ledger
+
+    if not customers or not lake.exists(ledger.STATE):
+        return
+    state = lake.read(ledger.STATE).where(_id_match(PersonalData(ledger.STATE), customers) + " AND status = 'present'")
+    for row in state.groupBy("target").count().collect():
+        log.warning("%d erased customer(s) still in CRM target '%s': run `lakehouse sync crm --target %s` to "
+                    "delete them there", row["count"], row["target"], row["target"])

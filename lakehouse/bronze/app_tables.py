@@ -7,6 +7,7 @@ import pandas as pd
 from pyspark.sql.types import StringType, StructField, StructType
 
 from lakehouse.bronze.records import Field, spark_schema
+from lakehouse.personal import PersonalData
 from lakehouse.sources.app_db import APP_TABLES, AppTable
 
 SOURCE = "app_db"
@@ -43,3 +44,5 @@ def shape_extract(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 # Tables that may legitimately not exist yet (no erasure requested so far): read as empty.
 OPTIONAL_BRONZE = {"bronze.erasure_requests"}
+# Personal data: the customers' contact columns (the ingestion scrubs erased customers' rows).
+CUSTOMERS_PERSONAL_DATA = PersonalData("bronze.customers", columns=("email", "name", "address"))

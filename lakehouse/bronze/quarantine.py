@@ -8,10 +8,13 @@ import pandas as pd
 from pyspark.sql.types import LongType, StructField
 
 from lakehouse.bronze.records import Field, Rejected, spark_schema
+from lakehouse.personal import PersonalData
 
 TABLE = "bronze.quarantine"
 FIELDS = [Field("source", "str"), Field("raw", "str"), Field("reason", "str")]
 SCHEMA = spark_schema(FIELDS, extra=[StructField("_line_no", LongType())])
+# A raw line is whatever the source sent: redacted where it quotes an erased customer.
+PERSONAL_DATA = PersonalData(TABLE, free_text={"raw": "'[erased]'"}, customer=None)
 
 
 def quarantine_frame(rejected: Sequence[Rejected]) -> tuple[pd.DataFrame, pd.Series]:

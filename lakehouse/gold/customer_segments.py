@@ -21,12 +21,15 @@ from pyspark.sql import functions as F
 
 from lakehouse import money
 from lakehouse.config import SegmentsConfig
+from lakehouse.personal import PersonalData
 from lakehouse.quality.suites import critical, expect
 
 TABLE = "gold.customer_segments"
 KEY = ["customer_id"]
 PARTITION_BY: list[str] = []
 PERSONAL = ["email"]
+# A segment row without its email is of no use to the CRM: an erased customer's row is deleted.
+PERSONAL_DATA = PersonalData(TABLE, columns=tuple(PERSONAL), delete_rows=True)
 SEGMENTS = ["dormant", "at_risk", "vip", "new", "regular"]
 EXPECTATIONS = [
     critical(expect("ExpectColumnValuesToBeInSet", column="segment", value_set=SEGMENTS), "segment_unknown"),

@@ -20,12 +20,22 @@ from lakehouse.clock import to_engine
 from lakehouse.config import Config
 from lakehouse.gold import customer_churn_scores
 from lakehouse.locking import JobTurns
+from lakehouse.personal import PersonalData
 from lakehouse.quality.checks import CheckResult
 from lakehouse.quality.event_time import TimeBounds, unbound
 from lakehouse.quality.gate import QualityGate
 from lakehouse.storage import Lake
 
 REJECTS_TABLE = "silver.rejects"
+# A rejected row is kept whole as JSON, personal columns and all; an erased customer's row keeps
+# only its customer_id (silver jobs find a reject's group by it).
+REJECTS_PERSONAL_DATA = PersonalData(
+    REJECTS_TABLE,
+    free_text={"row_json": "to_json(named_struct('customer_id', get_json_object(row_json, '$.customer_id'), "
+                           "'erased', true))"},
+    customer="CASE WHEN `table` = 'silver.customers' "
+             "THEN CAST(get_json_object(row_json, '$.customer_id') AS BIGINT) END",
+)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse.personal import PersonalData
 from lakehouse.quality.checks import CheckResult
 from lakehouse.storage import Lake
 
@@ -30,6 +31,8 @@ SCHEMA = StructType(
         StructField("checked_at", TimestampType()),
     ]
 )
+# A failed check's examples are rows of the checked table, personal columns included.
+PERSONAL_DATA = PersonalData(TABLE, free_text={"examples": "'[erased]'", "observed_value": "'[erased]'"}, customer=None)
 
 
 def results_frame(

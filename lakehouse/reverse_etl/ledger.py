@@ -16,6 +16,7 @@ import pandas as pd
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse.personal import PersonalData
 from lakehouse.storage import Lake, write_parquet_part
 
 STATE, RUNS, DEAD = "ops.sync_state", "ops.sync_runs", "ops.sync_dead_letter"
@@ -60,6 +61,9 @@ DEAD_SCHEMA = StructType(
         StructField("resolved_at", TimestampType()),
     ]
 )
+# An erased customer's dead letter loses its payload (a replay then sends a delete: `Change` with
+# no record) and its error text (a CRM may quote the contact in it).
+DEAD_PERSONAL_DATA = PersonalData(DEAD, free_text={"payload": "NULL", "error": "'[erased]'"})
 
 
 def state(lake: Lake, target: str) -> pd.DataFrame:

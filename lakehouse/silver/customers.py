@@ -26,6 +26,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse.personal import PersonalData
 from lakehouse.quality.rules import (
     COUNTRY_CODE,
     EMAIL,
@@ -65,6 +66,7 @@ RULES = [
     Rule("email_malformed", not_matching("email", EMAIL, nullable=True)),
 ]
 PERSONAL = ["email", "name", "address"]
+PERSONAL_DATA = PersonalData(TABLE, columns=tuple(PERSONAL))
 # The version's content: what makes two consecutive versions different.
 CONTENT = ["email", "name", "country", "address"]
 _PAYLOAD = "_bronze"
