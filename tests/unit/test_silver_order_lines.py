@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from lakehouse.bronze import app_tables
 from lakehouse.quality.rules import Built
 from lakehouse.silver import customers, fx_rates, order_lines, orders, products
-from tests.unit.silver_rows import bronze, day, frame, rejected, ts
+from tests.unit.silver_rows import bronze, day, frame, rejected, ts, utc
 
 ITEMS = app_tables.schema("order_items")
 T = ts
@@ -145,7 +145,7 @@ def test_lines_are_enriched_and_converted(spark: SparkSession) -> None:
     rows = build(spark).rows
     assert [(f.name, f.dataType) for f in rows.schema.fields] == [(f.name, f.dataType) for f in order_lines.SCHEMA]
     converted = rows.where("order_id <> 103").orderBy("order_id", "line_no").collect()
-    assert [tuple(r) for r in converted] == expected
+    assert [tuple(utc(v) for v in r) for r in converted] == expected
     # exact decimals, digit for digit (a double or a truncated quotient would differ)
     assert [str(r["net_amount_eur"]) for r in converted] == [str(e[-2]) for e in expected]
     unconverted = rows.where("order_id = 103").select("fx_rate", "net_amount_eur").collect()
