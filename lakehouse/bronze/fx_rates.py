@@ -53,7 +53,9 @@ def answer_checks(
     """The source checks of one `/v1/rates` answer for `start`..`end` (critical: a failure lands nothing).
 
     - `fx_days_complete`: a rate for every day of the window and every currency of `/v1/meta`;
-    - `fx_rate_positive`: every rate a JSON number above 0 (not 0, negative, null, a string, NaN)."""
+    - `fx_rate_positive`: every rate a JSON number above 0 (not 0, negative, null, a string, NaN);
+    - `fx_answer_exact`: no rate outside the window or for a currency `/v1/meta` does not list, and
+      no (date, currency) twice (which of two rates would be right is not known)."""
     seen = {(str(r.get("date")), str(r.get("currency"))) for r in rates}
     missing = [(day, cur) for day in _days(start, end) for cur in currencies if (day, cur) not in seen]
     wanted = len(_days(start, end)) * len(currencies)
@@ -70,4 +72,18 @@ def answer_checks(
         f"{len(wrong)} rate(s) not a number above 0" if wrong else None,
         len(wrong), tuple(json.dumps(r, sort_keys=True) for r in wrong[:EXAMPLES]),
     )
-    return [complete, positive]
+    window, listed = set(_days(start, end)), set(currencies)
+    counts: dict[tuple[str, str], int] = {}
+    for r in rates:
+        pair = (str(r.get("date")), str(r.get("currency")))
+        counts[pair] = counts.get(pair, 0) + 1
+    stray = [f"{day} {cur}" for day, cur in counts if day not in window or cur not in listed]
+    twice = [f"{day} {cur} x{n}" for (day, cur), n in counts.items() if n > 1]
+    unexpected = stray + twice
+    exact = CheckResult(
+        TABLE, "fx_answer_exact", "critical", not unexpected,
+        f"{len(stray)} rate(s) outside {start}..{end} or for a currency /v1/meta does not list, "
+        f"{len(twice)} (date, currency) given more than once" if unexpected else None,
+        len(unexpected), tuple(unexpected[:EXAMPLES]),
+    )
+    return [complete, positive, exact]

@@ -66,8 +66,10 @@ def _latest_checks(lake: Lake, table: str) -> dict[str, bool]:
 
 
 def _silver_rates(lake: Lake) -> list[tuple[str, str, float]]:
+    """(date, currency, rate): silver's DECIMAL(18,8) rate as the float the API sent (exact here:
+    the test rates have at most two decimals)."""
     rows = lake.read("silver.fx_rates").collect()
-    return sorted((r["rate_date"].isoformat(), r["currency"], r["rate"]) for r in rows)
+    return sorted((r["rate_date"].isoformat(), r["currency"], float(r["rate"])) for r in rows)
 
 
 # -- FX: partial or wrong answers, then recovery ----------------------------------------------
