@@ -13,6 +13,7 @@ decompressed or decoded raises `Unreadable`: the caller quarantines the whole fi
 from __future__ import annotations
 
 import bz2
+import datetime as dt
 import gzip
 import hashlib
 import logging
@@ -78,8 +79,15 @@ def list_landing_files(root: Path, pattern: str = "*") -> list[Path]:
     for entry in sorted(root.iterdir()):
         if entry.is_file() and skipped_reason(entry) is None:
             log.warning("not reading %s: landing files must sit in a date=YYYY-MM-DD folder", entry)
+    for folder in sorted(root.glob("date=*")):
+        if folder.is_dir() and not _is_iso_date(folder.name.removeprefix("date=")):
+            log.warning("not reading %s: its name is not date=YYYY-MM-DD with a real date", folder)
     for path in sorted(root.glob(f"date=*/{pattern}")):
+        if not _is_iso_date(path.parent.name.removeprefix("date=")):
+            continue
         if not path.is_file():
+            if skipped_reason(path) is None:  # a folder, a broken link, a pipe: nothing to read
+                log.warning("not reading %s: not a regular file (files in sub-folders are not read)", path)
             continue
         reason = skipped_reason(path)
         if reason is not None:
@@ -89,6 +97,13 @@ def list_landing_files(root: Path, pattern: str = "*") -> list[Path]:
             log.warning("reading %s as JSON lines although its name does not say so", path)
         files.append(path)
     return files
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        return dt.date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
 
 
 def file_date(path: Path) -> str:
