@@ -89,6 +89,13 @@ def _table_name(table: exp.Table, ctes: set[str]) -> str | None:
 def check_query(sql: str, allowed_tables: Collection[str]) -> CheckedQuery:
     """Parse `sql` and return it regenerated with the gold tables it reads, or raise QueryRejected."""
     try:
+        return _check_query(sql, allowed_tables)
+    except RecursionError:
+        raise QueryRejected("the query is nested too deeply to be checked") from None
+
+
+def _check_query(sql: str, allowed_tables: Collection[str]) -> CheckedQuery:
+    try:
         statements = [s for s in sqlglot.parse(sql, read="spark") if s is not None]
     except ParseError as exc:
         first = exc.errors[0]["description"] if exc.errors else str(exc).splitlines()[0]
@@ -103,7 +110,14 @@ def check_query(sql: str, allowed_tables: Collection[str]) -> CheckedQuery:
             raise QueryRejected(f"only SELECT is allowed: {node.key.upper()} found")
     _check_functions(tree)
     ctes = _cte_names(tree)
-    tables = {name for t in tree.find_all(exp.Table) if (name := _table_name(t, ctes)) is not None}
+    tables = set()
+    for table in tree.find_all(exp.Table):
+        name = _table_name(table, ctes)
+        if name is not None:  # named as it is registered: gold.<name>, lower case, whatever was typed
+            tables.add(name)
+            table.set("catalog", None)
+            table.set("db", exp.to_identifier("gold"))
+            table.set("this", exp.to_identifier(name.split(".", 1)[1]))
     unknown = sorted(tables - set(allowed_tables))
     if unknown:
         raise QueryRejected(f"table '{unknown[0]}' is not an available gold table")

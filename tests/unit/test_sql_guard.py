@@ -63,3 +63,15 @@ def test_rejects_everything_else_with_a_reason(query: str, reason: str) -> None:
     with pytest.raises(QueryRejected) as caught:
         check_query(query, GOLD)
     assert reason in str(caught.value)
+
+
+def test_gold_tables_are_named_as_registered_whatever_the_case_typed() -> None:
+    checked = check_query("SELECT * FROM GOLD.DAILY_SALES d JOIN spark_catalog.Gold.Daily_Sales x ON 1 = 1",
+                          {"gold.daily_sales"})
+    assert checked.sql == "SELECT * FROM gold.daily_sales AS d JOIN gold.daily_sales AS x ON 1 = 1"
+
+
+def test_a_query_nested_too_deeply_to_check_is_refused_not_an_error() -> None:
+    deep = "SELECT " + "(" * 2000 + "1" + ")" * 2000 + " FROM gold.daily_sales"
+    with pytest.raises(QueryRejected, match="nested too deeply"):
+        check_query(deep, {"gold.daily_sales"})
