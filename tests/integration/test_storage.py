@@ -13,6 +13,7 @@ import pytest
 from deltalake import DeltaTable, TableFeatures
 from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse.clock import from_engine, naive_utc, to_engine
 from lakehouse.storage import Lake, TableNotFound, distinct_keys, first_per_key
 
 pytestmark = pytest.mark.integration
@@ -84,12 +85,16 @@ STATE_SCHEMA = StructType(
 def test_rows_reads_a_small_table_as_the_engine_collects_it(lake: Lake) -> None:
     early = dt.datetime(2026, 3, 29, 0, 30, 0, 123456)  # naive UTC, across a DST change elsewhere
     late = dt.datetime(2026, 11, 30, 23, 59, 59, 999999)
-    engine_rows = [("a", 1, early, dt.date(2026, 3, 29)), ("b", None, None, None)]
+    engine_rows = [("a", 1, to_engine(early), dt.date(2026, 3, 29)), ("b", None, None, None)]
     lake.overwrite(lake.spark.createDataFrame(engine_rows, STATE_SCHEMA), "ops.state")
     lake.append_rows([("a", 3, late, dt.date(2026, 11, 30))], STATE_SCHEMA, "ops.state")
 
     def collected(where: str) -> list[dict]:
-        return sorted((r.asDict() for r in lake.read("ops.state").where(where).collect()), key=str)
+        """Rows as collected, timestamps as naive UTC (`collect` gives the machine's local time)."""
+        rows = lake.read("ops.state").where(where).collect()
+        as_utc = [{k: naive_utc(from_engine(v)) if isinstance(v, dt.datetime) else v for k, v in r.asDict().items()}
+                  for r in rows]
+        return sorted(as_utc, key=str)
 
     assert sorted(lake.rows("ops.state"), key=str) == collected("true")
     assert sorted(lake.rows("ops.state", [("key", "=", "a")]), key=str) == collected("key = 'a'")
