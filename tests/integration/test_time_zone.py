@@ -24,7 +24,8 @@ ZONES = ("UTC", "Asia/Kolkata")
 RUN_STAMPS = {"_ingested_at", "rejected_at", "checked_at", "started_at", "job_started_at", "recorded_at",
               "ingested_at", "scored_at", "watermark"}  # ops.increments.watermark: the newest _ingested_at seen
 # Columns that differ between any two runs (ids and durations made at run time).
-PER_RUN = {"run_id", "duration_s", "batch_id"}  # silver.rejects.batch_id is the run's id
+# silver.rejects.batch_id is the run's id; ops.ingested_files.modified_ns the landing file's mtime
+PER_RUN = {"run_id", "duration_s", "batch_id", "modified_ns"}
 
 
 def _run(engine: str, data_dir: Path, zone: str, run_date: dt.date) -> tuple[dt.datetime, dt.datetime]:

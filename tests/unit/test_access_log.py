@@ -55,6 +55,11 @@ def test_library_loggers_that_quote_queries_are_off_below_debug(capsys: pytest.C
     root = logging.getLogger()
     handler = logging.StreamHandler()
     root.addHandler(handler)
+    # a server started earlier in this process may have given uvicorn's logger handlers of its own
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    saved = (uvicorn_error.handlers[:], uvicorn_error.propagate)
+    uvicorn_error.handlers.clear()
+    uvicorn_error.propagate = True
     try:
         logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})  # what uvicorn's setup does
         quiet_libraries(debug=False)
@@ -65,6 +70,7 @@ def test_library_loggers_that_quote_queries_are_off_below_debug(capsys: pytest.C
             logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
     finally:
         root.removeHandler(handler)
+        uvicorn_error.handlers[:], uvicorn_error.propagate = saved
         quiet_libraries(debug=False)
     err = capsys.readouterr().err
     assert "anna@example.com" not in err and "GRPC Error received" not in err
