@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from lakehouse.config import Config
+from tests.integration.servers import wait_until_healthy
 
 pytestmark = pytest.mark.integration
 KEY = "abuse-key-1f0c9e"
@@ -79,16 +80,7 @@ def server(built_world: Config, engine: str, tmp_path_factory: pytest.TempPathFa
     with log_path.open("wb") as log:
         process = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     srv = Server(process, api_port, log_path)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{srv.url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        raise AssertionError(f"server did not start: {log_path.read_text()[-3000:]}")
+    wait_until_healthy(srv.url, process, log_path, 300)
     try:
         srv.wait_for_sql(900)  # a JVM engine takes minutes to start on a busy machine
         yield srv

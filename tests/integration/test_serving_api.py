@@ -25,6 +25,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from lakehouse.config import Config
 from tests.exact_sales import expected_daily_order_values, expected_daily_sales
+from tests.integration.servers import wait_until_healthy
 
 pytestmark = pytest.mark.integration
 KEY, OTHER_KEY = "test-key-1", "test-key-2"
@@ -85,15 +86,7 @@ def server(built_world: Config, engine: str, tmp_path_factory: pytest.TempPathFa
     process = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     srv = Server(data_dir, api_port, sql_port, process)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{srv.url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        raise AssertionError(f"server did not start: {(data_dir.parent / 'serve.log').read_text()[-3000:]}")
+    wait_until_healthy(srv.url, process, data_dir.parent / "serve.log", 120)
     while time.monotonic() < deadline + 180:  # /sql's engine starts in the background: 503 until it serves
         if srv.client.post("/sql", json={"query": "SELECT COUNT(*) AS n FROM gold.daily_sales"}).status_code != 503:
             break
