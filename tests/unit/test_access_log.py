@@ -55,11 +55,13 @@ def test_library_loggers_that_quote_queries_are_off_below_debug(capsys: pytest.C
     root = logging.getLogger()
     handler = logging.StreamHandler()
     root.addHandler(handler)
-    # a server started earlier in this process may have given uvicorn's logger handlers of its own
-    uvicorn_error = logging.getLogger("uvicorn.error")
-    saved = (uvicorn_error.handlers[:], uvicorn_error.propagate)
-    uvicorn_error.handlers.clear()
-    uvicorn_error.propagate = True
+    # a server started earlier in this process may have given uvicorn's loggers handlers of their own
+    # ("uvicorn" holds uvicorn's stream handler and stops propagation): route both to the root here
+    isolated = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error")]
+    saved = [(lg.handlers[:], lg.propagate) for lg in isolated]
+    for lg in isolated:
+        lg.handlers.clear()
+        lg.propagate = True
     try:
         logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})  # what uvicorn's setup does
         quiet_libraries(debug=False)
@@ -70,7 +72,8 @@ def test_library_loggers_that_quote_queries_are_off_below_debug(capsys: pytest.C
             logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
     finally:
         root.removeHandler(handler)
-        uvicorn_error.handlers[:], uvicorn_error.propagate = saved
+        for lg, (handlers, propagate) in zip(isolated, saved):
+            lg.handlers[:], lg.propagate = handlers, propagate
         quiet_libraries(debug=False)
     err = capsys.readouterr().err
     assert "anna@example.com" not in err and "GRPC Error received" not in err
