@@ -67,6 +67,7 @@ def _generate(scale: float | None, seed: int | None, days: int | None) -> Genera
             days=days if days is not None else gen.days,
             start_date=gen.start_date,
             progress=sys.stderr.isatty(),
+            landing=cfg.landing,
         )
     except GeneratorMismatch as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -74,7 +75,7 @@ def _generate(scale: float | None, seed: int | None, days: int | None) -> Genera
     counts = ", ".join(f"{k} {v:,}" for k, v in summary.counts.items())
     console.print(
         f"Generated days {summary.first_day} .. {summary.last_day} "
-        f"({summary.days_added} new of {summary.days_total}) in {cfg.sources_dir}: {counts}"
+        f"({summary.days_added} new of {summary.days_total}) in {cfg.landing}: {counts}"
     )
     return summary
 
@@ -306,7 +307,7 @@ def _where_to_look() -> str:
             f"  {cli} dq report             # quality checks and trends; Data Docs under {cfg.data_dir}/quality",
             f"  mlflow ui --backend-store-uri sqlite:///{cfg.data_dir}/mlflow/mlflow.db   # runs and the churn model",
             f"  {cli} sql \"SELECT segment, count(*) FROM gold.customer_segments GROUP BY segment\"",
-            f"Delta tables: {cfg.lake_dir}; sources: {cfg.sources_dir}.",
+            f"Delta tables: {cfg.lake}; sources: {cfg.landing}.",
         ]
     )
 

@@ -44,7 +44,7 @@ class State:
         from lakehouse.engine import get_session
         from lakehouse.storage import Lake
 
-        lake = Lake(get_session(self.config), self.config.lake_dir)
+        lake = Lake(get_session(self.config), self.config.lake)
         if register:
             lake.register_all()
         return lake
@@ -56,7 +56,8 @@ class State:
         from lakehouse.locking import LakeBusy, lake_lock
 
         try:
-            with lake_lock(self.config.data_dir, wait):
+            config = self.config
+            with lake_lock(config.data_dir, wait, config.lake, config.storage.lock_lease_seconds):
                 yield
         except LakeBusy as exc:
             err.print(f"[red]error:[/red] {exc}")

@@ -88,6 +88,8 @@ def _spark_session(config: Config) -> SparkSession:
         # PySpark's driver reads the workers' interpreter from PYSPARK_PYTHON (else `python3` on PATH).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         settings.setdefault("spark.sql.warehouse.dir", str(config.data_dir / "spark-warehouse"))
+    for key, value in s3a_settings(config).items():  # under spark-submit too: the driver makes the context
+        settings.setdefault(key, value)
         options = [f"-Dderby.system.home={config.data_dir}", *jvm_archive.java_options(config)]
         settings.setdefault("spark.driver.extraJavaOptions", " ".join(options))
     for key, value in settings.items():
@@ -95,6 +97,15 @@ def _spark_session(config: Config) -> SparkSession:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def s3a_settings(config: Config) -> dict[str, str]:
+    """S3A settings from the standard AWS_* variables when the lake or the landing zone is on
+    object storage (none otherwise). `s3://` is mapped to S3A too, so the JVM takes the same URIs
+    as Sail and delta-rs; Delta picks its S3 log store (S3SingleDriverLogStore) for both schemes.
+    Spark redacts the keys in its UI and logs (`spark.redaction.regex`)."""
+    s3 = next((loc.s3 for loc in (config.lake, config.landing) if loc.s3 is not None), None)
+    return s3.hadoop_conf() if s3 is not None else {}
 
 
 def _remote_session(url: str, config: Config) -> SparkSession:

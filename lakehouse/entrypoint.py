@@ -38,7 +38,7 @@ def main(job_names: Sequence[str], argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
-    lake = Lake(get_session(config), config.lake_dir)
+    lake = Lake(get_session(config), config.lake)
     lake.register_all()
     summary = run_jobs(config, lake, select_jobs(job_names))
     for report in summary.reports:
