@@ -127,6 +127,19 @@ def _vacuum_spark(lake: Lake, table: str, hours: int) -> int:
     return max(0, before - _all_files(lake, table))
 
 
+def _vacuum_delta_rs(lake: Lake, table: str, hours: int) -> int:
+    """Vacuum with delta-rs; returns the files removed. On object storage delta-rs only lists them
+    and the file layer deletes them one request each: delta-rs deletes in bulk (DeleteObjects),
+    which S3-compatible servers without its checksum headers refuse (s3proxy: 501)."""
+    if lake.root.is_local:
+        return len(lake.delta(table).vacuum(hours, dry_run=False, enforce_retention_duration=False))
+    table_dir = lake.path(table)
+    files = lake.delta(table).vacuum(hours, dry_run=True, enforce_retention_duration=False)
+    for name in files:
+        (Location(name) if "://" in name else table_dir / name).delete()
+    return len(files)
+
+
 def _all_files(lake: Lake, table: str) -> int:
     return sum(1 for e in lake.path(table).list(recursive=True) if e.name.endswith(".parquet"))
 
@@ -153,8 +166,7 @@ def maintain_table(
         if compact:
             lake.delta(table).optimize.compact()
         if vacuum:
-            removed = lake.delta(table).vacuum(retention_hours, dry_run=False, enforce_retention_duration=False)
-            vacuumed = len(removed)
+            vacuumed = _vacuum_delta_rs(lake, table, retention_hours)
     delta = lake.delta(table)
     delta.create_checkpoint()
     result = MaintainResult(table, before, len(delta.file_uris()), vacuumed, delta.version(), history(lake, table))
@@ -308,7 +320,7 @@ def drop_history(lake: Lake, table: str) -> tuple[int, int]:
     if _spark_delta(lake):
         removed = _vacuum_spark(lake, table, 0)
     else:
-        removed = len(lake.delta(table).vacuum(0, dry_run=False, enforce_retention_duration=False))
+        removed = _vacuum_delta_rs(lake, table, 0)
     delta = lake.delta(table)
     delta.create_checkpoint()
     entries = _older_log_entries(lake.path(table), delta.version())
