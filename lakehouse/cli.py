@@ -118,6 +118,7 @@ def _summary_table(reports, title: str = "lakehouse run") -> Table:  # noqa: ANN
 
 
 def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # noqa: ANN202
+    from lakehouse.files import StorageError
     from lakehouse.locking import LakeBusy
     from lakehouse.pipeline import UnknownJob, run_jobs, select_jobs
 
@@ -154,6 +155,9 @@ def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # n
         except LakeBusy as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(3) from None
+        except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
     console.print(_summary_table(summary.reports))
     warnings = [w for r in summary.reports for w in r.outcome.warnings]
     for warning in warnings:
