@@ -114,8 +114,8 @@ def history(lake: Lake, table: str, limit: int = 5) -> list[dict[str, Any]]:
 
 
 def _spark_delta(lake: Lake) -> bool:
-    """True on a classic (JVM) session, which has Delta's SQL commands; Spark Connect (Sail) has not."""
-    return not type(lake.spark).__module__.startswith("pyspark.sql.connect")
+    """Whether the engine has Delta's SQL maintenance commands (Apache Spark with Delta); Sail has not."""
+    return lake.profile.delta_sql_maintenance
 
 
 def _vacuum_spark(lake: Lake, table: str, hours: int) -> int:
