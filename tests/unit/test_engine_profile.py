@@ -37,7 +37,8 @@ def _config(**engine: object):  # noqa: ANN202
 def _documented() -> dict[str, dict[str, str]]:
     text = DOC.read_text()
     block = text[text.index("<!-- engine-profile:begin -->"):text.index("<!-- engine-profile:end -->")]
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in block.splitlines() if line.startswith("|")]
+    lines = [line for line in block.splitlines() if line.startswith("|")]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
     header, body = rows[0], rows[2:]
     return {row[0]: dict(zip(header[1:-1], row[1:-1], strict=True)) for row in body}
 
