@@ -9,7 +9,7 @@ DATA  ?= data
 
 .PHONY: setup demo test jvm-archive lint bench clean
 
-setup: $(VENV)/.installed jvm/target/jars/.fetched jvm/kafka/target/jars/.fetched
+setup: $(VENV)/.installed jvm/target/jars/.fetched jvm/kafka/target/jars/.fetched jvm/s3/target/jars/.fetched
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +23,10 @@ jvm/target/jars/.fetched: jvm/pom.xml
 
 jvm/kafka/target/jars/.fetched: jvm/kafka/pom.xml
 	mvn --quiet --batch-mode -f jvm/kafka/pom.xml dependency:copy-dependencies
+	touch $@
+
+jvm/s3/target/jars/.fetched: jvm/s3/pom.xml
+	mvn --quiet --batch-mode -f jvm/s3/pom.xml dependency:copy-dependencies
 	touch $@
 
 demo: setup
@@ -44,4 +48,4 @@ bench: setup
 	$(PY) benchmarks/pipeline.py
 
 clean:
-	rm -rf $(DATA) dist jvm/target
+	rm -rf $(DATA) dist jvm/target jvm/kafka/target jvm/s3/target

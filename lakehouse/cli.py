@@ -430,3 +430,7 @@ from lakehouse.streaming.cli import iot_app, kafka_app, stream_app  # noqa: E402
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(iot_app, name="iot")
 app.add_typer(stream_app, name="stream")
+
+from lakehouse.services_cli import s3_app  # noqa: E402
+
+app.add_typer(s3_app, name="s3")

@@ -133,3 +133,22 @@ def world_copy(built_world: Config, make_config, tmp_path: Path) -> Config:
     target = tmp_path / "world"
     shutil.copytree(built_world.data_dir, target)
     return make_config(target)
+
+
+# -- object storage ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def s3_server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the run's S3 server (buckets, keys, pid file, log)."""
+    return tmp_path_factory.mktemp("s3")
+
+
+@pytest.fixture(scope="session")
+def s3_server(s3_server_dir: Path):
+    """One local S3 server (s3proxy) per test run; skipped, saying why, only when its jar is missing."""
+    from lakehouse import s3server
+
+    if not any(s3server.JARS.glob("s3proxy-*.jar")):
+        pytest.skip(f"no s3proxy jar in {s3server.JARS}: run `make setup`")
+    server = s3server.start(s3_server_dir)
+    yield server
+    s3server.stop(s3_server_dir)

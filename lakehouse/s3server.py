@@ -1,0 +1,238 @@
+"""A local S3 API server (s3proxy, buckets kept as folders on disk), run with the machine's Java
+from the jar Maven fetched into `jvm/s3/target/jars`.
+
+`start` writes the server's properties (mode 0600: they hold the secret), starts it in the
+background (pid file and log in its folder) and waits until it answers; `stop` stops it and waits.
+Buckets, port and keys are kept in the folder, so a restart loses nothing and serves the same
+credentials. The secret never goes to a log: it is in the properties file and `S3Server.env()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from lakehouse.config import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+JARS = PROJECT_ROOT / "jvm" / "s3" / "target" / "jars"
+MAIN = "org.gaul.s3proxy.Main"
+REGION = "us-east-1"  # s3proxy signs with whatever region a client names; clients need one
+
+
+class S3ServerError(RuntimeError):
+    """The server could not start or stop (the message says why and where its log is)."""
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    region: str = REGION
+
+    def env(self) -> dict[str, str]:
+        """The variables S3 clients read (boto3, delta-rs, Sail's object_store, obstore) for this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ENDPOINT": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": self.region,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
+        }
+
+    def client(self):  # noqa: ANN201 - botocore's client class is made at run time
+        """A boto3 S3 client for this server (path-style addressing)."""
+        import boto3
+        from botocore.config import Config as BotoConfig
+
+        # boto3 >= 1.36 adds CRC checksums to every upload by default; s3proxy refuses those headers.
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=BotoConfig(
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 2},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+
+    def create_bucket(self, name: str) -> None:
+        """Create bucket `name`; one that exists already is left as it is."""
+        client = self.client()
+        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists):
+            client.create_bucket(Bucket=name)
+
+
+@dataclass(frozen=True)
+class _Files:
+    folder: Path
+
+    @property
+    def pid(self) -> Path:
+        return self.folder / "s3.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "s3.log"
+
+    @property
+    def properties(self) -> Path:
+        return self.folder / "s3proxy.properties"
+
+    @property
+    def port(self) -> Path:
+        return self.folder / "port"
+
+
+def _jar() -> Path:
+    found = sorted(JARS.glob("s3proxy-*-jar-with-dependencies.jar"))
+    if not found:
+        raise S3ServerError(f"no s3proxy jar in {JARS}: run `mvn -f jvm/s3/pom.xml dependency:copy-dependencies`")
+    return found[-1]
+
+
+def _properties(files: _Files, port: int, access_key: str, secret_key: str) -> str:
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\")
+
+    return "\n".join(
+        [
+            f"s3proxy.endpoint=http://127.0.0.1:{port}",
+            "s3proxy.authorization=aws-v2-or-v4",
+            f"s3proxy.identity={escape(access_key)}",
+            f"s3proxy.credential={escape(secret_key)}",
+            "jclouds.provider=filesystem-nio2",
+            f"jclouds.identity={escape(access_key)}",
+            f"jclouds.credential={escape(secret_key)}",
+            f"jclouds.filesystem.basedir={files.folder / 'buckets'}",
+            "",
+        ]
+    )
+
+
+def _remembered_keys(files: _Files) -> tuple[str, str] | None:
+    if not files.properties.exists():
+        return None
+    values = dict(
+        line.split("=", 1) for line in files.properties.read_text().splitlines() if "=" in line
+    )
+    with contextlib.suppress(KeyError):
+        return values["s3proxy.identity"].replace("\\\\", "\\"), values["s3proxy.credential"].replace("\\\\", "\\")
+    return None
+
+
+def running(folder: Path) -> int | None:
+    """The pid of the server kept in `folder` when it is running. A stale pid file's pid may since
+    belong to another process, so where the system shows command lines it must be this folder's server."""
+    files = _Files(folder.resolve())
+    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        pid = int(files.pid.read_text().split()[0])
+        os.kill(pid, 0)
+        if Path("/proc/self/cmdline").exists():
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if MAIN.encode() not in words or str(files.properties).encode() not in words:
+                return None
+        return pid
+    return None
+
+
+def server(folder: Path) -> S3Server | None:
+    """The running server kept in `folder`, or None."""
+    files = _Files(folder.resolve())
+    keys = _remembered_keys(files)
+    if keys is None or not files.port.exists() or running(folder) is None:
+        return None
+    return S3Server(f"http://127.0.0.1:{int(files.port.read_text())}", *keys)
+
+
+def _answers(endpoint: str) -> bool:
+    try:
+        httpx.get(endpoint, timeout=1.0)  # any HTTP answer (403 to an unsigned request) will do
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def start(
+    data_dir: Path,
+    port: int | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    timeout: float = 60.0,
+) -> S3Server:
+    """Start (or find running) the server kept in `data_dir`. Port and keys not given are the ones
+    it had before, or a free port and new random keys the first time."""
+    from lakehouse.streaming.broker import free_port
+
+    files = _Files(data_dir.resolve())
+    files.folder.mkdir(parents=True, exist_ok=True)
+    (files.folder / "buckets").mkdir(exist_ok=True)
+    remembered = _remembered_keys(files)
+    if (access_key is None) != (secret_key is None):
+        raise S3ServerError("give both the access key and the secret key, or neither")
+    keys = (access_key, secret_key) if access_key and secret_key else remembered
+    keys = keys or (f"lakehouse-{secrets.token_hex(4)}", secrets.token_urlsafe(30))
+    already = server(files.folder)
+    if already is not None:
+        if keys != remembered or (port is not None and already.endpoint != f"http://127.0.0.1:{port}"):
+            raise S3ServerError(f"an S3 server with other settings is running from {files.folder}: stop it first")
+        return already
+    if port is None:
+        port = int(files.port.read_text()) if files.port.exists() else free_port()
+    jar = _jar()
+    files.properties.touch(mode=0o600)
+    files.properties.chmod(0o600)
+    files.properties.write_text(_properties(files, port, *keys))
+    files.port.write_text(str(port))
+    found = S3Server(f"http://127.0.0.1:{port}", *keys)
+    command = ["java", "-Xms64m", "-Xmx512m", "-cp", str(jar), MAIN, "--properties", str(files.properties)]
+    with files.log.open("ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    files.pid.write_text(f"{process.pid}\n")
+    deadline = time.monotonic() + timeout
+    while not _answers(found.endpoint):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(files.folder)
+            raise S3ServerError(f"the S3 server did not start on {found.endpoint}; see {files.log}")
+        time.sleep(0.2)
+    log.info("S3 server on %s (pid %d, buckets in %s)", found.endpoint, process.pid, files.folder / "buckets")
+    return found
+
+
+def stop(data_dir: Path, timeout: float = 30.0) -> bool:
+    """Stop the server kept in `data_dir` (SIGTERM, then SIGKILL after `timeout`); False when none ran."""
+    pid = running(data_dir)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    _Files(data_dir.resolve()).pid.unlink(missing_ok=True)
+    return True

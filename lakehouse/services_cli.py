@@ -1,0 +1,46 @@
+"""`lakehouse s3 start|stop`: servers the project starts for itself, each kept in a folder under <data_dir>."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lakehouse.console import console, err, state
+
+s3_app = typer.Typer(no_args_is_help=True, help="A local S3 API server (s3proxy) for the lake and landing zone.")
+S3Folder = Annotated[Path | None, typer.Option("--data-dir", help="Server folder (default <data_dir>/s3).")]
+
+
+def s3_folder(folder: Path | None = None) -> Path:
+    return folder or state.config.data_dir / "s3"
+
+
+@s3_app.command("start")
+def s3_start(
+    port: Annotated[int | None, typer.Option(help="Port (default: the one it had, else free).")] = None,
+    data_dir: S3Folder = None,
+) -> None:
+    """Start the server in the background and print the variables S3 clients read (secret included)."""
+    from lakehouse import s3server
+
+    folder = s3_folder(data_dir)
+    try:
+        started = s3server.start(folder, port)
+    except s3server.S3ServerError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    err.print(f"S3 server on {started.endpoint} (buckets in {folder / 'buckets'}); for its clients:", highlight=False)
+    for name, value in started.env().items():
+        console.print(f"export {name}={shlex.quote(value)}", highlight=False, soft_wrap=True)
+
+
+@s3_app.command("stop")
+def s3_stop(data_dir: S3Folder = None) -> None:
+    """Stop the server (its buckets stay in its folder)."""
+    from lakehouse import s3server
+
+    stopped = s3server.stop(s3_folder(data_dir))
+    console.print("S3 server stopped" if stopped else "no S3 server was running", highlight=False)
