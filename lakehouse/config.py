@@ -50,6 +50,10 @@ class EngineConfig(_Frozen):
     connect_url: str | None = None
     spark_master: str | None = "local[2]"
     jars_dir: str | None = "jvm/target/jars"
+    # kind=connect: what serves connect_url (auto asks the server) and whether this machine reaches
+    # the lake's files as the server does (null: when the server is on this machine)
+    connect_server: Literal["auto", "sail", "spark"] = "auto"
+    driver_shares_files: bool | None = None
     conf: dict[str, str] = Field(default_factory=dict)
 
 

@@ -113,8 +113,8 @@ def history(lake: Lake, table: str, limit: int = 5) -> list[dict[str, Any]]:
 
 
 def _spark_delta(lake: Lake) -> bool:
-    """True on a classic (JVM) session, which has Delta's SQL commands; Spark Connect (Sail) has not."""
-    return not type(lake.spark).__module__.startswith("pyspark.sql.connect")
+    """Whether the engine has Delta's SQL maintenance commands (Apache Spark with Delta); Sail has not."""
+    return lake.profile.delta_sql_maintenance
 
 
 def _vacuum_spark(lake: Lake, table: str, hours: int) -> int:
@@ -317,10 +317,7 @@ def _unreferenced(lake: Lake, table: str) -> int:
 def drop_history(lake: Lake, table: str) -> tuple[int, int]:
     """Vacuum with retention 0, checkpoint, and delete the log before the checkpoint; returns
     (data files removed, log entries removed)."""
-    if _spark_delta(lake):
-        removed = _vacuum_spark(lake, table, 0)
-    else:
-        removed = _vacuum_delta_rs(lake, table, 0)
+    removed = _vacuum_spark(lake, table, 0) if _spark_delta(lake) else _vacuum_delta_rs(lake, table, 0)
     delta = lake.delta(table)
     delta.create_checkpoint()
     entries = _older_log_entries(lake.path(table), delta.version())

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -44,6 +44,9 @@ from pyspark.sql.types import (
 )
 
 from lakehouse.files import Location
+
+if TYPE_CHECKING:
+    from lakehouse.engine import EngineProfile
 
 log = logging.getLogger(__name__)
 
@@ -531,17 +534,26 @@ class Lake:
     # column mapping, ...) is merged by the engine.
     DELTA_RS_WRITER_FEATURES = frozenset({"appendOnly", "invariants", "timestampNtz"})
 
+    @property
+    def profile(self) -> EngineProfile:
+        """What this lake's engine can do (declared when its session was made)."""
+        from lakehouse.engine import profile_of
+
+        return profile_of(self.spark)
+
     def upsert_strategy(self, source: DataFrame, table: str, partition_by: list[str] | None) -> str:
         """The measured winner for this engine, table layout and source (benchmarks/upsert.md).
 
         Apache Spark on one machine (`local[...]`): a delta-rs merge, 3-8x faster than Delta's
-        MERGE there, where the driver is the whole cluster anyway. On a cluster: MERGE, which runs
-        on the executors. Sail: its MERGE rewrites the whole table, so the touched partitions are
-        rewritten while they are few, and delta-rs merges otherwise."""
-        if not type(self.spark).__module__.startswith("pyspark.sql.connect"):
-            local = (self.spark.sparkContext.master or "").startswith("local")
-            return "delta-rs" if local and self._delta_rs_can_write(table) else "merge"
-        if partition_by:
+        MERGE there, where the driver is the whole cluster anyway. On a cluster, or where this
+        process cannot reach the table's files: MERGE, which runs on the executors. An engine whose
+        MERGE rewrites the whole table (Sail): the touched partitions are rewritten while they are
+        few, and delta-rs merges otherwise."""
+        profile = self.profile
+        default = profile.upsert_default()
+        if default == "merge":
+            return "merge"
+        if profile.merge_rewrites_table and partition_by:
             touched = len(self._partition_values(source, partition_by))
             actions = pa.table(self.delta(table).get_add_actions(flatten=True))
             columns = [f"partition.{c}" for c in partition_by]
