@@ -113,8 +113,8 @@ def _connect_profile(spark: SparkSession, url: str, config: Config) -> EnginePro
     host = urlparse(url.replace("sc://", "http://", 1)).hostname or ""
     loopback = host in ("localhost", "127.0.0.1", "::1")
     shares = config.engine.driver_shares_files
-    if shares is None:  # a server on this machine sees the same files
-        shares = loopback
+    if shares is None:  # a server on this machine sees the same files, and anyone sees a lake on object storage
+        shares = loopback or not config.lake.is_local
     sail = server == "sail"
     return EngineProfile(
         name=f"connect-{server}", classic_session=False, delta_sql_maintenance=not sail,
