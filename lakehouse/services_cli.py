@@ -1,4 +1,4 @@
-"""`lakehouse s3 start|stop`: servers the project starts for itself, each kept in a folder under <data_dir>."""
+"""`lakehouse s3|cluster start|stop`: servers the project starts for itself, each kept in a folder under <data_dir>."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 from lakehouse.console import console, err, state
 
 s3_app = typer.Typer(no_args_is_help=True, help="A local S3 API server (s3proxy) for the lake and landing zone.")
+cluster_app = typer.Typer(no_args_is_help=True, help="A Spark standalone cluster on this machine (master and workers).")
 S3Folder = Annotated[Path | None, typer.Option("--data-dir", help="Server folder (default <data_dir>/s3).")]
 
 
@@ -44,3 +45,40 @@ def s3_stop(data_dir: S3Folder = None) -> None:
 
     stopped = s3server.stop(s3_folder(data_dir))
     console.print("S3 server stopped" if stopped else "no S3 server was running", highlight=False)
+
+
+ClusterFolder = Annotated[Path | None, typer.Option("--data-dir", help="Cluster folder (default <data_dir>/cluster).")]
+
+
+def cluster_folder(folder: Path | None = None) -> Path:
+    return folder or state.config.data_dir / "cluster"
+
+
+@cluster_app.command("start")
+def cluster_start(
+    workers: Annotated[int, typer.Option(min=1, help="Workers, each in its own JVM.")] = 2,
+    port: Annotated[int | None, typer.Option(help="The master's port (default: free).")] = None,
+    cores: Annotated[int, typer.Option(min=1, help="Cores each worker offers.")] = 1,
+    memory: Annotated[str, typer.Option(help="Memory each worker offers to executors (e.g. 1g).")] = "1g",
+    data_dir: ClusterFolder = None,
+) -> None:
+    """Start a master and workers in the background; print the master URL once every worker registered."""
+    from lakehouse import cluster
+
+    folder = cluster_folder(data_dir)
+    try:
+        started = cluster.start(folder, workers, port, cores, memory)
+    except cluster.ClusterError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    err.print(f"Spark master with {workers} worker(s), web UI {started.webui_url}, logs in {folder}", highlight=False)
+    console.print(started.master_url, highlight=False)
+
+
+@cluster_app.command("stop")
+def cluster_stop(data_dir: ClusterFolder = None) -> None:
+    """Stop the workers and the master."""
+    from lakehouse import cluster
+
+    stopped = cluster.stop(cluster_folder(data_dir))
+    console.print("Spark cluster stopped" if stopped else "no Spark cluster was running", highlight=False)
