@@ -1,4 +1,5 @@
-"""`lakehouse s3|cluster start|stop`: servers the project starts for itself, each kept in a folder under <data_dir>."""
+"""`lakehouse s3|cluster|connect-server start|stop`: servers the project starts for itself, each kept
+in a folder under <data_dir>."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from lakehouse.console import console, err, state
 
 s3_app = typer.Typer(no_args_is_help=True, help="A local S3 API server (s3proxy) for the lake and landing zone.")
 cluster_app = typer.Typer(no_args_is_help=True, help="A Spark standalone cluster on this machine (master and workers).")
+connect_app = typer.Typer(
+    no_args_is_help=True, help="Apache Spark's own Spark Connect server, with Delta (for --engine connect)."
+)
 S3Folder = Annotated[Path | None, typer.Option("--data-dir", help="Server folder (default <data_dir>/s3).")]
 
 
@@ -82,3 +86,51 @@ def cluster_stop(data_dir: ClusterFolder = None) -> None:
 
     stopped = cluster.stop(cluster_folder(data_dir))
     console.print("Spark cluster stopped" if stopped else "no Spark cluster was running", highlight=False)
+
+
+ConnectFolder = Annotated[
+    Path | None, typer.Option("--data-dir", help="Server folder (default <data_dir>/connect-server).")
+]
+
+
+@connect_app.command("start")
+def connect_start(
+    port: Annotated[int | None, typer.Option(help="gRPC port (default: free).")] = None,
+    master: Annotated[str, typer.Option(help="Where the server runs its jobs: local[N] or spark://host:port.")] = (
+        "local[2]"
+    ),
+    conf: Annotated[list[str] | None, typer.Option(help="More Spark settings, KEY=VALUE (repeatable).")] = None,
+    data_dir: ConnectFolder = None,
+) -> None:
+    """Start the server in the background with Delta's jars; print its sc:// URL once it accepts connections."""
+    from lakehouse import connect_server, jvm_archive
+
+    config = state.config
+    settings = dict(item.split("=", 1) for item in conf or [] if "=" in item)
+    if len(settings) != len(conf or []):
+        err.print("[red]error:[/red] --conf takes KEY=VALUE")
+        raise typer.Exit(2)
+    folder = data_dir or config.data_dir / "connect-server"
+    try:
+        started = connect_server.start(
+            folder, config.jars_dir, port, master, jvm_archive.java_options(config), settings
+        )
+    except connect_server.ConnectServerError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    err.print(
+        f"Spark Connect server (master {master}, log {folder / 'connect.log'}); use it with "
+        f"`export LAKEHOUSE_ENGINE=connect LAKEHOUSE_ENGINE__CONNECT_URL={started.url}`",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(started.url, highlight=False)
+
+
+@connect_app.command("stop")
+def connect_stop(data_dir: ConnectFolder = None) -> None:
+    """Stop the server."""
+    from lakehouse import connect_server
+
+    stopped = connect_server.stop(data_dir or state.config.data_dir / "connect-server")
+    console.print("Spark Connect server stopped" if stopped else "no Spark Connect server was running", highlight=False)

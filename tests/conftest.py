@@ -167,3 +167,19 @@ def spark_cluster(engine: str, tmp_path_factory: pytest.TempPathFactory):
     yield started
     assert cluster.stop(folder), "the cluster was not running at the end of the tests"
     assert cluster.running(folder) == [], "a cluster daemon outlived `cluster.stop`"
+
+
+@pytest.fixture(scope="session")
+def spark_connect_server(engine: str, tmp_path_factory: pytest.TempPathFactory):
+    """Apache Spark's own Spark Connect server with Delta, local[2]. A process that holds a classic
+    JVM session cannot open a Connect one: talk to it from another process."""
+    from lakehouse import connect_server, jvm_archive
+
+    if engine != "spark":
+        pytest.skip("Apache Spark's Spark Connect server is Apache Spark: covered by the --engine spark pass")
+    folder = tmp_path_factory.mktemp("connect-server")
+    config = load_config("test", overrides={"data_dir": str(folder)}, environ={})
+    started = connect_server.start(folder, config.jars_dir, java_options=jvm_archive.java_options(config))
+    yield started
+    assert connect_server.stop(folder), "the Spark Connect server was not running at the end of the tests"
+    assert connect_server.running(folder) is None
