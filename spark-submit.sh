@@ -96,4 +96,7 @@ fi
 mkdir -p "$here/dist"
 (cd "$here" && "$python" -m zipfile -c dist/lakehouse.zip lakehouse/ >/dev/null)
 export LAKEHOUSE_CONF_DIR="${LAKEHOUSE_CONF_DIR:-$here/conf}"
+# pyspark's spark-submit finds SPARK_HOME with $PYSPARK_PYTHON (else whatever python3 is on PATH,
+# which has no pyspark when the venv is not activated).
+export PYSPARK_PYTHON="$python"
 exec "${cmd[@]}"

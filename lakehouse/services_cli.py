@@ -39,7 +39,7 @@ def s3_start(
         raise typer.Exit(2) from None
     err.print(f"S3 server on {started.endpoint} (buckets in {folder / 'buckets'}); for its clients:", highlight=False)
     for name, value in started.env().items():
-        console.print(f"export {name}={shlex.quote(value)}", highlight=False, soft_wrap=True)
+        console.print(f"export {name}={shlex.quote(value)}", markup=False, highlight=False, soft_wrap=True)
 
 
 @s3_app.command("stop")
