@@ -101,7 +101,7 @@ def backfill(
     """Backfill `jobs` in order over `start`..`end`; a failed job stops the ones after it."""
     if end < start:
         raise ValueError(f"--to {end} is before --from {start}")
-    with lake_lock(config.data_dir, wait_seconds):
+    with lake_lock(config.data_dir, wait_seconds, config.lake, config.storage.lock_lease_seconds):
         started = dt.datetime.now(dt.UTC)
         run_id = f"backfill-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         ctx = JobContext(config, lake, run_id, started)

@@ -67,6 +67,7 @@ def _generate(scale: float | None, seed: int | None, days: int | None) -> Genera
             days=days if days is not None else gen.days,
             start_date=gen.start_date,
             progress=sys.stderr.isatty(),
+            landing=cfg.landing,
         )
     except GeneratorMismatch as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -74,7 +75,7 @@ def _generate(scale: float | None, seed: int | None, days: int | None) -> Genera
     counts = ", ".join(f"{k} {v:,}" for k, v in summary.counts.items())
     console.print(
         f"Generated days {summary.first_day} .. {summary.last_day} "
-        f"({summary.days_added} new of {summary.days_total}) in {cfg.sources_dir}: {counts}"
+        f"({summary.days_added} new of {summary.days_total}) in {cfg.landing}: {counts}"
     )
     return summary
 
@@ -117,6 +118,7 @@ def _summary_table(reports, title: str = "lakehouse run") -> Table:  # noqa: ANN
 
 
 def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # noqa: ANN202
+    from lakehouse.files import StorageError
     from lakehouse.locking import LakeBusy
     from lakehouse.pipeline import UnknownJob, run_jobs, select_jobs
 
@@ -153,6 +155,9 @@ def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # n
         except LakeBusy as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(3) from None
+        except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
     console.print(_summary_table(summary.reports))
     warnings = [w for r in summary.reports for w in r.outcome.warnings]
     for warning in warnings:
@@ -306,7 +311,7 @@ def _where_to_look() -> str:
             f"  {cli} dq report             # quality checks and trends; Data Docs under {cfg.data_dir}/quality",
             f"  mlflow ui --backend-store-uri sqlite:///{cfg.data_dir}/mlflow/mlflow.db   # runs and the churn model",
             f"  {cli} sql \"SELECT segment, count(*) FROM gold.customer_segments GROUP BY segment\"",
-            f"Delta tables: {cfg.lake_dir}; sources: {cfg.sources_dir}.",
+            f"Delta tables: {cfg.lake}; sources: {cfg.landing}.",
         ]
     )
 

@@ -15,19 +15,30 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lakehouse.files import Location
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
 ENV_PREFIX = "LAKEHOUSE_"
 # Shorthands for the variables users set most; everything else uses the A__B__C form.
-ENV_SHORTHANDS = {"DATA_DIR": "data_dir", "ENGINE": "engine.kind"}
+ENV_SHORTHANDS = {"DATA_DIR": "data_dir", "ENGINE": "engine.kind", "LAKE_URI": "storage.lake_uri",
+                  "LANDING_URI": "sources.landing_uri"}
 # Variables that belong to other parts of the product, not to this config file.
 ENV_IGNORED = {"API_KEYS", "CRM_URL", "CRM_TOKEN", "KAFKA_BOOTSTRAP", "CONF_DIR", "ENV", "TEST_ENGINE", "TEST_ENGINES"}
 
 
 class ConfigError(ValueError):
     """A configuration value is unknown or invalid; the message names the key and its source."""
+
+
+def _checked_uri(value: str | None) -> str | None:
+    """A local path (made absolute) or an s3:// URI; anything else is an error naming the key."""
+    if not value:
+        return None
+    location = Location(value)  # ValueError: not a local path or an s3:// URI
+    return str(location) if not location.is_local else str(Path(value).expanduser().absolute())
 
 
 class _Frozen(BaseModel):
@@ -39,6 +50,10 @@ class EngineConfig(_Frozen):
     connect_url: str | None = None
     spark_master: str | None = "local[2]"
     jars_dir: str | None = "jvm/target/jars"
+    # kind=connect: what serves connect_url (auto asks the server) and whether this machine reaches
+    # the lake's files as the server does (null: when the server is on this machine)
+    connect_server: Literal["auto", "sail", "spark"] = "auto"
+    driver_shares_files: bool | None = None
     conf: dict[str, str] = Field(default_factory=dict)
 
 
@@ -51,10 +66,32 @@ class FxConfig(_Frozen):
 
 class SourcesConfig(_Frozen):
     app_db_url: str | None = None
+    # Where clickstream, telemetry and targets files land: a local path or s3://bucket/prefix
+    # (null: <data_dir>/sources). The app database stays `app_db_url`, FX an HTTP API.
+    landing_uri: str | None = None
+
+    @field_validator("landing_uri")
+    @classmethod
+    def _landing_uri(cls, value: str | None) -> str | None:
+        return _checked_uri(value)
     # The app database's extract reads again this far behind its watermark, for changes committed
     # late with an older stamp; what bronze already holds is dropped.
     app_db_lookback_seconds: int = Field(600, ge=0)
     fx: FxConfig = FxConfig()
+
+
+class StorageConfig(_Frozen):
+    # Where the Delta tables live: a local path or s3://bucket/prefix (null: <data_dir>/lake).
+    # Endpoint and credentials come from the standard AWS_* variables (lakehouse.files).
+    lake_uri: str | None = None
+    # On object storage the lake lock is a lease renewed while held (lakehouse.s3lock): a run that
+    # died is taken over this long after its last renewal.
+    lock_lease_seconds: float = Field(30.0, ge=3)
+
+    @field_validator("lake_uri")
+    @classmethod
+    def _lake_uri(cls, value: str | None) -> str | None:
+        return _checked_uri(value)
 
 
 class PipelineConfig(_Frozen):
@@ -145,6 +182,7 @@ class Config(_Frozen):
     env: str = "local"
     data_dir: Path = Path("data")
     engine: EngineConfig = EngineConfig()
+    storage: StorageConfig = StorageConfig()
     sources: SourcesConfig = SourcesConfig()
     pipeline: PipelineConfig = PipelineConfig()
     generator: GeneratorConfig = GeneratorConfig()
@@ -162,6 +200,16 @@ class Config(_Frozen):
     @property
     def lake_dir(self) -> Path:
         return self.data_dir / "lake"
+
+    @property
+    def lake(self) -> Location:
+        """Where the Delta tables live (`storage.lake_uri`, else `<data_dir>/lake`)."""
+        return Location(self.storage.lake_uri or self.lake_dir)
+
+    @property
+    def landing(self) -> Location:
+        """Where landed files live (`sources.landing_uri`, else `<data_dir>/sources`)."""
+        return Location(self.sources.landing_uri or self.sources_dir)
 
     @property
     def app_db_url(self) -> str:

@@ -42,11 +42,16 @@ class State:
     def lake(self, register: bool = True):  # noqa: ANN201 - imports pyspark lazily: `--help` stays fast
         """The lake on this invocation's engine, every table registered unless `register` is false."""
         from lakehouse.engine import get_session
+        from lakehouse.files import StorageError
         from lakehouse.storage import Lake
 
-        lake = Lake(get_session(self.config), self.config.lake_dir)
+        lake = Lake(get_session(self.config), self.config.lake)
         if register:
-            lake.register_all()
+            try:
+                lake.register_all()
+            except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
+                err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1) from None
         return lake
 
 
@@ -56,7 +61,8 @@ class State:
         from lakehouse.locking import LakeBusy, lake_lock
 
         try:
-            with lake_lock(self.config.data_dir, wait):
+            config = self.config
+            with lake_lock(config.data_dir, wait, config.lake, config.storage.lock_lease_seconds):
                 yield
         except LakeBusy as exc:
             err.print(f"[red]error:[/red] {exc}")

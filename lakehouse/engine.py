@@ -5,10 +5,16 @@ Three kinds, chosen by `engine.kind` (or `--engine`):
 * `embedded`: Sail (pysail), a Rust Spark Connect server started in this process. The default.
 * `spark`: Apache Spark on the JVM with Delta. Under spark-submit, the master and jars come from
   spark-submit; elsewhere the session runs `engine.spark_master` with the jars Maven fetched.
-* `connect`: any Spark Connect server at `engine.connect_url`.
+* `connect`: any Spark Connect server at `engine.connect_url`: Sail elsewhere, or Apache Spark's
+  own Spark Connect server with Delta (`lakehouse connect-server start`).
 
 One Python process holds one engine: a classic JVM session and a Spark Connect session cannot
 coexist behind the generic builder.
+
+What the engine can do is declared once, when its session is made: an `EngineProfile`
+(`profile_of(spark)`). Every route that differs between engines reads it; nothing else looks at a
+session's class. docs/engines.md shows the same table (tests/unit/test_engine_profile.py keeps
+the two equal).
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import atexit
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
@@ -37,6 +45,83 @@ _embedded_server: Any = None
 
 class EngineError(RuntimeError):
     """The requested engine cannot be started; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """What one engine can do, and so which route each engine-dependent step takes."""
+
+    name: str  # embedded (Sail in this process) | spark (Apache Spark, JVM driver here) | connect-sail | connect-spark
+    classic_session: bool  # a JVM driver in this process: SparkContext, Structured Streaming sinks, the master URL
+    delta_sql_maintenance: bool  # DESCRIBE HISTORY / OPTIMIZE / VACUUM as SQL (else delta-rs on the same table)
+    merge_rewrites_table: bool  # MERGE INTO rewrites the whole table (measured on Sail: ENGINE_NOTES.md)
+    structured_streaming: bool  # readStream from Kafka into foreachBatch, run by the engine
+    corrupt_record_modes: bool  # the JSON/CSV readers' PERMISSIVE/DROPMALFORMED with a corrupt-record column
+    engine_on_this_machine: bool  # the engine computes here only (embedded, `local[...]`): no executors elsewhere
+    driver_shares_files: bool  # this process reaches the lake's files as the engine does (delta-rs on the same tables)
+    catalog_scope: str  # session: table names registered per session | server: shared by every client of the server
+
+    def upsert_default(self) -> str:
+        """The fastest upsert measured for this engine when nothing else decides (benchmarks/upsert.md):
+        MERGE where the engine runs on executors elsewhere or the driver cannot reach the files,
+        delta-rs on the driver where the driver is the whole engine anyway."""
+        if not self.driver_shares_files:
+            return "merge"
+        if self.merge_rewrites_table or self.engine_on_this_machine:
+            return "delta-rs"
+        return "merge"
+
+
+_PROFILES: dict[int, tuple[SparkSession, EngineProfile]] = {}
+
+
+def profile_of(spark: SparkSession) -> EngineProfile:
+    """The profile declared when `spark` was made by `get_session`."""
+    try:
+        return _PROFILES[id(spark)][1]
+    except KeyError:
+        raise EngineError("this session was not made by lakehouse.engine.get_session: its engine is unknown") from None
+
+
+def _remember(spark: SparkSession, profile: EngineProfile) -> SparkSession:
+    _PROFILES[id(spark)] = (spark, profile)
+    return spark
+
+
+EMBEDDED = EngineProfile(
+    name="embedded", classic_session=False, delta_sql_maintenance=False, merge_rewrites_table=True,
+    structured_streaming=False, corrupt_record_modes=False, engine_on_this_machine=True,
+    driver_shares_files=True, catalog_scope="session",
+)
+
+
+def _spark_profile(master: str) -> EngineProfile:
+    return EngineProfile(
+        name="spark", classic_session=True, delta_sql_maintenance=True, merge_rewrites_table=False,
+        structured_streaming=True, corrupt_record_modes=True, engine_on_this_machine=master.startswith("local"),
+        driver_shares_files=True, catalog_scope="session",
+    )
+
+
+def _connect_profile(spark: SparkSession, url: str, config: Config) -> EngineProfile:
+    """Sail or Apache Spark behind a Spark Connect URL: `engine.connect_server`, else the server's
+    own answer (`version()` is Sail's release on Sail, Spark's on Apache Spark)."""
+    server = config.engine.connect_server
+    if server == "auto":
+        version = spark.sql("SELECT version() AS v").first()["v"]
+        server = "spark" if str(version).split(" ")[0] == spark.version else "sail"
+    host = urlparse(url.replace("sc://", "http://", 1)).hostname or ""
+    loopback = host in ("localhost", "127.0.0.1", "::1")
+    shares = config.engine.driver_shares_files
+    if shares is None:  # a server on this machine sees the same files, and anyone sees a lake on object storage
+        shares = loopback or not config.lake.is_local
+    sail = server == "sail"
+    return EngineProfile(
+        name=f"connect-{server}", classic_session=False, delta_sql_maintenance=not sail,
+        merge_rewrites_table=sail, structured_streaming=False, corrupt_record_modes=not sail,
+        engine_on_this_machine=loopback and sail, driver_shares_files=bool(shares),
+        catalog_scope="session" if sail else "server",
+    )
 
 
 def _start_embedded_server() -> int:
@@ -88,13 +173,24 @@ def _spark_session(config: Config) -> SparkSession:
         # PySpark's driver reads the workers' interpreter from PYSPARK_PYTHON (else `python3` on PATH).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         settings.setdefault("spark.sql.warehouse.dir", str(config.data_dir / "spark-warehouse"))
+    for key, value in s3a_settings(config).items():  # under spark-submit too: the driver makes the context
+        settings.setdefault(key, value)
         options = [f"-Dderby.system.home={config.data_dir}", *jvm_archive.java_options(config)]
         settings.setdefault("spark.driver.extraJavaOptions", " ".join(options))
     for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
-    return session
+    return _remember(session, _spark_profile(session.sparkContext.master or ""))
+
+
+def s3a_settings(config: Config) -> dict[str, str]:
+    """S3A settings from the standard AWS_* variables when the lake or the landing zone is on
+    object storage (none otherwise). `s3://` is mapped to S3A too, so the JVM takes the same URIs
+    as Sail and delta-rs; Delta picks its S3 log store (S3SingleDriverLogStore) for both schemes.
+    Spark redacts the keys in its UI and logs (`spark.redaction.regex`)."""
+    s3 = next((loc.s3 for loc in (config.lake, config.landing) if loc.s3 is not None), None)
+    return s3.hadoop_conf() if s3 is not None else {}
 
 
 def _remote_session(url: str, config: Config) -> SparkSession:
@@ -111,14 +207,11 @@ def get_session(config: Config) -> SparkSession:
     kind = config.engine.kind
     if kind == "embedded":
         port = _start_embedded_server()
-        return _remote_session(f"sc://127.0.0.1:{port}", config)
+        return _remember(_remote_session(f"sc://127.0.0.1:{port}", config), EMBEDDED)
     if kind == "connect":
-        if not config.engine.connect_url:
+        url = config.engine.connect_url
+        if not url:
             raise EngineError("engine 'connect' needs engine.connect_url (sc://host:port)")
-        return _remote_session(config.engine.connect_url, config)
+        session = _remote_session(url, config)
+        return _remember(session, _connect_profile(session, url, config))
     return _spark_session(config)
-
-
-def engine_name(spark: SparkSession) -> str:
-    """'spark' for a classic JVM session, 'connect' for any Spark Connect session (Sail included)."""
-    return "connect" if type(spark).__module__.startswith("pyspark.sql.connect") else "spark"

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from lakehouse.config import ConfigError, load_config
 from lakehouse.engine import get_session
+from lakehouse.files import StorageError
+from lakehouse.locking import LakeBusy
 from lakehouse.pipeline import run_jobs, select_jobs
 from lakehouse.storage import Lake
 
@@ -38,9 +40,16 @@ def main(job_names: Sequence[str], argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
-    lake = Lake(get_session(config), config.lake_dir)
-    lake.register_all()
-    summary = run_jobs(config, lake, select_jobs(job_names))
+    lake = Lake(get_session(config), config.lake)
+    try:
+        lake.register_all()
+        summary = run_jobs(config, lake, select_jobs(job_names))
+    except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
+        log.error("%s", exc)
+        return 1
+    except LakeBusy as exc:
+        log.error("%s", exc)
+        return 3
     for report in summary.reports:
         outcome = report.outcome
         log.info(

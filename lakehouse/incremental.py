@@ -33,15 +33,14 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from deltalake import DeltaTable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from lakehouse.clock import from_engine
+from lakehouse.files import Location
 from lakehouse.storage import Lake
 
 TABLE = "ops.increments"
@@ -113,7 +112,7 @@ def params_text(params: dict[str, Any]) -> str:
 def _other_commits(lake: Lake, table: str, since: int) -> list[int] | None:
     """The versions of `table` after `since` whose commit is not an append (None: `since` is
     ahead of the table, which was recreated)."""
-    delta = DeltaTable(str(lake.path(table)))
+    delta = lake.delta(table)
     current = delta.version()
     if current < since:
         return None
@@ -165,10 +164,14 @@ def readable(lake: Lake, table: str, version: int) -> bool:
     if current is None or version < 0 or version > current:
         return False
     try:
-        uris = DeltaTable(str(lake.path(table)), version=version).file_uris()
+        uris = lake.delta(table, version).file_uris()
     except Exception:  # the log of that version is gone (log retention, a recreated table)
         return False
-    return all(Path(uri.removeprefix("file://")).exists() for uri in uris)
+    files = [Location(uri) for uri in uris]
+    if lake.root.is_local:
+        return all(f.exists() for f in files)
+    present = {e.location for e in lake.path(table).list(recursive=True)}  # one listing, not a request per file
+    return all(f in present for f in files)
 
 
 def changed_rows(

@@ -27,7 +27,6 @@ from typing import Any, Protocol
 import orjson
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -42,12 +41,13 @@ from lakehouse.bronze.records import (
     with_ingestion_columns,
 )
 from lakehouse.config import Config
+from lakehouse.files import Location
 from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_critical
 from lakehouse.quality.source_schema import source_column_checks, value_type_changed
 from lakehouse.sources import app_db, landing
 from lakehouse.sources.fx_api import BadAnswer, FxClient
 from lakehouse.state import FileRecord, IngestState, LedgerEntry
-from lakehouse.storage import Lake, arrow_schema, to_arrow
+from lakehouse.storage import Lake, arrow_schema, to_arrow, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +136,8 @@ def _append_quarantine(lake: Lake, rejected: Sequence[Rejected], batch_id: str, 
 
 
 # -- landing files (clickstream, telemetry) --------------------------------------------------
-def _relative(path: Path, root: Path) -> str:
-    return str(path.relative_to(root))
+def _relative(path: Location, root: Location) -> str:
+    return path.relative_to(root)
 
 
 # A file's mtime is kept in the ledger (and an unchanged size and mtime spare reading it again)
@@ -150,7 +150,7 @@ _SETTLED_NS = 2_000_000_000
 class _Pending:
     """A version of a landed file the ledger does not hold yet (a new file, or a changed one)."""
 
-    path: Path
+    path: Location
     origin: str  # the path relative to the sources folder: `_source` and the ledger's path
     content_hash: str
     size: int
@@ -164,27 +164,26 @@ class _Pending:
                           self.modified_ns)
 
 
-def _new_files(state: IngestState, source: str, root: Path, sources_dir: Path) -> list[_Pending]:
+def _new_files(state: IngestState, source: str, root: Location, sources_dir: Location) -> list[_Pending]:
     """Every landed file whose content is not the latest version the ledger holds for its path.
 
     A file whose size and mtime are those recorded is not read again (see `_SETTLED_NS`); any
     other is hashed, so a rewrite of the same size is noticed too."""
     latest = state.latest_files(source)
     pending = []
-    for path in landing.list_landing_files(root):
+    for entry in landing.list_landing_files(root):
+        path = entry.location
         origin = _relative(path, sources_dir)
         known = latest.get(origin)
-        stat = path.stat()
-        if known and known.modified_ns is not None and (known.size, known.modified_ns) == (
-            stat.st_size, stat.st_mtime_ns
-        ):
+        if known and known.modified_ns is not None and (known.size, known.modified_ns) == (entry.size, entry.mtime_ns):
             continue
         content = path.read_bytes()
         digest = landing.content_hash(content)
         if known and known.content_hash == digest:
             continue
-        settled = time.time_ns() - stat.st_mtime_ns > _SETTLED_NS and stat.st_size == len(content)
-        pending.append(_Pending(path, origin, digest, len(content), stat.st_mtime_ns if settled else None, known))
+        mtime = entry.mtime_ns
+        settled = mtime is not None and time.time_ns() - mtime > _SETTLED_NS and entry.size == len(content)
+        pending.append(_Pending(path, origin, digest, len(content), mtime if settled else None, known))
     return pending
 
 
@@ -192,7 +191,7 @@ def _new_files(state: IngestState, source: str, root: Path, sources_dir: Path) -
 class _StageTask:
     table: str  # module name under lakehouse.bronze
     file: _Pending
-    part: Path
+    part: Location
     batch_id: str
     at: dt.datetime
 
@@ -233,8 +232,7 @@ def _stage_file(task: _StageTask) -> tuple[FileRecord, list[Rejected]]:
     its rows as a Parquet part (runs in a worker process)."""
     table = importlib.import_module(f"lakehouse.bronze.{task.table}")
     file = task.file
-    with file.path.open("rb") as handle:  # the version listed, though a writer may be appending
-        content = handle.read(file.size)
+    content = file.path.read_bytes(file.size)  # the version listed, though a writer may be appending
     if landing.content_hash(content) != file.content_hash:
         raise LandingFileChanged(f"{file.origin} changed while it was ingested; the next ingestion reads it")
     try:
@@ -256,7 +254,7 @@ def _stage_file(task: _StageTask) -> tuple[FileRecord, list[Rejected]]:
         at = task.at if task.at.tzinfo else task.at.replace(tzinfo=dt.UTC)  # naive: UTC, as elsewhere
         constants = {"_file_date": landing.file_date(file.path), "_ingested_at": at.astimezone(dt.UTC),
                      "_source": file.origin, "_batch_id": task.batch_id}
-        pq.write_table(records_table(records, arrow_schema(table.SCHEMA), constants), task.part)
+        write_parquet(records_table(records, arrow_schema(table.SCHEMA), constants), task.part)
     return file.record(status, len(records), len(bad)), bad
 
 
@@ -306,13 +304,14 @@ def _split_redeliveries(
 
 
 def ingest_landing(
-    lake: Lake, table: ModuleType, root: Path, sources_dir: Path, at: dt.datetime, run: Run = NO_RUN
+    lake: Lake, table: ModuleType, root: Location | Path, sources_dir: Location | Path, at: dt.datetime,
+    run: Run = NO_RUN
 ) -> IngestResult:
     """Ingest the landing files under `root` into `table.TABLE`: new files, and files changed since
     their last version in the ledger (only the lines appended, or the whole file rewritten)."""
     state = IngestState(lake)
     result = IngestResult()
-    pending = _new_files(state, table.SOURCE, root, sources_dir)
+    pending = _new_files(state, table.SOURCE, Location.of(root), Location.of(sources_dir))
     seen_hashes = state.known_hashes(table.SOURCE) if pending else set()
     module = table.__name__.rsplit(".", 1)[1]
     for start in range(0, len(pending), MAX_FILES_PER_BATCH):
@@ -337,13 +336,13 @@ def ingest_landing(
 
 
 def ingest_clickstream(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RUN) -> IngestResult:
-    return ingest_landing(lake, events, config.sources_dir / "clickstream", config.sources_dir, at, run)
+    return ingest_landing(lake, events, config.landing / "clickstream", config.landing, at, run)
 
 
 def ingest_telemetry_files(
     lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RUN
 ) -> IngestResult:
-    return ingest_landing(lake, telemetry, config.sources_dir / "telemetry", config.sources_dir, at, run)
+    return ingest_landing(lake, telemetry, config.landing / "telemetry", config.landing, at, run)
 
 
 # -- app database ------------------------------------------------------------------------------
@@ -702,14 +701,14 @@ def ingest_targets(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RU
     quarantine, is recorded as `rejected` and raises `SourceCheckFailed`: silver keeps the last
     readable upload, marked stale (`targets_current`). Each later run with the same file raises
     again without quarantining its lines twice, until another file is uploaded."""
-    path = config.sources_dir / "targets" / "sales_targets.csv"
-    if not path.exists():
+    path = config.landing / "targets" / "sales_targets.csv"
+    if not path.is_file():
         log.warning("no sales targets file at %s", path)
         return IngestResult()
     state = IngestState(lake)
     content = path.read_bytes()
     digest = landing.content_hash(content)
-    origin = _relative(path, config.sources_dir)
+    origin = _relative(path, config.landing)
     last = state.last_upload(sales_targets.SOURCE)
     if last and last["content_hash"] == digest:
         if last["status"] == "rejected":

@@ -91,7 +91,7 @@ def _workload(data_dir: Path, jars_dir: Path) -> None:
     overrides = {"engine.kind": "spark", "data_dir": str(data_dir), "engine.jars_dir": str(jars_dir)}
     config = load_config("local", overrides=overrides, environ={})
     spark = get_session(config)
-    lake = Lake(spark, config.lake_dir)
+    lake = Lake(spark, config.lake)
     rows = spark.range(0, 5000).selectExpr(
         "id", "id % 7 AS k", "CAST(id AS DOUBLE) * 1.5 AS x", "CAST(id AS STRING) AS s",
         "date_add(DATE '2026-01-01', CAST(id % 5 AS INT)) AS d", "TIMESTAMP '2026-01-01 00:00:00' AS ts",

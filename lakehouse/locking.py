@@ -1,8 +1,14 @@
-"""One writer per lake: runs that change tables hold an exclusive lock on `<data_dir>/.lakehouse.lock`.
+"""One writer per lake: runs that change tables hold an exclusive lock on the lake.
 
-The lock is an `fcntl.flock` on an open file, so the kernel releases it when its holder exits,
-however it exits (a SIGKILLed run never leaves a stale lock). The file says who holds it, for the
-error message. Nested use in one process (a demo that runs the pipeline) is allowed.
+A lake on a local disk: an `fcntl.flock` on `<data_dir>/.lakehouse.lock`, so the kernel releases it
+when its holder exits, however it exits (a SIGKILLed run never leaves a stale lock). The file says
+who holds it, for the error message.
+
+A lake on object storage (two machines may share a bucket): a lease object `<lake>/_lakehouse.lock`
+(`lakehouse.s3lock`) that says who holds it and until when, renewed by a heartbeat while held; a
+lease whose holder died expires and is taken over by the next run, as the kernel frees a local lock.
+
+Nested use in one process (a demo that runs the pipeline) is allowed.
 
 Inside a run, `JobTurns` lets jobs work side by side while keeping the sections that must work
 alone (full rebuilds) alone.
@@ -20,11 +26,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from lakehouse.files import Location
+
 _HELD: set[Path] = set()
 
 
 class LakeBusy(RuntimeError):
     """Another process holds the lake."""
+
+
+def holder_text() -> str:
+    """Who this process is, for the lock's record and another run's error message."""
+    command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:200]
+    return f"a run (pid {os.getpid()}, started {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC: {command})"
 
 
 def _holder(path: Path) -> str:
@@ -35,8 +49,18 @@ def _holder(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def lake_lock(data_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
-    """Hold the lake's write lock; wait up to `wait_seconds` for it, else raise LakeBusy."""
+def lake_lock(data_dir: Path, wait_seconds: float = 0.0, lake: Location | None = None,
+              lease_seconds: float = 30.0) -> Iterator[None]:
+    """Hold the lake's write lock; wait up to `wait_seconds` for it, else raise LakeBusy.
+
+    `lake` on object storage takes the lease lock there (`lease_seconds` long, renewed while held);
+    otherwise the lock is the local file under `data_dir`."""
+    if lake is not None and not lake.is_local:
+        from lakehouse.s3lock import lease_lock
+
+        with lease_lock(lake, wait_seconds, lease_seconds):
+            yield
+        return
     data_dir.mkdir(parents=True, exist_ok=True)
     path = (data_dir / ".lakehouse.lock").resolve()
     if path in _HELD:
@@ -57,8 +81,7 @@ def lake_lock(data_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
                 time.sleep(0.2)
         handle.seek(0)
         handle.truncate()
-        command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:200]
-        handle.write(f"a run (pid {os.getpid()}, started {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC: {command})")
+        handle.write(holder_text())
         handle.flush()
         _HELD.add(path)
         try:

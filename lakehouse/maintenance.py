@@ -34,15 +34,14 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from lakehouse.clock import from_engine
+from lakehouse.files import Location
 from lakehouse.personal import PersonalData, declared
 from lakehouse.storage import Lake
 
@@ -102,7 +101,7 @@ def history(lake: Lake, table: str, limit: int = 5) -> list[dict[str, Any]]:
         rows = lake.spark.sql(f"DESCRIBE HISTORY delta.`{lake.path(table)}` LIMIT {limit}").collect()
         return [{"version": r["version"], "timestamp": from_engine(r["timestamp"]), "operation": r["operation"]}
                 for r in rows]
-    commits = DeltaTable(str(lake.path(table))).history(limit)
+    commits = lake.delta(table).history(limit)
     return [
         {
             "version": c.get("version"),
@@ -114,8 +113,8 @@ def history(lake: Lake, table: str, limit: int = 5) -> list[dict[str, Any]]:
 
 
 def _spark_delta(lake: Lake) -> bool:
-    """True on a classic (JVM) session, which has Delta's SQL commands; Spark Connect (Sail) has not."""
-    return not type(lake.spark).__module__.startswith("pyspark.sql.connect")
+    """Whether the engine has Delta's SQL maintenance commands (Apache Spark with Delta); Sail has not."""
+    return lake.profile.delta_sql_maintenance
 
 
 def _vacuum_spark(lake: Lake, table: str, hours: int) -> int:
@@ -128,8 +127,21 @@ def _vacuum_spark(lake: Lake, table: str, hours: int) -> int:
     return max(0, before - _all_files(lake, table))
 
 
+def _vacuum_delta_rs(lake: Lake, table: str, hours: int) -> int:
+    """Vacuum with delta-rs; returns the files removed. On object storage delta-rs only lists them
+    and the file layer deletes them one request each: delta-rs deletes in bulk (DeleteObjects),
+    which S3-compatible servers without its checksum headers refuse (s3proxy: 501)."""
+    if lake.root.is_local:
+        return len(lake.delta(table).vacuum(hours, dry_run=False, enforce_retention_duration=False))
+    table_dir = lake.path(table)
+    files = lake.delta(table).vacuum(hours, dry_run=True, enforce_retention_duration=False)
+    for name in files:
+        (Location(name) if "://" in name else table_dir / name).delete()
+    return len(files)
+
+
 def _all_files(lake: Lake, table: str) -> int:
-    return sum(1 for _ in lake.path(table).rglob("*.parquet"))
+    return sum(1 for e in lake.path(table).list(recursive=True) if e.name.endswith(".parquet"))
 
 
 def maintain_table(
@@ -143,7 +155,7 @@ def maintain_table(
     """Compact small files, vacuum past the retention, write a checkpoint; see the module docstring."""
     check_retention(retention_hours, force)
     path = str(lake.path(table))
-    before = len(DeltaTable(path).file_uris())
+    before = len(lake.delta(table).file_uris())
     vacuumed = 0
     if _spark_delta(lake):
         if compact:
@@ -152,11 +164,10 @@ def maintain_table(
             vacuumed = _vacuum_spark(lake, table, retention_hours)
     else:
         if compact:
-            DeltaTable(path).optimize.compact()
+            lake.delta(table).optimize.compact()
         if vacuum:
-            removed = DeltaTable(path).vacuum(retention_hours, dry_run=False, enforce_retention_duration=False)
-            vacuumed = len(removed)
-    delta = DeltaTable(path)
+            vacuumed = _vacuum_delta_rs(lake, table, retention_hours)
+    delta = lake.delta(table)
     delta.create_checkpoint()
     result = MaintainResult(table, before, len(delta.file_uris()), vacuumed, delta.version(), history(lake, table))
     log.info(result.describe())
@@ -189,8 +200,9 @@ def erased_customers(lake: Lake) -> list[int]:
     return sorted(int(r[0]) for r in rows if r[0] is not None)
 
 
-def _data_files(table_dir: Path) -> list[Path]:
-    return [p for p in table_dir.rglob("*.parquet") if "_delta_log" not in p.parts]
+def _data_files(table_dir: Location) -> list[Location]:
+    return [e.location for e in table_dir.list(recursive=True)
+            if e.name.endswith(".parquet") and not e.location.relative_to(table_dir).startswith("_delta_log/")]
 
 
 def erased_values(lake: Lake, customers: Iterable[int], declarations: Iterable[PersonalData]) -> set[str]:
@@ -205,7 +217,7 @@ def erased_values(lake: Lake, customers: Iterable[int], declarations: Iterable[P
         if not decl.columns or not lake.exists(decl.table):
             continue
         for file in _data_files(lake.path(decl.table)):
-            part = pq.ParquetFile(file)
+            part = pq.ParquetFile(file.fs.open_input_file(file.fs_path))
             names = set(part.schema_arrow.names)
             if "customer_id" not in names:
                 continue
@@ -285,31 +297,32 @@ def _log_version(name: str) -> int | None:
     return int(digits) if digits.isdigit() else None
 
 
-def _older_log_entries(table_dir: Path, version: int) -> list[Path]:
+def _older_log_entries(table_dir: Location, version: int) -> list[Location]:
     """The log's commits, checksums and checkpoints of versions before `version`."""
     log_dir = table_dir / "_delta_log"
-    return [p for p in log_dir.iterdir() if p.is_file() and (v := _log_version(p.name)) is not None and v < version]
+    return [e.location for e in log_dir.list()
+            if not e.is_dir and (v := _log_version(e.name)) is not None and v < version]
+
+
+def _file_key(location: Location) -> str:
+    """One spelling per file, to compare delta-rs's file URIs with a listing (links resolved)."""
+    return location.fs_path if not location.is_local else str(location.local_path.resolve())
 
 
 def _unreferenced(lake: Lake, table: str) -> int:
-    delta = DeltaTable(str(lake.path(table)))
-    current = {Path(u.removeprefix("file://")).resolve() for u in delta.file_uris()}
-    return sum(1 for p in _data_files(lake.path(table)) if p.resolve() not in current)
+    current = {_file_key(Location(u)) for u in lake.delta(table).file_uris()}
+    return sum(1 for p in _data_files(lake.path(table)) if _file_key(p) not in current)
 
 
 def drop_history(lake: Lake, table: str) -> tuple[int, int]:
     """Vacuum with retention 0, checkpoint, and delete the log before the checkpoint; returns
     (data files removed, log entries removed)."""
-    path = str(lake.path(table))
-    if _spark_delta(lake):
-        removed = _vacuum_spark(lake, table, 0)
-    else:
-        removed = len(DeltaTable(path).vacuum(0, dry_run=False, enforce_retention_duration=False))
-    delta = DeltaTable(path)
+    removed = _vacuum_spark(lake, table, 0) if _spark_delta(lake) else _vacuum_delta_rs(lake, table, 0)
+    delta = lake.delta(table)
     delta.create_checkpoint()
     entries = _older_log_entries(lake.path(table), delta.version())
     for entry in entries:
-        entry.unlink()
+        entry.delete()
     return removed, len(entries)
 
 
@@ -332,12 +345,11 @@ def purge_erased(lake: Lake, at: dt.datetime | None = None) -> list[PurgeResult]
     ingest.scrub_erased_customers(lake, at)  # bronze first, recorded so silver recomputes just them
     results = []
     for decl in declarations:
-        path = str(lake.path(decl.table))
-        before = set(DeltaTable(path).file_uris())
+        before = set(lake.delta(decl.table).file_uris())
         scrubbed = scrub(lake, decl, customers, values)
         if not scrubbed and not _has_history(lake, decl.table):
             continue
-        rewritten = len(before - set(DeltaTable(path).file_uris()))
+        rewritten = len(before - set(lake.delta(decl.table).file_uris()))
         removed, entries = drop_history(lake, decl.table)
         result = PurgeResult(decl.table, scrubbed, rewritten, removed, entries, lake.current_version(decl.table))
         log.info(result.describe())

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
 from lakehouse.config import Config
+from lakehouse.files import unreachable
 from lakehouse.jobs import JOBS, Job, JobContext, JobOutcome
 from lakehouse.locking import lake_lock
 from lakehouse.quality.checks import QualityGateFailed
@@ -206,6 +207,10 @@ def _run_timed(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport
     except QualityGateFailed as exc:  # nothing was written; the message names rules, counts and examples
         return JobReport(job.name, "failed", JobOutcome(), time.perf_counter() - start, error=str(exc))
     except Exception as exc:
+        problem = unreachable(ctx.config.lake, ctx.config.landing)
+        if problem is not None:  # the store went away (or refuses us): that is the error, in one line
+            log.error("job %s failed: %s", job.name, problem)
+            return JobReport(job.name, "failed", JobOutcome(), time.perf_counter() - start, error=str(problem))
         log.exception("job %s failed", job.name)
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return JobReport(job.name, "failed", JobOutcome(), time.perf_counter() - start, error=error)
@@ -236,6 +241,18 @@ def record_reports(lake: Lake, run_id: str, started: dt.datetime, reports: Seque
     lake.append_rows(rows, RUNS_SCHEMA, RUNS_TABLE)
 
 
+def _record_run(config: Config, write: Callable[[], None]) -> None:
+    """Write the run's records, unless the object store they go to has gone away (then say so in
+    one line: the jobs' own reports already name it)."""
+    try:
+        write()
+    except Exception:
+        problem = unreachable(config.lake)
+        if problem is None:
+            raise
+        log.error("run records not written: %s", problem)
+
+
 def run_jobs(
     config: Config,
     lake: Lake,
@@ -247,7 +264,7 @@ def run_jobs(
 ) -> RunSummary:
     """Run `jobs` in order, holding the lake's write lock (waiting up to `wait_seconds` for it; else
     LakeBusy); a job whose upstream failed in this run is reported as blocked."""
-    with lake_lock(config.data_dir, wait_seconds):
+    with lake_lock(config.data_dir, wait_seconds, config.lake, config.storage.lock_lease_seconds):
         return _run_locked(config, lake, jobs, on_start, on_done, full)
 
 
@@ -272,9 +289,9 @@ def _run_locked(
             if _landed(job, report) and any(not j.incremental_source for j in jobs if j.name not in finished):
                 gate.prepare()  # transforms will check what landed: their checks are imported meanwhile
     finally:
-        gate.flush()
+        _record_run(config, lambda: gate.flush())
         if finished:
-            record_reports(lake, run_id, started, list(finished.values()))
+            _record_run(config, lambda: record_reports(lake, run_id, started, list(finished.values())))
     return RunSummary(run_id, tuple(finished[j.name] for j in jobs if j.name in finished))
 
 

@@ -1,6 +1,8 @@
 """The one place that reads and writes Delta: table paths, write modes, catalog registration.
 
-Every table lives at `<lake_dir>/<layer>/<table>` and is registered as `<layer>.<table>`.
+Every table lives at `<lake>/<layer>/<table>` and is registered as `<layer>.<table>`; the lake is a
+local folder or an `s3://` prefix, reached through `lakehouse.files` (its URI is what the engine
+and delta-rs take, with `storage_options` for delta-rs on S3).
 Engine DataFrames are written by the engine (Sail or Apache Spark). Frames built on the driver
 (ingestion state, run records, check results, source extracts, stream batches) are appended by
 delta-rs from this process, and the small `ops` state tables are read back the same way
@@ -16,15 +18,13 @@ import datetime as dt
 import functools
 import inspect
 import logging
-import os
 import re
-import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -42,6 +42,11 @@ from pyspark.sql.types import (
     StructType,
     TimestampType,
 )
+
+from lakehouse.files import Location
+
+if TYPE_CHECKING:
+    from lakehouse.engine import EngineProfile
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +138,27 @@ def to_arrow(frame: pd.DataFrame, schema: StructType) -> pa.Table:
     return pa.Table.from_pandas(frame[schema.fieldNames()], schema=arrow_schema(schema), preserve_index=False)
 
 
-def write_parquet_part(frame: pd.DataFrame, schema: StructType, path: Path) -> None:
+def write_parquet_part(frame: pd.DataFrame, schema: StructType, path: Location | Path) -> None:
     """Write `frame` with the Arrow types matching a Spark schema, for `Lake.append_staged`."""
-    pq.write_table(to_arrow(frame, schema), path)
+    write_parquet(to_arrow(frame, schema), path)
+
+
+def write_parquet(data: pa.Table, path: Location | Path) -> None:
+    """Write one Parquet file at `path` (local or on object storage)."""
+    location = Location.of(path)
+    pq.write_table(data, location.fs_path, filesystem=location.fs)
+
+
+def read_parquet(path: Location | Path) -> pa.Table:
+    """Read a Parquet file, or every part of a folder of them, from the driver."""
+    location = Location.of(path)
+    return pq.read_table(location.fs_path, filesystem=location.fs)
+
+
+def delta_table(path: Location | Path | str, version: int | None = None) -> DeltaTable:
+    """The Delta table at `path` opened by delta-rs (with the storage options object storage needs)."""
+    location = Location.of(path)
+    return DeltaTable(str(location), version=version, storage_options=location.storage_options)
 
 
 def distinct_keys(df: DataFrame, key: list[str]) -> DataFrame:
@@ -179,34 +202,31 @@ def referenced_tables(sql: str, existing: Iterable[str]) -> list[str]:
     return sorted(wanted)
 
 
-def delta_version(table_dir: Path) -> int | None:
+def delta_version(table_dir: Location | Path) -> int | None:
     """The latest committed version of the Delta table at `table_dir` from its log listing (no
     log replay), or None if it has no commit yet."""
-    try:
-        entries = os.listdir(Path(table_dir) / "_delta_log")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+    entries = (Location.of(table_dir) / "_delta_log").names()
     versions = [int(name.split(".", 1)[0]) for name in entries
                 if name.split(".", 1)[0].isdigit() and (name.endswith(".json") or ".checkpoint." in name)]
     return max(versions) if versions else None
 
 
-def delta_tables(root: Path, layers: Iterable[str] = LAYERS) -> list[str]:
+def delta_tables(root: Location | Path, layers: Iterable[str] = LAYERS) -> list[str]:
     """Every Delta table with a commit under `root`'s `layers`, as `<layer>.<name>`, sorted."""
     found = []
     for layer in layers:
-        layer_dir = Path(root) / layer
-        if layer_dir.is_dir():
-            found += [f"{layer}.{p.name}" for p in layer_dir.iterdir() if delta_version(p) is not None]
+        for entry in (Location.of(root) / layer).list():
+            if entry.is_dir and delta_version(entry.location) is not None:
+                found.append(f"{layer}.{entry.name}")
     return sorted(found)
 
 
 class Lake:
     """Delta tables under one root, seen through one session."""
 
-    def __init__(self, spark: SparkSession, root: Path) -> None:
+    def __init__(self, spark: SparkSession, root: Location | Path | str) -> None:
         self.spark = spark
-        self.root = Path(root)
+        self.root = Location.of(root)
         self._registered: set[str] = set()
         self._databases: set[str] = set()
         self._catalog = threading.RLock()  # registration, from several jobs' threads
@@ -219,9 +239,13 @@ class Lake:
             return self._locks.setdefault(table, threading.RLock())
 
     # -- paths and metadata -------------------------------------------------------------
-    def path(self, table: str) -> Path:
+    def path(self, table: str) -> Location:
         layer, name = _split(table)
         return self.root / layer / name
+
+    def delta(self, table: str, version: int | None = None) -> DeltaTable:
+        """The table opened by delta-rs (at `version`, else its latest)."""
+        return delta_table(self.path(table), version)
 
     def exists(self, table: str) -> bool:
         """Whether the table has a commit: a write killed before its first commit leaves a
@@ -245,7 +269,7 @@ class Lake:
     def partitioned_as(self, table: str, columns: Sequence[str]) -> bool:
         """Whether the table exists and is partitioned by exactly `columns` (in order); a table laid
         out otherwise (by an earlier version of its job) can only be rewritten whole."""
-        return self.exists(table) and DeltaTable(str(self.path(table))).metadata().partition_columns == list(columns)
+        return self.exists(table) and self.delta(table).metadata().partition_columns == list(columns)
 
     def tables(self) -> list[str]:
         """Every Delta table under the root, as `<layer>.<name>`, sorted."""
@@ -253,7 +277,7 @@ class Lake:
 
     def row_count(self, table: str) -> int:
         """Rows in the current version, from the Delta log's file statistics when every file has them."""
-        actions = pa.table(DeltaTable(str(self.path(table))).get_add_actions(flatten=True))
+        actions = pa.table(self.delta(table).get_add_actions(flatten=True))
         if "num_records" in actions.schema.names:
             counts = actions.column("num_records")
             if counts.null_count == 0:
@@ -264,7 +288,7 @@ class Lake:
         """The largest value of `column` in the current version, None when it has none; from the
         Delta log's file statistics when every file has them (timestamps naive in UTC, as `collect()`
         gives them, to the millisecond the statistics keep), else by a query."""
-        actions = pa.table(DeltaTable(str(self.path(table))).get_add_actions(flatten=True))
+        actions = pa.table(self.delta(table).get_add_actions(flatten=True))
         name = f"max.{column}"
         if actions.num_rows == 0:
             return None
@@ -277,7 +301,7 @@ class Lake:
         return row[0] if row else None
 
     def info(self, table: str) -> TableInfo:
-        delta = DeltaTable(str(self.path(table)))
+        delta = self.delta(table)
         last = delta.history(1)[0]
         changed = dt.datetime.fromtimestamp(last["timestamp"] / 1000, tz=dt.UTC)
         rows = self.row_count(table)
@@ -363,16 +387,17 @@ class Lake:
         self.register(table)
 
     @contextlib.contextmanager
-    def staging(self) -> Iterator[Path]:
+    def staging(self) -> Iterator[Location]:
         """A fresh folder beside the lake for Parquet parts of one batch, removed afterwards."""
         stage = self.root / "_staging" / uuid.uuid4().hex
         stage.mkdir(parents=True)
         try:
             yield stage
         finally:
-            shutil.rmtree(stage, ignore_errors=True)
+            with contextlib.suppress(Exception):  # a leftover stage is only garbage
+                stage.delete_tree()
 
-    def stage_frame(self, df: DataFrame, stage: Path, name: str) -> DataFrame:
+    def stage_frame(self, df: DataFrame, stage: Location, name: str) -> DataFrame:
         """Compute `df` once into Parquet under `stage` and read it back.
 
         Quality checks then scan the staged result (many small queries) instead of re-running the
@@ -380,7 +405,7 @@ class Lake:
         """
         return self.stage_frames([df], stage, name)
 
-    def stage_frames(self, frames: Sequence[DataFrame], stage: Path, name: str) -> DataFrame:
+    def stage_frames(self, frames: Sequence[DataFrame], stage: Location, name: str) -> DataFrame:
         """`stage_frame` of the union of `frames` (the same schema), computed one after the other:
         only one of them is being computed at a time."""
         path = stage / name
@@ -389,7 +414,7 @@ class Lake:
         return self.spark.read.schema(frames[0].schema).parquet(str(path))
 
     def split_by_key(
-        self, df: DataFrame, keys: Sequence[str | Column], buckets: int, stage: Path, name: str = "split"
+        self, df: DataFrame, keys: Sequence[str | Column], buckets: int, stage: Location, name: str = "split"
     ) -> dict[int, DataFrame]:
         """`df` in `buckets` parts by a hash of `keys` (every row of a key in one part), staged
         once as Parquet under `stage / name` so that each part reads only its own rows: bucket
@@ -405,10 +430,10 @@ class Lake:
         return {b: self.spark.read.schema(df.schema).parquet(str(parts[b])) for b in sorted(parts)} or {0: df}
 
     def append_staged(
-        self, stage: Path, schema: StructType, table: str, partition_by: list[str] | None = None
+        self, stage: Location, schema: StructType, table: str, partition_by: list[str] | None = None
     ) -> None:
         """Append every Parquet part under `stage` in one commit (nothing when there is none)."""
-        if any(stage.glob("*.parquet")):
+        if stage.glob("*.parquet"):
             self.append(self.spark.read.schema(schema).parquet(str(stage)), table, partition_by)
 
     # Driver-side frames (ingestion state, run records, check results, source extracts, stream
@@ -439,7 +464,9 @@ class Lake:
             self._append_arrow(data, table, partition_by)
 
     def _append_arrow(self, data: pa.Table, table: str, partition_by: list[str] | None) -> None:
-        write_deltalake(str(self.path(table)), data, mode="append", partition_by=partition_by, schema_mode="merge")
+        path = self.path(table)
+        write_deltalake(str(path), data, mode="append", partition_by=partition_by, schema_mode="merge",
+                        storage_options=path.storage_options)
         self.register(table)
 
     def append_rows(self, rows: Sequence[tuple], schema: StructType, table: str) -> None:
@@ -455,7 +482,7 @@ class Lake:
         """
         if not self.exists(table):
             raise self._not_found(table)
-        data = DeltaTable(str(self.path(table))).to_pyarrow_table(columns=columns, filters=filters or None)
+        data = self.delta(table).to_pyarrow_table(columns=columns, filters=filters or None)
         casts = [
             pa.field(f.name, pa.timestamp("us")) if pa.types.is_timestamp(f.type) else f for f in data.schema
         ]
@@ -507,19 +534,28 @@ class Lake:
     # column mapping, ...) is merged by the engine.
     DELTA_RS_WRITER_FEATURES = frozenset({"appendOnly", "invariants", "timestampNtz"})
 
+    @property
+    def profile(self) -> EngineProfile:
+        """What this lake's engine can do (declared when its session was made)."""
+        from lakehouse.engine import profile_of
+
+        return profile_of(self.spark)
+
     def upsert_strategy(self, source: DataFrame, table: str, partition_by: list[str] | None) -> str:
         """The measured winner for this engine, table layout and source (benchmarks/upsert.md).
 
         Apache Spark on one machine (`local[...]`): a delta-rs merge, 3-8x faster than Delta's
-        MERGE there, where the driver is the whole cluster anyway. On a cluster: MERGE, which runs
-        on the executors. Sail: its MERGE rewrites the whole table, so the touched partitions are
-        rewritten while they are few, and delta-rs merges otherwise."""
-        if not type(self.spark).__module__.startswith("pyspark.sql.connect"):
-            local = (self.spark.sparkContext.master or "").startswith("local")
-            return "delta-rs" if local and self._delta_rs_can_write(table) else "merge"
-        if partition_by:
+        MERGE there, where the driver is the whole cluster anyway. On a cluster, or where this
+        process cannot reach the table's files: MERGE, which runs on the executors. An engine whose
+        MERGE rewrites the whole table (Sail): the touched partitions are rewritten while they are
+        few, and delta-rs merges otherwise."""
+        profile = self.profile
+        default = profile.upsert_default()
+        if default == "merge":
+            return "merge"
+        if profile.merge_rewrites_table and partition_by:
             touched = len(self._partition_values(source, partition_by))
-            actions = pa.table(DeltaTable(str(self.path(table))).get_add_actions(flatten=True))
+            actions = pa.table(self.delta(table).get_add_actions(flatten=True))
             columns = [f"partition.{c}" for c in partition_by]
             total = len(set(zip(*(actions.column(c).to_pylist() for c in columns), strict=True))) if len(actions) else 0
             if touched <= max(1, self.REWRITE_MAX_SHARE * total):
@@ -527,7 +563,7 @@ class Lake:
         return "delta-rs" if self._delta_rs_can_write(table) else "merge"
 
     def _delta_rs_can_write(self, table: str) -> bool:
-        protocol = DeltaTable(str(self.path(table))).protocol()
+        protocol = self.delta(table).protocol()
         if protocol.min_writer_version <= 2:
             return True
         return protocol.min_writer_version == 7 and set(protocol.writer_features or ()) <= self.DELTA_RS_WRITER_FEATURES
@@ -591,8 +627,8 @@ class Lake:
             # staged as it is: the engine's window for `distinct_keys` took 6 s of a 13 s upsert of
             # 200 k rows on Apache Spark; the same choice in Arrow takes a few hundredths
             staged = self.stage_frame(source, stage, "source")
-            data = first_per_key(pq.read_table(str(stage / "source")), key)
-            target = DeltaTable(str(self.path(table)))
+            data = first_per_key(read_parquet(stage / "source"), key)
+            target = self.delta(table)
             schema = pa.schema(target.schema().to_arrow())
             data = data.cast(pa.schema([schema.field(n) for n in data.column_names]))
             on = " AND ".join(f"t.{k} = s.{k}" for k in key)
@@ -609,5 +645,5 @@ class Lake:
 
     def drop(self, table: str) -> None:
         """Remove a table's files (tests and `--full` rebuilds only)."""
-        shutil.rmtree(self.path(table), ignore_errors=True)
+        self.path(table).delete_tree()
         self._registered.discard(table)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from lakehouse.files import Location
 from lakehouse.generate.files import chunk_lines, write_day_files
 from lakehouse.generate.model import CATEGORIES, SECONDS_PER_DAY, Day, Stream, activity_seconds
 from lakehouse.generate.orders import PlacedOrder, Shop, choose_buyers
@@ -147,7 +147,7 @@ def add_defects(rng: np.random.Generator, lines: list[str], first_kind: int = 0)
     return [line for _, line in keyed]
 
 
-def write_day(day: Day, folder: Path, sessions: list[Session]) -> int:
+def write_day(day: Day, folder: Location, sessions: list[Session]) -> int:
     """Write the day's `events-NNNN.jsonl` files plus one re-delivered copy; returns the lines written."""
     rng = day.rng(Stream.CLICK_DEFECTS)
     lines = add_defects(rng, event_lines(day, sessions), first_kind=day.index)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 from sqlalchemy.engine import Engine
 
+from lakehouse.files import Location
 from lakehouse.generate import clickstream, store, telemetry
 from lakehouse.generate.customers import change_profiles, choose_churners, choose_erasures, new_customers
 from lakehouse.generate.model import Day
@@ -112,7 +112,7 @@ def _counts(changes: DayChanges) -> Counter[str]:
     return counts
 
 
-def simulate_day(engine: Engine, day: Day, sources_dir: Path, late_telemetry: list[str],
+def simulate_day(engine: Engine, day: Day, landing: Location, late_telemetry: list[str],
                  meta: dict[str, str]) -> tuple[Counter[str], list[str]]:
     """Generate and write one day; returns its counts and its late telemetry lines (for the next day)."""
     with engine.connect() as conn:
@@ -123,9 +123,9 @@ def simulate_day(engine: Engine, day: Day, sources_dir: Path, late_telemetry: li
     sessions = _orders(day, state, shoppers, country_at, shop, changes)
     folder = f"date={day.clock.date(day.index).isoformat()}"
     counts = _counts(changes)
-    counts["events"] = clickstream.write_day(day, sources_dir / "clickstream" / folder, sessions)
+    counts["events"] = clickstream.write_day(day, landing / "clickstream" / folder, sessions)
     lines, late = telemetry.day_lines(day.seed, day.index, day.clock, day.devices)
-    counts["telemetry"] = telemetry.write_day(sources_dir / "telemetry" / folder, lines, late_telemetry)
+    counts["telemetry"] = telemetry.write_day(landing / "telemetry" / folder, lines, late_telemetry)
     with engine.begin() as conn:
         store.apply_changes(conn, changes)
         store.write_meta(conn, {**meta, "days": str(day.index + 1)})

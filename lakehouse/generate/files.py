@@ -1,18 +1,17 @@
-"""Writing source files so that a reader never sees half of one: write aside, then rename."""
+"""Writing source files so that a reader never sees half of one: written aside then renamed on a
+local disk, one PUT on object storage (`lakehouse.files.Location.write_bytes`)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from lakehouse.files import Location
 
-def write_atomic(path: Path, content: bytes) -> None:
+
+def write_atomic(path: Location | Path, content: bytes) -> None:
     """Replace `path` with `content` in one step (the temporary name does not match `*.jsonl`/`*.csv`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
+    Location.of(path).write_bytes(content)
 
 
 def chunk_lines(lines: Sequence[str], per_file: int) -> list[bytes]:
@@ -21,7 +20,8 @@ def chunk_lines(lines: Sequence[str], per_file: int) -> list[bytes]:
     return [("\n".join(chunk) + "\n").encode() if chunk else b"" for chunk in chunks]
 
 
-def write_day_files(folder: Path, prefix: str, contents: Sequence[bytes], redelivered: int | None = None) -> list[Path]:
+def write_day_files(folder: Location, prefix: str, contents: Sequence[bytes],
+                    redelivered: int | None = None) -> list[Location]:
     """Write `<prefix>-NNNN.jsonl` files; `redelivered` names one to deliver again as `-redelivery`."""
     paths = []
     for index, content in enumerate(contents):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
 
 import numpy as np
 
+from lakehouse.files import Location
 from lakehouse.generate.files import write_atomic
 from lakehouse.generate.model import COUNTRIES, Clock, Size, Stream, day_rng
 
@@ -69,7 +69,7 @@ def _month_lines(seed: int, size: Size, index: int, month: dt.date) -> list[str]
     return lines
 
 
-def write_targets(path: Path, seed: int, size: Size, clock: Clock, days: int) -> int:
+def write_targets(path: Location, seed: int, size: Size, clock: Clock, days: int) -> int:
     """Write the whole targets file; returns its number of (non-blank) rows."""
     lines = [HEADER]
     for index, month in enumerate(months_spanned(clock, days)):

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from lakehouse.files import Location
 from lakehouse.generate.files import chunk_lines, write_day_files
 from lakehouse.generate.model import READING_INTERVAL_S, SLOTS_PER_DAY, Clock, Stream, day_rng
 
@@ -132,7 +132,7 @@ def day_lines(seed: int, day: int, clock: Clock, devices: tuple[str, ...]) -> tu
     return on_time, [lines[i] for i in np.flatnonzero(late)]
 
 
-def write_day(folder: Path, lines: list[str], late_from_yesterday: list[str]) -> int:
+def write_day(folder: Location, lines: list[str], late_from_yesterday: list[str]) -> int:
     """Write the day's `readings-NNNN.jsonl` files (yesterday's late readings arrive first); returns lines."""
     everything = late_from_yesterday + lines
     write_day_files(folder, "readings", chunk_lines(everything, LINES_PER_FILE))

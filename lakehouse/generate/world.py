@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+from lakehouse.files import Location
 from lakehouse.generate import fx, store, telemetry
 from lakehouse.generate.day import simulate_day
 from lakehouse.generate.files import write_atomic
@@ -113,10 +114,15 @@ def _validate(scale: float, seed: int, days: int) -> None:
 
 
 def generate_world(sources_dir: Path, app_db_url: str, *, scale: float, seed: int, days: int,
-                   start_date: dt.date, progress: bool = True) -> GenerationSummary:
-    """Generate days 1..`days` of the world, or only those past what `sources_dir` already holds."""
+                   start_date: dt.date, progress: bool = True,
+                   landing: Location | str | None = None) -> GenerationSummary:
+    """Generate days 1..`days` of the world, or only those past what `sources_dir` already holds.
+
+    The landing files (clickstream, telemetry, targets) go to `landing` (default `sources_dir`);
+    the manifest and the FX provider's rates stay in `sources_dir`, beside a SQLite app database."""
     _validate(scale, seed, days)
     sources_dir = Path(sources_dir)
+    where = Location.of(landing) if landing is not None else Location(sources_dir)
     sources_dir.mkdir(parents=True, exist_ok=True)
     params, clock, size = _parameters(seed, scale, start_date), Clock(start_date), Size(scale)
     engine = create_engine(app_db_url)
@@ -126,15 +132,15 @@ def generate_world(sources_dir: Path, app_db_url: str, *, scale: float, seed: in
             log.info("the world in %s already has %d days; nothing to add", sources_dir, done)
             return GenerationSummary(done, 0, start_date, clock.date(max(done, 1) - 1), {})
         store.create_schema(engine)
-        counts = _generate_days(engine, sources_dir, params, clock, size, done, days, progress)
+        counts = _generate_days(engine, sources_dir, where, params, clock, size, done, days, progress)
     finally:
         engine.dispose()
     ordered = {key: counts[key] for key in COUNT_ORDER} | {k: counts[k] for k in sorted(set(counts) - set(COUNT_ORDER))}
     return GenerationSummary(days, days - done, start_date, clock.date(days - 1), ordered)
 
 
-def _generate_days(engine: Engine, sources_dir: Path, params: dict[str, str], clock: Clock, size: Size,
-                   done: int, days: int, progress: bool) -> Counter[str]:
+def _generate_days(engine: Engine, sources_dir: Path, landing: Location, params: dict[str, str], clock: Clock,
+                   size: Size, done: int, days: int, progress: bool) -> Counter[str]:
     seed = int(params["seed"])
     rates = fx.daily_rates(seed, days)
     counts: Counter[str] = Counter()
@@ -146,10 +152,10 @@ def _generate_days(engine: Engine, sources_dir: Path, params: dict[str, str], cl
         task = bar.add_task("days", total=days - done)
         for index in range(done, days):
             day = Day(seed, index, clock, size, fx.rates_of_day(rates, index), devices)
-            day_counts, late = simulate_day(engine, day, sources_dir, late, params)
+            day_counts, late = simulate_day(engine, day, landing, late, params)
             counts.update(day_counts)
             _write_manifest(sources_dir, params, index + 1)
             bar.advance(task)
-    counts["targets"] = write_targets(sources_dir / "targets" / "sales_targets.csv", seed, size, clock, days)
-    log.info("generated days %s..%s into %s", clock.date(done), clock.date(days - 1), sources_dir)
+    counts["targets"] = write_targets(landing / "targets" / "sales_targets.csv", seed, size, clock, days)
+    log.info("generated days %s..%s into %s", clock.date(done), clock.date(days - 1), landing)
     return counts

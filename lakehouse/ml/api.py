@@ -14,7 +14,6 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from deltalake import DeltaTable
 from fastapi import APIRouter, HTTPException
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, model_validator
@@ -23,6 +22,7 @@ from lakehouse.config import Config
 from lakehouse.ml import store
 from lakehouse.ml.features import FEATURES
 from lakehouse.ml.train import CHAMPION, probabilities
+from lakehouse.storage import delta_table, delta_version
 
 
 class PredictRequest(BaseModel):
@@ -65,10 +65,10 @@ class Predictor:
             return self._model, str(self._version)
 
     def features_of(self, customer_id: int) -> dict[str, float | None]:
-        path = self.config.lake_dir / "gold" / "customer_features"
-        if not path.exists():
+        path = self.config.lake / "gold" / "customer_features"
+        if delta_version(path) is None:
             raise HTTPException(404, "gold.customer_features does not exist yet")
-        rows = DeltaTable(str(path)).to_pandas(filters=[("customer_id", "=", customer_id)])
+        rows = delta_table(path).to_pandas(filters=[("customer_id", "=", customer_id)])
         if rows.empty:
             raise HTTPException(404, f"customer {customer_id} is not in gold.customer_features")
         row = rows.iloc[0]

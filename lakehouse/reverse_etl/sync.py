@@ -25,7 +25,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
-from deltalake import DeltaTable
 
 from lakehouse.config import Config
 from lakehouse.gold.customer_segments import TABLE
@@ -97,7 +96,7 @@ def plan(lake: Lake, target: str, full: bool = False, only: set[int] | None = No
     version = lake.version(TABLE)
     if version is None:
         raise SyncError(f"{TABLE} does not exist yet: run the pipeline first")
-    segments = DeltaTable(str(lake.path(TABLE)), version=version).to_pandas()
+    segments = lake.delta(TABLE, version).to_pandas()
     current = contacts(segments)
     state = ledger.state(lake, target)
     known = {int(r.customer_id): (r.content_hash, r.status) for r in state.itertuples()}

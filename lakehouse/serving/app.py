@@ -166,11 +166,11 @@ def create_app(
     sql_runner: SqlRunner | None = None,
     routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
-    """The API over `config.lake_dir`; `routers` are mounted behind the same key check."""
+    """The API over `config.lake`; `routers` are mounted behind the same key check."""
     from lakehouse.serving import dashboard, routes_data, routes_kpi
 
     serving = config.serving
-    store = TableStore(config.lake_dir, hidden=serving.hidden_tables)
+    store = TableStore(config.lake, hidden=serving.hidden_tables)
     fast = FastSql(store)
     services = Services(config, store, fast, ResponseCache(serving.cache_entries), sql_runner or FastSqlRunner(fast),
                         Frames())

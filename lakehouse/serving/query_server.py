@@ -101,9 +101,9 @@ class QueryServer:
             raise EngineUnavailable(f"the SQL engine did not start within {self.start_timeout:g} s")
         port = parent.recv()
         session = RemoteSession(connection=f"sc://127.0.0.1:{port}")
-        store = TableStore(self.config.lake_dir, hidden=self.config.serving.hidden_tables)
+        store = TableStore(self.config.lake, hidden=self.config.serving.hidden_tables)
         spark = cast(SparkSession, session)  # a Connect session does what the catalog asks of one
-        catalog = GoldCatalog(spark, store, Lake(spark, self.config.lake_dir), True, 3600.0)
+        catalog = GoldCatalog(spark, store, Lake(spark, self.config.lake), True, 3600.0)
         catalog.refresh()
         with self._lock:
             if self._stopped:

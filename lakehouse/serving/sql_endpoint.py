@@ -157,8 +157,8 @@ def start_sql_endpoint(config: Config, host: str, port: int, *, api_keys: Sequen
     else:
         raise ValueError("the SQL endpoint runs on the embedded or spark engine; 'connect' already has one")
     session = get_session(session_config)
-    store = TableStore(config.lake_dir, hidden=config.serving.hidden_tables)
-    catalog = GoldCatalog(session, store, Lake(session, config.lake_dir), kind == "embedded",
+    store = TableStore(config.lake, hidden=config.serving.hidden_tables)
+    catalog = GoldCatalog(session, store, Lake(session, config.lake), kind == "embedded",
                           config.serving.refresh_seconds)
     catalog.start()
     try:

@@ -11,26 +11,25 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterable
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - registers pa.compute
 from cachetools import LRUCache
-from deltalake import DeltaTable
 
-from lakehouse.storage import LAYERS, delta_tables, delta_version
+from lakehouse.files import Location
+from lakehouse.storage import LAYERS, delta_table, delta_tables, delta_version
 
 
 class TableStore:
     """Delta tables under one lake root: listing, versions and cached Arrow snapshots."""
 
-    def __init__(self, lake_dir: Path, hidden: Iterable[str] = (), snapshots: int = 64) -> None:
-        self.lake_dir = Path(lake_dir)
+    def __init__(self, lake_dir: Location | str, hidden: Iterable[str] = (), snapshots: int = 64) -> None:
+        self.lake_dir = Location.of(lake_dir)
         self.hidden = frozenset(hidden)
         self._snapshots: LRUCache[tuple[str, int], pa.Table] = LRUCache(maxsize=snapshots)
         self._lock = threading.Lock()
 
-    def path(self, table: str) -> Path:
+    def path(self, table: str) -> Location:
         layer, _, name = table.partition(".")
         return self.lake_dir / layer / name
 
@@ -58,7 +57,7 @@ class TableStore:
             cached = self._snapshots.get(key)
         if cached is not None:
             return cached
-        arrow = DeltaTable(str(self.path(table)), version=version).to_pyarrow_table()
+        arrow = delta_table(self.path(table), version).to_pyarrow_table()
         arrow = arrow.replace_schema_metadata(None)
         with self._lock:
             self._snapshots[key] = arrow
@@ -66,7 +65,7 @@ class TableStore:
 
     def info(self, table: str) -> dict[str, object]:
         """Name, rows (from the log's file statistics), Delta version and last commit time."""
-        delta = DeltaTable(str(self.path(table)))
+        delta = delta_table(self.path(table))
         actions = pa.table(delta.get_add_actions(flatten=True))
         counts = actions.column("num_records") if "num_records" in actions.schema.names else None
         if counts is not None and counts.null_count == 0:

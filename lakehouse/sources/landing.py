@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import bz2
 import datetime as dt
+import fnmatch
 import gzip
 import hashlib
 import logging
 import lzma
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+
+from lakehouse.files import Entry, Location
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +47,13 @@ class Unreadable(Exception):
 
 @dataclass(frozen=True)
 class LandedFile:
-    path: Path
+    path: Location
     file_date: str
     content_hash: str
     content: bytes
 
 
-def skipped_reason(path: Path) -> str | None:
+def skipped_reason(path: Location) -> str | None:
     """Why a file in a date folder is not read (hidden or still being written), or None."""
     name = path.name
     if name.startswith(_HIDDEN_PREFIXES):
@@ -61,31 +63,35 @@ def skipped_reason(path: Path) -> str | None:
     return None
 
 
-def known_name(path: Path) -> bool:
+def known_name(path: Location) -> bool:
     name = path.name.lower()
     for suffix in _COMPRESSED_SUFFIXES:
         name = name.removesuffix(suffix)
     return name.endswith(_KNOWN_SUFFIXES)
 
 
-def list_landing_files(root: Path, pattern: str = "*") -> list[Path]:
-    """Every landed file under `root/date=*/` whose name matches `pattern`, in date then name order.
+def list_landing_files(root: Location | str, pattern: str = "*") -> list[Entry]:
+    """Every landed file under `root/date=*/` whose name matches `pattern`, in date then name order,
+    with its size and modification time (one listing per folder, also on object storage).
 
     Hidden and temporary files are left out (logged); a file named unlike JSON lines is listed
     with a warning, and so is a file outside any date folder (which is not listed)."""
-    if not root.is_dir():
-        return []
+    root = Location.of(root)
     files = []
-    for entry in sorted(root.iterdir()):
-        if entry.is_file() and skipped_reason(entry) is None:
-            log.warning("not reading %s: landing files must sit in a date=YYYY-MM-DD folder", entry)
-    for folder in sorted(root.glob("date=*")):
-        if folder.is_dir() and not _is_iso_date(folder.name.removeprefix("date=")):
-            log.warning("not reading %s: its name is not date=YYYY-MM-DD with a real date", folder)
-    for path in sorted(root.glob(f"date=*/{pattern}")):
-        if not _is_iso_date(path.parent.name.removeprefix("date=")):
+    folders = []
+    for entry in root.list():
+        if entry.is_dir and entry.name.startswith("date="):
+            if _is_iso_date(entry.name.removeprefix("date=")):
+                folders.append(entry.location)
+            else:
+                log.warning("not reading %s: its name is not date=YYYY-MM-DD with a real date", entry.location)
+        elif not entry.is_dir and skipped_reason(entry.location) is None:
+            log.warning("not reading %s: landing files must sit in a date=YYYY-MM-DD folder", entry.location)
+    for entry in (e for folder in folders for e in folder.list()):
+        path = entry.location
+        if not fnmatch.fnmatchcase(path.name, pattern):
             continue
-        if not path.is_file():
+        if entry.is_dir or entry.size is None:
             if skipped_reason(path) is None:  # a folder, a broken link, a pipe: nothing to read
                 log.warning("not reading %s: not a regular file (files in sub-folders are not read)", path)
             continue
@@ -95,7 +101,7 @@ def list_landing_files(root: Path, pattern: str = "*") -> list[Path]:
             continue
         if not known_name(path):
             log.warning("reading %s as JSON lines although its name does not say so", path)
-        files.append(path)
+        files.append(entry)
     return files
 
 
@@ -106,7 +112,7 @@ def _is_iso_date(text: str) -> bool:
         return False
 
 
-def file_date(path: Path) -> str:
+def file_date(path: Location) -> str:
     folder = path.parent.name
     if not folder.startswith("date="):
         raise ValueError(f"{path}: landing files must sit in a date=YYYY-MM-DD folder")
@@ -158,6 +164,6 @@ def decoded(content: bytes) -> bytes:
     return content
 
 
-def read_landed(path: Path) -> LandedFile:
+def read_landed(path: Location) -> LandedFile:
     content = path.read_bytes()
     return LandedFile(path, file_date(path), content_hash(content), content)

@@ -222,6 +222,6 @@ def stream_telemetry(
     config: Config, lake: Lake, bootstrap: str, until_idle: float = 5.0, max_seconds: float | None = None
 ) -> StreamResult:
     """Stream until idle / max seconds / SIGTERM, on the session's engine."""
-    if type(lake.spark).__module__.startswith("pyspark.sql.connect"):
+    if not lake.profile.structured_streaming:  # the engine has no streaming sinks: poll Kafka here
         return stream_embedded(lake, bootstrap, until_idle, max_seconds, config.kafka.batch_records)
     return stream_spark(config, lake, bootstrap, until_idle, max_seconds, config.kafka.spark_batch_records)

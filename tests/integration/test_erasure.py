@@ -111,7 +111,7 @@ def test_purge_erases_a_customer_from_every_file(
         assert current.where((F.col("email") == email) | (F.col("customer_id") == customer) & (
             F.col("email").isNotNull())).count() == 0, table
 
-    before = files_holding(lake.root, [email, name])
+    before = files_holding(lake.root.local_path, [email, name])
     assert {"bronze.customers", "silver.customers", "gold.customer_segments", "silver.rejects",
             "ops.sync_dead_letter"} <= _tables(before), sorted(before)
     assert any("_delta_log" in f and f.endswith(".json") for f in before), sorted(before)  # column statistics
@@ -121,7 +121,7 @@ def test_purge_erases_a_customer_from_every_file(
 
     purged = purge_erased(lake)
 
-    assert files_holding(lake.root, [email, name]) == {}
+    assert files_holding(lake.root.local_path, [email, name]) == {}
     assert {r.table for r in purged} >= {"bronze.customers", "silver.customers", "gold.customer_segments",
                                          "silver.rejects", "ops.sync_dead_letter"}
     assert {t: lake.read(t).count() for t in rows} == rows  # only personal values went, no rows
@@ -136,9 +136,9 @@ def test_purge_erases_a_customer_from_every_file(
     assert set(log["table"]) == {r.table for r in purged}
     assert (log["purged_by"].str.len() > 0).all() and (log["files_rewritten"] >= 0).all()
 
-    after_first = _snapshot(lake.root)
+    after_first = _snapshot(lake.root.local_path)
     assert purge_erased(lake) == []  # the second purge finds nothing to do ...
-    assert _snapshot(lake.root) == after_first  # ... and changes no file of any table
+    assert _snapshot(lake.root.local_path) == after_first  # ... and changes no file of any table
     assert len(lake.read(PURGES).toPandas()) == len(log) + 1  # (it is logged all the same)
 
     # the CRM takes the contact now, but a replay of the dead letters sends a delete for it
@@ -147,4 +147,4 @@ def test_purge_erases_a_customer_from_every_file(
     assert customer in set(ledger.dead_letters(lake, "postgres")["customer_id"])
     replay(world_copy, lake, "postgres")
     assert email not in _crm_emails(crm)
-    assert files_holding(lake.root, [email, name]) == {}
+    assert files_holding(lake.root.local_path, [email, name]) == {}

@@ -80,11 +80,11 @@ def test_purge_erased_removes_old_files_with_personal_data(spark, world_copy: Co
     summary = run_jobs(world_copy, lake, select_jobs(["bronze_app_db", "silver_customers"]))
     assert not summary.failed, [(r.job, r.error) for r in summary.failed]
     assert lake.read("bronze.customers").where(F.col("email") == email).count() == 0  # current versions: erased
-    assert _files_containing(lake.path("bronze.customers"), email)  # ... but an old version still has it
+    assert _files_containing(lake.path("bronze.customers").local_path, email)  # ... but an old version still has it
     rows = {t: lake.read(t).count() for t in ("bronze.customers", "silver.customers")}
 
     purge_erased(lake)
 
     for table in ("bronze.customers", "silver.customers"):
-        assert _files_containing(lake.path(table), email) == []
+        assert _files_containing(lake.path(table).local_path, email) == []
         assert lake.read(table).count() == rows[table]

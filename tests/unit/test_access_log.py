@@ -72,7 +72,7 @@ def test_library_loggers_that_quote_queries_are_off_below_debug(capsys: pytest.C
             logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
     finally:
         root.removeHandler(handler)
-        for lg, (handlers, propagate) in zip(isolated, saved):
+        for lg, (handlers, propagate) in zip(isolated, saved, strict=True):
             lg.handlers[:], lg.propagate = handlers, propagate
         quiet_libraries(debug=False)
     err = capsys.readouterr().err
