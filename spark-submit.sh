@@ -11,6 +11,11 @@
 #                                          Delta, Kafka's source, and S3A (hadoop-aws + the AWS SDK bundle) for s3a://
 #   --packages io.delta:delta-spark_2.13:$DELTA_VERSION,...   the same from Maven, otherwise (or when
 #                                          LAKEHOUSE_USE_PACKAGES=1)
+#   with a standalone master on this machine (spark://127.0.0.1:P, spark://localhost:P: the cluster
+#   `lakehouse cluster start` runs), those jars go on the driver's and executors' class path from
+#   jvm/target/jars instead of --jars: every executor would otherwise copy all of them (558 MB of
+#   AWS SDK among them) into its work folder, per application. LAKEHOUSE_JARS_ON_CLASSPATH=1 does
+#   the same for any master whose nodes have that folder at the same path; =0 keeps --jars.
 # The library ships as dist/lakehouse.zip via --py-files; the driver's Python needs the
 # package's dependencies (pip install . on the driver, or --archives a packed venv on a cluster).
 set -euo pipefail
@@ -26,6 +31,7 @@ submit_opts=()
 job=""
 job_args=()
 has_master=0
+master=""
 has_delta=0
 # spark-submit options that take no value
 flags=" --verbose --supervise --help --version --usage-error "
@@ -35,7 +41,7 @@ while (($#)); do
   case "$1" in
     --dry-run) dry_run=1; shift ;;
     --*)
-      [[ "$1" == "--master" ]] && has_master=1
+      [[ "$1" == "--master" ]] && { has_master=1; master="${2:-}"; }
       [[ "$1" == "--packages" || "$1" == "--jars" ]] && has_delta=1
       if [[ "$flags" == *" $1 "* ]]; then submit_opts+=("$1"); shift
       else
@@ -67,7 +73,13 @@ if ((!has_delta)); then
   shopt -s nullglob
   jars=("$jars_dir"/*.jar)
   shopt -u nullglob
-  if [[ "${LAKEHOUSE_USE_PACKAGES:-0}" != 1 && ${#jars[@]} -gt 0 ]]; then
+  on_classpath="${LAKEHOUSE_JARS_ON_CLASSPATH:-}"
+  if [[ -z "$on_classpath" ]]; then
+    case "$master" in spark://127.0.0.1:*|spark://localhost:*) on_classpath=1 ;; *) on_classpath=0 ;; esac
+  fi
+  if [[ "${LAKEHOUSE_USE_PACKAGES:-0}" != 1 && ${#jars[@]} -gt 0 && "$on_classpath" == 1 ]]; then
+    defaults+=(--driver-class-path "$jars_dir/*" --conf "spark.executor.extraClassPath=$jars_dir/*")
+  elif [[ "${LAKEHOUSE_USE_PACKAGES:-0}" != 1 && ${#jars[@]} -gt 0 ]]; then
     defaults+=(--jars "$(IFS=,; echo "${jars[*]}")")
   else
     defaults+=(--packages "io.delta:delta-spark_2.13:$DELTA_VERSION,org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.1,org.apache.hadoop:hadoop-aws:$HADOOP_VERSION")

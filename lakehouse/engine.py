@@ -173,10 +173,10 @@ def _spark_session(config: Config) -> SparkSession:
         # PySpark's driver reads the workers' interpreter from PYSPARK_PYTHON (else `python3` on PATH).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         settings.setdefault("spark.sql.warehouse.dir", str(config.data_dir / "spark-warehouse"))
-    for key, value in s3a_settings(config).items():  # under spark-submit too: the driver makes the context
-        settings.setdefault(key, value)
         options = [f"-Dderby.system.home={config.data_dir}", *jvm_archive.java_options(config)]
         settings.setdefault("spark.driver.extraJavaOptions", " ".join(options))
+    for key, value in s3a_settings(config).items():  # under spark-submit too: the driver makes the context
+        settings.setdefault(key, value)
     for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()

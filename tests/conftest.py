@@ -154,14 +154,24 @@ def s3_server(s3_server_dir: Path):
     s3server.stop(s3_server_dir)
 
 
-# -- Apache Spark's own services (JVMs: started once, in the Apache Spark pass only) ---------------
+# -- Apache Spark's own services (JVMs in processes of their own: started once per `make test`) ----
+# They are Apache Spark whatever the pass, and the pytest process only talks to them, so they run in
+# one pass only: the embedded one, which ends about 15 minutes before the Spark pass (CI: 18 against
+# 36 minutes), where they cost the Spark pass nothing but the shared cores.
+SERVICES_PASS = "embedded"
+
+
+def _services_pass(engine: str, what: str) -> None:
+    if engine != SERVICES_PASS:
+        pytest.skip(f"{what} runs in its own JVMs, whatever the pass: tested once, in the {SERVICES_PASS} pass")
+
+
 @pytest.fixture(scope="session")
 def spark_cluster(engine: str, tmp_path_factory: pytest.TempPathFactory):
     """A Spark standalone master and two workers (one core, 1 GB each), each in its own JVM."""
     from lakehouse import cluster
 
-    if engine != "spark":
-        pytest.skip("a Spark standalone cluster is Apache Spark: covered by the --engine spark pass")
+    _services_pass(engine, "a Spark standalone cluster")
     folder = tmp_path_factory.mktemp("cluster")
     started = cluster.start(folder, workers=2, cores=1, memory="1g")
     yield started
@@ -175,11 +185,37 @@ def spark_connect_server(engine: str, tmp_path_factory: pytest.TempPathFactory):
     JVM session cannot open a Connect one: talk to it from another process."""
     from lakehouse import connect_server, jvm_archive
 
-    if engine != "spark":
-        pytest.skip("Apache Spark's Spark Connect server is Apache Spark: covered by the --engine spark pass")
+    _services_pass(engine, "Apache Spark's Spark Connect server")
     folder = tmp_path_factory.mktemp("connect-server")
     config = load_config("test", overrides={"data_dir": str(folder)}, environ={})
     started = connect_server.start(folder, config.jars_dir, java_options=jvm_archive.java_options(config))
     yield started
     assert connect_server.stop(folder), "the Spark Connect server was not running at the end of the tests"
     assert connect_server.running(folder) is None
+
+
+# -- a small world, built by the embedded engine on local disk ------------------------------------
+# The size of the killed-run test's world: the reference that the pipeline run elsewhere (on S3, on
+# the standalone cluster, through Apache Spark's Spark Connect server) is held to, table by table.
+# Built by `lakehouse --engine embedded run` in a process of its own, in either pass (30 s).
+SMALL_SCALE, SMALL_SEED, SMALL_DAYS = 0.01, 5, 4
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """A world of SMALL_DAYS days at SMALL_SCALE with every pipeline job run once. Read only."""
+    import subprocess
+    import sys
+
+    from lakehouse.generate import generate_world
+
+    data_dir = tmp_path_factory.mktemp("small-world")
+    config = load_config("test", overrides={"engine.kind": "embedded", "data_dir": str(data_dir)}, environ={})
+    generate_world(config.sources_dir, config.app_db_url, scale=SMALL_SCALE, seed=SMALL_SEED, days=SMALL_DAYS,
+                   start_date=config.generator.start_date, progress=False)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKEHOUSE_", "SPARK_"))}
+    command = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", "embedded",
+               "--data-dir", str(data_dir), "run"]
+    done = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return config

@@ -1,0 +1,100 @@
+"""A world's sources and lake moved onto the run's S3 server, and tables compared row by row: shared
+by the object-storage tests (pipeline, cluster, serving, ML, reverse ETL).
+
+Tables are read back with delta-rs, never with the code under test."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from deltalake import DeltaTable
+
+from lakehouse.config import Config
+from lakehouse.files import Location, S3Settings
+from lakehouse.s3server import S3Server
+
+LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")
+LANDED = ("clickstream", "telemetry", "targets")  # what `lakehouse generate` lands in the landing zone
+LOCAL_SOURCES = ("app.db", "fx", "_generator.json")  # what stays on the local disk (a database, an API)
+# Columns that say when a row was written (or by which run): they differ between any two runs.
+RUN_COLUMNS = {"batch_id", "rejected_at", "updated_at", "scored_at"}
+RUN_FIELDS = re.compile(r'"_(ingested_at|batch_id)":"[^"]*",?')
+
+
+def new_bucket(server: S3Server, prefix: str) -> Location:
+    """A new, empty bucket on `server`, as the root `Location` of a lake and its landing zone."""
+    bucket = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    server.create_bucket(bucket)
+    return Location(f"s3://{bucket}", S3Settings.from_env(server.env()))
+
+
+def upload(local: Path, remote: Location) -> int:
+    """Every file under `local` to the same relative key under `remote`; how many."""
+    count = 0
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        (remote / str(path.relative_to(local))).write_bytes(path.read_bytes())
+        count += 1
+    return count
+
+
+def sources_on_s3(world: Config, root: Location, data_dir: Path) -> None:
+    """`world`'s landed files under `root/sources`, its app database and FX rates under `data_dir`."""
+    for folder in LANDED:
+        upload(world.sources_dir / folder, root / "sources" / folder)
+    (data_dir / "sources").mkdir(parents=True, exist_ok=True)
+    for name in LOCAL_SOURCES:
+        copy = shutil.copytree if (world.sources_dir / name).is_dir() else shutil.copy2
+        copy(world.sources_dir / name, data_dir / "sources" / name)
+
+
+def env(server: S3Server, root: Location, **extra: str) -> dict[str, str]:
+    """This process's environment without its own AWS_*/LAKEHOUSE_* settings, plus the server's
+    variables and a lake and landing zone under `root`."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKEHOUSE_"))}
+    return {**kept, **server.env(), "LAKEHOUSE_LAKE_URI": str(root / "lake"),
+            "LAKEHOUSE_LANDING_URI": str(root / "sources"), **extra}
+
+
+def lakehouse(engine: str, data_dir: Path, environ: dict[str, str], *args: str,
+              timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """`lakehouse --env test --engine ENGINE --data-dir D ARGS` in its own process."""
+    command = [LAKEHOUSE, "--env", "test", "--engine", engine, "--data-dir", str(data_dir), *args]
+    return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=timeout)
+
+
+def table(location: Location) -> DeltaTable:
+    return DeltaTable(str(location), storage_options=location.storage_options)
+
+
+def tables(lake: Location, layers: tuple[str, ...]) -> list[str]:
+    """`layer.name` of every Delta table in `layers` under `lake`, sorted (listed, not registered)."""
+    found = []
+    for layer in layers:
+        for entry in (lake / layer).list():
+            if entry.is_dir and (entry.location / "_delta_log").exists():
+                found.append(f"{layer}.{entry.name}")
+    return sorted(found)
+
+
+def rows(location: Location) -> list[tuple]:
+    """The table's rows as text, without what says when or by which run they were written (also
+    inside the JSON of a rejected row)."""
+    data = table(location).to_pyarrow_table()
+    # by name: engines order partition columns differently (Sail and delta-rs last, Spark as declared)
+    kept = sorted(c for c in data.column_names if not c.startswith("_") and c not in RUN_COLUMNS)
+    return sorted(tuple(RUN_FIELDS.sub("", str(v)) for v in row.values()) for row in data.select(kept).to_pylist())
+
+
+def assert_same_tables(got: Location, expected: Location, layers: tuple[str, ...] = ("silver", "gold")) -> None:
+    """The same tables in `layers` under both lakes, each with the same rows."""
+    names = tables(expected, layers)
+    assert tables(got, layers) == names
+    for name in names:
+        layer, short = name.split(".")
+        assert rows(got / layer / short) == rows(expected / layer / short), name
