@@ -98,3 +98,33 @@ def assert_same_tables(got: Location, expected: Location, layers: tuple[str, ...
     for name in names:
         layer, short = name.split(".")
         assert rows(got / layer / short) == rows(expected / layer / short), name
+
+
+def lake_on_s3(world: Config, server: S3Server, prefix: str) -> Location:
+    """A copy of `world`'s lake (every table, ops included) in a new bucket: `<bucket>/lake`. Delta
+    tables hold relative paths, so a copied table is the same table."""
+    root = new_bucket(server, prefix)
+    upload(world.lake_dir, root / "lake")
+    return root / "lake"
+
+
+def use_s3(spark, engine: str, server: S3Server, monkeypatch) -> None:  # noqa: ANN001
+    """Let this process's engine, delta-rs and the file layer reach `server`, as a process started
+    with its variables would: the AWS_* variables for Sail (it reads them when it first opens a
+    bucket) and the file layer; S3A's settings on the running JVM for Apache Spark (whose context
+    was made before the server started)."""
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    if engine == "spark":
+        hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+        for key, value in S3Settings.from_env(server.env()).hadoop_conf().items():
+            hadoop.set(key.removeprefix("spark.hadoop."), value)
+
+
+def config_on_s3(world: Config, lake: Location, data_dir: Path | None = None) -> Config:
+    """`world`'s config (engine, data folder) with its lake at `lake`."""
+    from lakehouse.config import load_config
+
+    overrides = {"engine.kind": world.engine.kind, "data_dir": str(data_dir or world.data_dir),
+                 "storage.lake_uri": str(lake)}
+    return load_config("test", overrides=overrides, environ={})

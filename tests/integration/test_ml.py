@@ -34,7 +34,9 @@ from lakehouse.ml.features import FEATURES, LABEL
 from lakehouse.ml.monitor import monitor
 from lakehouse.ml.score import score
 from lakehouse.ml.train import cutoff_for, in_holdout, train, training_frame
+from lakehouse.s3server import S3Server
 from lakehouse.storage import Lake
+from tests.integration import lakes
 
 pytestmark = pytest.mark.integration
 
@@ -122,6 +124,11 @@ def test_scores_carry_lineage_and_match_direct_predictions(
     assert set(scores["model_name"]) == {"churn"}
     assert set(scores["feature_table_version"]) == {world.lake.version("gold.customer_features")}
     assert scores["scored_at"].notna().all() and scores["churn_probability"].between(0, 1).all()
+    _assert_direct_predictions(world, scores, features)
+
+
+def _assert_direct_predictions(world: World, scores: pd.DataFrame, features: pd.DataFrame) -> None:
+    """The first customers' scores are the champion's own predictions on their features."""
     sample = features.sort_values("customer_id").head(8).copy()
     sample["tenure_days"] = (pd.to_datetime(sample["as_of_date"]) - pd.to_datetime(sample["first_order_date"])).dt.days
     direct = dict(zip(sample["customer_id"], _p(_champion_model(world), sample), strict=True))
@@ -154,6 +161,28 @@ def test_monitor_records_drift_and_realised_performance(
     assert set(mine["status"]) <= {"OK", "WARN", "ALERT"}
     performance = mine[mine["kind"] == "performance"].iloc[0]
     assert performance["value"] > 0.75 and performance["status"] == "OK"
+
+
+def test_scoring_and_monitoring_with_the_lake_on_s3(
+    world: World, spark, engine: str, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The world's lake copied to the project's S3 server: the champion (MLflow stays local) scores
+    every customer there, the engine staging and writing on S3, and monitoring appends its rows."""
+    lakes.use_s3(spark, engine, s3_server, monkeypatch)
+    lake_dir = lakes.lake_on_s3(world.config, s3_server, "ml")
+    config = lakes.config_on_s3(world.config, lake_dir)
+    lake = Lake(spark, config.lake)
+    result = score(config, lake)
+    scores = lakes.table(lake_dir / "gold" / "customer_churn_scores").to_pandas()
+    features = lakes.table(lake_dir / "gold" / "customer_features").to_pandas()
+    assert len(scores) == len(features) == result.customers
+    assert set(scores["model_version"]) == {world.results[1].version}
+    assert set(scores["feature_table_version"]) == {lakes.table(lake_dir / "gold" / "customer_features").version()}
+    _assert_direct_predictions(world, scores, features)
+    monitored = monitor(config, lake)
+    rows = lakes.table(lake_dir / "gold" / "model_monitoring").to_pandas()
+    mine = rows[rows["run_id"] == monitored.rows["run_id"].iloc[0]]
+    assert set(mine["kind"]) == {"feature_drift", "score_drift", "performance"}
 
 
 def _free_port() -> int:

@@ -22,7 +22,6 @@ import pandas as pd
 import psycopg
 import pytest
 import uvicorn
-from deltalake import DeltaTable
 
 from lakehouse.config import Config
 from lakehouse.pipeline import run_jobs, select_jobs
@@ -30,14 +29,16 @@ from lakehouse.reverse_etl import ledger
 from lakehouse.reverse_etl.changes import FIELDS
 from lakehouse.reverse_etl.crm_server import Faults, create_crm_app
 from lakehouse.reverse_etl.sync import replay, sync
+from lakehouse.s3server import S3Server
 from lakehouse.storage import Lake
+from tests.integration import lakes
 
 pytestmark = pytest.mark.integration
 TOKEN = "crm-test-token"
 
 
 def _gold(config: Config) -> dict[int, dict]:
-    frame = DeltaTable(str(config.lake_dir / "gold" / "customer_segments")).to_pandas()
+    frame = lakes.table(config.lake / "gold" / "customer_segments").to_pandas()
     probability = frame["churn_probability"]
     frame["churn_probability"] = probability.astype(object).where(probability.notna(), None)
     return {int(r["customer_id"]): {k: r[k] for k in FIELDS} for r in frame.to_dict(orient="records")}
@@ -105,6 +106,23 @@ def test_after_a_change_exactly_the_changed_rows_and_an_erasure_deletes(spark, w
     assert sent.sent == len(changed) + 1
     contacts = _pg_contacts(crm_db)
     assert contacts == after and contacts[moved]["country"] == new_country and erased not in contacts
+
+
+def test_a_sync_from_a_lake_on_s3(spark, engine: str, built_world: Config, s3_server: S3Server, crm_db: str,
+                                  monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The built world's lake copied to the project's S3 server: the sync reads its segments there,
+    keeps its ledger there, and sends every contact once."""
+    lakes.use_s3(spark, engine, s3_server, monkeypatch)
+    lake_dir = lakes.lake_on_s3(built_world, s3_server, "crm")
+    config = lakes.config_on_s3(built_world, lake_dir, tmp_path)
+    lake = Lake(spark, config.lake)
+    expected = _gold(config)
+    first = sync(config, lake, "postgres")
+    assert (first.count("insert"), first.sent, first.failed) == (len(expected), len(expected), [])
+    assert _pg_contacts(crm_db) == expected
+    assert sync(config, lake, "postgres").changes == []
+    runs = lakes.table(lake_dir / "ops" / "sync_runs").to_pandas().sort_values("started_at")
+    assert runs["sent"].tolist() == [len(expected), 0]
 
 
 def _free_port() -> int:

@@ -24,7 +24,10 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from lakehouse.config import Config
+from lakehouse.files import Location
+from lakehouse.s3server import S3Server
 from tests.exact_sales import expected_daily_order_values, expected_daily_sales
+from tests.integration import lakes
 from tests.integration.servers import wait_until_healthy
 
 pytestmark = pytest.mark.integration
@@ -51,6 +54,7 @@ class Server:
         self.data_dir, self.api_port, self.sql_port, self.process = data_dir, api_port, sql_port, process
         self.url = f"http://127.0.0.1:{api_port}"
         self.client = httpx.Client(base_url=self.url, headers=AUTH, timeout=60)
+        self.lake_on_s3: Location | None = None
 
     @property
     def lake(self) -> Path:
@@ -64,7 +68,7 @@ class Server:
 
     def table(self, name: str) -> pd.DataFrame:
         layer, _, table = name.partition(".")
-        return DeltaTable(str(self.lake / layer / table)).to_pandas()
+        return lakes.table((self.lake_on_s3 or Location(self.lake)) / layer / table).to_pandas()
 
     def versions(self) -> dict[str, int]:
         found = {}
@@ -73,12 +77,9 @@ class Server:
         return found
 
 
-@pytest.fixture(scope="module")
-def server(built_world: Config, engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("serving") / "world"
-    shutil.copytree(built_world.data_dir, data_dir)
+def _serve(data_dir: Path, engine: str, environ: dict[str, str]) -> Iterator[Server]:
     api_port, sql_port = _free_port(), _free_port()
-    env = {**os.environ, "LAKEHOUSE_API_KEYS": f"{KEY},{OTHER_KEY}", "LAKEHOUSE_SERVING__ROW_LIMIT": "50",
+    env = {**environ, "LAKEHOUSE_API_KEYS": f"{KEY},{OTHER_KEY}", "LAKEHOUSE_SERVING__ROW_LIMIT": "50",
            "LAKEHOUSE_SERVING__REFRESH_SECONDS": "0.5", "LAKEHOUSE_SERVING__SQL_TIMEOUT_SECONDS": "20"}
     args = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine,
             "--data-dir", str(data_dir), "serve", "--port", str(api_port), "--sql-port", str(sql_port)]
@@ -95,6 +96,26 @@ def server(built_world: Config, engine: str, tmp_path_factory: pytest.TempPathFa
     process.terminate()
     process.wait(timeout=30)
     log.close()
+
+
+@pytest.fixture(scope="module")
+def server(built_world: Config, engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("serving") / "world"
+    shutil.copytree(built_world.data_dir, data_dir)
+    yield from _serve(data_dir, engine, dict(os.environ))
+
+
+@pytest.fixture(scope="module")
+def server_on_s3(built_world: Config, engine: str, s3_server: S3Server,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`lakehouse serve` over a copy of the built world's lake on the project's S3 server (the app
+    database, which the expected values come from, stays local)."""
+    data_dir = tmp_path_factory.mktemp("serving-s3") / "world"
+    shutil.copytree(built_world.sources_dir, data_dir / "sources")
+    lake = lakes.lake_on_s3(built_world, s3_server, "serve")
+    for srv in _serve(data_dir, engine, lakes.env(s3_server, lake.parent)):
+        srv.lake_on_s3 = lake
+        yield srv
 
 
 def test_health_needs_no_key(server: Server) -> None:
@@ -158,6 +179,15 @@ def test_only_visible_gold_tables_are_served(server: Server, table: str) -> None
 
 
 def test_revenue_by_day_matches_the_app_database_to_the_cent(server: Server) -> None:
+    _assert_revenue_by_day(server)
+
+
+def test_with_the_lake_on_s3_revenue_by_day_matches_the_app_database(server_on_s3: Server) -> None:
+    assert not server_on_s3.lake.exists()  # gold is read from the bucket only
+    _assert_revenue_by_day(server_on_s3)
+
+
+def _assert_revenue_by_day(server: Server) -> None:
     sales = expected_daily_sales(server.data_dir / "sources")  # per (day, country, category), rounded
     days = sorted({day for day, _, _ in sales})
     start, end = days[10], days[40]
@@ -357,6 +387,14 @@ def test_sql_rejects_everything_but_a_select_over_gold(server: Server, query: st
 
 
 def test_spark_connect_clients_see_gold_with_no_setup(server: Server) -> None:
+    _assert_connect_client_reads_gold(server)
+
+
+def test_with_the_lake_on_s3_spark_connect_clients_read_gold(server_on_s3: Server) -> None:
+    _assert_connect_client_reads_gold(server_on_s3)
+
+
+def _assert_connect_client_reads_gold(server: Server) -> None:
     code = (
         "import sys\nfrom pyspark.sql import SparkSession\n"
         "s = SparkSession.builder.remote(sys.argv[1]).getOrCreate()\n"

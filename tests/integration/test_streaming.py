@@ -19,10 +19,12 @@ import pytest
 from deltalake import DeltaTable
 
 from lakehouse.config import Config
+from lakehouse.s3server import S3Server
 from lakehouse.storage import Lake
 from lakehouse.streaming import broker
 from lakehouse.streaming.consumer import stream_telemetry
 from lakehouse.streaming.swarm import publish
+from tests.integration import lakes
 
 pytestmark = pytest.mark.integration
 LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")
@@ -37,12 +39,15 @@ def kafka(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     broker.stop(started)
 
 
-@pytest.fixture(scope="module")
-def lake_config(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Config:
+def _base_config(engine: str, data_dir: Path) -> Config:
     from lakehouse.config import load_config
 
-    return load_config("test", overrides={"engine.kind": engine, "data_dir": str(tmp_path_factory.mktemp("stream"))},
-                       environ={})
+    return load_config("test", overrides={"engine.kind": engine, "data_dir": str(data_dir)}, environ={})
+
+
+@pytest.fixture(scope="module")
+def lake_config(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Config:
+    return _base_config(engine, tmp_path_factory.mktemp("stream"))
 
 
 def _produce(kafka: broker.Broker, count: int) -> None:
@@ -67,8 +72,7 @@ def _expected() -> tuple[set[tuple[str, int]], int]:
 
 
 def _landed(config: Config) -> list[tuple[str, int]]:
-    path = config.lake_dir / "bronze" / "telemetry"
-    frame = DeltaTable(str(path)).to_pandas(columns=["device_id", "seq", "_source"])
+    frame = lakes.table(config.lake / "bronze" / "telemetry").to_pandas(columns=["device_id", "seq", "_source"])
     return list(zip(frame["device_id"], frame["seq"].astype(int), strict=True))
 
 
@@ -80,7 +84,7 @@ def _check(config: Config) -> None:
 
 
 def _stream(spark, config: Config, kafka: broker.Broker, idle: float = 2.0):  # noqa: ANN001, ANN202
-    lake = Lake(spark, config.lake_dir)
+    lake = Lake(spark, config.lake)
     return stream_telemetry(config, lake, kafka.bootstrap, until_idle=idle, max_seconds=180)
 
 
@@ -216,3 +220,19 @@ def test_a_batch_landing_longer_than_the_idle_time_does_not_end_the_stream(
     later.join()
     assert result.stopped_by == "idle"
     _check(lake_config)
+
+
+def test_every_reading_lands_once_in_a_lake_on_s3(
+    spark, kafka: broker.Broker, engine: str, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The same topic into a new lake on the project's S3 server: from the topic's start, every valid
+    reading produced so far lands once, every bad one in the quarantine (the Spark checkpoint stays
+    in the local data folder)."""
+    lakes.use_s3(spark, engine, s3_server, monkeypatch)
+    config = lakes.config_on_s3(_base_config(engine, tmp_path), lakes.new_bucket(s3_server, "stream") / "lake")
+    _produce(kafka, 1_000)
+    result = _stream(spark, config, kafka)
+    _check(config)
+    keys, bad = _expected()
+    assert result.records == len(keys) and result.quarantined == bad
+    assert len(lakes.table(config.lake / "bronze" / "quarantine").to_pandas(columns=["_source"])) == bad
