@@ -10,33 +10,17 @@ import pytest
 from deltalake import DeltaTable
 
 from lakehouse.s3server import S3Server
+from tests.integration import lakes
 
 pytestmark = pytest.mark.integration
-
-
-def _s3a(spark, server: S3Server) -> None:  # noqa: ANN001
-    # the driver JVM started before this server, so it cannot take the keys from its environment
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    settings = {
-        "fs.s3a.endpoint": server.endpoint,
-        "fs.s3a.path.style.access": "true",
-        "fs.s3a.connection.ssl.enabled": "false",
-        "fs.s3a.access.key": server.access_key,
-        "fs.s3a.secret.key": server.secret_key,
-    }
-    for key, value in settings.items():
-        conf.set(key, value)
 
 
 def test_the_engine_writes_delta_that_delta_rs_reads(
     engine: str, spark, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in s3_server.env().items():
-        monkeypatch.setenv(name, value)  # Sail (in this process) reads them when it first opens the bucket
+    lakes.use_s3(spark, engine, s3_server, monkeypatch)
     bucket = f"engine-{uuid.uuid4().hex[:8]}"
     s3_server.create_bucket(bucket)
-    if engine == "spark":
-        _s3a(spark, s3_server)
     scheme = "s3a" if engine == "spark" else "s3"
     rows = spark.createDataFrame([(1, "a"), (2, "b"), (3, "c")], "id INT, label STRING")
     rows.write.format("delta").save(f"{scheme}://{bucket}/t")
