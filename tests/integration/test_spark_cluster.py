@@ -51,12 +51,12 @@ def test_stop_where_no_cluster_runs_says_so(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "no Spark cluster was running" in result.stdout
 
 
-def test_the_pipeline_on_the_cluster_with_the_lake_on_s3_equals_the_run_in_this_process(
+def test_the_pipeline_on_the_cluster_with_the_lake_on_s3_equals_the_embedded_run(
     spark_cluster: cluster.Cluster, small_world: Config, s3_server: S3Server, tmp_path: Path
 ) -> None:
     """`./spark-submit.sh --master spark://... pipeline` as the README runs it, with landing and lake
-    in a bucket: silver and gold equal, row by row, the same small world built by this pass's engine
-    on local disk (the embedded pass: Sail). It runs where the cluster fixture runs (one pass)."""
+    in a bucket: silver and gold equal, row by row, the same small world built by the embedded engine
+    on local disk. Once per `make test`, in the pass the cluster fixture runs in (conftest.py)."""
     root = lakes.new_bucket(s3_server, "cluster")
     lakes.sources_on_s3(small_world, root, tmp_path)
     apps_before = set(spark_cluster.folder.glob("worker-*/app-*"))

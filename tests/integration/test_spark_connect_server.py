@@ -67,12 +67,13 @@ def test_stop_where_no_server_runs_says_so(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "no Spark Connect server was running" in result.stdout
 
 
-def test_the_pipeline_through_engine_connect_equals_the_run_in_this_process(
+def test_the_pipeline_through_engine_connect_equals_the_embedded_run(
     spark_connect_server: connect_server.ConnectServer, small_world: Config, tmp_path: Path
 ) -> None:
     """`lakehouse --engine connect run` against the server (on loopback, so the lake is a local
-    folder both reach): silver and gold equal, row by row, the same small world built by this pass's
-    engine in this process; the engine's own Delta wrote them (MERGE and SQL on the server)."""
+    folder both reach): silver and gold equal, row by row, the same small world built by the embedded
+    engine; the server's own Delta wrote them (MERGE and SQL on the engine, the `connect-spark`
+    profile). Once per `make test`, in the pass the server fixture runs in (conftest.py)."""
     shutil.copytree(small_world.sources_dir, tmp_path / "sources")
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("LAKEHOUSE_", "SPARK_"))}
     environ["LAKEHOUSE_ENGINE__CONNECT_URL"] = spark_connect_server.url
