@@ -235,4 +235,5 @@ def test_every_reading_lands_once_in_a_lake_on_s3(
     _check(config)
     keys, bad = _expected()
     assert result.records == len(keys) and result.quarantined == bad
-    assert len(lakes.table(config.lake / "bronze" / "quarantine").to_pandas(columns=["_source"])) == bad
+    if bad:  # the module's first test produced some; run alone, the topic may hold none
+        assert len(lakes.table(config.lake / "bronze" / "quarantine").to_pandas(columns=["_source"])) == bad
