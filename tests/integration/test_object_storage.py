@@ -124,21 +124,21 @@ def test_an_unreachable_store_is_one_line_naming_endpoint_and_bucket(s3_world, s
 
 
 def test_a_store_stopped_mid_run_fails_in_one_line_and_the_rerun_completes(
-    s3_world, built_world: Config, engine: str, tmp_path: Path
+    built_world: Config, engine: str, tmp_path: Path
 ) -> None:
     """On the built world (larger than the small one): its bronze jobs still run 2 s after the lock
     is taken."""
     _driver_side_only(engine)
     from lakehouse import s3server
 
-    config, _, source_root = s3_world
     server = s3server.start(tmp_path / "s3")
     try:
         bucket = "stopped"
         server.create_bucket(bucket)
         root = Location(f"s3://{bucket}", S3Settings.from_env(server.env()))
-        for folder in lakes.LANDED:
-            lakes.upload(built_world.sources_dir / folder, root / "sources" / folder)
+        lakes.sources_on_s3(built_world, root, tmp_path / "world")
+        config = load_config("test", overrides={"engine.kind": engine, "data_dir": str(tmp_path / "world")},
+                             environ={})
         env = _env(server, root)
         run = _start(config, env, "run", "bronze")
         _wait_for((root / "lake" / "_lakehouse.lock").exists)
