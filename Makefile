@@ -9,7 +9,7 @@ DATA  ?= data
 
 .PHONY: setup demo test jvm-archive lint bench clean
 
-setup: $(VENV)/.installed jvm/target/jars/.fetched jvm/kafka/target/jars/.fetched jvm/s3/target/jars/.fetched
+setup: $(VENV)/.installed jvm/target/jars/.fetched jvm/kafka/target/jars/.fetched jvm/s3/target/jars/.fetched jvm/s3a/target/jars/.fetched
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,11 +18,18 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 jvm/target/jars/.fetched: jvm/pom.xml
+	rm -rf jvm/target/jars
 	mvn --quiet --batch-mode -f jvm/pom.xml dependency:copy-dependencies
 	touch $@
 
 jvm/kafka/target/jars/.fetched: jvm/kafka/pom.xml
 	mvn --quiet --batch-mode -f jvm/kafka/pom.xml dependency:copy-dependencies
+	touch $@
+
+# S3A for Apache Spark on object storage; apart from Delta's jars (jvm/s3a/pom.xml says why).
+jvm/s3a/target/jars/.fetched: jvm/s3a/pom.xml
+	rm -rf jvm/s3a/target/jars
+	mvn --quiet --batch-mode -f jvm/s3a/pom.xml dependency:copy-dependencies
 	touch $@
 
 jvm/s3/target/jars/.fetched: jvm/s3/pom.xml
@@ -49,4 +56,4 @@ bench: setup
 	$(PY) benchmarks/pipeline.py
 
 clean:
-	rm -rf $(DATA) dist jvm/target jvm/kafka/target jvm/s3/target
+	rm -rf $(DATA) dist jvm/target jvm/kafka/target jvm/s3/target jvm/s3a/target

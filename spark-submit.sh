@@ -8,7 +8,9 @@
 # spark-submit options pass through (--master, --conf, --executor-memory, ...). Defaults:
 #   --master local[*]                      unless you give --master
 #   --jars jvm/target/jars/*.jar           when `mvn -f jvm/pom.xml dependency:copy-dependencies` fetched them:
-#                                          Delta, Kafka's source, and S3A (hadoop-aws + the AWS SDK bundle) for s3a://
+#                                          Delta and Kafka's source; plus jvm/s3a/target/jars/*.jar (hadoop-aws and
+#                                          the AWS SDK bundle, 558 MB) when LAKEHOUSE_LAKE_URI or
+#                                          LAKEHOUSE_LANDING_URI is on object storage (s3:// or s3a://)
 #   --packages io.delta:delta-spark_2.13:$DELTA_VERSION,...   the same from Maven, otherwise (or when
 #                                          LAKEHOUSE_USE_PACKAGES=1)
 #   with a standalone master on this machine (spark://127.0.0.1:P, spark://localhost:P: the cluster
@@ -25,6 +27,9 @@ DELTA_VERSION="${DELTA_VERSION:-4.0.1}"
 # S3A must match the Hadoop inside pyspark (jvm/pom.xml says which).
 HADOOP_VERSION="${HADOOP_VERSION:-3.4.1}"
 jars_dir="${LAKEHOUSE_JARS_DIR:-$here/jvm/target/jars}"
+s3a_jars_dir="${LAKEHOUSE_S3A_JARS_DIR:-$here/jvm/s3a/target/jars}"
+on_s3=0
+[[ "${LAKEHOUSE_LAKE_URI:-}" == s3*://* || "${LAKEHOUSE_LANDING_URI:-}" == s3*://* ]] && on_s3=1
 
 dry_run=0
 submit_opts=()
@@ -72,6 +77,7 @@ defaults=()
 if ((!has_delta)); then
   shopt -s nullglob
   jars=("$jars_dir"/*.jar)
+  ((on_s3)) && jars+=("$s3a_jars_dir"/*.jar)
   shopt -u nullglob
   on_classpath="${LAKEHOUSE_JARS_ON_CLASSPATH:-}"
   if [[ -z "$on_classpath" ]]; then
@@ -82,7 +88,9 @@ if ((!has_delta)); then
   elif [[ "${LAKEHOUSE_USE_PACKAGES:-0}" != 1 && ${#jars[@]} -gt 0 ]]; then
     defaults+=(--jars "$(IFS=,; echo "${jars[*]}")")
   else
-    defaults+=(--packages "io.delta:delta-spark_2.13:$DELTA_VERSION,org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.1,org.apache.hadoop:hadoop-aws:$HADOOP_VERSION")
+    packages="io.delta:delta-spark_2.13:$DELTA_VERSION,org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.1"
+    ((on_s3)) && packages+=",org.apache.hadoop:hadoop-aws:$HADOOP_VERSION"
+    defaults+=(--packages "$packages")
   fi
 fi
 # The class-data-sharing archive `make setup` builds (lakehouse/jvm_archive.py): a faster driver start.

@@ -50,6 +50,8 @@ class EngineConfig(_Frozen):
     connect_url: str | None = None
     spark_master: str | None = "local[2]"
     jars_dir: str | None = "jvm/target/jars"
+    s3a_jars_dir: str | None = "jvm/s3a/target/jars"  # hadoop-aws + AWS SDK, added when the lake is on S3
+    s3a_jars: Literal["auto", "always"] = "auto"  # always: also for a session that reaches S3 by itself
     # kind=connect: what serves connect_url (auto asks the server) and whether this machine reaches
     # the lake's files as the server does (null: when the server is on this machine)
     connect_server: Literal["auto", "sail", "spark"] = "auto"
@@ -217,10 +219,18 @@ class Config(_Frozen):
 
     @property
     def jars_dir(self) -> Path | None:
-        if not self.engine.jars_dir:
-            return None
-        path = Path(self.engine.jars_dir)
-        return path if path.is_absolute() else PROJECT_ROOT / path
+        return _project_path(self.engine.jars_dir)
+
+    @property
+    def s3a_jars_dir(self) -> Path | None:
+        return _project_path(self.engine.s3a_jars_dir)
+
+
+def _project_path(value: str | None) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:

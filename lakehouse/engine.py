@@ -149,6 +149,15 @@ def _jvm_jars(config: Config) -> list[str]:
             "`mvn -f jvm/pom.xml dependency:copy-dependencies` (or `make setup`), "
             "or set engine.jars_dir to null when spark-submit provides them"
         )
+    if s3a_settings(config) or config.engine.s3a_jars == "always":  # its SDK is 558 MB (jvm/s3a/pom.xml)
+        s3a_dir = config.s3a_jars_dir
+        s3a = sorted(str(p) for p in Path(s3a_dir).glob("*.jar")) if s3a_dir else []
+        if not any("hadoop-aws" in Path(j).name for j in s3a):
+            raise EngineError(
+                f"engine 'spark' on object storage needs S3A's jars in {s3a_dir}: run "
+                "`mvn -f jvm/s3a/pom.xml dependency:copy-dependencies` (or `make setup`)"
+            )
+        jars += s3a
     return jars
 
 

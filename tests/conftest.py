@@ -34,7 +34,9 @@ def engine(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def session_config(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Config:
     data_dir = tmp_path_factory.mktemp("session-data")
-    return load_config("test", overrides={"engine.kind": engine, "data_dir": str(data_dir)}, environ={})
+    # the pass's own session also writes to the S3 server by itself (test_object_storage_engines.py)
+    overrides = {"engine.kind": engine, "data_dir": str(data_dir), "engine.s3a_jars": "always"}
+    return load_config("test", overrides=overrides, environ={})
 
 
 @pytest.fixture(scope="session")
