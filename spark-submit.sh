@@ -15,7 +15,7 @@
 #                                          LAKEHOUSE_USE_PACKAGES=1)
 #   with a standalone master on this machine (spark://127.0.0.1:P, spark://localhost:P: the cluster
 #   `lakehouse cluster start` runs), those jars go on the driver's and executors' class path from
-#   jvm/target/jars instead of --jars: every executor would otherwise copy all of them (558 MB of
+#   their folders instead of --jars: every executor would otherwise copy all of them (558 MB of
 #   AWS SDK among them) into its work folder, per application. LAKEHOUSE_JARS_ON_CLASSPATH=1 does
 #   the same for any master whose nodes have that folder at the same path; =0 keeps --jars.
 # The library ships as dist/lakehouse.zip via --py-files; the driver's Python needs the
@@ -84,7 +84,9 @@ if ((!has_delta)); then
     case "$master" in spark://127.0.0.1:*|spark://localhost:*) on_classpath=1 ;; *) on_classpath=0 ;; esac
   fi
   if [[ "${LAKEHOUSE_USE_PACKAGES:-0}" != 1 && ${#jars[@]} -gt 0 && "$on_classpath" == 1 ]]; then
-    defaults+=(--driver-class-path "$jars_dir/*" --conf "spark.executor.extraClassPath=$jars_dir/*")
+    classpath="$jars_dir/*"
+    ((on_s3)) && classpath+=":$s3a_jars_dir/*"
+    defaults+=(--driver-class-path "$classpath" --conf "spark.executor.extraClassPath=$classpath")
   elif [[ "${LAKEHOUSE_USE_PACKAGES:-0}" != 1 && ${#jars[@]} -gt 0 ]]; then
     defaults+=(--jars "$(IFS=,; echo "${jars[*]}")")
   else
