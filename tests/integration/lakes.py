@@ -54,9 +54,11 @@ def sources_on_s3(world: Config, root: Location, data_dir: Path) -> None:
 
 
 def env(server: S3Server, root: Location, **extra: str) -> dict[str, str]:
-    """This process's environment without its own AWS_*/LAKEHOUSE_* settings, plus the server's
-    variables and a lake and landing zone under `root`."""
-    kept = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKEHOUSE_"))}
+    """This process's environment without its own AWS_*, LAKEHOUSE_* and SPARK_* settings (a
+    Connect session in this process leaves SPARK_CONNECT_MODE_ENABLED behind, which turns a child's
+    classic Spark session into a Connect one), plus the server's variables and a lake and landing
+    zone under `root`."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKEHOUSE_", "SPARK_"))}
     return {**kept, **server.env(), "LAKEHOUSE_LAKE_URI": str(root / "lake"),
             "LAKEHOUSE_LANDING_URI": str(root / "sources"), **extra}
 
