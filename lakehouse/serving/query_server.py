@@ -17,7 +17,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import socket
 import threading
 from multiprocessing.connection import Connection
 from typing import Any, cast
@@ -26,6 +25,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.connect.session import SparkSession as RemoteSession
 
 from lakehouse.config import Config
+from lakehouse.daemons import free_port
 from lakehouse.serving.sql_endpoint import GoldCatalog
 from lakehouse.serving.tables import TableStore
 from lakehouse.storage import Lake
@@ -36,12 +36,6 @@ CONNECT_PLUGIN = "org.apache.spark.sql.connect.SparkConnectPlugin"
 
 class EngineUnavailable(RuntimeError):
     """The query engine is starting or restarting."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _child(config: Config, conn: Connection) -> None:  # pragma: no cover - runs in the child process
@@ -61,7 +55,7 @@ def _child(config: Config, conn: Connection) -> None:  # pragma: no cover - runs
     else:
         from lakehouse.engine import get_session
 
-        port = _free_port()
+        port = free_port()
         conf = {**config.engine.conf, "spark.plugins": CONNECT_PLUGIN, "spark.ui.enabled": "false",
                 "spark.connect.grpc.binding.address": "127.0.0.1", "spark.connect.grpc.binding.port": str(port),
                 "spark.sql.globalTempDatabase": "gold", "spark.driver.memory": "1g"}

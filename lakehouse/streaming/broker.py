@@ -12,12 +12,13 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from lakehouse.daemons import free_port
 
 log = logging.getLogger(__name__)
 JARS = Path(__file__).resolve().parents[2] / "jvm" / "kafka" / "target" / "jars"
@@ -52,12 +53,6 @@ class Broker:
     @property
     def log_file(self) -> Path:
         return self.folder / "broker.log"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _properties(folder: Path, port: int, controller_port: int) -> str:
