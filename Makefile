@@ -9,7 +9,7 @@ DATA  ?= data
 
 .PHONY: setup demo test jvm-archive lint bench clean
 
-setup: $(VENV)/.installed jvm/target/jars/.fetched jvm/kafka/target/jars/.fetched jvm/s3/target/jars/.fetched
+setup: $(VENV)/.installed jvm/target/jars/.fetched jvm/kafka/target/jars/.fetched jvm/s3/target/jars/.fetched jvm/pg/target/jars/.fetched
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,6 +27,11 @@ jvm/kafka/target/jars/.fetched: jvm/kafka/pom.xml
 
 jvm/s3/target/jars/.fetched: jvm/s3/pom.xml
 	mvn --quiet --batch-mode -f jvm/s3/pom.xml dependency:copy-dependencies
+	touch $@
+
+# The PostgreSQL JDBC driver, for the PostgreSQL endpoint's tests and benchmark (not on Spark's classpath).
+jvm/pg/target/jars/.fetched: jvm/pg/pom.xml
+	mvn --quiet --batch-mode -f jvm/pg/pom.xml dependency:copy-dependencies
 	touch $@
 
 demo: setup
@@ -48,4 +53,4 @@ bench: setup
 	$(PY) benchmarks/pipeline.py
 
 clean:
-	rm -rf $(DATA) dist jvm/target jvm/kafka/target jvm/s3/target
+	rm -rf $(DATA) dist jvm/target jvm/kafka/target jvm/s3/target jvm/pg/target

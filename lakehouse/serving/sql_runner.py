@@ -39,11 +39,12 @@ class SqlResult:
     columns: list[str]
     rows: list[dict[str, Any]]
     truncated: bool
+    schema: pa.Schema | None = None  # the result's column types (the PostgreSQL endpoint's type OIDs)
 
 
 def _result(arrow: pa.Table, limit: int) -> SqlResult:
     rows = arrow.slice(0, limit).to_pylist()
-    return SqlResult(arrow.column_names, rows, arrow.num_rows > limit)
+    return SqlResult(arrow.column_names, rows, arrow.num_rows > limit, arrow.schema)
 
 
 class SqlRunner(Protocol):
