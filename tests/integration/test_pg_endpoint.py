@@ -1,0 +1,218 @@
+"""The PostgreSQL endpoint of `lakehouse serve --pg-port` as clients meet it: psql, the PostgreSQL
+JDBC driver (a one-file Java program) and psycopg, against one real server per test run on a small
+lake. Expected answers come from Spark SQL on the lake's Delta files, run by the tests' own session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from pyspark.sql import SparkSession
+
+from lakehouse.serving import pg_wire as w
+from lakehouse.serving.sql_gateway import self_signed
+from tests.integration.pg import make_lake
+
+pytestmark = pytest.mark.integration
+KEY, OTHER_KEY = "pg-key-1", "pg-key-2"
+REPO = Path(__file__).resolve().parents[2]
+JAR = REPO / "jvm" / "pg" / "target" / "jars" / "postgresql-42.7.7.jar"
+PROBE = Path(__file__).with_name("pg") / "Probe.java"
+QUERY = ("SELECT country, sum(units) AS units, sum(revenue_eur) AS revenue FROM gold.daily_sales "
+         "WHERE order_date >= DATE'2026-03-11' GROUP BY country ORDER BY country")
+REFUSED = {  # statement: words the refusal names
+    "DROP TABLE gold.daily_sales": "DROP", "INSERT INTO gold.daily_sales SELECT * FROM gold.daily_sales": "INSERT",
+    "CREATE TABLE gold.stolen AS SELECT 1 AS x": "CREATE", "SELECT * FROM silver.customers": "silver.customers",
+    "SELECT * FROM bronze.orders": "bronze.orders", "SELECT * FROM gold.customer_segments": "customer_segments",
+    "SELECT * FROM read_files('/etc/passwd')": "read_files", "SELECT * FROM text.`/etc/passwd`": "not valid",
+    "SELECT reflect('java.lang.System', 'getenv', 'HOME')": "reflect",
+    "SELECT * FROM pg_catalog.pg_class, gold.daily_sales": "cannot be read in one query",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path, pg_port: int, api_port: int) -> None:
+        self.data_dir, self.pg_port, self.api_port = data_dir, pg_port, api_port
+
+    def dsn(self, password: str = KEY) -> str:
+        return f"host=127.0.0.1 port={self.pg_port} dbname=lakehouse user=analyst password={password} sslmode=disable"
+
+    def psql(self, *commands: str, password: str = KEY) -> subprocess.CompletedProcess[str]:
+        args = ["psql", "-X", "-A", "-F", "|", "-v", "ON_ERROR_STOP=0", self.dsn(password)]
+        for command in commands:
+            args += ["-c", command]
+        return subprocess.run(args, capture_output=True, text=True, timeout=120, env={**os.environ, "PGCONNECT_TIMEOUT": "10"})
+
+    def probe(self, *steps: str, password: str = KEY) -> dict[str, str]:
+        url = f"jdbc:postgresql://127.0.0.1:{self.pg_port}/lakehouse"
+        result = subprocess.run(["java", "-cp", str(JAR), str(PROBE), url, password, *steps], capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in result.stdout.splitlines() if " " in line}
+
+
+@pytest.fixture(scope="module")
+def server(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("pg-endpoint") / "world"
+    make_lake.write(data_dir / "lake")
+    pg_port, api_port = _free_port(), _free_port()
+    log = data_dir.parent / "serve.log"
+    args = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine, "--data-dir",
+            str(data_dir), "serve", "--port", str(api_port), "--sql-port", str(_free_port()), "--pg-port", str(pg_port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(args, cwd=REPO, env={**os.environ, "LAKEHOUSE_API_KEYS": f"{KEY},{OTHER_KEY}"},
+                                   stdout=out, stderr=subprocess.STDOUT)
+    srv = Server(data_dir, pg_port, api_port)
+    deadline = time.monotonic() + 300
+    try:
+        while True:  # up once a gold query answers (the engine starts after the port is bound)
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            try:
+                with psycopg.connect(srv.dsn(), connect_timeout=5) as conn:
+                    conn.execute("SELECT count(*) FROM gold.daily_sales").fetchone()
+                break
+            except psycopg.Error:
+                time.sleep(0.5)
+        yield srv
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    printed = log.read_text(errors="replace")
+    assert f"postgresql://127.0.0.1:{pg_port}/lakehouse" in printed
+    assert KEY not in printed and "passwd" not in printed  # never a key or a statement's text
+
+
+@pytest.fixture(scope="module")
+def expected(server: Server, spark: SparkSession) -> list[tuple[str, int, str]]:
+    """The query's answer from Spark SQL on the Delta files."""
+    path = str(server.data_dir / "lake" / "gold" / "daily_sales")
+    rows = spark.sql(QUERY.replace("gold.daily_sales", f"delta.`{path}`")).collect()
+    return [(r["country"], int(r["units"]), format(r["revenue"], "f")) for r in rows]
+
+
+def test_psql_lists_describes_and_queries_gold(server: Server, expected: list) -> None:
+    out = server.psql(r"\dt", r"\d gold.daily_sales", QUERY, "SELECT version()", "SHOW transaction_isolation",
+                      "SET extra_float_digits = 3")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "gold|daily_sales|table|lakehouse" in lines and "gold|model_monitoring|table|lakehouse" in lines
+    assert not any("customer_segments" in line for line in lines)  # hidden tables are not listed
+    assert "revenue_eur|numeric(18,2)|||" in lines and "order_date|date|||" in lines and "units|bigint|||" in lines
+    start = lines.index("country|units|revenue")
+    assert [tuple(line.split("|")) for line in lines[start + 1:start + 1 + len(expected)]] == [
+        (c, str(u), r) for c, u, r in expected]
+    assert any(line.startswith("PostgreSQL 14.0 (lakehouse") for line in lines)
+    assert "read committed" in lines and "SET" in lines
+
+
+def test_psql_refuses_everything_but_reading_gold(server: Server) -> None:
+    out = server.psql(*REFUSED)
+    errors = [line for line in out.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == len(REFUSED), out.stderr
+    for error, words in zip(errors, REFUSED.values(), strict=True):
+        assert words in error, (error, words)
+    assert not (server.data_dir / "lake" / "gold" / "stolen").exists()
+
+
+def test_a_wrong_password_is_refused(server: Server) -> None:
+    out = server.psql("SELECT 1", password="wrong")
+    assert out.returncode != 0 and "password authentication failed" in out.stderr
+    assert server.psql("SELECT 1", password=OTHER_KEY).returncode == 0  # every key works
+
+
+def test_jdbc_metadata_bind_parameters_and_refusals(server: Server, expected: list) -> None:
+    got = server.probe("tables", "columns", "param", "version", "refuse:DROP TABLE gold.daily_sales",
+                       "refuse:SELECT * FROM silver.customers", "refuse:SELECT * FROM read_files('/etc/passwd')")
+    assert got["tables"] == "ok gold.daily_sales,gold.model_monitoring"
+    columns = got["columns"].removeprefix("ok ").split(",")
+    assert columns == ["order_date:date:91", "country:text:12", "category:text:12", "orders:int8:-5",
+                       "units:int8:-5", "revenue_eur:numeric:2", "avg_order_value_eur:numeric:2"]
+    want = "int8/numeric;" + ";".join(f"{c}={u}={r}" for c, u, r in expected)
+    assert got["param"] == f"ok {want}"  # text results first, binary ones once the statement is prepared
+    assert got["version"].startswith("ok PostgreSQL|PostgreSQL 14.0")
+    refusals = [v for k, v in got.items() if k == "refuse"]
+    assert refusals and all(v.startswith("error 42501") for v in refusals), got
+    wrong = server.probe("tables", password="wrong")
+    assert wrong["connect"].startswith("error 28P01"), wrong
+
+
+def test_psycopg_sees_postgresql_type_oids_and_binds_parameters(server: Server) -> None:
+    with psycopg.connect(server.dsn()) as conn:
+        cursor = conn.execute("SELECT order_date, country, units, revenue_eur FROM gold.daily_sales "
+                              "WHERE country = %s AND units > %s ORDER BY order_date LIMIT 3", ("DE", 1))
+        assert [c.type_code for c in cursor.description] == [1082, 25, 20, 1700]
+        assert len(cursor.fetchall()) == 3
+        cursor = conn.execute("SELECT * FROM gold.model_monitoring ORDER BY metric")
+        assert [c.type_code for c in cursor.description] == [1184, 25, 701, 16, 23]
+        assert cursor.fetchall()[1][1:4] == ("psi", 0.07, True)
+        names = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'gold' "
+                             "ORDER BY 1").fetchall()
+        assert names == [("daily_sales",), ("model_monitoring",)]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="silver.customers"):
+            conn.execute("SELECT * FROM silver.customers WHERE customer_id = %s", (1,))
+
+
+def test_off_loopback_without_tls_is_refused_in_one_line(tmp_path: Path) -> None:
+    args = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--data-dir", str(tmp_path), "serve",
+            "--host", "0.0.0.0", "--pg-port", "0"]
+    env = {**os.environ, "LAKEHOUSE_API_KEYS": KEY, "LAKEHOUSE_SERVING__SQL_TLS": "true"}
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "error: refusing to serve PostgreSQL on 0.0.0.0 without TLS: set serving.pg_tls_cert and serving.pg_tls_key "
+        "(LAKEHOUSE_SERVING__PG_TLS_CERT, ..._PG_TLS_KEY)"]
+
+
+class _OneRow:
+    """A backend that answers every statement with one row: for the protocol's own tests."""
+
+    def prepare(self, sql: str, param_oids: list[int]) -> object:
+        return type("S", (), {"param_oids": list(param_oids)})()
+
+    async def describe(self, statement: object) -> list[w.Column]:
+        return [w.Column("x", w.INT4)]
+
+    async def run(self, statement: object, values: list) -> w.Result:
+        return w.Result("SELECT 1", [w.Column("x", w.INT4)], [(1,)])
+
+
+def test_with_a_certificate_only_tls_connections_are_served(tmp_path: Path) -> None:
+    import ssl
+
+    tls = self_signed(tmp_path, "127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.cert, tls.key)
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    server = w.PgServer(_OneRow(), [KEY], context)  # type: ignore[arg-type]
+    port = asyncio.run_coroutine_threadsafe(server.start("127.0.0.1", 0), loop).result(10)
+    base = f"host=127.0.0.1 port={port} dbname=lakehouse user=u password={KEY}"
+    try:
+        with psycopg.connect(f"{base} sslmode=verify-full sslrootcert={tls.ca}") as conn:
+            assert conn.info.pgconn.ssl_in_use
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        with pytest.raises(psycopg.OperationalError, match="TLS connections only"):
+            psycopg.connect(f"{base} sslmode=disable")
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+    shutil.rmtree(tmp_path, ignore_errors=True)
