@@ -57,7 +57,8 @@ class Server:
         args = ["psql", "-X", "-A", "-F", "|", "-v", "ON_ERROR_STOP=0", self.dsn(password)]
         for command in commands:
             args += ["-c", command]
-        return subprocess.run(args, capture_output=True, text=True, timeout=120, env={**os.environ, "PGCONNECT_TIMEOUT": "10"})
+        env = {**os.environ, "PGCONNECT_TIMEOUT": "10"}
+        return subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
 
     def probe(self, *steps: str, password: str = KEY) -> dict[str, str]:
         url = f"jdbc:postgresql://127.0.0.1:{self.pg_port}/lakehouse"

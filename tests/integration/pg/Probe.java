@@ -2,7 +2,8 @@
 // java -cp postgresql.jar Probe.java URL PASSWORD STEP...   Each step prints one line of JSON-ish
 // text: "<step> ok <answer>" or "<step> error <SQLSTATE> <message>".
 // Steps: tables, columns, param (units per country for a date, bound twice past the prepare
-// threshold), version, refuse:<sql>, load:<seconds> (repeat the bound query until then).
+// threshold), version, refuse:<sql>, load:<seconds>:<clients> (the bound query on that many
+// connections at once until then).
 import java.math.BigDecimal;
 import java.sql.*;
 import java.util.*;
@@ -11,12 +12,13 @@ public class Probe {
     static final String QUERY = "SELECT country, sum(units) AS units, sum(revenue_eur) AS revenue "
             + "FROM gold.daily_sales WHERE order_date >= ? GROUP BY country ORDER BY country";
 
+    static final Properties PROPS = new Properties();
+
     public static void main(String[] args) throws Exception {
-        Properties props = new Properties();
-        props.setProperty("user", "analyst");
-        props.setProperty("password", args[1]);
-        props.setProperty("prepareThreshold", "2");
-        try (Connection c = DriverManager.getConnection(args[0], props)) {
+        PROPS.setProperty("user", "analyst");
+        PROPS.setProperty("password", args[1]);
+        PROPS.setProperty("prepareThreshold", "2");
+        try (Connection c = DriverManager.getConnection(args[0], PROPS)) {
             for (int i = 2; i < args.length; i++) {
                 String step = args[i];
                 try {
@@ -81,17 +83,33 @@ public class Probe {
                 return "accepted";
             }
         }
-        if (step.startsWith("load:")) {
-            long end = System.nanoTime() + (long) (Double.parseDouble(step.substring(5)) * 1e9);
-            int n = 0;
-            try (PreparedStatement p = c.prepareStatement(QUERY)) {
-                while (System.nanoTime() < end) {
-                    p.setDate(1, java.sql.Date.valueOf("2026-03-11"));
-                    try (ResultSet rs = p.executeQuery()) { while (rs.next()) { } }
-                    n++;
-                }
+        if (step.startsWith("load:")) {  // load:<seconds>:<clients>, each client on its own connection
+            String[] parts = step.split(":");
+            long end = System.nanoTime() + (long) (Double.parseDouble(parts[1]) * 1e9);
+            int clients = parts.length > 2 ? Integer.parseInt(parts[2]) : 1;
+            java.util.concurrent.atomic.AtomicLong done = new java.util.concurrent.atomic.AtomicLong();
+            List<String> errors = Collections.synchronizedList(new ArrayList<>());
+            List<Thread> threads = new ArrayList<>();
+            for (int t = 0; t < clients; t++) {
+                Thread thread = new Thread(() -> {
+                    try (Connection own = DriverManager.getConnection(c.getMetaData().getURL(), PROPS);
+                         PreparedStatement p = own.prepareStatement(QUERY)) {
+                        while (System.nanoTime() < end) {
+                            p.setDate(1, java.sql.Date.valueOf("2026-03-11"));
+                            try (ResultSet rs = p.executeQuery()) { while (rs.next()) { } }
+                            done.incrementAndGet();
+                        }
+                    } catch (SQLException e) {
+                        errors.add(e.getSQLState() + " " + e.getMessage());
+                    }
+                });
+                threads.add(thread);
+                thread.start();
             }
-            return String.valueOf(n);
+            for (Thread thread : threads) {
+                try { thread.join(); } catch (InterruptedException e) { throw new SQLException(e); }
+            }
+            return done.get() + " queries, " + errors.size() + " errors" + (errors.isEmpty() ? "" : ": " + errors.get(0));
         }
         throw new IllegalArgumentException(step);
     }
