@@ -80,7 +80,7 @@ def server(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
         process = subprocess.Popen(args, cwd=REPO, env={**os.environ, "LAKEHOUSE_API_KEYS": f"{KEY},{OTHER_KEY}"},
                                    stdout=out, stderr=subprocess.STDOUT)
     srv = Server(data_dir, pg_port, api_port)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600  # two JVMs start on Spark: minutes on a loaded 2-core machine
     try:
         while True:  # up once a gold query answers (the engine starts after the port is bound)
             assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
