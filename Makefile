@@ -26,6 +26,7 @@ jvm/kafka/target/jars/.fetched: jvm/kafka/pom.xml
 	touch $@
 
 jvm/s3/target/jars/.fetched: jvm/s3/pom.xml
+	rm -rf jvm/s3/target/jars
 	mvn --quiet --batch-mode -f jvm/s3/pom.xml dependency:copy-dependencies
 	touch $@
 

@@ -7,14 +7,18 @@
 # Job options: --data-dir D, --env E, --run-date YYYY-MM-DD.
 # spark-submit options pass through (--master, --conf, --executor-memory, ...). Defaults:
 #   --master local[*]                      unless you give --master
-#   --jars jvm/target/jars/*.jar           when `mvn -f jvm/pom.xml dependency:copy-dependencies` fetched them
-#   --packages io.delta:delta-spark_2.13:$DELTA_VERSION   otherwise (or when LAKEHOUSE_USE_PACKAGES=1)
+#   --jars jvm/target/jars/*.jar           when `mvn -f jvm/pom.xml dependency:copy-dependencies` fetched them:
+#                                          Delta, Kafka's source, and S3A (hadoop-aws + the AWS SDK bundle) for s3a://
+#   --packages io.delta:delta-spark_2.13:$DELTA_VERSION,...   the same from Maven, otherwise (or when
+#                                          LAKEHOUSE_USE_PACKAGES=1)
 # The library ships as dist/lakehouse.zip via --py-files; the driver's Python needs the
 # package's dependencies (pip install . on the driver, or --archives a packed venv on a cluster).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DELTA_VERSION="${DELTA_VERSION:-4.0.1}"
+# S3A must match the Hadoop inside pyspark (jvm/pom.xml says which).
+HADOOP_VERSION="${HADOOP_VERSION:-3.4.1}"
 jars_dir="${LAKEHOUSE_JARS_DIR:-$here/jvm/target/jars}"
 
 dry_run=0
@@ -66,7 +70,7 @@ if ((!has_delta)); then
   if [[ "${LAKEHOUSE_USE_PACKAGES:-0}" != 1 && ${#jars[@]} -gt 0 ]]; then
     defaults+=(--jars "$(IFS=,; echo "${jars[*]}")")
   else
-    defaults+=(--packages "io.delta:delta-spark_2.13:$DELTA_VERSION,org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.1")
+    defaults+=(--packages "io.delta:delta-spark_2.13:$DELTA_VERSION,org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.1,org.apache.hadoop:hadoop-aws:$HADOOP_VERSION")
   fi
 fi
 # The class-data-sharing archive `make setup` builds (lakehouse/jvm_archive.py): a faster driver start.
@@ -92,4 +96,7 @@ fi
 mkdir -p "$here/dist"
 (cd "$here" && "$python" -m zipfile -c dist/lakehouse.zip lakehouse/ >/dev/null)
 export LAKEHOUSE_CONF_DIR="${LAKEHOUSE_CONF_DIR:-$here/conf}"
+# pyspark's spark-submit finds SPARK_HOME with $PYSPARK_PYTHON (else whatever python3 is on PATH,
+# which has no pyspark when the venv is not activated).
+export PYSPARK_PYTHON="$python"
 exec "${cmd[@]}"

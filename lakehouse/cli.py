@@ -437,6 +437,8 @@ app.add_typer(kafka_app, name="kafka")
 app.add_typer(iot_app, name="iot")
 app.add_typer(stream_app, name="stream")
 
-from lakehouse.services_cli import s3_app  # noqa: E402
+from lakehouse.services_cli import cluster_app, connect_app, s3_app  # noqa: E402
 
 app.add_typer(s3_app, name="s3")
+app.add_typer(cluster_app, name="cluster")
+app.add_typer(connect_app, name="connect-server")

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
-import signal
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from lakehouse import daemons
 from lakehouse.config import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -29,8 +26,8 @@ MAIN = "org.gaul.s3proxy.Main"
 REGION = "us-east-1"  # s3proxy signs with whatever region a client names; clients need one
 
 
-class S3ServerError(RuntimeError):
-    """The server could not start or stop (the message says why and where its log is)."""
+class S3ServerError(daemons.DaemonError):
+    """The server could not start (the message says why and where its log is)."""
 
 
 @dataclass(frozen=True)
@@ -57,19 +54,13 @@ class S3Server:
         import boto3
         from botocore.config import Config as BotoConfig
 
-        # boto3 >= 1.36 adds CRC checksums to every upload by default; s3proxy refuses those headers.
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name=self.region,
-            config=BotoConfig(
-                s3={"addressing_style": "path"},
-                retries={"max_attempts": 2},
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            ),
+            config=BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
         )
 
     def create_bucket(self, name: str) -> None:
@@ -101,10 +92,10 @@ class _Files:
 
 
 def _jar() -> Path:
-    found = sorted(JARS.glob("s3proxy-*-jar-with-dependencies.jar"))
+    found = sorted(JARS.glob("s3proxy-*-jar-with-dependencies.jar"), key=lambda jar: jar.stat().st_mtime)
     if not found:
-        raise S3ServerError(f"no s3proxy jar in {JARS}: run `mvn -f jvm/s3/pom.xml dependency:copy-dependencies`")
-    return found[-1]
+        raise S3ServerError(f"no s3proxy jar in {JARS}: run `make setup`")
+    return found[-1]  # the one fetched last, should an older version still lie beside it
 
 
 def _properties(files: _Files, port: int, access_key: str, secret_key: str) -> str:
@@ -138,18 +129,9 @@ def _remembered_keys(files: _Files) -> tuple[str, str] | None:
 
 
 def running(folder: Path) -> int | None:
-    """The pid of the server kept in `folder` when it is running. A stale pid file's pid may since
-    belong to another process, so where the system shows command lines it must be this folder's server."""
+    """The pid of the server kept in `folder` when it is running."""
     files = _Files(folder.resolve())
-    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        pid = int(files.pid.read_text().split()[0])
-        os.kill(pid, 0)
-        if Path("/proc/self/cmdline").exists():
-            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if MAIN.encode() not in words or str(files.properties).encode() not in words:
-                return None
-        return pid
-    return None
+    return daemons.running(files.pid, MAIN, str(files.properties))
 
 
 def server(folder: Path) -> S3Server | None:
@@ -178,8 +160,6 @@ def start(
 ) -> S3Server:
     """Start (or find running) the server kept in `data_dir`. Port and keys not given are the ones
     it had before, or a free port and new random keys the first time."""
-    from lakehouse.streaming.broker import free_port
-
     files = _Files(data_dir.resolve())
     files.folder.mkdir(parents=True, exist_ok=True)
     (files.folder / "buckets").mkdir(exist_ok=True)
@@ -194,7 +174,7 @@ def start(
             raise S3ServerError(f"an S3 server with other settings is running from {files.folder}: stop it first")
         return already
     if port is None:
-        port = int(files.port.read_text()) if files.port.exists() else free_port()
+        port = int(files.port.read_text()) if files.port.exists() else daemons.free_port()
     jar = _jar()
     files.properties.touch(mode=0o600)
     files.properties.chmod(0o600)
@@ -202,37 +182,17 @@ def start(
     files.port.write_text(str(port))
     found = S3Server(f"http://127.0.0.1:{port}", *keys)
     command = ["java", "-Xms64m", "-Xmx512m", "-cp", str(jar), MAIN, "--properties", str(files.properties)]
-    with files.log.open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
-    files.pid.write_text(f"{process.pid}\n")
-    deadline = time.monotonic() + timeout
-    while not _answers(found.endpoint):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(files.folder)
-            raise S3ServerError(f"the S3 server did not start on {found.endpoint}; see {files.log}")
-        time.sleep(0.2)
-    log.info("S3 server on %s (pid %d, buckets in %s)", found.endpoint, process.pid, files.folder / "buckets")
+    pid = daemons.spawn(command, files.pid, files.log)
+    try:
+        daemons.wait_until(lambda: _answers(found.endpoint), files.pid, timeout, "the S3 server", files.log)
+    except daemons.DaemonError as exc:
+        stop(files.folder)
+        raise S3ServerError(f"{exc} (endpoint {found.endpoint})") from None
+    log.info("S3 server on %s (pid %d, buckets in %s)", found.endpoint, pid, files.folder / "buckets")
     return found
 
 
 def stop(data_dir: Path, timeout: float = 30.0) -> bool:
-    """Stop the server kept in `data_dir` (SIGTERM, then SIGKILL after `timeout`); False when none ran."""
-    pid = running(data_dir)
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-    _Files(data_dir.resolve()).pid.unlink(missing_ok=True)
-    return True
+    """Stop the server kept in `data_dir` and wait for it; False when none was running."""
+    files = _Files(data_dir.resolve())
+    return daemons.stop(files.pid, MAIN, str(files.properties), timeout=timeout)

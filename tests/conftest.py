@@ -152,3 +152,34 @@ def s3_server(s3_server_dir: Path):
     server = s3server.start(s3_server_dir)
     yield server
     s3server.stop(s3_server_dir)
+
+
+# -- Apache Spark's own services (JVMs: started once, in the Apache Spark pass only) ---------------
+@pytest.fixture(scope="session")
+def spark_cluster(engine: str, tmp_path_factory: pytest.TempPathFactory):
+    """A Spark standalone master and two workers (one core, 1 GB each), each in its own JVM."""
+    from lakehouse import cluster
+
+    if engine != "spark":
+        pytest.skip("a Spark standalone cluster is Apache Spark: covered by the --engine spark pass")
+    folder = tmp_path_factory.mktemp("cluster")
+    started = cluster.start(folder, workers=2, cores=1, memory="1g")
+    yield started
+    assert cluster.stop(folder), "the cluster was not running at the end of the tests"
+    assert cluster.running(folder) == [], "a cluster daemon outlived `cluster.stop`"
+
+
+@pytest.fixture(scope="session")
+def spark_connect_server(engine: str, tmp_path_factory: pytest.TempPathFactory):
+    """Apache Spark's own Spark Connect server with Delta, local[2]. A process that holds a classic
+    JVM session cannot open a Connect one: talk to it from another process."""
+    from lakehouse import connect_server, jvm_archive
+
+    if engine != "spark":
+        pytest.skip("Apache Spark's Spark Connect server is Apache Spark: covered by the --engine spark pass")
+    folder = tmp_path_factory.mktemp("connect-server")
+    config = load_config("test", overrides={"data_dir": str(folder)}, environ={})
+    started = connect_server.start(folder, config.jars_dir, java_options=jvm_archive.java_options(config))
+    yield started
+    assert connect_server.stop(folder), "the Spark Connect server was not running at the end of the tests"
+    assert connect_server.running(folder) is None

@@ -1,5 +1,5 @@
-"""The project's own S3 server (s3proxy): it answers signed requests, refuses wrong credentials,
-prints what clients need, and keeps buckets, port and keys across a restart."""
+"""The project's own S3 server (s3proxy): it answers signed requests, refuses wrong credentials and
+a second conditional create, prints what clients need, and keeps buckets, port and keys across a restart."""
 
 from __future__ import annotations
 
@@ -47,6 +47,16 @@ def test_objects_round_trip_and_creating_a_bucket_twice_is_no_error(s3_server: S
     assert client.get_object(Bucket=bucket, Key="a/b.txt")["Body"].read() == b"hello"
     s3_server.create_bucket(bucket)
     assert [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]] == ["a/b.txt"]
+
+
+def test_a_second_conditional_create_of_a_key_is_refused_with_412(s3_server: S3Server, bucket: str) -> None:
+    # Sail's and delta-rs's Delta commits rely on it: two writers of one version, one wins
+    client = s3_server.client()
+    client.put_object(Bucket=bucket, Key="_delta_log/00.json", Body=b"first", IfNoneMatch="*")
+    with pytest.raises(ClientError) as refused:
+        client.put_object(Bucket=bucket, Key="_delta_log/00.json", Body=b"second", IfNoneMatch="*")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert client.get_object(Bucket=bucket, Key="_delta_log/00.json")["Body"].read() == b"first"
 
 
 @pytest.mark.parametrize("wrong", ["secret", "access key", "unsigned"])
