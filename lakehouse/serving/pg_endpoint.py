@@ -12,7 +12,10 @@ statement is one of three kinds:
   endpoint (`sql_guard.check_query`: one read-only SELECT over served gold tables, no file
   readers), then run by the same runner as `POST /sql` (its engine, its cap on queries at once,
   its time limit `serving.sql_timeout_seconds`) and capped at `serving.row_limit` rows (a NOTICE
-  says when a result was cut). A query waits for a free slot rather than failing while others run.
+  says when a result was cut). A query waits for a free slot rather than failing while others run;
+  engine calls run on threads of their own, as many as the runner's cap, so the endpoint's own work
+  (logins, the catalog, `SELECT 1`, SET/SHOW) never waits behind them, and a client that leaves
+  mid-query frees its slot.
 
 One guard, three doors: refusals give SQLSTATE 42501 and the guard's reason. The log names the
 kind of a failure only, never a statement, a value or a key.
@@ -23,14 +26,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import functools
 import logging
 import re
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlglot
 from sqlglot import exp
@@ -42,10 +47,12 @@ from lakehouse.serving.pg_catalog import GoldTable, PgCatalog, check_catalog_fun
 from lakehouse.serving.query_server import EngineUnavailable
 from lakehouse.serving.security import UnsafeBinding, is_local
 from lakehouse.serving.sql_guard import QueryRejected, check_query
-from lakehouse.serving.sql_runner import QueryBusy, QueryTimeout, SqlRunner
+from lakehouse.serving.sql_runner import QueryBusy, QueryCancelled, QueryTimeout, SqlRunner
 from lakehouse.serving.tables import TableStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+OWN_THREADS = 2  # the endpoint's own blocking work: catalog queries, table listings and versions
 SESSION = re.compile(r"^\s*(SET|RESET|SHOW|BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|DISCARD|"
                      r"DEALLOCATE|CLOSE|UNLISTEN)\b", re.IGNORECASE)
 CATALOG_TEXT = re.compile(r"\b(pg_catalog|information_schema)\s*\.", re.IGNORECASE)
@@ -133,7 +140,22 @@ class LakehouseBackend:
         self.catalog = PgCatalog(timeout=self.serving.sql_timeout_seconds)
         self._tables: tuple[float, list[str]] = (0.0, [])
         self._lock = threading.Lock()
-        self._slots: asyncio.Semaphore | None = None
+        # Engine calls block a thread for as long as the query runs (up to the time limit): they
+        # get threads of their own, as many as the runner runs at once, and queries past that wait
+        # for a slot on the event loop. The endpoint's own work (catalog, table listings) has
+        # other threads, so a slow or stuck engine never holds up `SELECT 1`, psql's `\dt` or a login.
+        queries = self.serving.max_concurrent_queries
+        self._slots = asyncio.Semaphore(queries)
+        self._engine_threads = ThreadPoolExecutor(queries, thread_name_prefix="pg-engine")
+        self._own_threads = ThreadPoolExecutor(OWN_THREADS, thread_name_prefix="pg-catalog")
+
+    async def _own(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` on the endpoint's own threads, never behind an engine call."""
+        return await asyncio.get_running_loop().run_in_executor(self._own_threads, functools.partial(call, *args))
+
+    def close(self) -> None:
+        self._engine_threads.shutdown(wait=False, cancel_futures=True)
+        self._own_threads.shutdown(wait=False, cancel_futures=True)
 
     # -- the gold tables ------------------------------------------------------------------------
     def tables(self) -> list[str]:
@@ -208,12 +230,12 @@ class LakehouseBackend:
             return self._session(statement.sql)
         if statement.kind == "catalog":
             try:
-                columns, rows = await asyncio.to_thread(self._catalog_query, statement.sql, values)
+                columns, rows = await self._own(self._catalog_query, statement.sql, values)
             except QueryRejected as exc:
                 raise _refused(exc) from None
             return w.Result(f"SELECT {len(rows)}", columns, rows[:limit] if limit == 0 else rows)
         assert statement.tree is not None
-        tables = await asyncio.to_thread(self.tables)
+        tables = await self._own(self.tables)
         try:
             checked = check_query(bind(statement.tree, values, statement.param_oids), tables)
         except QueryRejected as exc:
@@ -243,23 +265,36 @@ class LakehouseBackend:
 
     async def _engine(self, sql: str, tables: list[str], limit: int) -> w.Result:
         serving = self.serving
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(serving.max_concurrent_queries)
         deadline = time.monotonic() + serving.sql_timeout_seconds
-        versions = dict(await asyncio.to_thread(self.store.versions, tables))
-        async with self._slots:  # queue here rather than answer "busy": BI tools send queries in bursts
+        versions = dict(await self._own(self.store.versions, tables))
+        loop = asyncio.get_running_loop()
+        cancelled = w.PgError(f"query cancelled after {serving.sql_timeout_seconds:g} s", "57014")
+        try:  # queue here rather than answer "busy": BI tools send queries in bursts
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+                await self._slots.acquire()
+        except TimeoutError:
+            log.warning("pg query cancelled at the time limit (%g s)", serving.sql_timeout_seconds)
+            raise cancelled from None
+        try:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     log.warning("pg query cancelled at the time limit (%g s)", serving.sql_timeout_seconds)
-                    raise w.PgError(f"query cancelled after {serving.sql_timeout_seconds:g} s", "57014")
+                    raise cancelled
+                cancel = threading.Event()  # set if the client goes: the engine thread returns at once
+                call = functools.partial(self.runner.run, sql, versions, limit, left, cancel)
                 try:
-                    result = await asyncio.to_thread(self.runner.run, sql, versions, limit, left)
+                    result = await loop.run_in_executor(self._engine_threads, call)
                     break
+                except asyncio.CancelledError:
+                    cancel.set()
+                    raise
                 except QueryBusy:  # POST /sql holds the slots: wait for one, within the time limit
                     await asyncio.sleep(0.05)
-                except QueryTimeout as exc:
+                except QueryTimeout:
                     log.warning("pg query cancelled at the time limit (%g s)", serving.sql_timeout_seconds)
+                    raise cancelled from None
+                except QueryCancelled as exc:
                     raise w.PgError(str(exc), "57014") from None
                 except EngineUnavailable as exc:
                     log.warning("pg query not run: %s", exc)
@@ -269,6 +304,8 @@ class LakehouseBackend:
                     log.debug("pg query failed: %s", exc)
                     raise w.PgError(f"query failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
                                     "XX000") from None
+        finally:
+            self._slots.release()
         columns = columns_of(result.schema) if result.schema is not None else [
             w.Column(c, w.TEXT) for c in result.columns]
         rows = [tuple(row[c] for c in result.columns) for row in result.rows]
@@ -319,6 +356,7 @@ class PgEndpoint:
         if self._thread.is_alive():
             asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(5)
             self.loop.call_soon_threadsafe(self.loop.stop)
+        self.backend.close()
 
 
 def start_pg_endpoint(config: Config, host: str, port: int, keys: Sequence[str], runner: SqlRunner) -> PgEndpoint:

@@ -362,6 +362,7 @@ class Connection:
         self.portals: dict[str, _Portal] = {}
         self.status = b"I"  # transaction status: idle, in a transaction (T) or a failed one (E)
         self.out: list[bytes] = []
+        self.gone = asyncio.Event()  # the client closed the connection
 
     async def _read_startup(self) -> bytes:
         (length,) = struct.unpack("!i", await self.reader.readexactly(4))
@@ -461,14 +462,53 @@ class Connection:
         self.out.append(_message(b"R", struct.pack("!i", 12) + final.encode()))
         self.out.append(_message(b"R", struct.pack("!i", 0)))
 
+    async def _read_ahead(self, inbox: asyncio.Queue[tuple[bytes, bytes] | BaseException]) -> None:
+        """Messages into `inbox` as they come, so that a client that leaves is seen while its query
+        runs; then what ended the stream (EOF, a reset, a malformed message)."""
+        try:
+            while True:
+                await inbox.put(await self._read())
+        except Exception as exc:  # handed to the loop, in order
+            if not isinstance(exc, PgError):
+                self.gone.set()
+            await inbox.put(exc)
+
+    async def _unless_gone(self, work: Any) -> None:
+        """Await `work`; cancel it if the client goes meanwhile (its query's slot is freed)."""
+        task = asyncio.ensure_future(work)
+        gone = asyncio.ensure_future(self.gone.wait())
+        try:
+            await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # the connection itself is being cancelled (the server stops)
+            task.cancel()
+            raise
+        finally:
+            gone.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise ConnectionResetError("the client went away while its statement ran")
+        task.result()
+
     async def _loop(self) -> None:
+        inbox: asyncio.Queue[tuple[bytes, bytes] | BaseException] = asyncio.Queue(maxsize=64)
+        reading = asyncio.ensure_future(self._read_ahead(inbox))
+        try:
+            await self._messages(inbox)
+        finally:
+            reading.cancel()
+
+    async def _messages(self, inbox: asyncio.Queue[tuple[bytes, bytes] | BaseException]) -> None:
         failed = False  # an extended-protocol error: skip messages until Sync
         while True:
-            kind, body = await self._read()
+            item = await inbox.get()
+            if isinstance(item, BaseException):
+                raise item
+            kind, body = item
             if kind == b"X":
                 return
             if kind == b"Q":
-                await self._simple(body[:-1].decode(errors="replace"))
+                await self._unless_gone(self._simple(body[:-1].decode(errors="replace")))
                 continue
             if kind == b"S":
                 failed = False
@@ -482,7 +522,10 @@ class Connection:
             if failed:
                 continue
             try:
-                await self._extended(kind, _Reader(body))
+                if kind in (b"D", b"E"):  # the ones that may run a query
+                    await self._unless_gone(self._extended(kind, _Reader(body)))
+                else:
+                    await self._extended(kind, _Reader(body))
             except PgError as exc:
                 failed = True
                 self._failed()

@@ -12,15 +12,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
 import pytest
 from pyspark.sql import SparkSession
 
 from lakehouse.serving import pg_wire as w
+from lakehouse.serving.pg_endpoint import LakehouseBackend, PgEndpoint
 from lakehouse.serving.sql_gateway import self_signed
+from lakehouse.serving.sql_runner import QueryCancelled, QueryTimeout, SqlResult
 from tests.integration.pg import make_lake
 
 pytestmark = pytest.mark.integration
@@ -217,3 +221,116 @@ def test_with_a_certificate_only_tls_connections_are_served(tmp_path: Path) -> N
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+class _SlowEngine:
+    """A runner whose every query runs until the test lets it finish, its client goes (the endpoint
+    sets `cancel`) or its time limit; it counts what it saw."""
+
+    def __init__(self) -> None:
+        self.finish = threading.Event()
+        self._lock = threading.Lock()
+        self.running = self.most = self.calls = self.cancelled = 0
+
+    def run(self, sql: str, versions: Mapping[str, int | None], limit: int, timeout: float,
+            cancel: threading.Event | None = None) -> SqlResult:
+        with self._lock:
+            self.calls += 1
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            deadline = time.monotonic() + timeout
+            while not self.finish.wait(0.02):
+                if cancel is not None and cancel.is_set():
+                    with self._lock:
+                        self.cancelled += 1
+                    raise QueryCancelled("the client went away")
+                if time.monotonic() > deadline:
+                    raise QueryTimeout(f"query cancelled after {timeout:g} s")
+            return SqlResult(["n"], [{"n": 7}], False, pa.schema([("n", pa.int64())]))
+        finally:
+            with self._lock:
+                self.running -= 1
+
+    @staticmethod
+    def wait_for(condition: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, f"not within {seconds:g} s: {what}"
+            time.sleep(0.05)
+
+
+def _slow_endpoint(tmp_path: Path, make_config: Callable[..., object], slots: int,
+                   timeout: float) -> tuple[_SlowEngine, PgEndpoint, str, object]:
+    make_lake.write(tmp_path / "lake")
+    config = make_config(tmp_path, **{"serving.max_concurrent_queries": slots, "serving.sql_timeout_seconds": timeout})
+    engine = _SlowEngine()
+    endpoint = PgEndpoint(LakehouseBackend(config, engine), [KEY], None)  # type: ignore[arg-type]
+    port = endpoint.start("127.0.0.1", 0)
+    dsn = f"host=127.0.0.1 port={port} dbname=lakehouse user=u password={KEY} sslmode=disable"
+    return engine, endpoint, dsn, config
+
+
+def _psql(dsn: str, sql: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(["psql", "-X", "-A", "-t", "-c", sql, dsn], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PGCONNECT_TIMEOUT": "10"})
+
+
+def _own_work(dsn: str) -> tuple[object, ...]:
+    """What the endpoint answers without the engine: a login, SELECT 1, the catalog, SHOW."""
+    with psycopg.connect(dsn, connect_timeout=10) as conn:
+        one = conn.execute("SELECT 1").fetchone()
+        tables = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'gold' "
+                              "ORDER BY 1").fetchall()
+        setting = conn.execute("SHOW transaction_isolation").fetchone()
+    return one, [t for (t,) in tables], setting
+
+
+def test_select_1_and_the_catalog_answer_while_every_engine_slot_is_taken(tmp_path: Path, make_config) -> None:
+    # more slow queries at once than asyncio's default thread pool has threads
+    slots = min(32, (os.cpu_count() or 1) + 4) + 1
+    engine, endpoint, dsn, config = _slow_endpoint(tmp_path, make_config, slots, timeout=300)
+    slow = [_psql(dsn, "SELECT count(*) AS n FROM gold.daily_sales") for _ in range(slots)]
+    pool = ThreadPoolExecutor(1)
+    try:
+        engine.wait_for(lambda: engine.running == slots, f"{slots} queries on the engine at once")
+        slow.append(_psql(dsn, "SELECT count(*) AS n FROM gold.daily_sales"))  # waits for a slot
+        # "does not hang": a generous bound, far above the milliseconds these take
+        one, tables, setting = pool.submit(_own_work, dsn).result(timeout=30)
+        hidden = config.serving.hidden_tables  # type: ignore[attr-defined]
+        assert one == (1,) and setting == ("read committed",)
+        gold = tmp_path / "lake" / "gold"
+        assert tables == sorted(p.name for p in gold.iterdir() if f"gold.{p.name}" not in hidden)
+        assert engine.running == slots and engine.calls == slots  # the extra query queues outside the engine
+
+        slow[0].kill()  # a client leaving mid-query frees its slot for the one waiting
+        slow[0].wait(30)
+        engine.wait_for(lambda: engine.cancelled == 1 and engine.calls == slots + 1,
+                        "the query of the client that left cancelled, the waiting one run")
+        engine.finish.set()
+        outs = [p.communicate(timeout=60) for p in slow[1:]]
+        assert [(p.returncode, out.strip()) for p, (out, _) in zip(slow[1:], outs, strict=True)] == [(0, "7")] * slots
+        assert engine.most == slots
+    finally:
+        engine.finish.set()
+        pool.shutdown(wait=False)
+        for p in slow:
+            p.kill()
+            p.wait(30)
+        endpoint.stop()
+
+
+def test_the_time_limit_ends_running_and_waiting_queries(tmp_path: Path, make_config) -> None:
+    engine, endpoint, dsn, _ = _slow_endpoint(tmp_path, make_config, slots=1, timeout=2)
+    try:
+        running = _psql(dsn, "SELECT count(*) AS n FROM gold.daily_sales")
+        engine.wait_for(lambda: engine.running == 1, "the first query on the engine")
+        waiting = _psql(dsn, "SELECT count(*) AS n FROM gold.daily_sales")
+        for client in (running, waiting):
+            _, err = client.communicate(timeout=60)
+            assert "cancelled after 2 s" in err, err
+        assert engine.most == 1
+        assert _own_work(dsn)[0] == (1,)
+    finally:
+        engine.finish.set()
+        endpoint.stop()
