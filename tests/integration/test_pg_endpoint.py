@@ -334,3 +334,63 @@ def test_the_time_limit_ends_running_and_waiting_queries(tmp_path: Path, make_co
     finally:
         engine.finish.set()
         endpoint.stop()
+
+
+class _InterruptibleEngine:
+    """A `QueryServer` stand-in whose queries run until their tag is interrupted."""
+
+    def __init__(self) -> None:
+        self.interrupted: list[str] = []
+        self.stop = threading.Event()
+
+    def session(self) -> tuple[object, int]:
+        return self, 1
+
+    def generation(self) -> int:
+        return 1
+
+    def refresh(self) -> None:
+        pass
+
+    def addTag(self, tag: str) -> None:  # noqa: N802 - PySpark's names
+        self.tag = tag
+
+    def removeTag(self, tag: str) -> None:  # noqa: N802
+        pass
+
+    def interruptTag(self, tag: str) -> None:  # noqa: N802
+        self.interrupted.append(tag)
+        self.stop.set()
+
+    def sql(self, sql: str) -> _InterruptibleEngine:
+        return self
+
+    def limit(self, n: int) -> _InterruptibleEngine:
+        return self
+
+    def toArrow(self) -> pa.Table:  # noqa: N802
+        if not self.stop.wait(60):
+            return pa.table({"n": [1]})
+        raise RuntimeError("interrupted")
+
+
+def test_a_caller_that_gives_up_frees_its_engine_slot() -> None:
+    from lakehouse.serving.sql_runner import EngineSqlRunner, QueryBusy
+
+    engine = _InterruptibleEngine()
+    runner = EngineSqlRunner(engine, max_queries=1, grace=1.0)  # type: ignore[arg-type]
+    cancel = threading.Event()
+    pool = ThreadPoolExecutor(1)
+    try:
+        call = pool.submit(runner.run, "SELECT 1", {}, 10, 60.0, cancel)
+        _SlowEngine.wait_for(lambda: hasattr(engine, "tag"), "the query on the engine")
+        with pytest.raises(QueryBusy):
+            runner.run("SELECT 1", {}, 10, 60.0)  # its one slot is taken
+        cancel.set()
+        with pytest.raises(QueryCancelled):
+            call.result(timeout=30)
+        _SlowEngine.wait_for(lambda: engine.interrupted == [engine.tag], "the query interrupted")
+        _SlowEngine.wait_for(lambda: runner._slots.acquire(blocking=False), "the slot freed")
+    finally:
+        engine.stop.set()
+        pool.shutdown(wait=False)
