@@ -9,7 +9,7 @@ DATA  ?= data
 
 .PHONY: setup demo test jvm-archive lint bench clean
 
-setup: $(VENV)/.installed jvm/target/jars/.fetched jvm/kafka/target/jars/.fetched jvm/s3/target/jars/.fetched jvm/s3a/target/jars/.fetched
+setup: $(VENV)/.installed jvm/target/jars/.fetched jvm/kafka/target/jars/.fetched jvm/s3/target/jars/.fetched jvm/s3a/target/jars/.fetched jvm/pg/target/jars/.fetched
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -37,6 +37,11 @@ jvm/s3/target/jars/.fetched: jvm/s3/pom.xml
 	mvn --quiet --batch-mode -f jvm/s3/pom.xml dependency:copy-dependencies
 	touch $@
 
+# The PostgreSQL JDBC driver, for the PostgreSQL endpoint's tests and benchmark (not on Spark's classpath).
+jvm/pg/target/jars/.fetched: jvm/pg/pom.xml
+	mvn --quiet --batch-mode -f jvm/pg/pom.xml dependency:copy-dependencies
+	touch $@
+
 demo: setup
 	$(VENV)/bin/lakehouse --data-dir $(DATA) demo --scale $(SCALE) --days $(DAYS)
 
@@ -56,4 +61,4 @@ bench: setup
 	$(PY) benchmarks/pipeline.py
 
 clean:
-	rm -rf $(DATA) dist jvm/target jvm/kafka/target jvm/s3/target jvm/s3a/target
+	rm -rf $(DATA) dist jvm/target jvm/kafka/target jvm/s3/target jvm/s3a/target jvm/pg/target

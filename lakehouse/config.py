@@ -178,6 +178,9 @@ class ServingConfig(_Frozen):
     sql_tls_key: Path | None = None
     max_body_bytes: int = Field(1_048_576, ge=1)
     max_concurrent_queries: int = Field(4, ge=1)
+    pg_port: int | None = Field(None, ge=0, le=65535)  # PostgreSQL wire-protocol endpoint; None = off
+    pg_tls_cert: Path | None = None  # PEM certificate chain and key for it (needed off loopback)
+    pg_tls_key: Path | None = None
 
 
 class Config(_Frozen):

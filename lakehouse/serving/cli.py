@@ -14,9 +14,13 @@ def serve(
     port: Annotated[int | None, typer.Option(help="REST API port (serving.port; 0 = any free port).")] = None,
     sql_port: Annotated[int | None, typer.Option(help="Spark Connect port (serving.sql_port).")] = None,
     host: Annotated[str | None, typer.Option(help="Address for both (serving.host); non-local needs keys.")] = None,
+    pg_port: Annotated[int | None, typer.Option(help="PostgreSQL protocol port (serving.pg_port; off unless set).")]
+    = None,
 ) -> None:
-    """Serve the REST API (/docs), the dashboard (/dashboard) and a Spark Connect SQL endpoint."""
+    """Serve the REST API (/docs), the dashboard (/dashboard), a Spark Connect SQL endpoint and,
+    with --pg-port, a PostgreSQL endpoint (psql, JDBC, BI tools)."""
     from lakehouse.ml.api import build_router
+    from lakehouse.serving.pg_endpoint import pg_tls
     from lakehouse.serving.security import UnsafeBinding, keys_from_env, resolve_keys
     from lakehouse.serving.server import serve as run_server
     from lakehouse.serving.sql_endpoint import sql_tls
@@ -25,15 +29,18 @@ def serve(
     config = state.config
     serving = config.serving
     host = host or serving.host
+    pg_port = pg_port if pg_port is not None else serving.pg_port
     try:
         keys, generated = resolve_keys(host, keys_from_env())
         tls = sql_tls(config, host)
         check_binding(host, keys, tls)
+        if pg_port is not None:
+            pg_tls(config, host)  # refused off loopback without a certificate, before anything starts
     except (UnsafeBinding, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", soft_wrap=True)  # one line, however wide
         raise typer.Exit(2) from None
 
-    def ready(api_port: int, connect_port: int) -> None:
+    def ready(api_port: int, connect_port: int, postgres_port: int | None) -> None:
         base = f"http://{host}:{api_port}"
         console.print(f"REST API     {base}  (OpenAPI docs {base}/docs)", highlight=False)
         console.print(f"Dashboard    {base}/dashboard?key=<key>", highlight=False)
@@ -44,6 +51,10 @@ def serve(
         if tls is not None and tls.ca is not None:
             console.print(f"             CA certificate {tls.ca} (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH={tls.ca})",
                           highlight=False)
+        if postgres_port is not None:
+            tls_mode = "require" if serving.pg_tls_cert else "disable"
+            console.print(f"PostgreSQL   postgresql://{host}:{postgres_port}/lakehouse?sslmode={tls_mode}  "
+                          "(any user, password <key>)", highlight=False)
         if generated:
             console.print(f"No LAKEHOUSE_API_KEYS set: this run's key is {keys[0]}", highlight=False)
         console.print("Ctrl-C to stop", highlight=False)
@@ -51,7 +62,7 @@ def serve(
     try:
         run_server(config, host, port if port is not None else serving.port,
                    sql_port if sql_port is not None else serving.sql_port, keys, routers=[build_router(config)],
-                   on_ready=ready)
+                   on_ready=ready, pg_port=pg_port)
     except OSError as exc:
         err.print(f"[red]error:[/red] cannot listen: {exc}")
         raise typer.Exit(2) from None

@@ -8,6 +8,14 @@ runs on an engine of its own, a child process (Sail's server, or JVM Spark with 
 plugin) whose `gold` database holds global temporary views over the gold tables: a query the
 engine does not stop when interrupted is stopped by killing the child, and a new one starts.
 The child ends by itself when this process does (it waits on a pipe from us).
+
+Every engine's client session is kept, never closed nor collected, for as long as this process
+runs: PySpark's `SparkSession.__del__` closes its client, and closing any client shuts
+down the ReleaseExecute thread pool every Connect session of the process shares, waiting, under
+a class-wide lock every Connect query takes, for release calls that retry against the killed
+engine for up to 15 attempts with backoff (minutes). Run by the garbage collector on whichever
+thread it happened to run on (the PostgreSQL endpoint's event loop, say), that stalled the thread
+and every Connect query with it, the new engine's start included.
 """
 
 from __future__ import annotations
@@ -82,6 +90,7 @@ class QueryServer:
         self._generation = 0
         self._pipe: Connection | None = None  # held open: the child ends when it closes
         self._stopped = False
+        self._sessions: list[RemoteSession] = []  # every session made, kept from their finalizer
 
     def start(self) -> None:
         """Start the child; blocks until it serves (call from a thread to start it beside other work)."""
@@ -95,10 +104,13 @@ class QueryServer:
             raise EngineUnavailable(f"the SQL engine did not start within {self.start_timeout:g} s")
         port = parent.recv()
         session = RemoteSession(connection=f"sc://127.0.0.1:{port}")
+        with self._lock:
+            self._sessions.append(session)  # see the module's docstring
         store = TableStore(self.config.lake, hidden=self.config.serving.hidden_tables)
         spark = cast(SparkSession, session)  # a Connect session does what the catalog asks of one
         catalog = GoldCatalog(spark, store, Lake(spark, self.config.lake), True, 3600.0)
         catalog.refresh()
+        self._warm(session, catalog)
         with self._lock:
             if self._stopped:
                 process.kill()
@@ -107,6 +119,18 @@ class QueryServer:
             self._session, self._catalog = session, catalog
             self._generation += 1
         log.info("sql engine: ready")
+
+    @staticmethod
+    def _warm(session: RemoteSession, catalog: GoldCatalog) -> None:
+        """Read a row of each gold table before the engine serves: a cold JVM's first read of a
+        Delta table (its log, the classes, the code generated) can take longer than a query's time
+        limit on a loaded machine, and a query cancelled at the limit replaces the engine by a
+        new, as cold one."""
+        for table in sorted(catalog.tables()):
+            try:
+                session.sql(f"SELECT * FROM {table} LIMIT 1").toArrow()
+            except Exception:  # noqa: BLE001 - the table's first query tells
+                log.debug("sql engine: warming %s failed", table, exc_info=True)
 
     def session(self) -> tuple[RemoteSession, int]:
         """The session and its generation (which says whether a restart came in between)."""
@@ -135,8 +159,8 @@ class QueryServer:
             self._session, self._catalog = None, None
         log.warning("sql engine: replacing the engine a cancelled query may still hold")
         process.kill()
-        # The old session is left as it is: closing it waits for calls that retry against the
-        # dead server, and shuts down a thread pool PySpark shares between sessions.
+        # The old session is left as it is, and kept (`_sessions`): closing it waits for calls that
+        # retry against the dead server, and shuts down a thread pool PySpark shares between sessions.
         threading.Thread(target=process.join, name="sql-engine-reap", daemon=True).start()
         threading.Thread(target=self.start_logged, name="sql-engine-start", daemon=True).start()
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from lakehouse.config import Config
 from lakehouse.serving.app import create_app
 from lakehouse.serving.logs import quiet_libraries
+from lakehouse.serving.pg_endpoint import start_pg_endpoint
 from lakehouse.serving.query_server import QueryServer
 from lakehouse.serving.sql_endpoint import start_sql_endpoint
 from lakehouse.serving.sql_runner import EngineSqlRunner
@@ -43,9 +44,11 @@ def serve(
     sql_port: int,
     api_keys: Sequence[str],
     routers: Sequence[APIRouter] = (),
-    on_ready: Callable[[int, int], None] = lambda api_port, sql_port: None,
+    on_ready: Callable[[int, int, int | None], None] = lambda api_port, sql_port, pg_port: None,
+    pg_port: int | None = None,
 ) -> None:
-    """Run until interrupted. `on_ready(api_port, sql_port)` is called once both ports are bound."""
+    """Run until interrupted. `on_ready(api_port, sql_port, pg_port)` is called once the ports are
+    bound (`pg_port` None: no PostgreSQL endpoint)."""
     sock = _bind(host, port)  # bound first: a busy port fails before the engine starts
     quiet_libraries()
     # POST /sql's engine, a child process, starts in the background: until it serves (seconds on
@@ -53,15 +56,18 @@ def serve(
     engine = QueryServer(config)
     threading.Thread(target=engine.start_logged, name="sql-engine-start", daemon=True).start()
     endpoint = start_sql_endpoint(config, host, sql_port, api_keys=api_keys)
+    pg = None
     try:
         runner = EngineSqlRunner(engine, max_queries=config.serving.max_concurrent_queries, grace=5.0,
                                  restart_after_timeout=config.engine.kind == "spark")
+        if pg_port is not None:  # the same runner as POST /sql: one engine, one cap, one time limit
+            pg = start_pg_endpoint(config, host, pg_port, api_keys, runner)
         app = create_app(config, api_keys=api_keys, sql_runner=runner, routers=routers)
         # log_config=None: uvicorn's own setup would re-enable the loggers quiet_libraries turned off
         server = _Server(uvicorn.Config(app, access_log=False, log_level="warning", log_config=None,
                                         timeout_graceful_shutdown=GRACEFUL_SECONDS))
         quiet_libraries()
-        on_ready(int(sock.getsockname()[1]), endpoint.port)
+        on_ready(int(sock.getsockname()[1]), endpoint.port, pg.port if pg is not None else None)
         # Everything loaded so far (PySpark, pandas, FastAPI: ~300k objects) lives as long as the
         # server: out of the collector's sight, a full collection no longer stalls every request
         # in flight for ~0.2 s (KPI p95 under load: 140-195 ms without, 59-68 ms with).
@@ -71,6 +77,8 @@ def serve(
         _exit_soon(STOP_SECONDS)
         engine.stop()
         endpoint.stop()
+        if pg is not None:
+            pg.stop()
 
 
 class _Server(uvicorn.Server):

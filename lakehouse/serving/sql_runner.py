@@ -5,7 +5,9 @@ child process). At the time limit the caller gets `QueryTimeout` at once; the qu
 interrupted through its tag, and if the engine has not stopped it `grace` seconds later (plans
 such as a nested-loop join never look at the flag) the engine process is killed and replaced.
 A query holds one of `max_queries` slots until the engine is done with it, not until its caller
-gave up, so cancelled queries still running count against the cap. `FastSqlRunner` runs it on
+gave up, so cancelled queries still running count against the cap; a caller that gives up
+before the time limit (its client went away) sets `cancel`: the call returns at once, the query is
+interrupted, and still ended as at the time limit if it runs on. `FastSqlRunner` runs it on
 the fast path (DuckDB over Arrow snapshots) for apps started without an engine.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,28 +37,36 @@ class QueryBusy(RuntimeError):
     """As many queries as allowed run already."""
 
 
+class QueryCancelled(RuntimeError):
+    """The caller gave up on the statement (its client went away) before the engine answered."""
+
+
 @dataclass(frozen=True)
 class SqlResult:
     columns: list[str]
     rows: list[dict[str, Any]]
     truncated: bool
+    schema: pa.Schema | None = None  # the result's column types (the PostgreSQL endpoint's type OIDs)
 
 
 def _result(arrow: pa.Table, limit: int) -> SqlResult:
     rows = arrow.slice(0, limit).to_pylist()
-    return SqlResult(arrow.column_names, rows, arrow.num_rows > limit)
+    return SqlResult(arrow.column_names, rows, arrow.num_rows > limit, arrow.schema)
 
 
 class SqlRunner(Protocol):
-    def run(self, sql: str, versions: Mapping[str, int | None], limit: int, timeout: float) -> SqlResult: ...
+    def run(self, sql: str, versions: Mapping[str, int | None], limit: int, timeout: float,
+            cancel: threading.Event | None = None) -> SqlResult: ...
 
 
 class _Query:
     """One statement on its own daemon thread (a stuck engine call never holds up shutdown)."""
 
-    def __init__(self, generation: int, slots: threading.BoundedSemaphore) -> None:
+    def __init__(self, generation: int, slots: threading.BoundedSemaphore,
+                 wake: threading.Event | None = None) -> None:
         self.generation = generation
         self.done = threading.Event()
+        self.wake = wake if wake is not None else self.done  # set when it is done or its caller gave up
         self.arrow: pa.Table | None = None
         self.error: BaseException | None = None
         self._slots = slots
@@ -68,6 +79,7 @@ class _Query:
                 return
             self.arrow, self.error = arrow, error
             self.done.set()
+            self.wake.set()
         self._slots.release()
 
 
@@ -125,18 +137,34 @@ class EngineSqlRunner:
         if not query.done.wait(self.grace) or self.restart_after_timeout:
             self._restart(generation)
 
-    def run(self, sql: str, versions: Mapping[str, int | None], limit: int, timeout: float) -> SqlResult:
+    def _abandon(self, query: _Query, tag: str, generation: int, deadline: float) -> None:
+        """The caller left before the answer: interrupt the query now, and at its time limit do
+        what a timeout does if it still runs (the slot stays taken until the engine is done)."""
+        self._interrupt(tag, generation)
+        if not query.done.wait(max(deadline - time.monotonic(), 0.0)):
+            self._cancel(query, tag, generation)
+
+    def run(self, sql: str, versions: Mapping[str, int | None], limit: int, timeout: float,
+            cancel: threading.Event | None = None) -> SqlResult:
+        """The statement's result within `timeout` seconds. Setting `cancel` (the caller's client
+        went away) makes this return at once with `QueryCancelled`; the runner sets it too once
+        the query is done, so pass a new event for each call."""
         _, generation = self.engine.session()  # EngineUnavailable while it (re)starts
         if not self._slots.acquire(blocking=False):
             raise QueryBusy("too many queries running: try again shortly")
-        query, tag = _Query(generation, self._slots), f"lakehouse-sql-{uuid.uuid4().hex}"
+        deadline = time.monotonic() + timeout
+        query, tag = _Query(generation, self._slots, cancel), f"lakehouse-sql-{uuid.uuid4().hex}"
         with self._lock:
             self._running.add(query)
         threading.Thread(target=self._collect, args=(query, sql, limit, tag), name="sql-query", daemon=True).start()
-        if not query.done.wait(timeout):
+        if not query.wake.wait(timeout):
             threading.Thread(target=self._cancel, args=(query, tag, generation), name="sql-cancel",
                              daemon=True).start()
             raise QueryTimeout(f"query cancelled after {timeout:g} s")
+        if not query.done.is_set():
+            threading.Thread(target=self._abandon, args=(query, tag, generation, deadline), name="sql-abandon",
+                             daemon=True).start()
+            raise QueryCancelled("the query was cancelled: its client went away")
         if query.error is not None:
             if isinstance(query.error, EngineUnavailable) or self.engine.generation() != generation:
                 raise EngineUnavailable("the SQL engine restarted while the query ran: run it again")
@@ -149,6 +177,7 @@ class FastSqlRunner:
     def __init__(self, fast: FastSql) -> None:
         self.fast = fast
 
-    def run(self, sql: str, versions: Mapping[str, int | None], limit: int, timeout: float) -> SqlResult:
+    def run(self, sql: str, versions: Mapping[str, int | None], limit: int, timeout: float,
+            cancel: threading.Event | None = None) -> SqlResult:
         wrapped = f"SELECT * FROM ({sql}) AS q LIMIT {limit + 1}"
         return _result(self.fast.query(wrapped, versions, timeout=timeout), limit)
