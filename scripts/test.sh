@@ -43,11 +43,15 @@ run_pass() {
   [[ "$engine" == embedded && -z "$zone" ]] && zone="Asia/Kolkata"
   echo "=== tests on engine: $engine (temporary files under $base${zone:+, TZ=$zone})"
   if [[ -n "$zone" ]]; then
-    TZ="$zone" "$pytest" --engine "$engine" --basetemp "$base/run" "$@"
+    TZ="$zone" "$pytest" --engine "$engine" --basetemp "$base/run" --junitxml "$base/report.xml" "$@"
   else
-    "$pytest" --engine "$engine" --basetemp "$base/run" "$@"
+    "$pytest" --engine "$engine" --basetemp "$base/run" --junitxml "$base/report.xml" "$@"
   fi
   rc=$?
+  # What failed, one line a test, kept for the end of the log (see report_failures).
+  if [[ $rc -ne 0 && $rc -ne 5 ]]; then
+    .venv/bin/python scripts/failed_tests.py "$base/report.xml" "$engine" >"$summary_dir/$engine" 2>&1
+  fi
   [[ $rc -eq 0 ]] && rm -rf "$base"
   if [[ $rc -eq 5 ]]; then
     echo "no tests were collected on engine $engine: treating that as a failure" >&2
@@ -55,6 +59,17 @@ run_pass() {
   fi
   return $rc
 }
+
+# Each failed pass writes its failed tests here; they are printed after every pass has ended.
+summary_dir=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-tests-summary.XXXXXX")
+report_failures() {
+  if compgen -G "$summary_dir/*" >/dev/null; then
+    echo "=== failed tests"
+    cat "$summary_dir"/*
+  fi
+  rm -rf "$summary_dir"
+}
+trap report_failures EXIT
 
 status=0
 read -r -a selected <<<"$engines"
