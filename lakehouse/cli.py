@@ -277,10 +277,14 @@ def list_jobs() -> None:
 def demo(
     scale: Annotated[float, typer.Option(help="Generator scale for the demo.")] = 0.05,
     days: Annotated[int, typer.Option(help="Days to simulate (the churn model needs more than 60).")] = 120,
+    object_store: Annotated[bool, typer.Option(
+        "--object-store", help="Land the sources and keep the lake on the project's S3 server "
+        "(started under <data_dir>/s3 and left running; `lakehouse s3 stop` stops it).")] = False,
 ) -> None:
     """The whole lifecycle on a small world: generate, pipeline, churn model, CRM sync; then where to look."""
     from lakehouse.demo import run_lifecycle
 
+    exports = _demo_object_store() if object_store else {}
     world = _generate(scale, None, days)
     if state.config.pipeline.run_date is None:
         # The world is a fixed stretch of days: the demo runs as of its last one, so its freshness
@@ -292,19 +296,54 @@ def demo(
     say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
     missed = run_lifecycle(state.config, lake, say, days=days)
     _print_tables(lake)
-    console.print(_where_to_look(), soft_wrap=True, highlight=False)
+    console.print(_where_to_look(exports), soft_wrap=True, highlight=False)
     if missed:
         err.print("[red]The lifecycle did not complete:[/red] " + "; ".join(missed), highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
-def _where_to_look() -> str:
+DEMO_BUCKET = "lakehouse"
+
+
+def _demo_object_store() -> dict[str, str]:
+    """Start (or find) the project's S3 server under `<data_dir>/s3`, make the demo's bucket and
+    point this invocation's landing zone and lake at it; the variables a later command needs."""
+    import os
+
+    from lakehouse import s3server
+
+    try:
+        server = s3server.start(state.config.data_dir / "s3")
+        server.create_bucket(DEMO_BUCKET)
+    except Exception as exc:  # noqa: BLE001 - any failure to start or reach it is one line
+        err.print(f"[red]error:[/red] the demo's S3 server: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    locations = {"LAKEHOUSE_LAKE_URI": f"s3://{DEMO_BUCKET}/lake", "LAKEHOUSE_LANDING_URI": f"s3://{DEMO_BUCKET}/sources"}
+    os.environ.update(server.env())  # every S3 client of this process (Sail, delta-rs, S3A) reads these
+    state.override("storage.lake_uri", locations["LAKEHOUSE_LAKE_URI"])
+    state.override("sources.landing_uri", locations["LAKEHOUSE_LANDING_URI"])
+    err.print(f"Landing zone and lake on the S3 server at {server.endpoint}, bucket {DEMO_BUCKET}", highlight=False)
+    return locations
+
+
+def _where_to_look(exports: dict[str, str] | None = None) -> str:
     cfg = state.config
     cli = f"lakehouse --data-dir {cfg.data_dir}"
+    on_s3 = (
+        [
+            f"The lake is on the S3 server under {cfg.data_dir}/s3 (still running; `{cli} s3 stop` stops it). "
+            "In a new shell, first:",
+            f"  eval \"$({cli} s3 start)\"; export "
+            + " ".join(f"{name}={value}" for name, value in exports.items()),
+        ]
+        if exports
+        else []
+    )
     return "\n".join(
         [
             "",
             "Where to look:",
+            *on_s3,
             f"  {cli} sql \"SELECT country, round(sum(revenue_eur), 2) AS revenue_eur FROM gold.daily_sales "
             "GROUP BY country ORDER BY 2 DESC\"",
             f"  {cli} serve --pg-port 5433  # REST API /docs, dashboard, Spark SQL on sc://127.0.0.1:15002, "

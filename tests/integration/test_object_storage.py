@@ -9,6 +9,7 @@ code under test.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -159,5 +160,55 @@ def test_a_store_stopped_mid_run_fails_in_one_line_and_the_rerun_completes(
             name = table.split(".")[1]
             expected = delta_table(local / "bronze" / name).to_pyarrow_table().num_rows
             assert delta_table(root / "lake" / "bronze" / name).to_pyarrow_table().num_rows == expected, table
+    finally:
+        s3server.stop(tmp_path / "s3")
+
+
+def test_the_demo_on_the_object_store_keeps_the_lake_in_the_bucket_and_says_how_to_reach_it(
+    engine: str, tmp_path: Path
+) -> None:
+    """`lakehouse demo --object-store` as a user runs it, with no AWS_* variable set: the landing
+    files and the lake go to the S3 server it starts, and the lines it prints reach that lake."""
+    import shlex
+    import socket
+
+    from lakehouse import s3server
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKEHOUSE_", "SPARK_"))}
+    done = lakes.lakehouse(engine, tmp_path, environ, "demo", "--object-store", "--scale", "0.01", "--days", "70",
+                           timeout=1800)
+    try:
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        server = s3server.server(tmp_path / "s3")
+        assert server is not None, "the demo's S3 server is not running after the demo"
+        assert server.secret_key not in done.stdout + done.stderr
+        assert not (tmp_path / "lake").exists()  # nothing of the lake on local disk ...
+        assert not (tmp_path / "sources" / "clickstream").exists()  # ... nor of the landing zone
+        bucket = Location("s3://lakehouse", S3Settings.from_env(server.env()))
+        segments = lakes.table(bucket / "lake" / "gold" / "customer_segments").to_pandas()
+        inserted = int(re.search(r"CRM: postgres: .*?: (\d+) insert\(s\)", done.stdout).group(1))
+        assert inserted == len(segments) > 0
+        landed = int(re.search(r"landed ([\d,]+) readings", done.stdout).group(1).replace(",", ""))
+        telemetry = lakes.table(bucket / "lake" / "bronze" / "telemetry").to_pandas()
+        assert landed > 0 and telemetry["_source"].str.startswith("fleet.telemetry/").sum() == landed
+        assert (bucket / "sources" / "clickstream").list()
+
+        # what it says to run in a new shell: `eval "$(lakehouse s3 start)"` and the printed exports
+        printed = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("eval ")]
+        assert len(printed) == 1, done.stdout[-3000:]
+        shell = dict(environ)
+        started = lakes.lakehouse(engine, tmp_path, environ, "s3", "start", timeout=120)
+        assert started.returncode == 0, started.stderr
+        for line in started.stdout.splitlines() + [printed[0].split(";", 1)[1].strip()]:
+            words = shlex.split(line)
+            assert words[0] == "export", line
+            shell.update(word.split("=", 1) for word in words[1:])
+        query = "SELECT count(*) AS n FROM gold.customer_segments"
+        answer = lakes.lakehouse(engine, tmp_path, shell, "sql", "--format", "json", query, timeout=600)
+        assert answer.returncode == 0, answer.stderr[-3000:]
+        assert [json.loads(line) for line in answer.stdout.splitlines()] == [{"n": len(segments)}]
+        port = int((tmp_path / "kafka" / "port").read_text())
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, "the demo left its broker running"
     finally:
         s3server.stop(tmp_path / "s3")
