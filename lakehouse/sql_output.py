@@ -21,8 +21,9 @@ import pyarrow as pa
 
 def _without_zone(table: pa.Table) -> pa.Table:
     """Timestamps with a zone as their UTC wall clock, without it (how the session shows them)."""
-    fields = [pa.field(f.name, pa.timestamp("us")) if pa.types.is_timestamp(f.type) and f.type.tz else f
-              for f in table.schema]
+    fields = [
+        pa.field(f.name, pa.timestamp("us")) if pa.types.is_timestamp(f.type) and f.type.tz else f for f in table.schema
+    ]
     return table.cast(pa.schema(fields))
 
 
@@ -37,8 +38,9 @@ def _json_default(value: Any) -> Any:
 def json_lines(table: pa.Table) -> str:
     """One JSON object per row, each on its own line."""
     options = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
-    return "".join(orjson.dumps(row, default=_json_default, option=options).decode() + "\n"
-                   for row in table.to_pylist())
+    return "".join(
+        orjson.dumps(row, default=_json_default, option=options).decode() + "\n" for row in table.to_pylist()
+    )
 
 
 def csv_text(table: pa.Table) -> str:
