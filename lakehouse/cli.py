@@ -243,9 +243,10 @@ def sql(
     except catalog.UnknownTable as exc:
         _fail(str(exc))
     except PySparkException as exc:  # a statement the engine cannot parse or resolve: no traceback
-        unknown = catalog.unknown_tables(query, delta_tables(state.config.lake))
+        existing = delta_tables(state.config.lake)
+        unknown = catalog.unknown_tables(query, existing)
         if unknown:  # the engine's message may leave out the layer that was typed
-            _fail(str(catalog.UnknownTable(unknown[0], delta_tables(state.config.lake))))
+            _fail(str(catalog.UnknownTable(unknown[0], existing)))
         _fail(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
     if fmt == "csv":
         sys.stdout.write(sql_output.csv_text(result))
@@ -254,9 +255,9 @@ def sql(
     else:
         out = Table()
         for column in result.column_names:
-            out.add_column(str(column))
+            out.add_column(escape(str(column)))
         for row in sql_output.table_cells(result):
-            out.add_row(*row)
+            out.add_row(*[escape(cell) for cell in row])  # values are data, never markup
         console.print(out)
 
 
