@@ -239,6 +239,9 @@ def sql(
             table = catalog.describe_table(state.config.lake, described.table)
             result = catalog.describe_result(table, described.kind).slice(0, limit)
         else:
+            from lakehouse.serving.logs import quiet_libraries
+
+            quiet_libraries()  # PySpark would log the failure as a JSON line before the one below
             result = state.lake(register=False).run_sql(query).limit(limit).toArrow()
     except catalog.UnknownTable as exc:
         _fail(str(exc))

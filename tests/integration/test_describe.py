@@ -175,12 +175,15 @@ def test_sql_json_writes_dates_as_dates_and_amounts_exactly(engine: str, data_di
     assert json.loads(_first_line(result), parse_float=Decimal)["revenue_eur"] == Decimal(first.revenue_eur)
 
 
-def test_sql_table_rounds_floats(engine: str, data_dir: Path) -> None:
-    query = "SELECT CAST(2 AS DOUBLE) / 3 AS two_thirds, CAST(0.1 AS DOUBLE) + CAST(0.2 AS DOUBLE) AS tenths"
-    result = _invoke(engine, data_dir, "sql", query)
+def test_sql_table_rounds_floats_and_prints_values_as_they_are(engine: str, tmp_path: Path) -> None:
+    query = (
+        "SELECT CAST(2 AS DOUBLE) / 3 AS two_thirds, CAST(0.1 AS DOUBLE) + CAST(0.2 AS DOUBLE) AS tenths, "
+        "'[red]x' AS label"
+    )
+    result = _invoke(engine, tmp_path, "sql", query)  # reads no table: any data directory will do
     assert result.exit_code == 0, result.output
     rows = [[c.strip() for c in line.split("│")[1:-1]] for line in result.output.splitlines() if line.startswith("│")]
-    assert rows == [["0.666667", "0.3"]]
+    assert rows == [["0.666667", "0.3", "[red]x"]]
 
 
 def test_dq_report_starts_with_a_summary(engine: str, data_dir: Path) -> None:
