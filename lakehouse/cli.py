@@ -8,10 +8,11 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -223,28 +224,73 @@ def sql(
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
     limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 1000,
 ) -> None:
-    """Run one Spark SQL statement and print its result."""
+    """Run one Spark SQL statement and print its result (DESCRIBE and SHOW COLUMNS of a table too)."""
     if fmt not in ("table", "csv", "json"):
         err.print(f"[red]error:[/red] --format must be table, csv or json, not '{fmt}'")
         raise typer.Exit(2)
     from pyspark.errors import PySparkException
 
+    from lakehouse import catalog, sql_output
+    from lakehouse.storage import delta_tables
+
+    described = catalog.parse_describe(query)
     try:
-        frame = state.lake(register=False).run_sql(query).limit(limit).toPandas()
+        if described is not None:  # answered from the Delta log and the table's definition, on every engine
+            table = catalog.describe_table(state.config.lake, described.table)
+            result = catalog.describe_result(table, described.kind).slice(0, limit)
+        else:
+            from lakehouse.serving.logs import quiet_libraries
+
+            quiet_libraries()  # PySpark would log the failure as a JSON line before the one below
+            result = state.lake(register=False).run_sql(query).limit(limit).toArrow()
+    except catalog.UnknownTable as exc:
+        _fail(str(exc))
     except PySparkException as exc:  # a statement the engine cannot parse or resolve: no traceback
-        err.print(f"[red]error:[/red] {type(exc).__name__}: {str(exc).strip().splitlines()[0]}", highlight=False)
-        raise typer.Exit(2) from None
+        existing = delta_tables(state.config.lake)
+        unknown = catalog.unknown_tables(query, existing)
+        if unknown:  # the engine's message may leave out the layer that was typed
+            _fail(str(catalog.UnknownTable(unknown[0], existing)))
+        _fail(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
     if fmt == "csv":
-        sys.stdout.write(frame.to_csv(index=False))
+        sys.stdout.write(sql_output.csv_text(result))
     elif fmt == "json":
-        sys.stdout.write(frame.to_json(orient="records", date_format="iso", lines=True) or "")
+        sys.stdout.write(sql_output.json_lines(result))
     else:
         out = Table()
-        for column in frame.columns:
-            out.add_column(str(column))
-        for row in frame.itertuples(index=False):
-            out.add_row(*["" if v is None else str(v) for v in row])
+        for column in result.column_names:
+            out.add_column(escape(str(column)))
+        for row in sql_output.table_cells(result):
+            out.add_row(*[escape(cell) for cell in row])  # values are data, never markup
         console.print(out)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """One error line (never wrapped) and the exit code."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def describe(
+    table: Annotated[str, typer.Argument(help="<layer>.<table>, e.g. gold.daily_sales.")],
+) -> None:
+    """A table's columns, types and comments, partitioning, rows, Delta version and the job that writes it."""
+    from lakehouse import catalog
+
+    try:
+        found = catalog.describe_table(state.config.lake, table)
+    except catalog.UnknownTable as exc:
+        _fail(str(exc))
+    console.print(found.headline(), highlight=False, soft_wrap=True)
+    key = f"key {', '.join(found.key)}; " if found.key else ""
+    console.print(f"{key}last change {found.last_change:%Y-%m-%d %H:%M:%S} UTC; {found.location}",
+                  highlight=False, soft_wrap=True)
+    out = Table()
+    for heading in ("column", "type", "comment"):
+        out.add_column(heading, overflow="fold")
+    for column in found.columns:
+        out.add_row(column.name, column.type, escape(column.comment or ""))
+    console.print(out)
 
 
 @app.command("jvm-archive")

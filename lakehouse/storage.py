@@ -161,6 +161,14 @@ def delta_table(path: Location | Path | str, version: int | None = None) -> Delt
     return DeltaTable(str(location), version=version, storage_options=location.storage_options)
 
 
+def stats_row_count(delta: DeltaTable) -> int | None:
+    """Rows in the table's version from the Delta log's file statistics; None when a file has none."""
+    actions = pa.table(delta.get_add_actions(flatten=True))
+    if "num_records" not in actions.schema.names or actions.column("num_records").null_count:
+        return None
+    return int(pa.compute.sum(actions.column("num_records")).as_py() or 0)
+
+
 def distinct_keys(df: DataFrame, key: list[str]) -> DataFrame:
     """One row per key (rows equal on the key but not otherwise: the smallest by every column)."""
     from pyspark.sql import Window
@@ -277,12 +285,8 @@ class Lake:
 
     def row_count(self, table: str) -> int:
         """Rows in the current version, from the Delta log's file statistics when every file has them."""
-        actions = pa.table(self.delta(table).get_add_actions(flatten=True))
-        if "num_records" in actions.schema.names:
-            counts = actions.column("num_records")
-            if counts.null_count == 0:
-                return int(pa.compute.sum(counts).as_py() or 0)
-        return int(self.read(table).count())
+        rows = stats_row_count(self.delta(table))
+        return int(self.read(table).count()) if rows is None else rows
 
     def newest(self, table: str, column: str) -> Any:
         """The largest value of `column` in the current version, None when it has none; from the

@@ -34,6 +34,15 @@ INGESTION_FIELDS = [
     StructField("_source", StringType()),
     StructField("_batch_id", StringType()),
 ]
+# Column comments of the columns bronze adds (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+INGESTION_COMMENTS = {
+    "_ingested_at": "when the record landed in bronze (UTC)",
+    "_source": "where it came from: landing file, app table, API request or topic/partition/offset",
+    "_batch_id": "the ingestion batch that landed it",
+    "_line_no": "line of the record in its landing file (a streamed record: its offset)",
+    "_file_date": "date folder of the landing file (a streamed reading: the date of its ts)",
+    "_updated_date": "date of the app row's updated_at",
+}
 
 
 @dataclass(frozen=True)

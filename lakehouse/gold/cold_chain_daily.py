@@ -22,6 +22,19 @@ PARTITION_BY: list[str] = []
 DATE_COLUMN = "reading_date"  # incremental runs and backfills replace whole dates
 SOURCE_DATES = {"silver.telemetry": "reading_date"}  # the input and its date column
 GAP_BREAK_INTERVALS = 3
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "reading_date": "UTC date of the readings",
+    "device_id": "the sensor (van or warehouse)",
+    "readings": "valid readings that day",
+    "min_temp_c": "lowest temperature that day, in degrees Celsius",
+    "max_temp_c": "highest temperature that day, in degrees Celsius",
+    "minutes_above_limit": (
+        "minutes above pipeline.cold_chain_limit_c (each warm reading until the next, capped at "
+        "one interval), rounded to 2 decimals"
+    ),
+    "excursions": "runs of consecutive readings above the limit starting that day",
+}
 
 
 def build_cold_chain_daily(telemetry: DataFrame, limit_c: float, interval_minutes: int) -> DataFrame:

@@ -27,6 +27,16 @@ SCHEMA = StructType(
         StructField("as_of_date", DateType()),
     ]
 )
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "customer_id": "the customer scored (from gold.customer_features)",
+    "churn_probability": "probability that the customer places no order in the next 60 days",
+    "model_name": "registered model that scored it",
+    "model_version": "registry version behind the champion alias when scored",
+    "scored_at": "when the scores were computed (UTC)",
+    "feature_table_version": "Delta version of gold.customer_features that was scored",
+    "as_of_date": "the features' date",
+}
 EXPECTATIONS = [
     critical(
         expect("ExpectColumnValuesToBeBetween", column="churn_probability", min_value=0, max_value=1),

@@ -30,6 +30,20 @@ TABLE = "gold.customer_features"
 KEY = ["customer_id"]
 PARTITION_BY: list[str] = []
 WINDOW_DAYS = 30
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "customer_id": "the customer (a pseudonym: no direct identifier in this table)",
+    "first_order_date": "date of their first order, cancelled ones included",
+    "last_order_date": "date of their latest order on or before as_of_date, cancelled ones included",
+    "orders_count": "distinct non-cancelled orders",
+    "lifetime_value_eur": "net EUR amount of their non-cancelled orders, rounded half-up to cents",
+    "avg_order_value_eur": "lifetime_value_eur / orders_count rounded half-up to cents; null without orders",
+    "days_since_last_order": "as_of_date - last_order_date, in days",
+    "sessions_30d": "distinct sessions with events in the 30 days up to as_of_date",
+    "cart_abandon_rate_30d": "share of their add-to-cart sessions in those 30 days without a checkout",
+    "country": "current country (ISO 3166 alpha-2) from silver.customers",
+    "as_of_date": "the run date the features are computed for (point in time)",
+}
 
 
 def _order_facts(orders: DataFrame, order_lines: DataFrame, as_of: dt.date) -> DataFrame:

@@ -31,6 +31,16 @@ PERSONAL = ["email"]
 # A segment row without its email is of no use to the CRM: an erased customer's row is deleted.
 PERSONAL_DATA = PersonalData(TABLE, columns=tuple(PERSONAL), delete_rows=True)
 SEGMENTS = ["dormant", "at_risk", "vip", "new", "regular"]
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "customer_id": "the customer",
+    "email": "the customer's current email (personal data: the CRM sync's key)",
+    "country": "current country (ISO 3166 alpha-2)",
+    "segment": "dormant, at_risk, vip, new or regular: the first rule that matches (config `segments`)",
+    "churn_probability": "from gold.customer_churn_scores; null before the first `lakehouse score`",
+    "lifetime_value_eur": "as gold.customer_features has it, in EUR",
+    "updated_at": "the features' as-of date",
+}
 EXPECTATIONS = [
     critical(expect("ExpectColumnValuesToBeInSet", column="segment", value_set=SEGMENTS), "segment_unknown"),
     critical(expect("ExpectColumnValuesToNotBeNull", column="email"), "email_missing", "email IS NULL"),

@@ -24,6 +24,16 @@ from lakehouse.quality.suites import critical, expect
 TABLE = "gold.daily_sales"
 KEY = ["order_date", "country", "category"]
 PARTITION_BY: list[str] = []
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "order_date": "UTC date the orders were placed",
+    "country": "the customer's country (ISO 3166 alpha-2) at the time of the order; ZZ when unknown",
+    "category": "product category",
+    "orders": "distinct non-cancelled orders",
+    "units": "units sold (sum of quantity) on non-cancelled orders",
+    "revenue_eur": "net revenue in EUR at each order date's FX rate, rounded half-up to cents at the end",
+    "avg_order_value_eur": "revenue_eur / orders, rounded half-up to cents",
+}
 DATE_COLUMN = "order_date"  # incremental runs and backfills replace whole dates
 SOURCE_DATES = {"silver.order_lines": "order_date"}  # the input and its date column
 EXPECTATIONS = [

@@ -24,6 +24,21 @@ PARTITION_BY: list[str] = []
 DATE_COLUMN = "event_date"  # incremental runs and backfills replace whole dates
 # The inputs, in the builder's order, and their date columns: a row only counts on its own date.
 SOURCE_DATES = {"silver.events": "event_date", "silver.orders": "order_date"}
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "event_date": "UTC date of the events",
+    "sessions": "distinct sessions with any event that day",
+    "page_views": "page_view events",
+    "add_to_cart": "add_to_cart events",
+    "checkouts": "checkout events",
+    "cart_sessions": "sessions with at least one add_to_cart",
+    "checkout_sessions": "sessions with at least one checkout",
+    "orders": "distinct non-cancelled orders placed that day",
+    "view_to_cart_rate": "cart_sessions / sessions; null when there is no session",
+    "cart_to_checkout_rate": "checkout_sessions / cart_sessions; null when there is no cart session",
+    "checkout_to_order_rate": "orders / checkout_sessions; null when there is no checkout session",
+    "session_to_order_rate": "orders / sessions; null when there is no session",
+}
 
 
 def _count_type(event_type: str) -> Column:

@@ -15,6 +15,20 @@ from pyspark.sql.types import DateType, DoubleType, StringType, StructField, Str
 TABLE = "gold.model_monitoring"
 KEY = ["run_id", "metric"]
 PARTITION_BY: list[str] = []
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "run_id": "the `lakehouse monitor` run",
+    "monitored_at": "when the run measured (UTC)",
+    "model_name": "registered model monitored",
+    "model_version": "its champion version at the time",
+    "kind": "feature_drift, score_drift or performance",
+    "metric": "the feature (PSI), the score (PSI) or roc_auc",
+    "value": "the measured PSI or ROC AUC",
+    "warn_threshold": "value at which status is WARN (config ml.*)",
+    "alert_threshold": "value at which status is ALERT (config ml.*)",
+    "status": "OK, WARN or ALERT",
+    "as_of_date": "the features' date",
+}
 SCHEMA = StructType(
     [
         StructField("run_id", StringType()),

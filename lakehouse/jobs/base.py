@@ -27,6 +27,14 @@ from lakehouse.quality.gate import QualityGate
 from lakehouse.storage import Lake
 
 REJECTS_TABLE = "silver.rejects"
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+REJECTS_COMMENTS = {
+    "table": "the silver table the row was rejected from",
+    "rule": "the reject rule it failed",
+    "row_json": "the rejected row as JSON",
+    "batch_id": "the run that rejected it",
+    "rejected_at": "when it was rejected (UTC)",
+}
 # A rejected row is kept whole as JSON, personal columns and all; an erased customer's row keeps
 # only its customer_id (silver jobs find a reject's group by it).
 REJECTS_PERSONAL_DATA = PersonalData(

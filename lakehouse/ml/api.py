@@ -22,6 +22,7 @@ from lakehouse.config import Config
 from lakehouse.ml import store
 from lakehouse.ml.features import FEATURES
 from lakehouse.ml.train import CHAMPION, probabilities
+from lakehouse.serving.errors import error_responses
 from lakehouse.storage import delta_table, delta_version
 
 
@@ -94,7 +95,7 @@ def build_router(config: Config) -> APIRouter:
     router = APIRouter(tags=["model"])
     predictor = Predictor(config)
 
-    @router.post("/predict")
+    @router.post("/predict", responses=error_responses(404, 413, 503))
     def predict(request: PredictRequest) -> dict[str, Any]:
         """P(no order in the next 60 days) from the champion model, with the version that said it."""
         return predictor.predict(request)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lakehouse.console import console, err, state
+
+if TYPE_CHECKING:
+    from lakehouse.quality.report import Summary
 
 app = typer.Typer(no_args_is_help=True, help="Data quality: reports, Data Docs and re-admission of rejected rows.")
 
@@ -61,21 +67,56 @@ def report(
     table: Annotated[str | None, typer.Option("--table", help="Only this table.")] = None,
     last: Annotated[int, typer.Option("--last", help="Runs to show in the trend.")] = 10,
 ) -> None:
-    """The latest run's checks, the trend of each check over the last N runs, and Data Docs."""
+    """A summary (tables checked, failures, warnings, rejected rows, Data Docs), then the latest
+    run's checks of each table and the trend of each check over the last N runs."""
     from lakehouse.quality.gate import publish_docs, quality_dir
-    from lakehouse.quality.report import latest_run, trends
+    from lakehouse.quality.report import latest_run, summarise, trends
 
+    if table is not None:
+        table = _existing_table(table)
     lake = state.lake()
     latest = latest_run(lake, table)
     if latest is None:
         console.print("no quality results yet: run `lakehouse run` first")
         return
     run_id, rows = latest
+    index = publish_docs(quality_dir(state.config))
+    for line in _summary_lines(summarise(run_id, rows), index):
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print()
     console.print(_latest_table(run_id, rows))
     console.print(_trend_table(trends(lake, table, last), last))
-    index = publish_docs(quality_dir(state.config))
-    if index:
-        console.print(f"Great Expectations Data Docs: file://{index}", soft_wrap=True, highlight=False)
+
+
+def _existing_table(typed: str) -> str:
+    """The lake table `typed` names; exit 2 saying it does not exist (and what is close) otherwise."""
+    from lakehouse.catalog import UnknownTable, resolve
+    from lakehouse.storage import delta_tables
+
+    try:
+        return resolve(typed, delta_tables(state.config.lake))
+    except UnknownTable as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+SUMMARY_ITEMS = 5  # checks listed under each heading: the summary stays on one screen
+
+
+def _summary_lines(summary: Summary, index: Path | None) -> list[str]:
+    def listed(heading: str, rows: tuple[dict, ...], detail: Callable[[dict], object]) -> list[str]:
+        if not rows:
+            return [f"  {heading}: none"]
+        lines = [f"  {heading}:"] + [f"    {r['table']} {r['rule']}: {detail(r)}" for r in rows[:SUMMARY_ITEMS]]
+        return lines + ([f"    and {len(rows) - SUMMARY_ITEMS} more"] if len(rows) > SUMMARY_ITEMS else [])
+
+    return [
+        summary.headline(),
+        *listed("failures (write blocked)", summary.failures, lambda r: f"{r['failing_count'] or 0:,} failing"),
+        *listed("warnings", summary.warnings, lambda r: r["observed_value"] or "failed"),
+        *listed("rows rejected", summary.rejects, lambda r: f"{r['failing_count'] or 0:,}"),
+        f"  Data Docs: file://{index}" if index else "  Data Docs: none yet",
+    ]
 
 
 def _latest_table(run_id: str, rows: list[dict]) -> Table:

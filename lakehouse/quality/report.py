@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import functions as F
@@ -52,3 +53,34 @@ def trends(lake: Lake, table: str | None, last: int) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the latest checks of each table add up to: failed critical checks (writes blocked),
+    failed warnings, and reject rules that rejected rows."""
+
+    run_id: str
+    tables: int
+    checks: int
+    failures: tuple[dict[str, Any], ...]
+    warnings: tuple[dict[str, Any], ...]
+    rejects: tuple[dict[str, Any], ...]
+
+    def headline(self) -> str:
+        counts = f"{len(self.failures)} failure(s), {len(self.warnings)} warning(s)"
+        rejected = f"rows rejected under {len(self.rejects)} rule(s)"
+        return f"{self.tables} table(s) checked ({self.checks} checks): {counts}, {rejected}; newest run {self.run_id}"
+
+
+def summarise(run_id: str, rows: list[dict[str, Any]]) -> Summary:
+    """`latest_run`'s rows added up."""
+    failed = [r for r in rows if not r["passed"]]
+    return Summary(
+        run_id,
+        len({r["table"] for r in rows}),
+        len(rows),
+        tuple(r for r in failed if r["severity"] == "critical"),
+        tuple(r for r in failed if r["severity"] == "warn"),
+        tuple(r for r in failed if r["severity"] == "reject"),
+    )

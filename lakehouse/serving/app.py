@@ -14,18 +14,21 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lakehouse.config import Config
 from lakehouse.serving.cache import CACHE_CONTROL, ResponseCache, etags_in
+from lakehouse.serving.errors import error_responses
 from lakehouse.serving.fastsql import FastSql
 from lakehouse.serving.front import CacheFront
 from lakehouse.serving.kpis import Base, Kpi
@@ -141,6 +144,18 @@ class AccessLog:
             access_log.info("%s %s %s %.1fms", scope["method"], scope["path"], status, elapsed_ms)
 
 
+# Swagger UI's script, style sheet and icon, from the installed `fastapi-offline` package: /docs
+# loads nothing from another host (FastAPI's default page takes them from a CDN).
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon.png": "image/png"}
+
+
+def docs_asset(name: str) -> Path:
+    path = Path(str(resources.files("fastapi_offline") / "static" / name))
+    if not path.is_file():
+        raise HTTPException(500, f"{name} is missing from the installed fastapi-offline package")
+    return path
+
+
 def _docs_router(app: FastAPI) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -154,7 +169,18 @@ def _docs_router(app: FastAPI) -> APIRouter:
         key = request.query_params.get("key")
         if key:
             return key_cookie_redirect("/docs", key, request)
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="lakehouse API")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="lakehouse API", swagger_js_url="/docs/swagger-ui-bundle.js",
+            swagger_css_url="/docs/swagger-ui.css", swagger_favicon_url="/docs/favicon.png",
+            # no validator badge: Swagger UI would ask validator.swagger.io about the document
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @router.get("/docs/{name}")
+    def asset(name: str) -> FileResponse:
+        if name not in DOCS_ASSETS:
+            raise HTTPException(404, f"no asset '{name}'")
+        return FileResponse(docs_asset(name), media_type=DOCS_ASSETS[name], headers={"Cache-Control": "max-age=86400"})
 
     return router
 
@@ -201,5 +227,5 @@ def create_app(
 
     protected = [Depends(checker)]
     for router in (routes_data.router, routes_kpi.router, dashboard.router, _docs_router(app), *routers):
-        app.include_router(router, dependencies=protected)
+        app.include_router(router, dependencies=protected, responses=error_responses(401, 403))
     return app

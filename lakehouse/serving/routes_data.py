@@ -13,10 +13,13 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from lakehouse.catalog import closest_tables
 from lakehouse.serving.app import Services
+from lakehouse.serving.errors import error_responses
 from lakehouse.serving.query_server import EngineUnavailable
 from lakehouse.serving.sql_guard import QueryRejected, check_query
 from lakehouse.serving.sql_runner import QueryBusy, QueryTimeout
+from lakehouse.storage import LAYERS
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -72,6 +75,24 @@ def _ordering(order_by: str | None, columns: dict[str, str]) -> str:
     return ", ".join(terms)
 
 
+def _not_served(svc: Services, table: str) -> str:
+    """Why `table` is not served: hidden (and how to serve it), not gold, or no such table (and the
+    closest served ones)."""
+    served = svc.store.gold_tables()
+    layer, _, name = table.partition(".")
+    exists = layer in LAYERS and name.isidentifier() and svc.store.version(table) is not None
+    if exists and table in svc.store.hidden:
+        return (
+            f"table {table} exists but is not served: serving.hidden_tables lists it (tables holding personal "
+            "data are kept off the API and the SQL endpoints). To serve it, remove it from serving.hidden_tables in "
+            "conf/<env>.yaml (or set LAKEHOUSE_SERVING__HIDDEN_TABLES='[]') and restart `lakehouse serve`"
+        )
+    if exists:
+        return f"table {table} exists but is not served: the API serves gold tables only"
+    close = closest_tables(table, served)
+    return f"no gold table '{table}'" + (f"; did you mean {' or '.join(close)}?" if close else "")
+
+
 def _encode_cursor(state: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(state)).decode().rstrip("=")
 
@@ -89,7 +110,7 @@ def _decode_cursor(cursor: str, fingerprint: str) -> dict[str, Any]:
     return dict(state)
 
 
-@router.get("/tables/{table}", tags=["tables"])
+@router.get("/tables/{table}", tags=["tables"], responses=error_responses(400, 404))
 async def read_table(
     request: Request,
     table: str,
@@ -104,7 +125,7 @@ async def read_table(
     """
     svc = services(request)
     if not table.startswith("gold.") or table not in svc.store.gold_tables():
-        raise HTTPException(404, f"no gold table '{table}' (the API serves gold tables only)")
+        raise HTTPException(404, _not_served(svc, table))
     size = min(limit or svc.config.serving.page_size, svc.config.serving.max_page_size)
     filter_items = sorted((k, v) for k, v in request.query_params.multi_items() if k not in RESERVED)
     fingerprint = hashlib.sha1(orjson.dumps([table, order_by, filter_items])).hexdigest()[:16]
@@ -143,7 +164,7 @@ class SqlRequest(BaseModel):
     query: str = Field(description="One Spark SQL SELECT over gold tables (gold.<table>).", max_length=20_000)
 
 
-@router.post("/sql", tags=["sql"])
+@router.post("/sql", tags=["sql"], responses=error_responses(400, 413, 429, 503, 504))
 async def run_sql(request: Request, body: SqlRequest) -> Response:
     """Run one read-only SELECT over gold tables, capped at `serving.row_limit` rows and timed out."""
     svc = services(request)

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lakehouse.serving import kpis
 from lakehouse.serving.app import Services
+from lakehouse.serving.errors import error_responses
 
 router = APIRouter(prefix="/kpi", tags=["kpi"])
 FAR_PAST, FAR_FUTURE = dt.date(1900, 1, 1), dt.date(9999, 12, 31)
@@ -49,7 +50,7 @@ async def _answer(request: Request, measure: kpis.Kpi, filters: kpis.Filters | N
     return await svc.respond(request, measure.tables, build, fixed=True, versions=versions, inline=True)
 
 
-@router.get("/revenue")
+@router.get("/revenue", responses=error_responses(400, 404))
 async def revenue(
     request: Request, start: Start = None, end: End = None, countries: Countries = None,
     by: Annotated[str, Query(pattern="^(order_date|country|category)$")] = "order_date",
@@ -58,7 +59,7 @@ async def revenue(
     return await _answer(request, kpis.revenue_by(by), _filters(start, end, countries), kpi="revenue", by=by)
 
 
-@router.get("/average-order-value")
+@router.get("/average-order-value", responses=error_responses(400, 404))
 async def average_order_value(
     request: Request, start: Start = None, end: End = None, countries: Countries = None
 ) -> Response:
@@ -66,19 +67,19 @@ async def average_order_value(
     return await _answer(request, kpis.AVERAGE_ORDER_VALUE, _filters(start, end, countries), kpi="average_order_value")
 
 
-@router.get("/funnel")
+@router.get("/funnel", responses=error_responses(400, 404))
 async def funnel(request: Request, start: Start = None, end: End = None) -> Response:
     """Sessions at each funnel step over the range, and step-to-step conversion."""
     return await _answer(request, kpis.FUNNEL_CONVERSION, _filters(start, end, None), kpi="funnel")
 
 
-@router.get("/cold-chain")
+@router.get("/cold-chain", responses=error_responses(400, 404))
 async def cold_chain(request: Request, start: Start = None, end: End = None) -> Response:
     """Cold-chain excursions, minutes above the limit and peak temperature per device."""
     return await _answer(request, kpis.COLD_CHAIN_EXCURSIONS, _filters(start, end, None), kpi="cold_chain")
 
 
-@router.get("/actual-vs-target")
+@router.get("/actual-vs-target", responses=error_responses(400, 404))
 async def actual_vs_target(
     request: Request, start: Start = None, end: End = None, countries: Countries = None
 ) -> Response:
@@ -105,7 +106,7 @@ async def model_monitoring(request: Request) -> Response:
     return await _optional(request, kpis.MODEL_MONITORING, kpis.MONITORING_TABLE, "model_monitoring")
 
 
-@router.get("/date-range")
+@router.get("/date-range", responses=error_responses(404))
 async def date_range(request: Request) -> Response:
     """First and last order date in gold.daily_sales, and its countries (the dashboard's default filter)."""
     return await _answer(request, kpis.SALES_DATE_RANGE, kpi="date_range")

@@ -43,6 +43,20 @@ from lakehouse.quality.rules import (
 TABLE = "silver.customers"
 KEY = ["customer_id", "valid_from"]
 PARTITION_BY: list[str] = []
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "customer_id": "the customer (app database id)",
+    "email": "email of this version; null once erased",
+    "name": "name of this version; null once erased",
+    "country": "country of this version (ISO 3166 alpha-2)",
+    "address": "address of this version; null once erased",
+    "created_at": "when the customer was created in the app (UTC)",
+    "updated_at": "when the app last changed this version (UTC)",
+    "valid_from": "start of this version's validity (UTC); the first version's is created_at",
+    "valid_to": "start of the next version (UTC); null for the current version",
+    "is_current": "whether this is the customer's current version (valid_to IS NULL)",
+    "is_erased": "whether the customer asked to be erased (personal columns are null)",
+}
 SCHEMA = StructType(
     [
         StructField("customer_id", LongType()),

@@ -30,6 +30,19 @@ KEY = ["event_id"]
 PARTITION_BY = ["event_date"]
 # Source freshness (a warning) is the age of the newest `event_ts` at the run date.
 FRESH_BY = "event_ts"
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "event_id": "the event (unique)",
+    "session_id": "the storefront session",
+    "customer_id": "the signed-in customer; null when anonymous",
+    "event_type": "page_view, add_to_cart, checkout or search",
+    "event_ts": "when the event happened (UTC)",
+    "event_date": "UTC date of event_ts",
+    "page": "page shown",
+    "product_id": "product viewed or added; null for other events",
+    "query": "search text of a search event",
+    "device": "device kind",
+}
 SCHEMA = StructType(
     [
         StructField("event_id", StringType()),

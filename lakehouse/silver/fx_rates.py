@@ -29,6 +29,12 @@ KEY = ["rate_date", "currency"]
 PARTITION_BY: list[str] = []
 # Source freshness (a warning) is the age of the newest `rate_date` at the run date.
 FRESH_BY = "rate_date"
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "rate_date": "the day of the rate",
+    "currency": "ISO 4217 code",
+    "rate": "units of currency per 1 EUR (the latest landing of that day)",
+}
 SCHEMA = StructType(
     [
         StructField("rate_date", DateType()),

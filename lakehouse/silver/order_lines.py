@@ -49,6 +49,27 @@ TABLE = "silver.order_lines"
 KEY = ["order_id", "line_no"]
 PARTITION_BY = ["order_date"]
 DATE_COLUMN = "order_date"  # backfills replace whole dates
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "order_id": "the order",
+    "line_no": "line number within the order",
+    "order_date": "UTC date of the order",
+    "order_ts": "when the order was placed (UTC)",
+    "status": "the order's status",
+    "customer_id": "the customer who placed the order",
+    "country": "the customer's country at the time of the order (ISO 3166 alpha-2); ZZ when unknown",
+    "product_id": "the product",
+    "product_name": "product name",
+    "category": "product category",
+    "currency": "currency of unit_price (ISO 4217)",
+    "quantity": "units ordered",
+    "unit_price": "price of one unit in the order's currency",
+    "discount": "fraction taken off, in [0, 1)",
+    "gross_amount": "quantity * unit_price * (1 - discount), in the order's currency, exact",
+    "fx_rate": "units of the currency per 1 EUR on the order date",
+    "net_amount_eur": "gross_amount / fx_rate, rounded half-up to 10 decimals",
+    "updated_at": "when the app last changed the line (UTC)",
+}
 SCHEMA = StructType(
     [
         StructField("order_id", LongType()),

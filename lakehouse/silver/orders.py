@@ -51,6 +51,16 @@ PARTITION_BY = ["order_date"]
 DATE_COLUMN = "order_date"  # increments record the dates they touched; backfills replace whole dates
 # Source freshness (a warning) is the age of the newest `order_ts` at the run date.
 FRESH_BY = "order_ts"
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "order_id": "the order (app database id)",
+    "customer_id": "the customer who placed it",
+    "status": "placed, shipped, delivered or cancelled (latest version)",
+    "currency": "currency of the order's prices (ISO 4217)",
+    "order_ts": "when the order was placed (UTC)",
+    "order_date": "UTC date of order_ts",
+    "updated_at": "when the app last changed the order (UTC)",
+}
 SCHEMA = StructType(
     [
         StructField("order_id", LongType()),

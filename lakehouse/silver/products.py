@@ -19,6 +19,14 @@ from lakehouse.quality.rules import Built, Rule, conform, json_struct, keep_firs
 TABLE = "silver.products"
 KEY = ["product_id"]
 PARTITION_BY: list[str] = []
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "product_id": "the product (app database id)",
+    "name": "product name",
+    "category": "product category",
+    "list_price_eur": "list price in EUR; informational (revenue uses the order line's unit_price)",
+    "updated_at": "when the app last changed the product (UTC)",
+}
 SCHEMA = StructType(
     [
         StructField("product_id", LongType()),

@@ -28,6 +28,13 @@ from lakehouse.quality.rules import (
 TABLE = "silver.sales_targets"
 KEY = ["country", "month"]
 PARTITION_BY: list[str] = []
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "country": "ISO 3166 alpha-2, upper case",
+    "month": "the target's month, YYYY-MM",
+    "month_start": "first day of month",
+    "target_revenue_eur": "revenue target for the country and month, in EUR",
+}
 SCHEMA = StructType(
     [
         StructField("country", StringType()),

@@ -31,6 +31,16 @@ KEY = ["device_id", "seq"]
 PARTITION_BY = ["reading_date"]
 # Source freshness (a warning) is the age of the newest `reading_ts` at the run date.
 FRESH_BY = "reading_ts"
+# Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
+COMMENTS = {
+    "device_id": "the sensor (van or warehouse)",
+    "seq": "the sensor's reading number",
+    "reading_ts": "when the reading was taken (UTC)",
+    "reading_date": "UTC date of reading_ts",
+    "temperature_c": "temperature in degrees Celsius",
+    "humidity": "relative humidity in percent; null when not reported",
+    "battery_pct": "battery level in percent; null when not reported",
+}
 SCHEMA = StructType(
     [
         StructField("device_id", StringType()),
