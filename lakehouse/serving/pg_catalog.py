@@ -138,6 +138,8 @@ MACROS = [
     "array_lower(a, d) AS 1", "array_upper(a, d) AS len(a)",
 ]
 
+OWN_FUNCTIONS = frozenset(m.split("(", 1)[0].strip().lower() for m in MACROS)
+
 
 class PgCatalog:
     """`pg_catalog` and `information_schema` over the gold tables, answered by DuckDB."""
@@ -223,6 +225,11 @@ def rewrite(sql: str) -> str:
     sql = re.sub(r"::\s*(pg_catalog\.)?name\b", "::VARCHAR", sql, flags=re.IGNORECASE)
     sql = re.sub(r"::\s*\"?pg_catalog\"?\.", "::", sql, flags=re.IGNORECASE)
     sql = re.sub(r"(?<![.\w])version\s*\(\s*\)", "pgcat.version()", sql, flags=re.IGNORECASE)
+    # a function qualified with pg_catalog: ours where we define it, else DuckDB's own (unnest,
+    # array_to_string, ...), which it does not find under the catalog's schema
+    sql = re.sub(r"\"?pg_catalog\"?\s*\.\s*(\w+)\s*\(",
+                 lambda m: f"{'pgcat.' if m.group(1).lower() in OWN_FUNCTIONS else ''}{m.group(1)}(", sql,
+                 flags=re.IGNORECASE)
     sql = re.sub(r"\"?pg_catalog\"?\s*\.", "pgcat.", sql, flags=re.IGNORECASE)
     sql = re.sub(r"\"?information_schema\"?\s*\.", "pgis.", sql, flags=re.IGNORECASE)
     return sql
@@ -277,9 +284,9 @@ def _build(tables: Sequence[GoldTable]) -> duckdb.DuckDBPyConnection:
     if attributes:
         db.executemany("INSERT INTO pgcat.pg_attribute VALUES (?, ?, ?, ?, ?, ?)", attributes)
     db.execute("""CREATE OR REPLACE TABLE pgcat.pg_attribute AS SELECT attrelid, attname, atttypid,
-        0 AS attstattarget, attlen, attnum, 0 AS attndims, -1 AS attcacheoff, atttypmod, attlen > 0 AS attbyval,
+        -1 AS attstattarget, attlen, attnum, 0 AS attndims, -1 AS attcacheoff, atttypmod, attlen > 0 AS attbyval,
         'p' AS attstorage, 'i' AS attalign, false AS attnotnull, false AS atthasdef, false AS atthasmissing,
-        '' AS attidentity, '' AS attgenerated, false AS attisdropped, true AS attislocal, 0 AS attinhcount,
+        '' AS attidentity, '' AS attgenerated, '' AS attcompression, false AS attisdropped, true AS attislocal, 0 AS attinhcount,
         0::BIGINT AS attcollation, NULL::VARCHAR[] AS attacl, NULL::VARCHAR[] AS attoptions,
         NULL::VARCHAR[] AS attfdwoptions FROM pgcat.pg_attribute""")
     db.execute("CREATE TABLE pgcat.pg_description (objoid BIGINT, classoid BIGINT, objsubid INTEGER, "

@@ -174,9 +174,14 @@ class LakehouseBackend:
         self.catalog.load(key, lambda: [self._gold_table(t) for t in tables])
 
     def _gold_table(self, table: str) -> GoldTable:
+        from lakehouse.catalog import comments_of
+
         schema = self.store.snapshot(table).schema
-        comments = {f.name: (f.metadata or {}).get(b"comment", b"").decode() for f in schema}
-        return GoldTable(table, schema, {k: v for k, v in comments.items() if v})
+        # the table's definition declares them; a comment kept in the Delta schema wins
+        comments = comments_of(table)
+        kept = {f.name: (f.metadata or {}).get(b"comment", b"").decode() for f in schema}
+        comments.update({name: text for name, text in kept.items() if text})
+        return GoldTable(table, schema, {k: v for k, v in comments.items() if k in schema.names})
 
     # -- statements -----------------------------------------------------------------------------
     def prepare(self, sql: str, param_oids: Sequence[int]) -> Statement:

@@ -394,3 +394,19 @@ def test_a_caller_that_gives_up_frees_its_engine_slot() -> None:
     finally:
         engine.stop.set()
         pool.shutdown(wait=False)
+
+
+def test_psql_shows_the_column_comments_the_table_declares(server: Server) -> None:
+    from lakehouse.gold import daily_sales
+
+    out = server.psql(r"\d+ gold.daily_sales")
+    assert out.returncode == 0, out.stderr
+    described = {line.split("|")[0]: line.split("|")[-1] for line in out.stdout.splitlines() if "|" in line}
+    # a comment kept in the Delta schema (this lake's writer left one) wins over the declared one
+    from deltalake import DeltaTable
+
+    schema = DeltaTable(str(server.data_dir / "lake" / "gold" / "daily_sales")).schema()
+    kept = {f.name: f.metadata.get("comment") for f in schema.fields if f.metadata.get("comment")}
+    expected = {**daily_sales.COMMENTS, **kept}
+    assert daily_sales.COMMENTS.keys() - kept.keys()  # some columns show the declared comment
+    assert {c: described.get(c) for c in expected} == expected
