@@ -286,7 +286,8 @@ def _build(tables: Sequence[GoldTable]) -> duckdb.DuckDBPyConnection:
     db.execute("""CREATE OR REPLACE TABLE pgcat.pg_attribute AS SELECT attrelid, attname, atttypid,
         -1 AS attstattarget, attlen, attnum, 0 AS attndims, -1 AS attcacheoff, atttypmod, attlen > 0 AS attbyval,
         'p' AS attstorage, 'i' AS attalign, false AS attnotnull, false AS atthasdef, false AS atthasmissing,
-        '' AS attidentity, '' AS attgenerated, '' AS attcompression, false AS attisdropped, true AS attislocal, 0 AS attinhcount,
+        '' AS attidentity, '' AS attgenerated, '' AS attcompression, false AS attisdropped, true AS attislocal,
+        0 AS attinhcount,
         0::BIGINT AS attcollation, NULL::VARCHAR[] AS attacl, NULL::VARCHAR[] AS attoptions,
         NULL::VARCHAR[] AS attfdwoptions FROM pgcat.pg_attribute""")
     db.execute("CREATE TABLE pgcat.pg_description (objoid BIGINT, classoid BIGINT, objsubid INTEGER, "
