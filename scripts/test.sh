@@ -28,15 +28,16 @@ build_archive() {
   fi
 }
 
-# One engine's pass; its exit code. pytest's 5 (nothing collected) is a failure.
+# One pass: a label (names its folder and its lines), an engine, pytest's arguments; its exit code.
+# pytest's 5 (nothing collected) is a failure.
 # Each pass has a temporary root of its own (kept when it fails): under pytest's shared one, a
 # pass's folders (its PostgreSQL and Kafka data among them) are removed while it runs as soon as
 # three more pytest runs start on the machine.
 run_pass() {
-  local engine=$1 rc base
-  shift
+  local label=$1 engine=$2 rc base
+  shift 2
   [[ "$engine" == spark ]] && build_archive
-  base=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-tests-$engine.XXXXXX")
+  base=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-tests-$label.XXXXXX")
   # The embedded pass runs in a time zone with a half-hour offset (unless TZ is set): nothing may
   # depend on the machine being on UTC (lakehouse/clock.py). The Spark pass keeps the machine's.
   local zone="${TZ:-}"
@@ -50,14 +51,21 @@ run_pass() {
   rc=$?
   # What failed, one line a test, kept for the end of the log (see report_failures).
   if [[ $rc -ne 0 && $rc -ne 5 ]]; then
-    .venv/bin/python scripts/failed_tests.py "$base/report.xml" "$engine" >"$summary_dir/$engine" 2>&1
+    .venv/bin/python scripts/failed_tests.py "$base/report.xml" "$label" >"$summary_dir/$label" 2>&1
   fi
   [[ $rc -eq 0 ]] && rm -rf "$base"
   if [[ $rc -eq 5 ]]; then
-    echo "no tests were collected on engine $engine: treating that as a failure" >&2
+    echo "no tests were collected on engine $engine ($label): treating that as a failure" >&2
     rc=1
   fi
   return $rc
+}
+
+# A pass with its lines prefixed by its label.
+prefixed() {
+  local label=$1
+  run_pass "$@" 2>&1 | sed -u "s/^/[$label] /"
+  return "${PIPESTATUS[0]}"
 }
 
 # Each failed pass writes its failed tests here; they are printed after every pass has ended.
@@ -75,25 +83,51 @@ status=0
 read -r -a selected <<<"$engines"
 if [[ "$serial" == 1 || ${#selected[@]} -lt 2 ]]; then
   for engine in "${selected[@]}"; do
-    run_pass "$engine" "$@" || status=$?
+    run_pass "$engine" "$engine" "$@" || status=$?
   done
   exit $status
 fi
 
-pids=()
-for engine in "${selected[@]}"; do
-  (
-    run_pass "$engine" "$@" 2>&1 | sed -u "s/^/[$engine] /"
-    exit "${PIPESTATUS[0]}"
-  ) &
-  pids+=($!)
-done
-for i in "${!pids[@]}"; do
-  if wait "${pids[$i]}"; then
-    echo "=== engine ${selected[$i]}: passed"
+# Both engines on the machine's two cores, in two lanes. The Spark pass is the longer one, so when
+# the whole suite runs (no arguments), the files below leave it and run on Apache Spark in the
+# first lane once the embedded pass has ended. They build no shared world, so that second Spark
+# pass pays for its own JVM only. Every test still runs on both engines.
+spark_late=(
+  tests/integration/test_pg_endpoint.py
+  tests/integration/test_streaming.py
+  tests/integration/test_ingest_app_db.py
+  tests/integration/test_ingest_crash.py
+  tests/integration/test_ingest_landing.py
+  tests/integration/test_ingest_landing_property.py
+  tests/integration/test_landing_listing.py
+  tests/integration/test_time_zone.py
+  tests/integration/test_pipeline_schedule.py
+  tests/integration/test_bad_fx_and_targets.py
+  tests/integration/test_object_storage_engines.py
+)
+if [[ $# -eq 0 && "${selected[*]}" == "embedded spark" && "${LAKEHOUSE_TEST_SPLIT:-1}" == 1 ]]; then
+  ignored=()
+  for file in "${spark_late[@]}"; do ignored+=(--ignore "$file"); done
+  ( rc=0
+    prefixed embedded embedded || rc=$?
+    prefixed spark-2 spark "${spark_late[@]}" || rc=$?
+    exit $rc ) &
+  lanes=("$!:embedded, then part of spark")
+  prefixed spark spark "${ignored[@]}" &
+  lanes+=("$!:spark")
+else
+  lanes=()
+  for engine in "${selected[@]}"; do
+    prefixed "$engine" "$engine" "$@" &
+    lanes+=("$!:$engine")
+  done
+fi
+for lane in "${lanes[@]}"; do
+  if wait "${lane%%:*}"; then
+    echo "=== ${lane#*:}: passed"
   else
     rc=$?
-    echo "=== engine ${selected[$i]}: failed (pytest exit code $rc)"
+    echo "=== ${lane#*:}: failed (pytest exit code $rc)"
     status=$rc
   fi
 done
