@@ -36,7 +36,21 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = "_lakehouse.lock"
 SETTLE_SECONDS = 0.3
-_HELD: set[str] = set()
+_HELD: dict[str, _Lease] = {}  # lake -> the lease this process holds on it
+
+
+class LakeLockLost(RuntimeError):
+    """This run's lease was taken over (it paused longer than the lease: a suspended machine, a
+    stalled process): it must not write again."""
+
+
+def ensure_held(lake: Location) -> None:
+    """Raise `LakeLockLost` when this process held the lake's lease and lost it; the lake's writes
+    call it before each commit, so a run that lost the lake stops instead of racing its new holder."""
+    lease = _HELD.get(str(lake))
+    if lease is not None and lease.lost.is_set():
+        raise LakeLockLost(f"lost the lake lock at {lake}: another run took the lake over while this one "
+                           "was paused; this run stops before its next write (rerun it when the other ends)")
 
 
 def _store(lake: Location) -> Any:
@@ -140,7 +154,7 @@ class _Lease:
     def renew(self) -> None:
         if not self.mine() or not self.write(self.etag):
             self.lost.set()
-            log.error("lost the lake lock at %s: another run took it over; this run's writes may race with it",
+            log.error("lost the lake lock at %s: another run took it over; this run stops before its next write",
                       self.lake)
 
     def release(self) -> None:
@@ -170,18 +184,18 @@ def lease_lock(lake: Location, wait_seconds: float = 0.0, lease_seconds: float =
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(lease, stop), name="lake-lock-heartbeat", daemon=True)
     beat.start()
-    _HELD.add(key)
+    _HELD[key] = lease
     try:
         yield
     finally:
-        _HELD.discard(key)
+        _HELD.pop(key, None)
         stop.set()
         beat.join(timeout=10)
         lease.release()
 
 
 def _heartbeat(lease: _Lease, stop: threading.Event) -> None:
-    while not stop.wait(lease.lease_seconds / 3):
+    while not stop.wait(lease.lease_seconds / 3) and not lease.lost.is_set():
         try:
             lease.renew()
         except StorageError as exc:  # the store is down: keep trying while the lease lasts

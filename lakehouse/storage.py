@@ -97,6 +97,10 @@ def one_writer(write: Callable[..., None]) -> Callable[..., None]:
     def wrapped(self: Lake, *args: Any, **kwargs: Any) -> None:
         table = signature.bind(self, *args, **kwargs).arguments["table"]
         with self.write_lock(table):
+            if not self.root.is_local:  # a run whose lease on the lake was taken over writes no more
+                from lakehouse.s3lock import ensure_held
+
+                ensure_held(self.root)
             write(self, *args, **kwargs)
 
     return wrapped

@@ -212,3 +212,33 @@ def test_the_demo_on_the_object_store_keeps_the_lake_in_the_bucket_and_says_how_
             assert probe.connect_ex(("127.0.0.1", port)) != 0, "the demo left its broker running"
     finally:
         s3server.stop(tmp_path / "s3")
+
+
+def test_a_run_whose_lease_was_taken_over_writes_no_more(s3_server, spark) -> None:
+    """A run paused past its lease (a suspended laptop) finds on waking that another run took the
+    lake: its next write raises instead of racing the new holder, and writes nothing."""
+    import pyarrow as pa
+
+    from lakehouse import s3lock
+    from lakehouse.storage import Lake
+
+    lake = lakes.new_bucket(s3_server, "lost") / "lake"
+    with s3lock.lease_lock(lake, lease_seconds=3):
+        s3lock.ensure_held(lake)  # held: writes go on
+        taken = {"holder": "another run", "token": uuid.uuid4().hex, "expires": time.time() + 60}
+        (lake / s3lock.LOCK_NAME).write_text(json.dumps(taken))  # what a takeover leaves
+        _wait_for(lambda: "token" in (lake / s3lock.LOCK_NAME).read_text() and _lost(lake), timeout=30)
+        with pytest.raises(s3lock.LakeLockLost, match=f"lost the lake lock at {lake}"):
+            Lake(spark, lake).append_arrow(pa.table({"x": [1]}), "ops.after_the_takeover")
+    assert not (lake / "ops" / "after_the_takeover").exists()
+    assert json.loads((lake / s3lock.LOCK_NAME).read_text())["token"] == taken["token"]  # not released by us
+
+
+def _lost(lake: Location) -> bool:
+    from lakehouse import s3lock
+
+    try:
+        s3lock.ensure_held(lake)
+    except s3lock.LakeLockLost:
+        return True
+    return False
