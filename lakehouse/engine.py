@@ -184,7 +184,13 @@ def _spark_session(config: Config) -> SparkSession:
         settings.setdefault("spark.sql.warehouse.dir", str(config.data_dir / "spark-warehouse"))
         options = [f"-Dderby.system.home={config.data_dir}", *jvm_archive.java_options(config)]
         settings.setdefault("spark.driver.extraJavaOptions", " ".join(options))
-    for key, value in s3a_settings(config).items():  # under spark-submit too: the driver makes the context
+    s3a = s3a_settings(config)
+    if not _under_spark_submit():
+        # PySpark passes a new JVM its settings on the command line, which `ps` shows: the keys go
+        # to the JVM through its environment instead (S3A's default chain reads AWS_*).
+        os.environ.update(credentials_env(s3a))
+        s3a = without_credentials(s3a)
+    for key, value in s3a.items():  # under spark-submit too: the driver makes the context
         settings.setdefault(key, value)
     for key, value in settings.items():
         builder = builder.config(key, value)
@@ -200,6 +206,24 @@ def s3a_settings(config: Config) -> dict[str, str]:
     Spark redacts the keys in its UI and logs (`spark.redaction.regex`)."""
     s3 = next((loc.s3 for loc in (config.lake, config.landing) if loc.s3 is not None), None)
     return s3.hadoop_conf() if s3 is not None else {}
+
+
+CREDENTIAL_KEYS = {  # S3A's credential settings -> the variables S3A's default chain reads instead
+    "spark.hadoop.fs.s3a.access.key": "AWS_ACCESS_KEY_ID",
+    "spark.hadoop.fs.s3a.secret.key": "AWS_SECRET_ACCESS_KEY",
+    "spark.hadoop.fs.s3a.session.token": "AWS_SESSION_TOKEN",
+}
+
+
+def without_credentials(settings: dict[str, str]) -> dict[str, str]:
+    """S3A settings without keys or a fixed provider (the default chain then reads AWS_*)."""
+    return {k: v for k, v in settings.items()
+            if k not in CREDENTIAL_KEYS and k != "spark.hadoop.fs.s3a.aws.credentials.provider"}
+
+
+def credentials_env(settings: dict[str, str]) -> dict[str, str]:
+    """The AWS_* variables that carry the credentials of S3A `settings`."""
+    return {CREDENTIAL_KEYS[k]: v for k, v in settings.items() if k in CREDENTIAL_KEYS}
 
 
 def _remote_session(url: str, config: Config) -> SparkSession:

@@ -242,3 +242,34 @@ def _lost(lake: Location) -> bool:
     except s3lock.LakeLockLost:
         return True
     return False
+
+
+def test_apache_spark_reaches_s3_with_no_key_on_a_command_line(
+    small_world: Config, s3_server, engine: str, tmp_path: Path
+) -> None:
+    """PySpark hands a JVM it starts its settings as command-line arguments, which any local user
+    sees in `ps`: the keys reach S3A through the JVM's environment instead."""
+    if engine == "spark":
+        pytest.skip("starts Apache Spark in a process of its own: run from the embedded pass, as the cluster "
+                    "tests are")
+    lake = lakes.lake_on_s3(small_world, s3_server, "ps")
+    environ = lakes.env(s3_server, lake.parent)
+    secret = environ["AWS_SECRET_ACCESS_KEY"]
+    command = [LAKEHOUSE, "--env", "test", "--engine", "spark", "--data-dir", str(tmp_path), "sql", "--format",
+               "json", "SELECT count(*) AS n FROM gold.daily_sales"]
+    run = subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    while run.poll() is None:  # every command line on the machine while the JVM works
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if secret in text:
+                seen.append(text[:200])
+        time.sleep(0.2)
+    out, err = run.communicate()
+    assert run.returncode == 0, err[-3000:]
+    assert [json.loads(line) for line in out.splitlines()] == [{"n": lakes.table(lake / "gold" / "daily_sales")
+                                                               .to_pyarrow_table().num_rows}]
+    assert not seen, seen
