@@ -127,6 +127,7 @@ def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # n
     except UnknownJob as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    _require_sources([job.name for job in jobs])
     lake = state.lake()
     columns = [
         SpinnerColumn(),
@@ -135,7 +136,7 @@ def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # n
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
     ]
-    with Progress(*columns, console=err, transient=True) as progress:
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("starting", total=len(jobs))
         running: list[str] = []  # jobs run side by side (pipeline.parallel_jobs)
 
@@ -164,6 +165,26 @@ def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # n
         err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True, highlight=False)
     _publish_quality_docs()
     return lake, summary
+
+
+def _require_sources(jobs: list[str]) -> None:
+    """Stop before anything starts or is written when none of the sources these jobs ingest is
+    there (an empty or wrong data directory): two lines, exit 2."""
+    from lakehouse.files import StorageError
+    from lakehouse.sources.found import looked_in, misplaced, missing_all
+
+    config = state.config
+    try:
+        missing = missing_all(config, jobs)
+    except StorageError as exc:  # the landing's store cannot be reached: one line naming endpoint and bucket
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if missing:
+        err.print(f"[red]error:[/red] no sources found in {looked_in(config)}", highlight=False, soft_wrap=True)
+        hint = misplaced(config) or ("Run `lakehouse generate` to create them there, or point --data-dir "
+                                     "(LAKEHOUSE_DATA_DIR) at the directory that holds them.")
+        err.print(hint, highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
 
 
 def _publish_quality_docs() -> None:
@@ -214,7 +235,33 @@ def _print_tables(lake) -> None:  # noqa: ANN001
 @app.command()
 def tables() -> None:
     """List every table: rows, Delta version, last change."""
+    if not _lake_has_tables():
+        return
     _print_tables(state.lake())
+
+
+def _lake_has_tables() -> bool:
+    """Whether the lake holds a Delta table; if not, say so in place of an empty listing (exit 2
+    when its directory does not exist: a wrong --data-dir, or nothing run yet)."""
+    from lakehouse.files import StorageError
+    from lakehouse.storage import delta_tables
+
+    lake = state.config.lake
+    try:
+        if delta_tables(lake):
+            return True
+        missing = not lake.names()
+    except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if missing:
+        nothing = "the directory does not exist" if lake.is_local else "nothing is stored under it"
+        err.print(f"[red]error:[/red] no lake at {lake}: {nothing}", highlight=False, soft_wrap=True)
+        err.print("`lakehouse generate` then `lakehouse run` build one there, or point --data-dir "
+                  "(LAKEHOUSE_DATA_DIR) at the directory that holds lake/.", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    console.print(f"no tables under {lake} yet: `lakehouse run` builds them", highlight=False, soft_wrap=True)
+    return False
 
 
 @app.command()
