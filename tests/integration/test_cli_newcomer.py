@@ -20,10 +20,14 @@ from tests.integration.lakes import LAKEHOUSE
 
 pytestmark = pytest.mark.integration
 
-GENERATE_HINT = ("Run `lakehouse generate` to create them there, or point --data-dir (LAKEHOUSE_DATA_DIR) at the "
-                 "directory that holds them.")
-EVENT = ('{"event_id": "e-1", "session_id": "s-1", "event_type": "page_view", "ts": "2026-01-05T10:00:00Z", '
-         '"device": "web", "page": "/"}\n')
+GENERATE_HINT = (
+    "Run `lakehouse generate` to create them there, or point --data-dir (LAKEHOUSE_DATA_DIR) at the "
+    "directory that holds them."
+)
+EVENT = (
+    '{"event_id": "e-1", "session_id": "s-1", "event_type": "page_view", "ts": "2026-01-05T10:00:00Z", '
+    '"device": "web", "page": "/"}\n'
+)
 
 
 def _environ(**extra: str) -> dict[str, str]:
@@ -31,8 +35,9 @@ def _environ(**extra: str) -> dict[str, str]:
     return {**kept, **extra}
 
 
-def _lakehouse(engine: str, data_dir: Path, *args: str, environ: dict[str, str] | None = None,
-               timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def _lakehouse(
+    engine: str, data_dir: Path, *args: str, environ: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     command = [LAKEHOUSE, "--env", "test", "--engine", engine, "--data-dir", str(data_dir), *args]
     return subprocess.run(command, env=environ or _environ(), capture_output=True, text=True, timeout=timeout)
 
@@ -114,8 +119,10 @@ def test_an_empty_landing_on_s3_is_named_with_the_local_sources_folder(engine: s
 
 def test_sources_only_on_s3_are_found_and_ingested(engine: str, s3_server, tmp_path: Path) -> None:
     if engine == "spark":
-        pytest.skip("the check for sources runs before any engine starts, the same code on every engine: "
-                    "its S3 case is run on the embedded engine, where a run takes seconds")
+        pytest.skip(
+            "the check for sources runs before any engine starts, the same code on every engine: "
+            "its S3 case is run on the embedded engine, where a run takes seconds"
+        )
     root = lakes.new_bucket(s3_server, "newcomer")
     (root / "sources" / "clickstream" / "date=2026-01-05" / "events-0001.jsonl").write_text(EVENT)
     done = _lakehouse(engine, tmp_path, "run", "bronze_clickstream", environ=lakes.env(s3_server, root))
