@@ -8,6 +8,7 @@ directly.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -130,3 +131,22 @@ def test_sources_only_on_s3_are_found_and_ingested(engine: str, s3_server, tmp_p
     events = lakes.table(root / "lake" / "bronze" / "events").to_pyarrow_table(columns=["event_id"])
     assert events.column("event_id").to_pylist() == ["e-1"]
     assert not Location(tmp_path / "lake").exists()
+
+
+def test_a_spark_submit_entry_point_in_an_empty_directory_exits_2_before_starting(
+    engine: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lakehouse.entrypoint import main
+
+    ours = logging.getLogger("lakehouse")
+    level = ours.level
+    try:
+        with caplog.at_level(logging.ERROR, logger="lakehouse.job"):
+            code = main([], ["--engine", engine, "--env", "test", "--data-dir", str(tmp_path)])
+    finally:
+        ours.setLevel(level)  # the entry point sets it for its process
+    assert code == 2
+    assert [r.getMessage() for r in caplog.records if r.name == "lakehouse.job"] == [
+        f"no sources found in {tmp_path}/sources: run `lakehouse generate` there, or pass --data-dir"
+    ]
+    assert _tree(tmp_path) == []
