@@ -93,7 +93,7 @@ class IngestResult:
     records: int = 0
     rejected: int = 0
     batches: int = 0
-    skipped_files: int = 0
+    skipped_files: int = 0  # versions whose bytes were ingested before (re-deliveries): not read
     checks: tuple[CheckResult, ...] = ()  # source checks (schema) to record with the run
 
     def __add__(self, other: IngestResult) -> IngestResult:
@@ -723,8 +723,8 @@ def ingest_targets(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RU
         if last["status"] == "rejected":
             problem = f"the same file was rejected at {last['ingested_at']:%Y-%m-%d %H:%M} UTC"
             raise _targets_stale(origin, digest, last["good_at"], problem, int(last["rejected"] or 0))
-        # the upload in force is this very file
-        return IngestResult(skipped_files=1, checks=_targets_checks(True, f"{origin}@{digest[:12]}"))
+        # the upload in force is this very file: nothing new (not a re-delivery either)
+        return IngestResult(checks=_targets_checks(True, f"{origin}@{digest[:12]}"))
     run.landing()
     # The same bytes may come back (the last good file uploaded again after a bad one): the number
     # of uploads before it keeps its batch apart from the earlier one's rows.
