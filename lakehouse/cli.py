@@ -326,7 +326,7 @@ def demo(
     days: Annotated[int, typer.Option(help="Days to simulate (the churn model needs more than 60).")] = 120,
 ) -> None:
     """The whole lifecycle on a small world: generate, pipeline, churn model, CRM sync; then where to look."""
-    from lakehouse.demo import run_lifecycle
+    from lakehouse.demo import PLANTED, run_lifecycle
 
     world = _generate(scale, None, days)
     if state.config.pipeline.run_date is None:
@@ -337,6 +337,8 @@ def demo(
     if summary.failed:
         raise typer.Exit(1)
     say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+    if world.days_added:
+        say(PLANTED)
     missed = run_lifecycle(state.config, lake, say, days=days)
     _print_tables(lake)
     console.print(_where_to_look(), soft_wrap=True, highlight=False)

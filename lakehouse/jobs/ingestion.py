@@ -9,7 +9,7 @@ from lakehouse.jobs.base import Job, JobContext, JobOutcome, describe_warnings
 from lakehouse.quality.checks import QualityGateFailed
 
 # Landed files whose bytes were ingested before, under this name or another: not read again.
-DUPLICATES_NOTE = "duplicate file(s) skipped: same bytes as a file ingested before"
+DUPLICATES_NOTE = "re-delivered file(s) skipped (same bytes)"
 
 
 def ingest_job(name: str, outputs: tuple[str, ...], fn: Callable[..., ingest.IngestResult]) -> Job:

@@ -37,7 +37,7 @@ def test_only_bytes_delivered_twice_are_reported_as_duplicates(make_config, tmp_
     )
 
     assert _notes(config, lake) == {
-        "bronze_clickstream": "1 batch(es), 1 duplicate file(s) skipped: same bytes as a file ingested before",
+        "bronze_clickstream": "1 batch(es), 1 re-delivered file(s) skipped (same bytes)",
         "bronze_targets": "1 batch(es)",
     }
     assert _notes(config, lake) == {"bronze_clickstream": "0 batch(es)", "bronze_targets": "0 batch(es)"}
