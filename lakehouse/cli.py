@@ -29,10 +29,11 @@ def main(
     env: Annotated[str | None, typer.Option(help="Configuration environment: conf/<env>.yaml.")] = None,
     engine: Annotated[str | None, typer.Option(help="embedded | spark | connect")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Root of sources/ and lake/ (LAKEHOUSE_DATA_DIR).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+                                         help="Log progress details (-vv: and debugging details).")] = 0,
 ) -> None:
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+        level=logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG,
         format="%(message)s",
         handlers=[RichHandler(console=err, show_path=False)],
     )
