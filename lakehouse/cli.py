@@ -15,6 +15,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lakehouse.config import Config
 from lakehouse.console import console, err, state
 
 if TYPE_CHECKING:
@@ -24,12 +25,24 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A lakehouse on Spark and Delta.")
 
 
+def _default(key: str, value: object, variable: str | None = None) -> str:
+    """What `--help` shows for an option whose default comes from the configuration (and an
+    environment variable before it)."""
+    return (f"{variable}, else " if variable else "") + f"{key}: {value}"
+
+
+_CONFIG = Config()  # the configuration's own defaults (conf/base.yaml gives the same: tests/unit/test_cli_help.py)
+
+
 @app.callback()
 def main(
-    env: Annotated[str | None, typer.Option(help="Configuration environment: conf/<env>.yaml.")] = None,
-    engine: Annotated[str | None, typer.Option(help="embedded | spark | connect")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Root of sources/ and lake/ (LAKEHOUSE_DATA_DIR).")] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+    env: Annotated[str | None, typer.Option(help="Configuration environment: conf/<env>.yaml.",
+                                            show_default="LAKEHOUSE_ENV, else local")] = None,
+    engine: Annotated[str | None, typer.Option(help="embedded | spark | connect", show_default=_default(
+        "engine.kind", _CONFIG.engine.kind, "LAKEHOUSE_ENGINE"))] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Root of sources/ and lake/.", show_default=_default(
+        "data_dir", _CONFIG.data_dir, "LAKEHOUSE_DATA_DIR"))] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, show_default=False,
                                          help="Log progress details (-vv: and debugging details).")] = 0,
 ) -> None:
     logging.basicConfig(
@@ -46,9 +59,14 @@ def main(
 
 @app.command()
 def generate(
-    scale: Annotated[float | None, typer.Option(help="1 = ~10k customers, 100k orders, 1M events.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Same seed, same world.")] = None,
-    days: Annotated[int | None, typer.Option(help="Days to simulate; more days than before extends the world.")] = None,
+    scale: Annotated[float | None, typer.Option(help="1 = ~10k customers, 100k orders, 1M events.",
+                                                show_default=_default("generator.scale", _CONFIG.generator.scale))]
+    = None,
+    seed: Annotated[int | None, typer.Option(help="Same seed, same world.",
+                                             show_default=_default("generator.seed", _CONFIG.generator.seed))] = None,
+    days: Annotated[int | None, typer.Option(help="Days to simulate; more days than before extends the world.",
+                                             show_default=_default("generator.days", _CONFIG.generator.days))]
+    = None,
 ) -> None:
     """Generate (or extend) every source under <data_dir>/sources."""
     _generate(scale, seed, days)
