@@ -412,10 +412,15 @@ def maintain(
     purge_erased: Annotated[bool, typer.Option(
         "--purge-erased", help="Erase erased customers from every file of the tables holding personal data, "
         "dropping their older versions.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be done to each table; change nothing.")]
+    = False,
 ) -> None:
     """Compact, vacuum (with a retention guard) and checkpoint Delta tables; show their history."""
     from lakehouse import maintenance
 
+    if dry_run:
+        _maintain_dry_run(maintenance, table, retention_hours, force, purge_erased)
+        return
     results: Sequence[maintenance.MaintainResult | maintenance.PurgeResult]
     with state.exclusive():
         lake = state.lake()
@@ -435,6 +440,30 @@ def maintain(
         for commit in result.history[:3]:
             console.print(f"    v{commit['version']}  {commit['timestamp']:%Y-%m-%d %H:%M:%S}  {commit['operation']}",
                           highlight=False)
+
+
+def _maintain_dry_run(maintenance, tables: list[str] | None, retention_hours: int, force: bool,  # noqa: ANN001
+                      purge_erased: bool) -> None:
+    """`maintain --dry-run`: the plan for each table, from the Delta logs; no lock, no engine, no write."""
+    from lakehouse.storage import delta_tables, delta_version
+
+    if purge_erased:
+        err.print("[red]error:[/red] --dry-run does not apply to --purge-erased", highlight=False)
+        raise typer.Exit(2)
+    lake = state.config.lake
+    names = tables or delta_tables(lake)
+    missing = [t for t in names if "." not in t or delta_version(lake / t.split(".")[0] / t.split(".", 1)[1]) is None]
+    if missing:
+        err.print(f"[red]error:[/red] no table {', '.join(missing)} under {lake}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    try:
+        plans = [maintenance.plan_table(lake, t, retention_hours, force) for t in names]
+    except maintenance.RetentionTooShort as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    for plan in plans:
+        console.print(plan.describe(), highlight=False, soft_wrap=True)
+    console.print(f"dry run: nothing changed ({len(plans)} table(s))", highlight=False)
 
 
 @app.command()
