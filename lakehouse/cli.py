@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +53,8 @@ def main(
     )
     for noisy in ("py4j", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if verbose < 2:  # gRPC's own INFO lines ("... skipping fork() handlers" when the demo starts PostgreSQL)
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     state.env = env
     state.overrides = {"engine.kind": engine, "data_dir": str(data_dir) if data_dir else None}
     state._config = None  # loaded once per invocation, on first use
