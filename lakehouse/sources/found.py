@@ -77,7 +77,7 @@ def misplaced(config: Config) -> str | None:
     """What the data directory looks like when it is one level too deep (a sources or a lake
     folder given as `--data-dir`), or None."""
     data_dir = Location(config.data_dir)
-    names = set(data_dir.names())
+    names: set[str] = set(data_dir.names())
     if "app.db" in names or names & set(LANDING_FOLDERS.values()):
         return f"{config.data_dir} looks like a sources folder: --data-dir takes the directory that holds sources/"
     if names & {"bronze", "silver", "gold"}:
