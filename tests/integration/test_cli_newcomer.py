@@ -90,7 +90,7 @@ def test_a_missing_app_database_and_fx_rates_file_are_one_line_each(engine: str,
         f"bronze_fx failed: SourceUnavailable: no FX rates file at {tmp_path}/sources/fx/rates.csv for the "
         "bundled rates API: run `lakehouse generate`, or set sources.fx.url",
     ]
-    assert "Traceback" not in done.stderr and "503" not in done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "sources" / "app.db").exists()
     assert (tmp_path / "lake" / "bronze" / "events" / "_delta_log").is_dir()  # what was there was ingested
 
