@@ -6,40 +6,45 @@ PY    := $(VENV)/bin/python
 SCALE ?= 0.05
 DAYS  ?= 120
 DATA  ?= data
+# Maven 3.8's console library writes a colour reset (ESC[0m) around its output even in batch mode;
+# jansi.noreset leaves it out, so logs and pipes get plain text.
+MVN   := MAVEN_OPTS="-Djansi.noreset=true $$MAVEN_OPTS" mvn --quiet --batch-mode
 
 .PHONY: setup demo test jvm-archive lint bench clean
 
 setup: $(VENV)/.installed jvm/target/jars/.fetched jvm/kafka/target/jars/.fetched jvm/s3/target/jars/.fetched jvm/s3a/target/jars/.fetched jvm/pg/target/jars/.fetched
 
+# setuptools announces every editable install with a warning that pip repeats ("Editable
+# installation ... folders with the same name as your package"): nothing to act on, so not shown.
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,postgres]"
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e ".[dev,postgres]"
 	touch $@
 
 jvm/target/jars/.fetched: jvm/pom.xml
 	rm -rf jvm/target/jars
-	mvn --quiet --batch-mode -f jvm/pom.xml dependency:copy-dependencies
+	$(MVN) -f jvm/pom.xml dependency:copy-dependencies
 	touch $@
 
 jvm/kafka/target/jars/.fetched: jvm/kafka/pom.xml
-	mvn --quiet --batch-mode -f jvm/kafka/pom.xml dependency:copy-dependencies
+	$(MVN) -f jvm/kafka/pom.xml dependency:copy-dependencies
 	touch $@
 
 # S3A for Apache Spark on object storage; apart from Delta's jars (jvm/s3a/pom.xml says why).
 jvm/s3a/target/jars/.fetched: jvm/s3a/pom.xml
 	rm -rf jvm/s3a/target/jars
-	mvn --quiet --batch-mode -f jvm/s3a/pom.xml dependency:copy-dependencies
+	$(MVN) -f jvm/s3a/pom.xml dependency:copy-dependencies
 	touch $@
 
 jvm/s3/target/jars/.fetched: jvm/s3/pom.xml
 	rm -rf jvm/s3/target/jars
-	mvn --quiet --batch-mode -f jvm/s3/pom.xml dependency:copy-dependencies
+	$(MVN) -f jvm/s3/pom.xml dependency:copy-dependencies
 	touch $@
 
 # The PostgreSQL JDBC driver, for the PostgreSQL endpoint's tests and benchmark (not on Spark's classpath).
 jvm/pg/target/jars/.fetched: jvm/pg/pom.xml
-	mvn --quiet --batch-mode -f jvm/pg/pom.xml dependency:copy-dependencies
+	$(MVN) -f jvm/pg/pom.xml dependency:copy-dependencies
 	touch $@
 
 demo: setup

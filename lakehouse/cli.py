@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lakehouse.config import Config
 from lakehouse.console import console, err, state
 
 if TYPE_CHECKING:
@@ -25,20 +27,35 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A lakehouse on Spark and Delta.")
 
 
+def _default(key: str, value: object, variable: str | None = None) -> str:
+    """What `--help` shows for an option whose default comes from the configuration (and an
+    environment variable before it)."""
+    return (f"{variable}, else " if variable else "") + f"{key}: {value}"
+
+
+_CONFIG = Config()  # the configuration's own defaults (conf/base.yaml gives the same: tests/unit/test_cli_help.py)
+
+
 @app.callback()
 def main(
-    env: Annotated[str | None, typer.Option(help="Configuration environment: conf/<env>.yaml.")] = None,
-    engine: Annotated[str | None, typer.Option(help="embedded | spark | connect")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Root of sources/ and lake/ (LAKEHOUSE_DATA_DIR).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+    env: Annotated[str | None, typer.Option(help="Configuration environment: conf/<env>.yaml.",
+                                            show_default="LAKEHOUSE_ENV, else local")] = None,
+    engine: Annotated[str | None, typer.Option(help="embedded | spark | connect", show_default=_default(
+        "engine.kind", _CONFIG.engine.kind, "LAKEHOUSE_ENGINE"))] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Root of sources/ and lake/.", show_default=_default(
+        "data_dir", _CONFIG.data_dir, "LAKEHOUSE_DATA_DIR"))] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, show_default=False,
+                                         help="Log progress details (-vv: and debugging details).")] = 0,
 ) -> None:
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+        level=logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG,
         format="%(message)s",
         handlers=[RichHandler(console=err, show_path=False)],
     )
     for noisy in ("py4j", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if verbose < 2:  # gRPC's own INFO lines ("... skipping fork() handlers" when the demo starts PostgreSQL)
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     state.env = env
     state.overrides = {"engine.kind": engine, "data_dir": str(data_dir) if data_dir else None}
     state._config = None  # loaded once per invocation, on first use
@@ -46,9 +63,14 @@ def main(
 
 @app.command()
 def generate(
-    scale: Annotated[float | None, typer.Option(help="1 = ~10k customers, 100k orders, 1M events.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Same seed, same world.")] = None,
-    days: Annotated[int | None, typer.Option(help="Days to simulate; more days than before extends the world.")] = None,
+    scale: Annotated[float | None, typer.Option(help="1 = ~10k customers, 100k orders, 1M events.",
+                                                show_default=_default("generator.scale", _CONFIG.generator.scale))]
+    = None,
+    seed: Annotated[int | None, typer.Option(help="Same seed, same world.",
+                                             show_default=_default("generator.seed", _CONFIG.generator.seed))] = None,
+    days: Annotated[int | None, typer.Option(help="Days to simulate; more days than before extends the world.",
+                                             show_default=_default("generator.days", _CONFIG.generator.days))]
+    = None,
 ) -> None:
     """Generate (or extend) every source under <data_dir>/sources."""
     _generate(scale, seed, days)
@@ -128,6 +150,7 @@ def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # n
     except UnknownJob as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    _require_sources([job.name for job in jobs])
     lake = state.lake()
     columns = [
         SpinnerColumn(),
@@ -136,7 +159,7 @@ def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # n
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
     ]
-    with Progress(*columns, console=err, transient=True) as progress:
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("starting", total=len(jobs))
         running: list[str] = []  # jobs run side by side (pipeline.parallel_jobs)
 
@@ -165,6 +188,26 @@ def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # n
         err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True, highlight=False)
     _publish_quality_docs()
     return lake, summary
+
+
+def _require_sources(jobs: list[str]) -> None:
+    """Stop before anything starts or is written when none of the sources these jobs ingest is
+    there (an empty or wrong data directory): two lines, exit 2."""
+    from lakehouse.files import StorageError
+    from lakehouse.sources.found import looked_in, misplaced, missing_all
+
+    config = state.config
+    try:
+        missing = missing_all(config, jobs)
+    except StorageError as exc:  # the landing's store cannot be reached: one line naming endpoint and bucket
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if missing:
+        err.print(f"[red]error:[/red] no sources found in {looked_in(config)}", highlight=False, soft_wrap=True)
+        hint = misplaced(config) or ("Run `lakehouse generate` to create them there, or point --data-dir "
+                                     "(LAKEHOUSE_DATA_DIR) at the directory that holds them.")
+        err.print(hint, highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
 
 
 def _publish_quality_docs() -> None:
@@ -215,7 +258,33 @@ def _print_tables(lake) -> None:  # noqa: ANN001
 @app.command()
 def tables() -> None:
     """List every table: rows, Delta version, last change."""
+    if not _lake_has_tables():
+        return
     _print_tables(state.lake())
+
+
+def _lake_has_tables() -> bool:
+    """Whether the lake holds a Delta table; if not, say so in place of an empty listing (exit 2
+    when its directory does not exist: a wrong --data-dir, or nothing run yet)."""
+    from lakehouse.files import StorageError
+    from lakehouse.storage import delta_tables
+
+    lake = state.config.lake
+    try:
+        if delta_tables(lake):
+            return True
+        missing = not lake.names()
+    except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if missing:
+        nothing = "the directory does not exist" if lake.is_local else "nothing is stored under it"
+        err.print(f"[red]error:[/red] no lake at {lake}: {nothing}", highlight=False, soft_wrap=True)
+        err.print("`lakehouse generate` then `lakehouse run` build one there, or point --data-dir "
+                  "(LAKEHOUSE_DATA_DIR) at the directory that holds lake/.", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    console.print(f"no tables under {lake} yet: `lakehouse run` builds them", highlight=False, soft_wrap=True)
+    return False
 
 
 @app.command()
@@ -328,7 +397,7 @@ def demo(
         "(started under <data_dir>/s3 and left running; `lakehouse s3 stop` stops it).")] = False,
 ) -> None:
     """The whole lifecycle on a small world: generate, pipeline, churn model, CRM sync; then where to look."""
-    from lakehouse.demo import run_lifecycle
+    from lakehouse.demo import PLANTED, run_lifecycle
 
     exports = _demo_object_store() if object_store else {}
     world = _generate(scale, None, days)
@@ -340,6 +409,8 @@ def demo(
     if summary.failed:
         raise typer.Exit(1)
     say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+    if world.days_added:
+        say(PLANTED)
     missed = run_lifecycle(state.config, lake, say, days=days)
     _print_tables(lake)
     console.print(_where_to_look(exports), soft_wrap=True, highlight=False)
@@ -429,10 +500,15 @@ def maintain(
     purge_erased: Annotated[bool, typer.Option(
         "--purge-erased", help="Erase erased customers from every file of the tables holding personal data, "
         "dropping their older versions.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be done to each table; change nothing.")]
+    = False,
 ) -> None:
     """Compact, vacuum (with a retention guard) and checkpoint Delta tables; show their history."""
     from lakehouse import maintenance
 
+    if dry_run:
+        _maintain_dry_run(maintenance, table, retention_hours, force, purge_erased)
+        return
     results: Sequence[maintenance.MaintainResult | maintenance.PurgeResult]
     with state.exclusive():
         lake = state.lake()
@@ -452,6 +528,30 @@ def maintain(
         for commit in result.history[:3]:
             console.print(f"    v{commit['version']}  {commit['timestamp']:%Y-%m-%d %H:%M:%S}  {commit['operation']}",
                           highlight=False)
+
+
+def _maintain_dry_run(maintenance, tables: list[str] | None, retention_hours: int, force: bool,  # noqa: ANN001
+                      purge_erased: bool) -> None:
+    """`maintain --dry-run`: the plan for each table, from the Delta logs; no lock, no engine, no write."""
+    from lakehouse.storage import delta_tables, delta_version
+
+    if purge_erased:
+        err.print("[red]error:[/red] --dry-run does not apply to --purge-erased", highlight=False)
+        raise typer.Exit(2)
+    lake = state.config.lake
+    names = tables or delta_tables(lake)
+    missing = [t for t in names if "." not in t or delta_version(lake / t.split(".")[0] / t.split(".", 1)[1]) is None]
+    if missing:
+        err.print(f"[red]error:[/red] no table {', '.join(missing)} under {lake}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    try:
+        plans = [maintenance.plan_table(lake, t, retention_hours, force) for t in names]
+    except maintenance.RetentionTooShort as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    for plan in plans:
+        console.print(plan.describe(), highlight=False, soft_wrap=True)
+    console.print(f"dry run: nothing changed ({len(plans)} table(s))", highlight=False)
 
 
 @app.command()

@@ -45,6 +45,7 @@ from lakehouse.files import Location
 from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_critical
 from lakehouse.quality.source_schema import source_column_checks, value_type_changed
 from lakehouse.sources import app_db, landing
+from lakehouse.sources.found import fx_rates_file, sqlite_file
 from lakehouse.sources.fx_api import BadAnswer, FxClient
 from lakehouse.state import FileRecord, IngestState, LedgerEntry
 from lakehouse.storage import Lake, arrow_schema, to_arrow, write_parquet
@@ -92,7 +93,7 @@ class IngestResult:
     records: int = 0
     rejected: int = 0
     batches: int = 0
-    skipped_files: int = 0
+    skipped_files: int = 0  # versions whose bytes were ingested before (re-deliveries): not read
     checks: tuple[CheckResult, ...] = ()  # source checks (schema) to record with the run
 
     def __add__(self, other: IngestResult) -> IngestResult:
@@ -538,6 +539,10 @@ def ingest_app_db(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RUN
 
     A failed check on a linked table leaves every linked bronze table and watermark as it was;
     erasure requests are still extracted and applied."""
+    database = sqlite_file(config.app_db_url)
+    if database is not None and not database.is_file():  # SQLite would make an empty one, or fail to open it
+        raise app_db.SourceUnavailable(
+            f"no app database at {database}: run `lakehouse generate`, or set sources.app_db_url")
     engine = app_db.connect(config.app_db_url)
     try:
         result = IngestResult()
@@ -579,7 +584,11 @@ def fx_endpoint(config: Config) -> Iterator[str]:
         return
     from lakehouse.generate.fx_server import FxServer
 
-    with FxServer(config.sources_dir / "fx" / "rates.csv") as server:
+    rates = fx_rates_file(config)
+    if not rates.is_file():  # the bundled provider would answer 503 to every request
+        raise app_db.SourceUnavailable(
+            f"no FX rates file at {rates} for the bundled rates API: run `lakehouse generate`, or set sources.fx.url")
+    with FxServer(rates) as server:
         yield server.url
 
 
@@ -714,8 +723,8 @@ def ingest_targets(lake: Lake, config: Config, at: dt.datetime, run: Run = NO_RU
         if last["status"] == "rejected":
             problem = f"the same file was rejected at {last['ingested_at']:%Y-%m-%d %H:%M} UTC"
             raise _targets_stale(origin, digest, last["good_at"], problem, int(last["rejected"] or 0))
-        # the upload in force is this very file
-        return IngestResult(skipped_files=1, checks=_targets_checks(True, f"{origin}@{digest[:12]}"))
+        # the upload in force is this very file: nothing new (not a re-delivery either)
+        return IngestResult(checks=_targets_checks(True, f"{origin}@{digest[:12]}"))
     run.landing()
     # The same bytes may come back (the last good file uploaded again after a bad one): the number
     # of uploads before it keeps its batch apart from the earlier one's rows.

@@ -37,13 +37,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from lakehouse.clock import from_engine
 from lakehouse.files import Location
 from lakehouse.personal import PersonalData, declared
-from lakehouse.storage import Lake
+from lakehouse.storage import Lake, delta_table
 
 log = logging.getLogger(__name__)
 MIN_RETENTION_HOURS = 168
@@ -85,6 +86,57 @@ class MaintainResult:
             f"{self.table}: {self.files_before} → {self.files_after} data file(s), "
             f"{self.vacuumed} unreferenced file(s) removed, version {self.version}, checkpoint written"
         )
+
+
+# What compaction aims at when the table does not say (`delta.targetFileSize`): delta-rs's default.
+# Apache Spark's OPTIMIZE bins files up to 1 GB; on tables this size both merge the same files.
+DEFAULT_TARGET_FILE_BYTES = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MaintainPlan:
+    """What `maintain_table` would do to a table now (`lakehouse maintain --dry-run`)."""
+
+    table: str
+    version: int
+    files: int
+    compacted: int  # small data files that would be merged ...
+    into: int  # ... into this many (one per partition that has several)
+    vacuumed: int  # files that would be removed: unreferenced past the retention
+    retention_hours: int
+
+    @property
+    def files_after(self) -> int:
+        return self.files - self.compacted + self.into
+
+    def describe(self) -> str:
+        compact = (f"compact {self.compacted} small data file(s) into {self.into}" if self.compacted
+                   else "compact nothing")
+        return (
+            f"{self.table} (version {self.version}): would {compact} ({self.files} → {self.files_after} data "
+            f"file(s)), remove {self.vacuumed} file(s) unreferenced for over {self.retention_hours} h, and write a "
+            "checkpoint"
+        )
+
+
+def plan_table(root: Location, table: str, retention_hours: int = MIN_RETENTION_HOURS,
+               force: bool = False) -> MaintainPlan:
+    """What `maintain_table` would do to `table` under `root`, read from its Delta log with delta-rs:
+    nothing is written and no engine is needed."""
+    check_retention(retention_hours, force)
+    layer, name = table.split(".", 1)
+    delta = delta_table(root / layer / name)
+    target = int(delta.metadata().configuration.get("delta.targetFileSize") or DEFAULT_TARGET_FILE_BYTES)
+    actions = pa.table(delta.get_add_actions(flatten=True)).to_pandas()
+    parts = [c for c in actions.columns if c.startswith("partition.")]
+    small = actions[actions["size_bytes"] < target]
+    per_partition = small.groupby(parts, dropna=False).size() if parts else pd.Series([len(small)])
+    several = per_partition[per_partition > 1]
+    unreferenced = len(delta.vacuum(retention_hours, dry_run=True, enforce_retention_duration=False))
+    # a retention of 0 h also removes the files the compaction itself has just replaced
+    replaced = int(several.sum()) if retention_hours == 0 else 0
+    return MaintainPlan(table, int(delta.version()), len(actions), int(several.sum()), len(several),
+                        unreferenced + replaced, retention_hours)
 
 
 def check_retention(hours: int, force: bool) -> None:

@@ -30,6 +30,7 @@ from lakehouse.files import unreachable
 from lakehouse.jobs import JOBS, Job, JobContext, JobOutcome
 from lakehouse.locking import lake_lock
 from lakehouse.quality.checks import QualityGateFailed
+from lakehouse.sources.app_db import SourceUnavailable
 from lakehouse.storage import Lake, TableNotFound
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,10 @@ def _run_timed(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport
         if problem is not None:  # the store went away (or refuses us): that is the error, in one line
             log.error("job %s failed: %s", job.name, problem)
             return JobReport(job.name, "failed", JobOutcome(), time.perf_counter() - start, error=str(problem))
-        log.exception("job %s failed", job.name)
+        if isinstance(exc, SourceUnavailable):  # its message names the source and the cause
+            log.debug("job %s failed", job.name, exc_info=True)
+        else:
+            log.exception("job %s failed", job.name)
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return JobReport(job.name, "failed", JobOutcome(), time.perf_counter() - start, error=error)
 

@@ -1,8 +1,9 @@
 """gold.model_monitoring: one row per metric per `lakehouse monitor` run, appended (history).
 
 - `kind = feature_drift`: population stability index (PSI) of each feature, today's customers
-  against the training set of the champion;
-- `kind = score_drift`: PSI of today's churn scores against the training set's scores;
+  against those the champion was trained to score (gold.customer_features when it was trained;
+  its training set for a model logged without them);
+- `kind = score_drift`: PSI of today's churn scores against the champion's scores of those customers;
 - `kind = performance`: realised ROC AUC of the champion on the latest window whose labels have
   matured (features as of `latest order date - horizon`, label = no order in the horizon after).
 `status` is OK, WARN or ALERT against the thresholds in config (`ml.psi_*`, `ml.auc_*`).

@@ -21,7 +21,7 @@ from lakehouse.gold import model_monitoring as table
 from lakehouse.ml import store
 from lakehouse.ml.features import FEATURES, LABEL, with_model_features
 from lakehouse.ml.score import champion
-from lakehouse.ml.train import probabilities, training_frame
+from lakehouse.ml.train import SERVING_REFERENCE, TRAINING_REFERENCE, load_frame, probabilities, training_frame
 from lakehouse.quality.gate import QualityGate
 from lakehouse.storage import Lake, write_parquet_part
 
@@ -66,8 +66,13 @@ class MonitorResult:
 
 
 def _reference(config: Config, version: str) -> pd.DataFrame:
-    run_id = MlflowClient().get_model_version(config.ml.model_name, version).run_id
-    return mlflow.load_table("reference.json", run_ids=[str(run_id)])
+    """The customers the champion was trained to score, with its scores (the training set for a
+    model logged without them)."""
+    client = MlflowClient()
+    run_id = str(client.get_model_version(config.ml.model_name, version).run_id)
+    if SERVING_REFERENCE in {a.path for a in client.list_artifacts(run_id)}:
+        return load_frame(run_id, SERVING_REFERENCE)
+    return mlflow.load_table(TRAINING_REFERENCE, run_ids=[run_id])
 
 
 def _realised_auc(config: Config, lake: Lake, model: PyFuncModel) -> tuple[float, dt.date] | None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import matplotlib
@@ -34,7 +36,7 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 
 from lakehouse.config import Config  # noqa: E402
 from lakehouse.ml import store  # noqa: E402
-from lakehouse.ml.features import FEATURES, LABEL, build_training_set  # noqa: E402
+from lakehouse.ml.features import FEATURES, LABEL, build_training_set, with_model_features  # noqa: E402
 from lakehouse.storage import Lake  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,15 @@ INPUTS = ("silver.orders", "silver.order_lines", "silver.events", "silver.custom
 CHAMPION = "champion"
 # Types of our own pipeline that skops (MLflow's safe sklearn format) asks to be named as trusted.
 TRUSTED_TYPES = ["numpy.dtype", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+
+
+# Logged with every model: the training set's features and scores, and those of the customers the
+# model is trained to score (gold.customer_features when it was trained), which monitoring compares
+# today's with. The training set is as of the cut-off, `ml.horizon_days` behind: in a world that
+# began a few months ago tenure, recency and browsing differ from today's by construction.
+TRAINING_REFERENCE = "reference.json"
+SERVING_REFERENCE = "serving_reference.parquet"  # Parquet: `log_table`'s JSON keeps 10 digits
+SERVED_FEATURES = "gold.customer_features"
 
 
 class NotEnoughData(ValueError):
@@ -97,6 +108,28 @@ def training_frame(config: Config, lake: Lake, cutoff: dt.date) -> pd.DataFrame:
             "a model needs at least 50 customers and both outcomes (generate more days or set ml.cutoff_date)"
         )
     return data
+
+
+def serving_population(lake: Lake) -> pd.DataFrame | None:
+    """The features of every customer `lakehouse score` scores now (None before the first run)."""
+    if not lake.exists(SERVED_FEATURES):
+        return None
+    frame = cast(pd.DataFrame, with_model_features(lake.read(SERVED_FEATURES)).toPandas())
+    return frame.sort_values("customer_id", ignore_index=True)[FEATURES]
+
+
+def _log_frame(frame: pd.DataFrame, name: str) -> None:
+    """Log `frame` as a Parquet artifact of the active run, every value exact."""
+    with tempfile.TemporaryDirectory(prefix="churn-reference-") as folder:
+        path = Path(folder) / name
+        frame.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path))
+
+
+def load_frame(run_id: str, name: str) -> pd.DataFrame:
+    """A frame logged by `_log_frame`."""
+    with tempfile.TemporaryDirectory(prefix="churn-reference-") as folder:
+        return pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, dst_path=folder))
 
 
 def probabilities(model: Any, frame: pd.DataFrame) -> np.ndarray:
@@ -181,7 +214,10 @@ def train(config: Config, lake: Lake, estimator: Any = None) -> TrainResult:
         mlflow.set_tags({f"delta_version.{t}": str(lake.version(t)) for t in INPUTS})
         mlflow.log_figure(_calibration_figure(holdout[LABEL].to_numpy(), p), "calibration.png")
         reference = data[FEATURES].assign(score=probabilities(model, data))
-        mlflow.log_table(reference, "reference.json")  # what monitoring compares against
+        mlflow.log_table(reference, TRAINING_REFERENCE)
+        serving = serving_population(lake)
+        if serving is not None:  # what monitoring compares today's customers and scores with
+            _log_frame(serving.assign(score=probabilities(model, serving)), SERVING_REFERENCE)
         example = fit[FEATURES].head(5)
         info = mlflow.sklearn.log_model(
             model,

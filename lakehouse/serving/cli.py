@@ -43,7 +43,9 @@ def serve(
     def ready(api_port: int, connect_port: int, postgres_port: int | None) -> None:
         base = f"http://{host}:{api_port}"
         console.print(f"REST API     {base}  (OpenAPI docs {base}/docs)", highlight=False)
-        console.print(f"Dashboard    {base}/dashboard?key=<key>", highlight=False)
+        # a key generated for this run is printed anyway: the dashboard's address is ready to open
+        console.print(f"Dashboard    {base}/dashboard?key={keys[0] if generated else '<key>'}", highlight=False,
+                      soft_wrap=True)
         # stock PySpark sends a token in plaintext only to `localhost` (gRPC local credentials)
         sql_host = "localhost" if tls is None else socket.getfqdn() if host in ("0.0.0.0", "::") else host
         console.print(f"Spark SQL    sc://{sql_host}:{connect_port}/;{'use_ssl=true;' if tls else ''}token=<key>",

@@ -112,7 +112,10 @@ CHURN = _base(
     f"""SELECT LEAST(FLOOR(churn_probability * {CHURN_BINS}), {CHURN_BINS - 1}) / {CHURN_BINS} AS bucket_start,
     COUNT(*) AS customers FROM {CHURN_TABLE} WHERE churn_probability IS NOT NULL GROUP BY 1 ORDER BY 1""",
 )
-MONITORING = _base("monitoring", MONITORING_TABLE, f"SELECT * FROM {MONITORING_TABLE} LIMIT {MONITORING_ROWS}")
+MONITORING = _base(  # the latest runs first: the table keeps every run's rows
+    "monitoring", MONITORING_TABLE,
+    f"SELECT * FROM {MONITORING_TABLE} ORDER BY monitored_at DESC, kind, metric LIMIT {MONITORING_ROWS}",
+)
 DATE_RANGE = _base(
     "date_range", "gold.daily_sales",
     "SELECT MIN(order_date) AS start, MAX(order_date) AS end, SORT_ARRAY(COLLECT_SET(country)) AS countries "
@@ -259,6 +262,6 @@ def _as_is(base: Base) -> Kpi:
 CHURN_DISTRIBUTION = _as_is(CHURN)
 """Customers per churn-probability bucket of width 1 / 10 (the last bucket includes 1.0)."""
 MODEL_MONITORING = _as_is(MONITORING)
-"""Rows of the model monitoring table, as written."""
+"""Rows of the model monitoring table, as written, the latest run's first."""
 SALES_DATE_RANGE = _as_is(DATE_RANGE)
 """First and last order date in gold.daily_sales, and its countries (the dashboard's defaults)."""

@@ -66,7 +66,8 @@ def _child(config: Config, conn: Connection) -> None:  # pragma: no cover - runs
         port = free_port()
         conf = {**config.engine.conf, "spark.plugins": CONNECT_PLUGIN, "spark.ui.enabled": "false",
                 "spark.connect.grpc.binding.address": "127.0.0.1", "spark.connect.grpc.binding.port": str(port),
-                "spark.sql.globalTempDatabase": "gold", "spark.driver.memory": "1g"}
+                "spark.sql.globalTempDatabase": "gold", "spark.driver.memory": "1g",
+                "spark.ui.showConsoleProgress": "false"}  # its progress bars would cross the server's log
         engine = config.engine.model_copy(update={"conf": conf})
         session = get_session(config.model_copy(update={"engine": engine}))
         # task failures quote the values that failed; the API answers them, the log never holds them

@@ -14,7 +14,7 @@ import uvicorn
 from fastapi import APIRouter
 
 from lakehouse.config import Config
-from lakehouse.serving.app import create_app
+from lakehouse.serving.app import access_log, create_app
 from lakehouse.serving.logs import quiet_libraries
 from lakehouse.serving.pg_endpoint import start_pg_endpoint
 from lakehouse.serving.query_server import QueryServer
@@ -51,6 +51,8 @@ def serve(
     bound (`pg_port` None: no PostgreSQL endpoint)."""
     sock = _bind(host, port)  # bound first: a busy port fails before the engine starts
     quiet_libraries()
+    # one line per request (method, path, status, time: `AccessLog`), whatever the log level
+    access_log.setLevel(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
     # POST /sql's engine, a child process, starts in the background: until it serves (seconds on
     # Sail, a minute or more for a JVM) /sql answers 503 with Retry-After, everything else is up
     engine = QueryServer(config)

@@ -118,6 +118,11 @@ def test_the_demo_takes_a_new_world_through_the_whole_lifecycle(engine: str, tmp
     assert "Where to look:" in output and "Traceback" not in output
     # run as of the world's last day: its sources are fresh for that day, however old they are today
     assert "source_freshness" not in output, output[-3000:]
+    # the generator delivers one clickstream file a day twice, and the demo says it does so on purpose
+    assert int(re.search(r"(\d+) re-delivered file\(s\) skipped", output).group(1)) == 70
+    assert "delivered twice (the re-delivered files skipped above)" in output
+    # monitored right after training, on data that only aged: no drift to report
+    assert re.search(r"model monitoring: \d+ OK, 0 WARN, 0 ALERT", output), output[-3000:]
 
     landed = int(re.search(r"landed ([\d,]+) readings", output).group(1).replace(",", ""))
     streamed = _rows(lake, "bronze.telemetry")["_source"].str.startswith("fleet.telemetry/").sum()

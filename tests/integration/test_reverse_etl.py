@@ -80,6 +80,31 @@ def test_first_sync_sends_everything_then_nothing(spark, world_copy: Config, crm
     assert runs["sent"].tolist() == [len(expected), 0]
 
 
+def test_the_lifecycle_again_on_unchanged_data_sends_nothing(spark, world_copy: Config, crm_db: str) -> None:
+    """What a second `lakehouse demo` does with no new day: retrain (same data, same model: not a
+    new champion), score, rebuild segments, sync. Segments are rewritten, their contacts are not
+    changed: nothing is sent."""
+    from lakehouse.ml.score import score
+    from lakehouse.ml.train import train
+
+    lake = _lake(spark, world_copy)
+
+    def lifecycle() -> int:
+        train(world_copy, lake)
+        score(world_copy, lake)
+        assert not run_jobs(world_copy, lake, select_jobs(["gold_customer_segments"])).failed
+        return lake.version("gold.customer_segments")
+
+    first_version = lifecycle()
+    first = sync(world_copy, lake, "postgres")
+    assert first.count("insert") == len(_gold(world_copy)) > 0
+    scored = _gold(world_copy)
+    assert lifecycle() > first_version  # the table was written again ...
+    assert _gold(world_copy) == scored  # ... with the same contacts
+    again = sync(world_copy, lake, "postgres")
+    assert again.changes == [] and again.to_version > first.to_version
+
+
 def test_after_a_change_exactly_the_changed_rows_and_an_erasure_deletes(spark, world_copy: Config, crm_db: str) -> None:
     lake = _lake(spark, world_copy)
     sync(world_copy, lake, "postgres")

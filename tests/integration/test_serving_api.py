@@ -414,7 +414,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHART_STATE = """() => Object.fromEntries([...document.querySelectorAll('.chart')].map(el => [
     el.id.replace('chart-', ''),
     {state: el.dataset.state || null, points: Number(el.dataset.points || 0),
-     traces: el.querySelectorAll('g.trace').length, text: el.textContent}]))"""
+     traces: el.querySelectorAll('g.trace, g.hm').length, text: el.textContent}]))"""
 
 
 def _load_dashboard(url: str, key: str, screenshot: Path) -> dict[str, object]:
@@ -459,6 +459,100 @@ def test_dashboard_draws_every_chart(server: Server, tmp_path: Path) -> None:
     assert state["charts"]["churn"]["state"] == "drawn" and state["charts"]["churn"]["points"] == 4
     buckets = server.client.get("/kpi/churn-risk").json()["rows"]
     assert [(round(r["bucket_start"], 1), r["customers"]) for r in buckets] == [(0.0, 1), (0.1, 2), (0.5, 1), (0.9, 2)]
+
+
+# Pairs of tick labels of one chart whose boxes overlap, and labels drawn at an angle.
+TICKS = """(id) => {
+  const labels = [...document.querySelectorAll(`#${id} .xtick text, #${id} .ytick text`)];
+  const boxes = labels.map((t) => t.getBoundingClientRect()).filter((b) => b.width > 0);
+  let overlapping = 0;
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) overlapping++;
+  }
+  const turned = labels.filter((t) => /rotate\((?!0[,)])/.test(t.getAttribute("transform") || "")).length;
+  return {labels: labels.map((t) => t.textContent), overlapping, turned};
+}"""
+MODEBAR = "(id) => [...document.querySelectorAll(`#${id} .modebar-group`)].map((g) => getComputedStyle(g).opacity)"
+MONITORING_TABLE = """() => {
+  const table = document.getElementById("monitoring-table");
+  const rows = [...table.tBodies[0].rows].map((r) => [...r.cells].map((c) => c.textContent));
+  const badges = [...table.querySelectorAll(".badge")].map((b) => {
+    const box = b.getBoundingClientRect(), style = getComputedStyle(b);
+    return {text: b.textContent, color: style.backgroundColor,
+            visible: box.width > 0 && box.right <= window.innerWidth};
+  });
+  const sideways = table.scrollWidth > table.parentElement.clientWidth || document.body.scrollWidth > window.innerWidth;
+  return {rows, badges, sideways, run: document.getElementById("monitoring-run").textContent};
+}"""
+
+
+def _monitoring_run(run_id: str, at: str, values: list[tuple[str, str, float, str]]) -> pa.Table:
+    import datetime as dt
+
+    from lakehouse.gold.model_monitoring import SCHEMA
+    from lakehouse.storage import arrow_schema
+
+    rows = [{"run_id": run_id, "monitored_at": dt.datetime.fromisoformat(at), "model_name": "churn",
+             "model_version": "3", "kind": kind, "metric": metric, "value": value, "warn_threshold": 0.1,
+             "alert_threshold": 0.25, "status": status, "as_of_date": dt.date(2026, 4, 30)}
+            for kind, metric, value, status in values]
+    return pa.Table.from_pylist(rows, schema=arrow_schema(SCHEMA))
+
+
+def test_dashboard_labels_are_level_unknown_countries_named_and_monitoring_readable(
+    server: Server, tmp_path: Path
+) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("the dashboard test needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import Route, sync_playwright
+
+    table = server.lake / "gold" / "model_monitoring"
+    write_deltalake(str(table), _monitoring_run("monitor-old", "2026-05-01T08:00:00", [
+        ("feature_drift", "psi:tenure_days", 0.7034718327, "ALERT")]))
+    latest = [("feature_drift", "psi:orders_count", 0.0338284925, "OK"),
+              ("feature_drift", "psi:sessions_30d", 0.1534718327, "WARN"),
+              ("score_drift", "psi:churn_probability", 0.4713869315, "ALERT")]
+    write_deltalake(str(table), _monitoring_run("monitor-new", "2026-05-02T08:00:00", latest), mode="append")
+
+    def with_unknown_country(route: Route) -> None:
+        """The answer as served, plus revenue from customers of no known country (`ZZ`)."""
+        answer = route.fetch().json()
+        extra = dict(answer["rows"][0])
+        extra["country"] = "ZZ"
+        answer["rows"].append(extra)
+        route.fulfill(json=answer)
+
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1100, "height": 1500})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.route(re.compile(r".*/kpi/(revenue\?.*by=country.*|actual-vs-target.*)"), with_unknown_country)
+        page.goto(f"{server.url}/dashboard?key={KEY}")
+        page.wait_for_function("document.body.dataset.ready !== undefined", timeout=60_000)
+        ticks = {chart: page.evaluate(TICKS, f"chart-{chart}") for chart in ("target", "revenue-country")}
+        hidden = page.evaluate(MODEBAR, "chart-revenue-trend")
+        page.hover("#chart-revenue-trend")
+        page.wait_for_timeout(500)
+        shown = page.evaluate(MODEBAR, "chart-revenue-trend")
+        monitoring = page.evaluate(MONITORING_TABLE)
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    for chart, found in ticks.items():
+        assert found["overlapping"] == 0 and found["turned"] == 0, (chart, found)
+        assert "ZZ (unknown)" in found["labels"] and "ZZ" not in found["labels"], (chart, found["labels"])
+    assert hidden and set(hidden) == {"0"} and set(shown) == {"1"}  # the toolbar only while hovered
+    assert monitoring["rows"] == [  # the latest run only, rounded, by kind and metric as the API sends them
+        ["psi:orders_count", "feature drift", "0.034", "0.10", "0.25", "OK"],
+        ["psi:sessions_30d", "feature drift", "0.153", "0.10", "0.25", "WARN"],
+        ["psi:churn_probability", "score drift", "0.471", "0.10", "0.25", "ALERT"],
+    ], monitoring["rows"]
+    assert [b["text"] for b in monitoring["badges"]] == [r[-1] for r in monitoring["rows"]]
+    assert all(b["visible"] for b in monitoring["badges"]) and not monitoring["sideways"], monitoring
+    assert len({b["color"] for b in monitoring["badges"]}) == 3  # OK, WARN and ALERT look different
+    assert monitoring["run"] == "churn v3, data as of 2026-04-30, monitored 2026-05-02 08:00 UTC: 1 OK, 1 WARN, 1 ALERT"
 
 
 def test_a_cached_answer_still_needs_a_valid_key(server: Server) -> None:

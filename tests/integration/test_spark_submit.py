@@ -48,6 +48,7 @@ def test_pipeline_runs_under_spark_submit(engine: str, built_world: Config, spar
     log = (built_world.data_dir / SUBMIT_LOG).read_text()
     finished = {m.group(1): m.group(2) for m in re.finditer(r"lakehouse\.job: (\w+)\s+(\w+)\s+rows_in=", log)}
     assert finished == {job.name: "ok" for job in select_jobs([])}, finished
+    assert "Skipping registering function" not in log  # libraries' INFO lines only with -v
     lake = Lake(spark, built_world.lake_dir)
     for table in ("gold.daily_sales", "gold.customer_features", "gold.funnel_daily", "gold.cold_chain_daily"):
         assert lake.exists(table) and lake.read(table).count() > 0, table

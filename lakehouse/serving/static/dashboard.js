@@ -3,7 +3,8 @@
 // data-state="drawn" | "empty" | "error" when done, so a browser test can wait on it.
 "use strict";
 
-const CONFIG = { displaylogo: false, responsive: true };
+// the toolbar (zoom, download) appears only while the pointer is over a chart
+const CONFIG = { displaylogo: false, responsive: true, displayModeBar: "hover" };
 const LAYOUT = { margin: { l: 60, r: 16, t: 8, b: 48 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
                  font: { size: 12 }, legend: { orientation: "h", y: -0.2 } };
 const fmt = new Intl.NumberFormat("en", { maximumFractionDigits: 0 });
@@ -55,6 +56,9 @@ async function draw(id, traces, layout) {
 }
 
 const col = (rows, name) => rows.map((r) => r[name]);
+// `ZZ`: an order whose customer never reached the lake (silver.order_lines), not a country
+const countryLabel = (code) => (code === "ZZ" ? "ZZ (unknown)" : code);
+const countries = (rows) => rows.map((r) => countryLabel(r.country));
 // Money arrives as JSON numbers with two decimals: add it up in whole cents (integers, exact in a
 // double up to 90 trillion euros), never as floating-point euros that drift by fractions of a cent.
 const cents = (eur) => Math.round((eur || 0) * 100);
@@ -69,6 +73,12 @@ async function revenueCharts() {
   for (const [by, id, color] of [["country", "chart-revenue-country", "#3ebd93"], ["category", "chart-revenue-category", "#f0b429"]]) {
     const params = filters(true); params.set("by", by);
     const data = await getJson("/kpi/revenue", params);
+    if (by === "country") {  // bars across: a country's label, "ZZ (unknown)" too, stays level and whole
+      await draw(id, [{ y: countries(data.rows), x: col(data.rows, "revenue_eur"), type: "bar", orientation: "h",
+        marker: { color } }], { xaxis: { title: { text: "EUR" } }, yaxis: { autorange: "reversed", type: "category" },
+        margin: { l: 100, r: 16, t: 8, b: 48 } });
+      continue;
+    }
     await draw(id, [{ x: col(data.rows, by), y: col(data.rows, "revenue_eur"), type: "bar", marker: { color } }],
       { yaxis: { title: { text: "EUR" } } });
   }
@@ -109,13 +119,23 @@ async function coldChainChart() {
 }
 
 async function targetChart() {
+  // Revenue as a share of the month's target, per country (rows) and month (columns): every label
+  // stays level and readable however many countries and months the filters take in.
   const data = await getJson("/kpi/actual-vs-target", filters(true));
-  // a two-level axis: month, then country within it
-  const x = [col(data.rows, "month"), col(data.rows, "country")];
-  await draw("chart-target", [
-    { x, y: col(data.rows, "revenue_eur"), type: "bar", name: "actual", marker: { color: "#2f6fde" } },
-    { x, y: col(data.rows, "target_revenue_eur"), type: "bar", name: "target", marker: { color: "#cbd2d9" } },
-  ], { barmode: "group", yaxis: { title: { text: "EUR" } }, margin: { l: 60, r: 16, t: 8, b: 70 } });
+  const months = [...new Set(col(data.rows, "month"))].sort();
+  const codes = [...new Set(col(data.rows, "country"))].sort((a, b) => (a === "ZZ") - (b === "ZZ") || a.localeCompare(b));
+  const cell = new Map(data.rows.map((r) => [r.country + "|" + r.month, r]));
+  const grid = (f) => codes.map((c) => months.map((m) => f(cell.get(c + "|" + m))));
+  const pct = (r) => (r && r.attainment != null ? Math.round(100 * r.attainment) : null);
+  const eur = (v) => (v == null ? "–" : "€" + fmt.format(v));
+  await draw("chart-target", [{
+    type: "heatmap", x: months, y: codes.map(countryLabel), z: grid(pct), zmin: 50, zmid: 100, zmax: 150,
+    colorscale: [[0, "#e12d39"], [0.5, "#f5f7fa"], [1, "#3ebd93"]], xgap: 2, ygap: 2,
+    text: grid((r) => (pct(r) == null ? (r && r.revenue_eur != null ? "no target" : "") : pct(r) + " %")),
+    texttemplate: "%{text}", customdata: grid((r) => [eur(r && r.revenue_eur), eur(r && r.target_revenue_eur)]),
+    hovertemplate: "%{y}, %{x}: actual %{customdata[0]}, target %{customdata[1]}<extra></extra>",
+    colorbar: { title: { text: "% of target" }, ticksuffix: " %" },
+  }], { margin: { l: 100, r: 16, t: 8, b: 40 }, yaxis: { autorange: "reversed" }, xaxis: { type: "category" } });
 }
 
 async function churnChart() {
@@ -126,17 +146,39 @@ async function churnChart() {
     { xaxis: { title: { text: "churn probability" } }, yaxis: { title: { text: "customers" } } });
 }
 
+// The latest monitoring run: one row per metric, values rounded, the status as a coloured badge.
+const MONITORING_COLUMNS = [
+  ["metric", "metric", (r) => r.metric],
+  ["kind", "kind", (r) => r.kind.replace("_", " ")],
+  ["value", "number", (r) => (r.value == null ? "–" : r.value.toFixed(3))],
+  ["warn at", "number", (r) => r.warn_threshold.toFixed(2)],
+  ["alert at", "number", (r) => r.alert_threshold.toFixed(2)],
+];
+
 async function monitoringTable() {
   const data = await getJson("/kpi/model-monitoring");
   const section = document.getElementById("monitoring");
   if (!data.available || !data.rows.length) { section.hidden = true; return; }
+  const latest = data.rows.filter((r) => r.run_id === data.rows[0].run_id);
+  const first = latest[0];
+  const counts = ["OK", "WARN", "ALERT"].map((s) => latest.filter((r) => r.status === s).length + " " + s);
+  document.getElementById("monitoring-run").textContent = `${first.model_name} v${first.model_version}, data as of `
+    + `${first.as_of_date}, monitored ${String(first.monitored_at).slice(0, 16).replace("T", " ")} UTC: ${counts.join(", ")}`;
   const table = document.getElementById("monitoring-table");
-  const columns = Object.keys(data.rows[0]);
   table.innerHTML = "";
   const head = table.createTHead().insertRow();
-  for (const c of columns) { const th = document.createElement("th"); th.textContent = c; head.appendChild(th); }
+  for (const [title, kind] of [...MONITORING_COLUMNS, ["status", "status"]]) {
+    const th = document.createElement("th"); th.textContent = title; th.className = kind; head.appendChild(th);
+  }
   const body = table.createTBody();
-  for (const r of data.rows) { const tr = body.insertRow(); for (const c of columns) tr.insertCell().textContent = r[c] ?? ""; }
+  for (const r of latest) {
+    const tr = body.insertRow();
+    for (const [, kind, text] of MONITORING_COLUMNS) { const td = tr.insertCell(); td.textContent = text(r); td.className = kind; }
+    const badge = document.createElement("span");
+    badge.className = "badge " + String(r.status).toLowerCase();
+    badge.textContent = r.status;
+    const cell = tr.insertCell(); cell.className = "status"; cell.appendChild(badge);
+  }
   section.hidden = false;
 }
 
@@ -156,7 +198,7 @@ async function init() {
   if (range.start) document.getElementById("start").value = range.start;
   if (range.end) document.getElementById("end").value = range.end;
   const select = document.getElementById("country");
-  for (const c of range.countries || []) select.add(new Option(c, c));
+  for (const c of range.countries || []) select.add(new Option(countryLabel(c), c));
   document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
   await refresh();
 }
