@@ -45,6 +45,15 @@ def spark(session_config: Config) -> Iterator[SparkSession]:
     yield session
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _spark_first(engine: str, request: pytest.FixtureRequest) -> None:
+    """On Apache Spark, the pass's JVM starts from `session_config` before any test: a JVM takes its
+    jars when it starts, so a test that made the first session from a config of its own would leave
+    S3A out of it (and every later in-process read of S3 would fail: class S3AFileSystem not found)."""
+    if engine == "spark":
+        request.getfixturevalue("spark")
+
+
 @pytest.fixture
 def make_config(engine: str):
     """A test config rooted at a given data directory, on this run's engine."""

@@ -127,12 +127,6 @@ def use_s3(spark, engine: str, server: S3Server, monkeypatch) -> None:  # noqa: 
     with its variables would: the AWS_* variables for Sail (it reads them when it first opens a
     bucket) and the file layer; S3A's settings on the running JVM for Apache Spark (whose context
     was made before the server started)."""
-    if engine == "spark":
-        import pytest
-
-        pytest.skip("Apache Spark reaching S3 from this test process: passes in a fresh JVM, fails after the "
-                    "rest of the Spark pass (open defect, docs/object_storage.md 'Known gaps'); Apache Spark on "
-                    "S3 is tested in processes of its own: pipeline, demo, cluster, Connect, keys off `ps`")
     for name, value in server.env().items():
         monkeypatch.setenv(name, value)
     if engine == "spark":
