@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.metrics import log_loss, roc_auc_score
 
 from lakehouse.config import Config
+from lakehouse.daemons import free_port
 from lakehouse.ml import store
 from lakehouse.ml.features import FEATURES, LABEL
 from lakehouse.ml.monitor import monitor
@@ -189,19 +189,13 @@ def test_scoring_and_monitoring_with_the_lake_on_s3(
     assert set(mine["kind"]) == {"feature_drift", "score_drift", "performance"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def api(world: World) -> Iterator[str]:
     from lakehouse.ml.api import build_router
     from lakehouse.serving.app import create_app
 
     app = create_app(world.config, api_keys=["test-key"], routers=[build_router(world.config)])
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -233,7 +227,7 @@ def test_predict_needs_a_key_and_answers_with_the_champion(world: World, api: st
 
 
 def test_mlflow_models_serve_answers_with_the_champion(world: World, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     venv_bin = str(Path(sys.executable).parent)  # mlflow starts `uvicorn` from PATH, as in an activated venv
     env = {**os.environ, "MLFLOW_TRACKING_URI": store.tracking_uri(world.config),
            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pytest
 from pyspark.sql import SparkSession
 
+from lakehouse.daemons import free_port
 from lakehouse.serving import pg_wire as w
 from lakehouse.serving.pg_endpoint import LakehouseBackend, PgEndpoint
 from lakehouse.serving.sql_gateway import self_signed
@@ -42,12 +42,6 @@ REFUSED = {  # statement: words the refusal names
     "SELECT reflect('java.lang.System', 'getenv', 'HOME')": "reflect",
     "SELECT * FROM pg_catalog.pg_class, gold.daily_sales": "cannot be read in one query",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -76,10 +70,10 @@ class Server:
 def server(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("pg-endpoint") / "world"
     make_lake.write(data_dir / "lake")
-    pg_port, api_port = _free_port(), _free_port()
+    pg_port, api_port = free_port(), free_port()
     log = data_dir.parent / "serve.log"
     args = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine, "--data-dir",
-            str(data_dir), "serve", "--port", str(api_port), "--sql-port", str(_free_port()), "--pg-port", str(pg_port)]
+            str(data_dir), "serve", "--port", str(api_port), "--sql-port", str(free_port()), "--pg-port", str(pg_port)]
     with log.open("wb") as out:
         process = subprocess.Popen(args, cwd=REPO, env={**os.environ, "LAKEHOUSE_API_KEYS": f"{KEY},{OTHER_KEY}"},
                                    stdout=out, stderr=subprocess.STDOUT)

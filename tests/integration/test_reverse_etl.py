@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 import uvicorn
 
 from lakehouse.config import Config
+from lakehouse.daemons import free_port
 from lakehouse.pipeline import run_jobs, select_jobs
 from lakehouse.reverse_etl import ledger
 from lakehouse.reverse_etl.changes import FIELDS
@@ -150,12 +150,6 @@ def test_a_sync_from_a_lake_on_s3(spark, engine: str, built_world: Config, s3_se
     assert runs["sent"].tolist() == [len(expected), 0]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Crm:
     def __init__(self, app, url: str) -> None:  # noqa: ANN001
         self.app, self.url = app, url
@@ -173,7 +167,7 @@ class Crm:
 @pytest.fixture
 def crm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Crm]:
     app = create_crm_app(tmp_path / "crm.db", TOKEN, Faults(requests_per_second=1000, burst=1000))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from lakehouse.config import Config
+from lakehouse.daemons import free_port
 from tests.integration.servers import wait_until_healthy
 
 pytestmark = pytest.mark.integration
@@ -34,12 +35,6 @@ EMAIL, NAME, URL_KEY = "anna.schmidt@example.com", "Annegret Vogelsang", "leaked
 # (617^5 rows on the test world); each variant differs so that none is answered from the cache.
 RUNAWAY = ("SELECT COUNT(*) AS n FROM gold.daily_sales a, gold.daily_sales b, gold.daily_sales c, "
            "gold.daily_sales d, gold.daily_sales e WHERE a.units + b.units + c.units + d.units + e.units > {}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -71,11 +66,11 @@ class Server:
 def server(built_world: Config, engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("abuse") / "world"
     shutil.copytree(built_world.data_dir, data_dir)
-    api_port = _free_port()
+    api_port = free_port()
     env = {**os.environ, "LAKEHOUSE_API_KEYS": KEY, "LAKEHOUSE_SERVING__SQL_TIMEOUT_SECONDS": str(TIMEOUT),
            "LAKEHOUSE_SERVING__MAX_CONCURRENT_QUERIES": str(CAP)}
     args = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine,
-            "--data-dir", str(data_dir), "serve", "--port", str(api_port), "--sql-port", str(_free_port())]
+            "--data-dir", str(data_dir), "serve", "--port", str(api_port), "--sql-port", str(free_port())]
     log_path = data_dir.parent / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from lakehouse.config import Config
+from lakehouse.daemons import free_port
 from lakehouse.files import Location
 from lakehouse.s3server import S3Server
 from tests.exact_sales import expected_daily_order_values, expected_daily_sales
@@ -41,12 +41,6 @@ PROTECTED = [
     ("GET", "/docs"), ("GET", "/openapi.json"),
 ]
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -78,7 +72,7 @@ class Server:
 
 
 def _serve(data_dir: Path, engine: str, environ: dict[str, str]) -> Iterator[Server]:
-    api_port, sql_port = _free_port(), _free_port()
+    api_port, sql_port = free_port(), free_port()
     env = {**environ, "LAKEHOUSE_API_KEYS": f"{KEY},{OTHER_KEY}", "LAKEHOUSE_SERVING__ROW_LIMIT": "50",
            "LAKEHOUSE_SERVING__REFRESH_SECONDS": "0.5", "LAKEHOUSE_SERVING__SQL_TIMEOUT_SECONDS": "20"}
     args = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine,

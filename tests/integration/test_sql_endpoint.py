@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from deltalake import DeltaTable
 
 from lakehouse.config import Config
+from lakehouse.daemons import free_port
 
 pytestmark = pytest.mark.integration
 KEY, OTHER_KEY = "sql-key-1", "sql-key-2"
@@ -41,12 +41,6 @@ ATTACKS = {
     "temp_view_dataframe": "temporary views", "reflect_function": "reflect", "java_method_expr": "java_method",
     "input_file_name": "input_file_name", "python_udf": "user-defined", "add_artifact": "artifacts",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Endpoint:
@@ -79,7 +73,7 @@ class Endpoint:
 
 
 def _start(data_dir: Path, engine: str, env: dict[str, str], *extra: str) -> tuple[Endpoint, subprocess.Popen[bytes]]:
-    api_port, sql_port = _free_port(), _free_port()
+    api_port, sql_port = free_port(), free_port()
     args = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine,
             "--data-dir", str(data_dir), "serve", "--port", str(api_port), "--sql-port", str(sql_port), *extra]
     log = data_dir.parent / "serve.log"
@@ -206,7 +200,7 @@ def test_over_tls_a_client_trusting_the_printed_ca_reads_gold(tls_endpoint: Endp
 def test_listening_beyond_this_machine_without_keys_and_tls_is_refused_at_start(
         tmp_path: Path, engine: str, env: dict[str, str], message: str) -> None:
     args = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine, "--data-dir",
-            str(tmp_path), "serve", "--host", "0.0.0.0", "--port", str(_free_port()), "--sql-port", str(_free_port())]
+            str(tmp_path), "serve", "--host", "0.0.0.0", "--port", str(free_port()), "--sql-port", str(free_port())]
     done = subprocess.run(args, cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
