@@ -68,7 +68,9 @@ class FastSql:
 
     def __init__(self, store: TableStore) -> None:
         self.store = store
+        # Timestamps come back in UTC, as the lake keeps them, whatever the machine's zone.
         self._db = duckdb.connect(":memory:", config={"enable_external_access": False, "threads": 1})
+        self._db.execute("SET GLOBAL TimeZone = 'UTC'")
         self._lock = threading.Lock()
         self._local = _ThreadCursor()
 

@@ -237,6 +237,7 @@ def rewrite(sql: str) -> str:
 
 def _build(tables: Sequence[GoldTable]) -> duckdb.DuckDBPyConnection:
     db = duckdb.connect(":memory:", config={"threads": 1})
+    db.execute("SET GLOBAL TimeZone = 'UTC'")  # timestamps in UTC, as the lake keeps them
     db.execute("CREATE SCHEMA pgcat; CREATE SCHEMA pgis")
     db.execute("CREATE TABLE pgcat._type_names (oid BIGINT, typname VARCHAR, name VARCHAR, len INTEGER)")
     db.executemany("INSERT INTO pgcat._type_names VALUES (?, ?, ?, ?)",

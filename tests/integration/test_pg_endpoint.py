@@ -75,7 +75,9 @@ def server(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
     args = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine, "--data-dir",
             str(data_dir), "serve", "--port", str(api_port), "--sql-port", str(free_port()), "--pg-port", str(pg_port)]
     with log.open("wb") as out:
-        process = subprocess.Popen(args, cwd=REPO, env={**os.environ, "LAKEHOUSE_API_KEYS": f"{KEY},{OTHER_KEY}"},
+        # TZ: a server east of UTC still answers times in UTC
+        process = subprocess.Popen(args, cwd=REPO, env={**os.environ, "TZ": "Asia/Tokyo",
+                                                        "LAKEHOUSE_API_KEYS": f"{KEY},{OTHER_KEY}"},
                                    stdout=out, stderr=subprocess.STDOUT)
     srv = Server(data_dir, pg_port, api_port)
     deadline = time.monotonic() + 600  # two JVMs start on Spark: minutes on a loaded 2-core machine
@@ -162,7 +164,9 @@ def test_psycopg_sees_postgresql_type_oids_and_binds_parameters(server: Server) 
         assert len(cursor.fetchall()) == 3
         cursor = conn.execute("SELECT * FROM gold.model_monitoring ORDER BY metric")
         assert [c.type_code for c in cursor.description] == [1184, 25, 701, 16, 23]
-        assert cursor.fetchall()[1][1:4] == ("psi", 0.07, True)
+        rows = cursor.fetchall()
+        assert rows[1][1:4] == ("psi", 0.07, True)
+        assert rows[1][0] == make_lake.model_monitoring()["run_at"][1].as_py()  # the instant the lake holds
         names = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'gold' "
                              "ORDER BY 1").fetchall()
         assert names == [("daily_sales",), ("model_monitoring",)]
