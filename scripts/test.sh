@@ -88,33 +88,34 @@ if [[ "$serial" == 1 || ${#selected[@]} -lt 2 ]]; then
   exit $status
 fi
 
-# Both engines on the machine's two cores, in two lanes. The Spark pass is the longer one, so when
-# the whole suite runs (no arguments), the files below leave it and run on Apache Spark in the
-# first lane once the embedded pass has ended. They build no shared world, so that second Spark
-# pass pays for its own JVM only. Every test still runs on both engines.
-spark_late=(
-  tests/integration/test_pg_endpoint.py
-  tests/integration/test_streaming.py
-  tests/integration/test_ingest_app_db.py
-  tests/integration/test_ingest_crash.py
-  tests/integration/test_ingest_landing.py
-  tests/integration/test_ingest_landing_property.py
-  tests/integration/test_landing_listing.py
-  tests/integration/test_time_zone.py
-  tests/integration/test_pipeline_schedule.py
-  tests/integration/test_bad_fx_and_targets.py
-  tests/integration/test_object_storage_engines.py
-)
+# The whole suite (no arguments, both engines) runs in three lanes: the embedded pass, and the
+# Spark pass cut in two by pytest-split, in collection order (a module's fixtures stay in one part)
+# at the test times measured on Apache Spark (tests/durations/spark.json; tests it does not know
+# count as the average). The Spark passes wait on JVMs far more than they compute, so three lanes
+# fit on two cores. Every test still runs on both engines.
+# LAKEHOUSE_TEST_STORE_DURATIONS=1 writes the times this run measured back to that file.
+durations=tests/durations/spark.json
+spark_parts=2
+split_part() {  # one part of the Spark pass: its number
+  local part=$1 measured rc=0
+  measured=$(mktemp "${TMPDIR:-/tmp}/lakehouse-tests-durations.XXXXXX")
+  cp "$durations" "$measured" 2>/dev/null || echo '{}' >"$measured"
+  prefixed "spark-$part" spark --splits "$spark_parts" --group "$part" --splitting-algorithm duration_based_chunks \
+    --durations-path "$measured" --store-durations --clean-durations || rc=$?
+  if [[ "${LAKEHOUSE_TEST_STORE_DURATIONS:-0}" == 1 ]]; then
+    .venv/bin/python scripts/merge_durations.py "$durations" "$measured"
+  fi
+  rm -f "$measured"
+  return $rc
+}
 if [[ $# -eq 0 && "${selected[*]}" == "embedded spark" && "${LAKEHOUSE_TEST_SPLIT:-1}" == 1 ]]; then
-  ignored=()
-  for file in "${spark_late[@]}"; do ignored+=(--ignore "$file"); done
-  ( rc=0
-    prefixed embedded embedded || rc=$?
-    prefixed spark-2 spark "${spark_late[@]}" || rc=$?
-    exit $rc ) &
-  lanes=("$!:embedded, then part of spark")
-  prefixed spark spark "${ignored[@]}" &
-  lanes+=("$!:spark")
+  build_archive  # once, before two Spark passes would both build it
+  prefixed embedded embedded &
+  lanes=("$!:embedded")
+  for part in $(seq "$spark_parts"); do
+    split_part "$part" &
+    lanes+=("$!:spark, part $part of $spark_parts")
+  done
 else
   lanes=()
   for engine in "${selected[@]}"; do
