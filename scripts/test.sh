@@ -101,7 +101,7 @@ split_part() {  # one part of the Spark pass: its number
   measured=$(mktemp "${TMPDIR:-/tmp}/lakehouse-tests-durations.XXXXXX")
   cp "$durations" "$measured" 2>/dev/null || echo '{}' >"$measured"
   prefixed "spark-$part" spark --splits "$spark_parts" --group "$part" --splitting-algorithm duration_based_chunks \
-    --durations-path "$measured" --store-durations --clean-durations || rc=$?
+    "--durations-path=$measured" --store-durations --clean-durations || rc=$?
   if [[ "${LAKEHOUSE_TEST_STORE_DURATIONS:-0}" == 1 ]]; then
     .venv/bin/python scripts/merge_durations.py "$durations" "$measured"
   fi
