@@ -15,6 +15,7 @@ Great Expectations validations (`QualityGate`).
 from __future__ import annotations
 
 import datetime as dt
+import graphlib
 import json
 import logging
 import time
@@ -129,21 +130,27 @@ def upstream_jobs(jobs: Iterable[Job]) -> dict[str, set[str]]:
     return {job.name: {writers[t] for t in job.inputs if writers.get(t, job.name) != job.name} for job in jobs}
 
 
+def _sorter(jobs: Sequence[Job]) -> graphlib.TopologicalSorter[str]:
+    """A prepared topological sorter of `jobs` by which job writes which table."""
+    sorter = graphlib.TopologicalSorter(upstream_jobs(jobs))
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as cycle:
+        raise RuntimeError(f"job dependencies form a cycle: {cycle.args[1]}") from None
+    return sorter
+
+
 def order_jobs(selected: Iterable[Job]) -> list[Job]:
     """Topological order of `selected`, by which job writes which table (catalogue order on ties)."""
-    pending = list(selected)
-    upstream = upstream_jobs(pending)
-    ordered: list[Job] = []
-    done: set[str] = set()
-    while pending:
-        ready = [j for j in pending if upstream[j.name] <= done]
-        if not ready:
-            raise RuntimeError(f"job dependencies form a cycle: {[j.name for j in pending]}")
-        for job in ready:
-            ordered.append(job)
-            done.add(job.name)
-        pending = [j for j in pending if j.name not in done]
-    return ordered
+    jobs = list(selected)
+    rank = {job.name: i for i, job in enumerate(jobs)}
+    sorter = _sorter(jobs)
+    ordered: list[str] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=rank.__getitem__)
+        ordered += ready
+        sorter.done(*ready)
+    return [jobs[rank[name]] for name in ordered]
 
 
 def select_jobs(names: Sequence[str]) -> list[Job]:
@@ -306,10 +313,10 @@ def _schedule(
     yield each with its report as it ends. A job whose upstream failed is `blocked`, one whose
     upstream has no data yet is `waiting`, without running. With one worker, jobs run one after
     the other in the order given."""
-    upstream = upstream_jobs(jobs)
-    pending = list(jobs)
+    sorter = _sorter(jobs)
+    rank = {job.name: i for i, job in enumerate(jobs)}
+    ready: list[Job] = []  # upstream ended, not started: in the order given
     running: dict[Future[JobReport], Job] = {}
-    ended: set[str] = set()
     broken: set[str] = set()  # tables an upstream job failed to produce in this run
     absent: set[str] = set()  # tables whose sources have not delivered anything yet
 
@@ -318,15 +325,14 @@ def _schedule(
             broken.update(set(job.outputs) - SHARED_OUTPUTS)
         elif report.status == "waiting":
             absent.update(set(job.outputs) - SHARED_OUTPUTS)
-        ended.add(job.name)
+        sorter.done(job.name)
         return job, report
 
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="job") as pool:
-        while pending or running:
-            for job in [j for j in pending if upstream[j.name] <= ended]:
-                if len(running) >= workers:
-                    break
-                pending.remove(job)
+        while sorter.is_active():
+            ready = sorted(ready + [jobs[rank[name]] for name in sorter.get_ready()], key=lambda j: rank[j.name])
+            while ready and len(running) < workers:
+                job = ready.pop(0)
                 if broken & set(job.inputs):
                     yield end(job, JobReport(job.name, "blocked", JobOutcome(), 0.0, error="an upstream job failed"))
                 elif absent & set(job.inputs):
@@ -337,6 +343,6 @@ def _schedule(
                     running[pool.submit(_run_one, job, ctx, previous)] = job
             if running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: jobs.index(running[f])):
+                for future in sorted(done, key=lambda f: rank[running[f].name]):
                     job = running.pop(future)
                     yield end(job, future.result())
