@@ -26,7 +26,9 @@ ENV_PREFIX = "LAKEHOUSE_"
 ENV_SHORTHANDS = {"DATA_DIR": "data_dir", "ENGINE": "engine.kind", "LAKE_URI": "storage.lake_uri",
                   "LANDING_URI": "sources.landing_uri"}
 # Variables that belong to other parts of the product, not to this config file.
-ENV_IGNORED = {"API_KEYS", "CRM_URL", "CRM_TOKEN", "KAFKA_BOOTSTRAP", "CONF_DIR", "ENV", "TEST_ENGINE", "TEST_ENGINES"}
+ENV_IGNORED = {"API_KEYS", "CRM_URL", "CRM_TOKEN", "KAFKA_BOOTSTRAP", "CONF_DIR", "ENV",
+               # scripts/test.sh's
+               "TEST_ENGINE", "TEST_ENGINES", "TEST_SERIAL", "TEST_SPLIT", "TEST_STORE_DURATIONS"}
 
 
 class ConfigError(ValueError):

@@ -84,7 +84,19 @@ def test_shipped_environments_load() -> None:
 
 def test_variables_of_other_parts_are_not_config_keys(conf_dir: Path) -> None:
     others = {"LAKEHOUSE_TEST_ENGINES": "embedded spark", "LAKEHOUSE_TEST_ENGINE": "spark",
+              "LAKEHOUSE_TEST_SPLIT": "0", "LAKEHOUSE_TEST_SERIAL": "1", "LAKEHOUSE_TEST_STORE_DURATIONS": "1",
               "LAKEHOUSE_API_KEYS": "a,b", "LAKEHOUSE_CRM_TOKEN": "secret"}
     assert load_config("dev", conf_dir=conf_dir, environ=others) == load_config("dev", conf_dir=conf_dir, environ={})
     with pytest.raises(ConfigError, match="test_engine_s"):
         load_config("dev", conf_dir=conf_dir, environ={"LAKEHOUSE_TEST_ENGINE_S": "x"})
+
+
+def test_the_test_runners_variables_are_not_config_keys(conf_dir: Path) -> None:
+    """Every LAKEHOUSE_* variable scripts/test.sh reads would otherwise fail every run it is set for."""
+    import re
+
+    script = (Path(__file__).parents[2] / "scripts" / "test.sh").read_text()
+    names = set(re.findall(r"\bLAKEHOUSE_[A-Z_]+\b", script))
+    assert "LAKEHOUSE_TEST_STORE_DURATIONS" in names
+    environ = dict.fromkeys(names, "1")
+    assert load_config("dev", conf_dir=conf_dir, environ=environ) == load_config("dev", conf_dir=conf_dir, environ={})
