@@ -18,7 +18,6 @@ import datetime as dt
 import functools
 import inspect
 import logging
-import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,13 +43,13 @@ from pyspark.sql.types import (
 )
 
 from lakehouse.files import Location
+from lakehouse.sqlrefs import LAYERS, referenced_tables
 
 if TYPE_CHECKING:
     from lakehouse.engine import EngineProfile
 
 log = logging.getLogger(__name__)
 
-LAYERS = ("bronze", "silver", "gold", "ops")
 _BUCKET = "_bucket"  # the partition column of `Lake.split_by_key`
 
 
@@ -202,16 +201,6 @@ def _split(table: str) -> tuple[str, str]:
     if layer not in LAYERS or not name.isidentifier():
         raise ValueError(f"table name '{table}' is not <layer>.<name> with layer in {LAYERS}")
     return layer, name
-
-
-def referenced_tables(sql: str, existing: Iterable[str]) -> list[str]:
-    """Those of `existing` that `sql` names as `<layer>.<table>`, and every table of a layer it
-    names alone (`SHOW TABLES IN gold`); case-insensitive, sorted."""
-    existing = list(existing)
-    wanted = {t for t in existing if re.search(rf"(?i)\b{re.escape(t)}\b", sql)}
-    for layer in {w.lower() for w in re.findall(r"(?i)\b(" + "|".join(LAYERS) + r")\b(?!\s*\.)", sql)}:
-        wanted |= {t for t in existing if t.startswith(layer + ".")}
-    return sorted(wanted)
 
 
 def delta_version(table_dir: Location | Path) -> int | None:
