@@ -147,6 +147,18 @@ def test_upsert_by_key(lake: Lake, partition_by: list[str], keep_existing: bool,
     assert sorted(tuple(r) for r in lake.read("silver.u").select("id", "day", "value").collect()) == got
 
 
+@pytest.mark.parametrize("strategy", ["merge", "rewrite", "delta-rs"])
+def test_every_upsert_strategy_matches_a_null_key_as_merge_into_does(lake: Lake, strategy: str) -> None:
+    """`<=>` in MERGE INTO: a null key is one key, updated in place, never a second row."""
+    target = [(None, "2026-01-01", "old-null"), (1, "2026-01-01", "old-1")]
+    source = [(None, "2026-01-01", "new-null"), (2, "2026-01-01", "new-2")]
+    lake.overwrite(lake.spark.createDataFrame(target, UPSERT_SCHEMA), "silver.n")
+    lake.upsert(lake.spark.createDataFrame(source, UPSERT_SCHEMA), "silver.n", ["id"], [], False, strategy)
+    got = sorted((tuple(r) for r in lake.read("silver.n").select("id", "day", "value").collect()), key=str)
+    assert got == sorted([(None, "2026-01-01", "new-null"), (1, "2026-01-01", "old-1"), (2, "2026-01-01", "new-2")],
+                         key=str)
+
+
 def test_time_travel_reads_an_earlier_version(lake: Lake) -> None:
     lake.overwrite(_frame(lake.spark, [(1, "a")]), "silver.t")
     lake.append(_frame(lake.spark, [(2, "a")]), "silver.t")
