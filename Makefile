@@ -59,7 +59,7 @@ jvm-archive: setup
 	$(VENV)/bin/lakehouse jvm-archive
 
 lint: setup
-	$(VENV)/bin/ruff check lakehouse tests jobs benchmarks
+	$(VENV)/bin/ruff check lakehouse tests jobs benchmarks scripts
 	$(VENV)/bin/mypy lakehouse
 
 bench: setup

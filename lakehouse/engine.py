@@ -108,7 +108,8 @@ def _connect_profile(spark: SparkSession, url: str, config: Config) -> EnginePro
     own answer (`version()` is Sail's release on Sail, Spark's on Apache Spark)."""
     server = config.engine.connect_server
     if server == "auto":
-        version = spark.sql("SELECT version() AS v").first()["v"]
+        row = spark.sql("SELECT version() AS v").first()
+        version = row["v"] if row is not None else ""
         server = "spark" if str(version).split(" ")[0] == spark.version else "sail"
     host = urlparse(url.replace("sc://", "http://", 1)).hostname or ""
     loopback = host in ("localhost", "127.0.0.1", "::1")

@@ -25,6 +25,7 @@ names the endpoint and never a key.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fnmatch
 import os
@@ -339,7 +340,7 @@ class Location:
             entries.append(self._entry(self / relative, info))
         return sorted(entries, key=lambda e: e.location._path)
 
-    def _list_local(self, recursive: bool) -> list[Entry]:
+    def _list_local(self, recursive: bool) -> builtins.list[Entry]:
         # os.scandir, not pyarrow: a broken link or a pipe is listed (as neither file nor folder)
         # for the landing's warnings, where pyarrow's listing leaves it out.
         entries = []
@@ -365,7 +366,7 @@ class Location:
                 entries.append(Entry(child, False, None, None))
         return sorted(entries, key=lambda e: e.location._path)
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         """The names directly under this folder, sorted (none when it does not exist). Locally one
         directory read, no stat per entry: a Delta log listing is asked for on every table check."""
         if self._s3 is None:
@@ -375,7 +376,7 @@ class Location:
                 return []
         return [e.name for e in self.list()]
 
-    def glob(self, pattern: str) -> list[Location]:
+    def glob(self, pattern: str) -> builtins.list[Location]:
         """Files and folders matching `pattern` (`*`-style parts separated by `/`), sorted."""
         found = [self]
         for part in pattern.strip("/").split("/"):

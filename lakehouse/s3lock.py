@@ -28,9 +28,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakehouse.files import Location, StorageError
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, RetryConfig, S3Config
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +62,15 @@ def _store(lake: Location) -> Any:
     s3 = lake.s3
     assert s3 is not None
     prefix = lake.fs_path.partition("/")[2] or None
-    config: dict[str, Any] = {"region": s3.region, "virtual_hosted_style_request": s3.virtual_hosted}
+    config: S3Config = {"region": s3.region, "virtual_hosted_style_request": s3.virtual_hosted}
     if s3.endpoint:
         config["endpoint"] = s3.endpoint
     if s3.access_key and s3.secret_key:
         config |= {"access_key_id": s3.access_key, "secret_access_key": s3.secret_key}
     if s3.session_token:
         config["session_token"] = s3.session_token
-    options = {"allow_http": s3.allow_http, "timeout": "20s", "connect_timeout": "5s"}
-    retry = {"max_retries": 2, "retry_timeout": dt.timedelta(seconds=10)}
+    options: ClientConfig = {"allow_http": s3.allow_http, "timeout": "20s", "connect_timeout": "5s"}
+    retry: RetryConfig = {"max_retries": 2, "retry_timeout": dt.timedelta(seconds=10)}
     return S3Store(lake.bucket, prefix=prefix, config=config, client_options=options, retry_config=retry)
 
 

@@ -10,7 +10,6 @@ import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -19,6 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
 from lakehouse.clock import to_engine
+from lakehouse.files import Location
 from lakehouse.incremental import Increments, appended_only, changed_rows, newest_ingestion, readable, rewritten_keys
 from lakehouse.jobs.base import (
     REJECTS_TABLE,
@@ -228,7 +228,7 @@ class Groups:
     within: Column  # `within_range` of the values
 
     @staticmethod
-    def staged(lake: Lake, affected: DataFrame, column: str, stage: Path) -> Groups:
+    def staged(lake: Lake, affected: DataFrame, column: str, stage: Location) -> Groups:
         groups = lake.stage_frame(affected, stage, "groups")
         with_null = groups.where(F.col(column).isNull()).limit(1).count() > 0
         return Groups(groups.where(F.col(column).isNotNull()), column, with_null, within_range(groups, [column]))
@@ -299,7 +299,7 @@ def _replace_groups(
     return JobOutcome(new_rows + rejected, new_rows, rejected, note, describe_warnings(warnings)), dates
 
 
-def stage_built(lake: Lake, built: Built | Sequence[Built], stage: Path) -> Built:
+def stage_built(lake: Lake, built: Built | Sequence[Built], stage: Location) -> Built:
     """`built` computed once into Parquet under `stage`: its checked frame, which the rows and the
     rejects are then taken from, or (a Built without one) the rows and the rejects each. Checks
     and writes then read the staged rows instead of running the transform again for each.

@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.clock import from_engine, naive_utc
 from lakehouse.config import Config
+from lakehouse.files import Location
 from lakehouse.quality import results as dq_results
 from lakehouse.quality import site
 from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_critical
@@ -234,7 +235,7 @@ class QualityGate:
     def enabled(self) -> bool:
         return self.config.quality.enabled
 
-    def stage(self, frame: DataFrame, stage: Path, name: str) -> DataFrame:
+    def stage(self, frame: DataFrame, stage: Location, name: str) -> DataFrame:
         """`frame` computed once into Parquet for the checks to scan (as it is when checks are off)."""
         return self.lake.stage_frame(frame, stage, name) if self.enabled else frame
 

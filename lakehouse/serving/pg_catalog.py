@@ -208,7 +208,8 @@ def _select_names(sql: str) -> list[str] | None:
     except sqlglot.errors.ParseError:
         return None
     if isinstance(tree, exp.Union):
-        tree = tree.find(exp.Select)
+        first = tree.find(exp.Select)
+        tree = first if first is not None else tree
     if not isinstance(tree, exp.Select):
         return None
     return [e.alias_or_name or "?column?" for e in tree.expressions]

@@ -74,8 +74,9 @@ class Server:
 def _serve(data_dir: Path, engine: str, environ: dict[str, str]) -> Iterator[Server]:
     api_port, sql_port = free_port(), free_port()
     # TZ: the server runs on a machine east of UTC; every time it answers is still in UTC.
-    env = {**environ, "TZ": "Asia/Tokyo", "LAKEHOUSE_API_KEYS": f"{KEY},{OTHER_KEY}", "LAKEHOUSE_SERVING__ROW_LIMIT": "50",
-           "LAKEHOUSE_SERVING__REFRESH_SECONDS": "0.5", "LAKEHOUSE_SERVING__SQL_TIMEOUT_SECONDS": "20"}
+    env = {**environ, "TZ": "Asia/Tokyo", "LAKEHOUSE_API_KEYS": f"{KEY},{OTHER_KEY}",
+           "LAKEHOUSE_SERVING__ROW_LIMIT": "50", "LAKEHOUSE_SERVING__REFRESH_SECONDS": "0.5",
+           "LAKEHOUSE_SERVING__SQL_TIMEOUT_SECONDS": "20"}
     args = [str(Path(sys.executable).parent / "lakehouse"), "--env", "test", "--engine", engine,
             "--data-dir", str(data_dir), "serve", "--port", str(api_port), "--sql-port", str(sql_port)]
     log = (data_dir.parent / "serve.log").open("wb")
