@@ -34,8 +34,16 @@ log = logging.getLogger(__name__)
 
 NAMESPACES = {"pg_catalog": 11, "public": 2200, "information_schema": 13000, "gold": 16385}
 CATALOG_RELATIONS = {"pg_class": 1259, "pg_attribute": 1249, "pg_type": 1247, "pg_namespace": 2615,
-                     "pg_proc": 1255, "pg_description": 2609}
+                     "pg_proc": 1255, "pg_description": 2609, "pg_constraint": 2606}
 FIRST_TABLE_OID = 16400
+SETTINGS = {  # what SHOW, current_setting() and pg_settings answer; SET changes nothing
+    "transaction_isolation": "read committed", "transaction isolation level": "read committed",
+    "search_path": "gold", "server_version": w.SERVER_PARAMETERS["server_version"], "timezone": "UTC",
+    "datestyle": "ISO, MDY", "client_encoding": "UTF8", "server_encoding": "UTF8",
+    "standard_conforming_strings": "on", "max_identifier_length": "63", "default_transaction_read_only": "on",
+    "transaction_read_only": "on", "lc_collate": "C", "integer_datetimes": "on", "statement_timeout": "0",
+    "default_table_access_method": "heap",
+}
 TYPE_NAMES = {  # oid: (typname, format_type name, length)
     w.BOOL: ("bool", "boolean", 1), w.BYTEA: ("bytea", "bytea", -1), w.INT8: ("int8", "bigint", 8),
     w.INT2: ("int2", "smallint", 2), w.INT4: ("int4", "integer", 4), w.TEXT: ("text", "text", -1),
@@ -96,10 +104,19 @@ class GoldTable:
 EMPTY_TABLES = {  # catalog tables psql and pgJDBC read that hold nothing here
     "pg_attrdef": "oid BIGINT, adrelid BIGINT, adnum INTEGER, adbin VARCHAR",
     "pg_collation": "oid BIGINT, collname VARCHAR, collnamespace BIGINT",
-    "pg_index": "indexrelid BIGINT, indrelid BIGINT, indnatts INTEGER, indisunique BOOLEAN, indisprimary BOOLEAN, "
-                "indisclustered BOOLEAN, indisvalid BOOLEAN, indkey VARCHAR, indexprs VARCHAR, indpred VARCHAR",
-    "pg_constraint": "oid BIGINT, conname VARCHAR, connamespace BIGINT, contype VARCHAR, conrelid BIGINT, "
-                     "confrelid BIGINT, conkey INTEGER[], confkey INTEGER[]",
+    "pg_index": "indexrelid BIGINT, indrelid BIGINT, indnatts SMALLINT, indnkeyatts SMALLINT, indisunique BOOLEAN, "
+                "indisprimary BOOLEAN, indisexclusion BOOLEAN, indimmediate BOOLEAN, indisclustered BOOLEAN, "
+                "indisvalid BOOLEAN, indisreplident BOOLEAN, indkey SMALLINT[], indcollation BIGINT[], "
+                "indclass BIGINT[], indoption SMALLINT[], indexprs VARCHAR, indpred VARCHAR",
+    "pg_constraint": "oid BIGINT, conname VARCHAR, connamespace BIGINT, contype VARCHAR, condeferrable BOOLEAN, "
+                     "condeferred BOOLEAN, convalidated BOOLEAN, conrelid BIGINT, contypid BIGINT, conindid BIGINT, "
+                     "conparentid BIGINT, confrelid BIGINT, confupdtype VARCHAR, confdeltype VARCHAR, "
+                     "confmatchtype VARCHAR, conislocal BOOLEAN, coninhcount INTEGER, connoinherit BOOLEAN, "
+                     "conkey SMALLINT[], confkey SMALLINT[], conbin VARCHAR",
+    "pg_opclass": "oid BIGINT, opcmethod BIGINT, opcname VARCHAR, opcnamespace BIGINT, opcowner BIGINT, "
+                  "opcfamily BIGINT, opcintype BIGINT, opcdefault BOOLEAN, opckeytype BIGINT",
+    "pg_sequence": "seqrelid BIGINT, seqtypid BIGINT, seqstart BIGINT, seqincrement BIGINT, seqmax BIGINT, "
+                   "seqmin BIGINT, seqcache BIGINT, seqcycle BOOLEAN",
     "pg_inherits": "inhrelid BIGINT, inhparent BIGINT, inhseqno INTEGER",
     "pg_proc": "oid BIGINT, proname VARCHAR, pronamespace BIGINT, prorettype BIGINT, prokind VARCHAR",
     "pg_trigger": "oid BIGINT, tgrelid BIGINT, tgname VARCHAR",
@@ -114,6 +131,7 @@ EMPTY_TABLES = {  # catalog tables psql and pgJDBC read that hold nothing here
     "pg_foreign_table": "ftrelid BIGINT, ftserver BIGINT",
     "pg_extension": "oid BIGINT, extname VARCHAR, extversion VARCHAR",
     "pg_enum": "oid BIGINT, enumtypid BIGINT, enumlabel VARCHAR",
+    "pg_tablespace": "oid BIGINT, spcname VARCHAR, spcowner BIGINT, spcacl VARCHAR[], spcoptions VARCHAR[]",
     "pg_views": "schemaname VARCHAR, viewname VARCHAR, viewowner VARCHAR, definition VARCHAR",
     "pg_matviews": "schemaname VARCHAR, matviewname VARCHAR",
 }
@@ -121,7 +139,13 @@ MACROS = [
     "format_type(t, m) AS (SELECT CASE WHEN f.name = 'numeric' AND m >= 4 THEN 'numeric(' || ((m - 4) >> 16) || ',' "
     "|| ((m - 4) & 65535) || ')' ELSE f.name END FROM pgcat._type_names f WHERE f.oid = t)",
     "pg_get_expr(a, b) AS NULL::VARCHAR, (a, b, c) AS NULL::VARCHAR",
-    "pg_table_is_visible(o) AS true", "pg_type_is_visible(o) AS true", "pg_get_userbyid(o) AS 'lakehouse'",
+    "pg_table_is_visible(o) AS true", "pg_type_is_visible(o) AS true", "pg_collation_is_visible(o) AS true",
+    "pg_get_userbyid(o) AS 'lakehouse'", "pg_get_serial_sequence(t, c) AS NULL::VARCHAR",
+    # a relation's OID from its name, qualified or not ('pg_catalog.pg_class', 'gold.daily_sales'), or the OID itself
+    "regclass_of(r) AS coalesce(TRY_CAST(r AS BIGINT), (SELECT c.oid FROM pgcat.pg_class c JOIN pgcat.pg_namespace n "
+    "ON n.oid = c.relnamespace WHERE c.relname = string_split(r::VARCHAR, '.')[-1] AND (r::VARCHAR NOT LIKE '%.%' "
+    "OR n.nspname = string_split(r::VARCHAR, '.')[1])))",
+    "to_regtype(t) AS (SELECT f.oid FROM pgcat._type_names f WHERE f.typname = t OR f.name = t)",
     "obj_description(o) AS (SELECT description FROM pgcat.pg_description WHERE objoid = o AND objsubid = 0), "
     "(o, c) AS (SELECT description FROM pgcat.pg_description WHERE objoid = o AND objsubid = 0)",
     "col_description(o, n) AS (SELECT description FROM pgcat.pg_description WHERE objoid = o AND objsubid = n)",
@@ -129,7 +153,9 @@ MACROS = [
     "has_table_privilege(a, b) AS true, (a, b, c) AS true", "has_schema_privilege(a, b) AS true, (a, b, c) AS true",
     "has_database_privilege(a, b) AS true, (a, b, c) AS true",
     "current_schemas(b) AS ['gold', 'pg_catalog']", "current_schema() AS 'gold'",
-    "current_database() AS 'lakehouse'", "pg_backend_pid() AS 1",
+    "current_database() AS 'lakehouse'",
+    "current_setting(n) AS (SELECT s.setting FROM pgcat.pg_settings s WHERE s.name = lower(n)), "
+    "(n, missing_ok) AS (SELECT s.setting FROM pgcat.pg_settings s WHERE s.name = lower(n))", "pg_backend_pid() AS 1",
     "version() AS 'PostgreSQL 14.0 (lakehouse: Spark SQL over the gold tables, read only)'",
     "pg_get_indexdef(a) AS NULL::VARCHAR, (a, b, c) AS NULL::VARCHAR",
     "pg_get_constraintdef(a) AS NULL::VARCHAR, (a, b) AS NULL::VARCHAR",
@@ -138,6 +164,10 @@ MACROS = [
     "array_lower(a, d) AS 1", "array_upper(a, d) AS len(a)",
 ]
 
+SEARCH_PATH = "SET search_path = 'pgcat,pgis'"
+# PostgreSQL's OID and name types, as casts (`x::regclass`, `CAST(x AS oid)`) meet them
+OID_TYPES = {**dict.fromkeys(("oid", "regclass", "regtype", "regproc", "regprocedure", "regnamespace", "regrole"),
+                             "BIGINT"), "name": "VARCHAR"}
 OWN_FUNCTIONS = frozenset(m.split("(", 1)[0].strip().lower() for m in MACROS)
 
 
@@ -175,6 +205,7 @@ class PgCatalog:
         if db is None:
             raise QueryRejected("the catalog is not loaded yet")
         cursor = db.cursor()
+        cursor.execute(SEARCH_PATH)  # a cursor is a connection of its own: unqualified names resolve as PostgreSQL's
         timer = threading.Timer(self.timeout, cursor.interrupt)
         timer.start()
         try:
@@ -219,11 +250,13 @@ def rewrite(sql: str) -> str:
     """PostgreSQL's catalog names and syntax onto the DuckDB tables and macros that answer them."""
     sql = re.sub(r"COLLATE\s+(pg_catalog\.)?\"?default\"?", "", sql, flags=re.IGNORECASE)
     sql = re.sub(r"OPERATOR\s*\(\s*pg_catalog\.([^)\s]+)\s*\)", r"\1", sql, flags=re.IGNORECASE)
-    sql = re.sub(r"'(\w+)'\s*::\s*(pg_catalog\.)?regclass",
-                 lambda m: str(CATALOG_RELATIONS.get(m.group(1).lower(), 0)), sql, flags=re.IGNORECASE)
-    sql = re.sub(r"::\s*(pg_catalog\.)?(regclass|regtype|regproc|regprocedure|regnamespace|regrole|oid)\b",
-                 "::BIGINT", sql, flags=re.IGNORECASE)
-    sql = re.sub(r"::\s*(pg_catalog\.)?name\b", "::VARCHAR", sql, flags=re.IGNORECASE)
+    # a relation named by a string (psql's 'pg_catalog.pg_class'::regclass, a bound parameter): its OID;
+    # other casts to OID types are DuckDB types of the same names (`OID_TYPES`)
+    sql = re.sub(r"('[^']*'|\$\d+)\s*::\s*(\"?pg_catalog\"?\.)?regclass\b", r"pgcat.regclass_of(\1)", sql,
+                 flags=re.IGNORECASE)
+    sql = re.sub(r"CAST\s*\(\s*('[^']*'|\$\d+)\s+AS\s+(\"?pg_catalog\"?\.)?regclass\s*\)", r"pgcat.regclass_of(\1)",
+                 sql, flags=re.IGNORECASE)
+    sql = re.sub(r"\bjson_build_object\s*\(", "json_object(", sql, flags=re.IGNORECASE)
     sql = re.sub(r"::\s*\"?pg_catalog\"?\.", "::", sql, flags=re.IGNORECASE)
     sql = re.sub(r"(?<![.\w])version\s*\(\s*\)", "pgcat.version()", sql, flags=re.IGNORECASE)
     # a function qualified with pg_catalog: ours where we define it, else DuckDB's own (unnest,
@@ -306,10 +339,12 @@ def _build(tables: Sequence[GoldTable]) -> duckdb.DuckDBPyConnection:
     db.execute("""CREATE VIEW pgcat.pg_tables AS SELECT 'gold' AS schemaname, relname AS tablename,
         'lakehouse' AS tableowner, NULL::VARCHAR AS tablespace, false AS hasindexes, false AS hasrules,
         false AS hastriggers, false AS rowsecurity FROM pgcat.pg_class WHERE relnamespace = 16385""")
-    db.execute("CREATE TABLE pgcat.pg_settings AS SELECT * FROM (VALUES ('server_version', '14.0'), "
-               "('search_path', 'gold'), ('max_identifier_length', '63')) AS t(name, setting)")
+    db.execute("CREATE TABLE pgcat.pg_settings (name VARCHAR, setting VARCHAR)")
+    db.executemany("INSERT INTO pgcat.pg_settings VALUES (?, ?)", list(SETTINGS.items()))
     for name, columns in EMPTY_TABLES.items():
         db.execute(f"CREATE TABLE pgcat.{name} ({columns})")
+    for name, kind in OID_TYPES.items():
+        db.execute(f"CREATE TYPE pgcat.{name} AS {kind}")
     for macro in MACROS:
         db.execute(f"CREATE MACRO pgcat.{macro}")
     db.execute("""CREATE TABLE pgis.tables AS SELECT 'lakehouse' AS table_catalog, 'gold' AS table_schema,
@@ -327,7 +362,7 @@ def _build(tables: Sequence[GoldTable]) -> duckdb.DuckDBPyConnection:
         'lakehouse' AS schema_owner FROM pgcat.pg_namespace""")
     db.execute("CREATE TABLE pgis.views (table_catalog VARCHAR, table_schema VARCHAR, table_name VARCHAR, "
                "view_definition VARCHAR)")
-    db.execute("SET search_path = 'pgcat,pgis'")
+    db.execute(SEARCH_PATH)
     db.execute("SET enable_external_access = false")
     db.execute("SET lock_configuration = true")
     return db

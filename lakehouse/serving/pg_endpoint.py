@@ -43,7 +43,7 @@ from sqlglot.errors import ParseError
 
 from lakehouse.config import Config
 from lakehouse.serving import pg_wire as w
-from lakehouse.serving.pg_catalog import GoldTable, PgCatalog, check_catalog_functions, columns_of
+from lakehouse.serving.pg_catalog import SETTINGS, GoldTable, PgCatalog, check_catalog_functions, columns_of
 from lakehouse.serving.query_server import EngineUnavailable
 from lakehouse.serving.security import UnsafeBinding, is_local
 from lakehouse.serving.sql_guard import QueryRejected, check_query
@@ -54,15 +54,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 OWN_THREADS = 2  # the endpoint's own blocking work: catalog queries, table listings and versions
 SESSION = re.compile(r"^\s*(SET|RESET|SHOW|BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|DISCARD|"
-                     r"DEALLOCATE|CLOSE|UNLISTEN)\b", re.IGNORECASE)
+                     r"DEALLOCATE|CLOSE|UNLISTEN|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 CATALOG_TEXT = re.compile(r"\b(pg_catalog|information_schema)\s*\.", re.IGNORECASE)
-SETTINGS = {  # what SHOW answers; SET changes nothing
-    "transaction_isolation": "read committed", "transaction isolation level": "read committed",
-    "search_path": "gold", "server_version": w.SERVER_PARAMETERS["server_version"], "timezone": "UTC",
-    "datestyle": "ISO, MDY", "client_encoding": "UTF8", "server_encoding": "UTF8",
-    "standard_conforming_strings": "on", "max_identifier_length": "63", "default_transaction_read_only": "on",
-    "transaction_read_only": "on", "lc_collate": "C", "integer_datetimes": "on", "statement_timeout": "0",
-}
 DATED = re.compile(r"(\d{4}-\d{2}-\d{2})( \d{2}:\d{2}:\d{2}(?:\.\d+)?)?(?: ?[+-]\d{2}(?::?\d{2})?)?")
 NUMBERS = (w.INT2, w.INT4, w.INT8, w.FLOAT4, w.FLOAT8, w.NUMERIC, w.OID)
 REFUSED = "42501"
@@ -122,6 +115,16 @@ def bind(tree: Any, values: Sequence[Any], oids: Sequence[int]) -> str:
         index = int(name) - 1
         node.replace(_literal(values[index], oids[index] if index < len(oids) else 0))
     return str(bound.sql(dialect="spark", comments=False))
+
+
+def _table_qualified(tree: exp.Expr) -> exp.Expr:
+    """Columns named `schema.table.column` (SQLAlchemy writes `gold.daily_sales.units` for a table
+    with a schema) as `table.column`, which every engine resolves against `FROM gold.daily_sales`."""
+    for column in tree.find_all(exp.Column):
+        if column.args.get("db") is not None and column.args.get("table") is not None:
+            column.set("db", None)
+            column.set("catalog", None)
+    return tree
 
 
 def _refused(exc: QueryRejected) -> w.PgError:
@@ -214,7 +217,7 @@ class LakehouseBackend:
             except QueryRejected as exc:
                 raise _refused(exc) from None
             return Statement(text, "catalog", oids)
-        statement = Statement(text, "gold", oids, tree)
+        statement = Statement(text, "gold", oids, _table_qualified(tree))
         try:  # refused at Parse, as a server refuses a statement it cannot plan
             check_query(bind(tree, [None] * len(oids), oids), self.tables())
         except QueryRejected as exc:

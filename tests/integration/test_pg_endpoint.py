@@ -408,3 +408,56 @@ def test_psql_shows_the_column_comments_the_table_declares(server: Server) -> No
     expected = {**daily_sales.COMMENTS, **kept}
     assert daily_sales.COMMENTS.keys() - kept.keys()  # some columns show the declared comment
     assert {c: described.get(c) for c in expected} == expected
+
+
+# PostgreSQL's names for the Delta types of the test lake, as SQLAlchemy's dialect writes them
+PG_TYPE_OF_DELTA = {"date": "DATE", "string": "TEXT", "long": "BIGINT", "integer": "INTEGER",
+                    "double": "DOUBLE PRECISION", "boolean": "BOOLEAN", "timestamp": "TIMESTAMP WITH TIME ZONE"}
+
+
+def _pg_type(delta_type: str) -> str:
+    if delta_type.startswith("decimal("):
+        precision, scale = delta_type.removeprefix("decimal(").removesuffix(")").split(",")
+        return f"NUMERIC({precision}, {scale})"
+    return PG_TYPE_OF_DELTA[delta_type]
+
+
+def test_sqlalchemy_reflects_gold_and_queries_it(server: Server, expected: list) -> None:
+    """What a BI tool built on SQLAlchemy (Superset) does: its PostgreSQL dialect's reflection, then a
+    query SQLAlchemy writes itself (columns qualified by schema and table, a bound date)."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+    from deltalake import DeltaTable
+
+    from lakehouse.config import load_config
+
+    url = f"postgresql+psycopg://analyst:{KEY}@127.0.0.1:{server.pg_port}/lakehouse"
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        inspector = sa.inspect(engine)
+        assert "gold" in inspector.get_schema_names()
+        gold = server.data_dir / "lake" / "gold"
+        hidden = load_config("test", environ={}).serving.hidden_tables
+        served = sorted(p.name for p in gold.iterdir() if f"gold.{p.name}" not in hidden)
+        assert inspector.get_table_names(schema="gold") == served
+        for table in served:
+            schema = DeltaTable(str(gold / table)).schema()
+            want = [(f.name, _pg_type(f.type.type)) for f in schema.fields]
+            columns = inspector.get_columns(table, schema="gold")
+            assert [(c["name"], c["type"].compile(dialect=engine.dialect)) for c in columns] == want
+        assert inspector.get_pk_constraint("daily_sales", schema="gold")["constrained_columns"] == []
+        assert inspector.get_indexes("daily_sales", schema="gold") == []
+
+        sales = sa.Table("daily_sales", sa.MetaData(), schema="gold", autoload_with=engine)
+        query = (sa.select(sales.c.country, sa.func.sum(sales.c.units).label("units"),
+                           sa.func.sum(sales.c.revenue_eur).label("revenue"))
+                 .where(sales.c.order_date >= dt.date(2026, 3, 11))
+                 .group_by(sales.c.country).order_by(sales.c.country))
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+            assert [(c, int(u), format(r, "f")) for c, u, r in rows] == expected
+            with pytest.raises(sa.exc.ProgrammingError, match="silver.customers"):
+                conn.execute(sa.text("SELECT * FROM silver.customers"))
+    finally:
+        engine.dispose()
