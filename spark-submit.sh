@@ -10,7 +10,7 @@
 #   --jars jvm/target/jars/*.jar           when `mvn -f jvm/pom.xml dependency:copy-dependencies` fetched them:
 #                                          Delta and Kafka's source; plus jvm/s3a/target/jars/*.jar (hadoop-aws and
 #                                          the AWS SDK bundle, 558 MB) when LAKEHOUSE_LAKE_URI or
-#                                          LAKEHOUSE_LANDING_URI is on object storage (s3:// or s3a://)
+#                                          LAKEHOUSE_LANDING_URI is on object storage (s3:// or s3a://, any case)
 #   --packages io.delta:delta-spark_2.13:$DELTA_VERSION,...   the same from Maven, otherwise (or when
 #                                          LAKEHOUSE_USE_PACKAGES=1)
 #   with a standalone master on this machine (spark://127.0.0.1:P, spark://localhost:P: the cluster
@@ -29,7 +29,12 @@ HADOOP_VERSION="${HADOOP_VERSION:-3.4.1}"
 jars_dir="${LAKEHOUSE_JARS_DIR:-$here/jvm/target/jars}"
 s3a_jars_dir="${LAKEHOUSE_S3A_JARS_DIR:-$here/jvm/s3a/target/jars}"
 on_s3=0
-[[ "${LAKEHOUSE_LAKE_URI:-}" == s3*://* || "${LAKEHOUSE_LANDING_URI:-}" == s3*://* ]] && on_s3=1
+# A URI's scheme is case-insensitive, as the lakehouse's config reads it (S3://, s3a://, S3A://).
+shopt -s nocasematch
+for uri in "${LAKEHOUSE_LAKE_URI:-}" "${LAKEHOUSE_LANDING_URI:-}"; do
+  [[ "$uri" == s3://* || "$uri" == s3a://* ]] && on_s3=1
+done
+shopt -u nocasematch
 
 dry_run=0
 submit_opts=()

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lakehouse.files import Location
+from lakehouse.files import Location, uri_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
@@ -25,6 +25,8 @@ ENV_PREFIX = "LAKEHOUSE_"
 # Shorthands for the variables users set most; everything else uses the A__B__C form.
 ENV_SHORTHANDS = {"DATA_DIR": "data_dir", "ENGINE": "engine.kind", "LAKE_URI": "storage.lake_uri",
                   "LANDING_URI": "sources.landing_uri"}
+# Settings whose variables are taken as they are, not read as YAML.
+ENV_VERBATIM = {"data_dir", "storage.lake_uri", "sources.landing_uri"}
 # Variables that belong to other parts of the product, not to this config file.
 ENV_IGNORED = {"API_KEYS", "CRM_URL", "CRM_TOKEN", "KAFKA_BOOTSTRAP", "CONF_DIR", "ENV",
                # scripts/test.sh's
@@ -36,11 +38,21 @@ class ConfigError(ValueError):
 
 
 def _checked_uri(value: str | None) -> str | None:
-    """A local path (made absolute) or an s3:// URI; anything else is an error naming the key."""
+    """A local path (made absolute) or an `s3://` URI (the scheme in lower case) that every engine
+    takes as it is; anything else is a ValueError saying which character or part is wrong (never
+    repeating a credential given in the URI)."""
     if not value:
         return None
-    location = Location(value)  # ValueError: not a local path or an s3:// URI
-    return str(location) if not location.is_local else str(Path(value).expanduser().absolute())
+    problem = uri_problem(value)
+    if problem is None:
+        location = Location(value)
+        if not location.is_local:
+            return str(location)
+        value = str(location.local_path.expanduser().absolute())
+        problem = uri_problem(value)  # the home folder or the working directory may hold a space
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 class _Frozen(BaseModel):
@@ -281,7 +293,8 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         if suffix in ENV_IGNORED:
             continue
         key = ENV_SHORTHANDS.get(suffix) or suffix.lower().replace("__", ".")
-        overrides[key] = yaml.safe_load(value) if value else None
+        # paths as typed: YAML would drop what follows ` #` as a comment and read `a: b` as a mapping
+        overrides[key] = (value if key in ENV_VERBATIM else yaml.safe_load(value)) if value else None
     return overrides
 
 
@@ -324,6 +337,24 @@ def load_config(
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"])
-        source = next((src for k, src in origin.items() if key == k or key.startswith(f"{k}.")), "defaults")
-        raise ConfigError(f"config key '{key}' from {source}: {error['msg']}") from None
-    return config.model_copy(update={"data_dir": config.data_dir.expanduser().absolute()})
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"config key '{key}' from {_source(origin, key)}: {message}") from None
+    config = config.model_copy(update={"data_dir": config.data_dir.expanduser().absolute()})
+    _check_default_locations(config, origin)
+    return config
+
+
+def _source(origin: Mapping[str, str], key: str) -> str:
+    return next((src for k, src in origin.items() if key == k or key.startswith(f"{k}.")), "defaults")
+
+
+def _check_default_locations(config: Config, origin: Mapping[str, str]) -> None:
+    """The lake and the landing zone that `data_dir` holds when their own settings are not given
+    must be paths the engines take as well (`lakehouse.files.uri_problem`)."""
+    defaults = (("lake", config.storage.lake_uri, config.lake_dir, "storage.lake_uri"),
+                ("landing zone", config.sources.landing_uri, config.sources_dir, "sources.landing_uri"))
+    for what, given, folder, setting in defaults:
+        problem = None if given else uri_problem(str(folder))
+        if problem is not None:
+            raise ConfigError(f"config key 'data_dir' from {_source(origin, 'data_dir')}: the {what} under it "
+                              f"({folder}): {problem} (or set {setting})")

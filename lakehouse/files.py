@@ -30,6 +30,7 @@ import contextlib
 import fnmatch
 import os
 import posixpath
+import re
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,69 @@ S3_SCHEMES = ("s3", "s3a")
 class StorageError(RuntimeError):
     """Object storage cannot be reached or refused a request; the one-line message names the
     endpoint and the bucket, never a credential."""
+
+
+# What a lake or landing URI may hold, beyond its scheme (docs/object_storage.md, "Which URIs").
+# Measured on Sail 0.7.2: a space, a non-ASCII letter, `"`, `#`, `%`, `` ` ``, `\` or `~` in a local
+# path is written percent-encoded (`a b` becomes a folder `a%20b`) while delta-rs writes the path
+# as given, so one lake is split between two folders; `'` breaks `LOCATION '...'`, `?` cuts the
+# path short, `[`, `{` and `*` are read as glob patterns. On S3 the same characters are escaped or
+# cut by URL parsers (a `#` starts a fragment, `%XX` is decoded by some clients and not others).
+# So both take a conservative set that every engine, delta-rs and pyarrow read alike.
+_SAFE_PATH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-=/")
+_SAFE_BUCKET = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+SAFE_PATH_TEXT = "letters, digits and . _ - = /"
+
+
+def _character(text: str, at: int) -> str:
+    """The character of `text` at `at`, named for a one-line message."""
+    char = text[at]
+    if char == " ":
+        return "a space"
+    if char == "%" and len(text) > at + 2 and all(c in "0123456789abcdefABCDEF" for c in text[at + 1:at + 3]):
+        return f"the percent-escape '{text[at:at + 3]}'"
+    if not char.isprintable():
+        return f"the control character U+{ord(char):04X}"
+    if not char.isascii():
+        return f"the non-ASCII character '{char}' (U+{ord(char):04X})"
+    if char in "'\"":
+        return f"a quote ({char})"
+    return f"the character '{char}'"
+
+
+def uri_problem(text: str) -> str | None:
+    """Why `text` cannot be a lake or landing location, in words that never repeat a credential;
+    None when it can: a local path, or `s3://bucket/prefix` (`s3a://` too, any case), whose path
+    holds only `SAFE_PATH_TEXT` and whose bucket is a plain S3 bucket name."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) or scheme.lower() == "file":
+        path = rest if sep and scheme.lower() == "file" else text
+        bad = next((i for i, c in enumerate(path) if c not in _SAFE_PATH and not (i == 0 and c == "~")), None)
+        if bad is None:
+            return None
+        return (f"{_character(path, bad)} is not allowed in a local path (the engines and delta-rs do not all "
+                f"read it as written); use {SAFE_PATH_TEXT}")
+    if scheme.lower() not in S3_SCHEMES:
+        return f"'{scheme}://' is not a scheme the lake takes: a local path or s3://bucket/prefix"
+    if "@" in rest:  # user info: `s3://KEY:SECRET@bucket` (nothing of it is repeated here)
+        return ("credentials do not belong in the URI: give them in AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (s3://bucket/prefix)")
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        return "an S3 URI names a bucket (s3://bucket/prefix)"
+    bad = next((i for i, c in enumerate(bucket) if c not in _SAFE_BUCKET), None)
+    if bad is not None:
+        return (f"{_character(bucket, bad)} is not allowed in an S3 bucket name: use lowercase letters, "
+                "digits, '-' and '.'")
+    if not 3 <= len(bucket) <= 63 or not (bucket[0] + bucket[-1]).isalnum():
+        return ("an S3 bucket name has 3 to 63 characters and starts and ends with a lowercase letter or a "
+                "digit")
+    bad = next((i for i, c in enumerate(key) if c not in _SAFE_PATH), None)
+    if bad is not None:
+        return f"{_character(key, bad)} is not allowed in an S3 prefix: use {SAFE_PATH_TEXT}"
+    if {".", ".."} & set(key.split("/")):
+        return "an S3 prefix has no '.' or '..' part: S3 keys are not folders"
+    return None
 
 
 def _truthy(value: str | None) -> bool:

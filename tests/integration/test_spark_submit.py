@@ -71,3 +71,24 @@ def test_the_driver_uses_the_class_archive_beside_the_jars_unless_told_otherwise
     assert f"-XX:SharedArchiveFile={tmp_path / 'spark-classes.jsa'}" in _dry_run(jars).replace("\\", "")
     own = _dry_run(jars, "--driver-java-options", "-Dmine=1")
     assert "SharedArchiveFile" not in own and "-Dmine=1" in own  # the user's options are not overridden
+
+
+@pytest.mark.parametrize(("variable", "uri", "s3a"), [
+    ("LAKEHOUSE_LAKE_URI", "s3://lake/x", True),
+    ("LAKEHOUSE_LAKE_URI", "S3://lake/x", True),
+    ("LAKEHOUSE_LANDING_URI", "S3A://lake/x", True),
+    ("LAKEHOUSE_LANDING_URI", "s3a://lake/x", True),
+    ("LAKEHOUSE_LAKE_URI", "s3x://lake/x", False),
+    ("LAKEHOUSE_LAKE_URI", "/data/s3://lake", False),
+])
+def test_s3a_jars_are_added_for_an_s3_uri_in_any_case(tmp_path: Path, variable: str, uri: str, s3a: bool) -> None:
+    """The config takes `S3://` as `s3://` (a URI's scheme is case-insensitive): so does the script."""
+    jars, s3a_jars = tmp_path / "jars", tmp_path / "s3a"
+    for folder, name in ((jars, "delta-spark_2.13-4.0.1.jar"), (s3a_jars, "hadoop-aws-3.4.1.jar")):
+        folder.mkdir()
+        (folder / name).write_bytes(b"")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+    env |= {"LAKEHOUSE_JARS_DIR": str(jars), "LAKEHOUSE_S3A_JARS_DIR": str(s3a_jars), variable: uri}
+    command = subprocess.run([str(PROJECT_ROOT / "spark-submit.sh"), "--dry-run", "gold_daily_sales"],
+                             capture_output=True, text=True, check=True, env=env).stdout
+    assert ("hadoop-aws-3.4.1.jar" in command) is s3a, command

@@ -100,3 +100,86 @@ def test_the_test_runners_variables_are_not_config_keys(conf_dir: Path) -> None:
     assert "LAKEHOUSE_TEST_STORE_DURATIONS" in names
     environ = dict.fromkeys(names, "1")
     assert load_config("dev", conf_dir=conf_dir, environ=environ) == load_config("dev", conf_dir=conf_dir, environ={})
+
+
+@pytest.mark.parametrize("variable", ["LAKEHOUSE_LAKE_URI", "LAKEHOUSE_LANDING_URI"])
+@pytest.mark.parametrize(("uri", "named"), [
+    ("s3://lake-bucket/my lake", "a space"),
+    ("s3://lake-bucket/lake\u00e9", "'\u00e9' (U+00E9)"),
+    ("s3://lake-bucket/it's", "a quote (')"),
+    ('s3://lake-bucket/"lake"', 'a quote (")'),
+    ("s3://lake-bucket/my%20lake", "'%20'"),
+    ("s3://lake-bucket/lake#2", "'#'"),
+    ("s3://lake-bucket/lake?v=2", "'?'"),
+    ("s3://lake-bucket/a/../lake", "'..'"),
+    ("s3://Lake_Bucket/lake", "'L'"),
+    ("s3://lake bucket/lake", "a space"),
+    ("/tmp/my lake", "a space"),
+    ("/tmp/lake\u00e9", "'\u00e9' (U+00E9)"),
+    ("/tmp/it's", "a quote (')"),
+    ("/tmp/lake#2", "'#'"),
+    ("/tmp/lake?2", "'?'"),
+    ("/tmp/my%20lake", "'%20'"),
+    ("gs://lake-bucket/lake", "'gs://'"),
+])
+def test_a_uri_the_engines_cannot_take_is_refused_naming_the_setting_and_the_character(
+    conf_dir: Path, variable: str, uri: str, named: str
+) -> None:
+    key = {"LAKEHOUSE_LAKE_URI": "storage.lake_uri", "LAKEHOUSE_LANDING_URI": "sources.landing_uri"}[variable]
+    with pytest.raises(ConfigError) as info:
+        load_config("dev", conf_dir=conf_dir, environ={variable: uri})
+    message = str(info.value)
+    assert message.startswith(f"config key '{key}' from environment: ") and named in message, message
+    assert "\n" not in message and "Value error" not in message
+
+
+@pytest.mark.parametrize("uri", ["s3://AKIAEXAMPLE:wJalr/XUtnFEMI@lake-bucket/lake",
+                                 "s3://AKIAEXAMPLE:wJalrXUtnFEMI@lake-bucket/lake", "S3A://user@lake-bucket/lake"])
+def test_credentials_in_a_uri_are_refused_without_repeating_them(conf_dir: Path, uri: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config("dev", conf_dir=conf_dir, environ={"LAKEHOUSE_LAKE_URI": uri})
+    message = str(info.value)
+    assert "credentials do not belong in the URI" in message
+    for part in ("AKIAEXAMPLE", "wJalr", "XUtnFEMI", "user"):
+        assert part not in message
+
+
+@pytest.mark.parametrize(("uri", "kept"), [
+    ("s3://lake-bucket/lake", "s3://lake-bucket/lake"),
+    ("S3://lake-bucket/lake/", "s3://lake-bucket/lake"),  # a scheme is case-insensitive
+    ("s3a://lake-bucket/date=2026-01-01/v1.2_x", "s3://lake-bucket/date=2026-01-01/v1.2_x"),
+    ("s3://lake.bucket-1", "s3://lake.bucket-1"),
+])
+def test_plain_s3_uris_are_taken(conf_dir: Path, uri: str, kept: str) -> None:
+    assert load_config("dev", conf_dir=conf_dir, environ={"LAKEHOUSE_LAKE_URI": uri}).storage.lake_uri == kept
+
+
+def test_local_paths_are_made_absolute_and_checked_as_such(conf_dir: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_config("dev", conf_dir=conf_dir, environ={"LAKEHOUSE_LAKE_URI": f"file://{tmp_path}/lake"}
+                       ).storage.lake_uri == f"{tmp_path}/lake"
+    spaced = tmp_path / "My Projects"
+    spaced.mkdir()
+    monkeypatch.chdir(spaced)  # a relative path under a folder with a space
+    with pytest.raises(ConfigError, match="'storage.lake_uri' from environment: a space is not allowed"):
+        load_config("dev", conf_dir=conf_dir, environ={"LAKEHOUSE_LAKE_URI": "lake"})
+
+
+def test_a_data_dir_that_would_hold_such_a_lake_is_refused_unless_the_lake_is_elsewhere(
+    conf_dir: Path, tmp_path: Path
+) -> None:
+    spaced = str(tmp_path / "my data")
+    with pytest.raises(ConfigError) as info:
+        load_config("dev", {"data_dir": spaced}, conf_dir=conf_dir, environ={})
+    assert str(info.value).startswith("config key 'data_dir' from command line: the lake under it")
+    assert "a space" in str(info.value) and "storage.lake_uri" in str(info.value)
+    environ = {"LAKEHOUSE_LAKE_URI": "s3://lake-bucket/lake", "LAKEHOUSE_LANDING_URI": "s3://lake-bucket/sources"}
+    assert load_config("dev", {"data_dir": spaced}, conf_dir=conf_dir, environ=environ).data_dir == Path(spaced)
+
+
+def test_path_variables_are_taken_as_typed_not_as_yaml(conf_dir: Path) -> None:
+    """YAML would read ` #2` as a comment (a lake silently elsewhere) and `a: b` as a mapping."""
+    with pytest.raises(ConfigError, match="'storage.lake_uri' from environment: a space"):
+        load_config("dev", conf_dir=conf_dir, environ={"LAKEHOUSE_LAKE_URI": "/tmp/lake #2"})
+    with pytest.raises(ConfigError, match="'storage.lake_uri' from environment: .*':'"):
+        load_config("dev", conf_dir=conf_dir, environ={"LAKEHOUSE_LAKE_URI": "/tmp/a: b"})
