@@ -32,6 +32,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse import jvm_archive
 from lakehouse.config import Config
+from lakehouse.files import S3Settings
 
 log = logging.getLogger(__name__)
 
@@ -200,13 +201,30 @@ def _spark_session(config: Config) -> SparkSession:
     return _remember(session, _spark_profile(session.sparkContext.master or ""))
 
 
+def _s3(config: Config) -> S3Settings | None:
+    """The S3 settings of the lake or the landing zone when either is on object storage."""
+    return next((loc.s3 for loc in (config.lake, config.landing) if loc.s3 is not None), None)
+
+
 def s3a_settings(config: Config) -> dict[str, str]:
     """S3A settings from the standard AWS_* variables when the lake or the landing zone is on
     object storage (none otherwise). `s3://` is mapped to S3A too, so the JVM takes the same URIs
     as Sail and delta-rs; Delta picks its S3 log store (S3SingleDriverLogStore) for both schemes.
     Spark redacts the keys in its UI and logs (`spark.redaction.regex`)."""
-    s3 = next((loc.s3 for loc in (config.lake, config.landing) if loc.s3 is not None), None)
+    s3 = _s3(config)
     return s3.hadoop_conf() if s3 is not None else {}
+
+
+def export_s3_defaults(config: Config) -> None:
+    """Put the region and, for an http:// endpoint, AWS_ALLOW_HTTP into this process's environment
+    when the lake or the landing zone is on S3, as the project's own clients default them: Sail
+    reads only the environment (without them it fails with "failed to resolve region" or "URL
+    scheme is not allowed"), and a JVM started from here inherits it. Never a credential."""
+    s3 = _s3(config)
+    for name, value in (s3.engine_env() if s3 is not None else {}).items():
+        if os.environ.get(name) != value:
+            log.info("engine environment: %s=%s (as the project's S3 clients use it)", name, value)
+            os.environ[name] = value
 
 
 CREDENTIAL_KEYS = {  # S3A's credential settings -> the variables S3A's default chain reads instead
@@ -239,6 +257,7 @@ def _remote_session(url: str, config: Config) -> SparkSession:
 def get_session(config: Config) -> SparkSession:
     """Return the session for `config.engine`, creating it on first use (getOrCreate)."""
     kind = config.engine.kind
+    export_s3_defaults(config)  # before the engine first opens a bucket
     if kind == "embedded":
         port = _start_embedded_server()
         return _remember(_remote_session(f"sc://127.0.0.1:{port}", config), EMBEDDED)

@@ -212,6 +212,15 @@ class S3Settings:
                 conf["spark.hadoop.fs.s3a.session.token"] = self.session_token
         return conf
 
+    def engine_env(self) -> dict[str, str]:
+        """The variables an engine that reads them itself (Sail) needs to reach S3 as this layer
+        does: the region (AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1) and, for an
+        `http://` endpoint, AWS_ALLOW_HTTP. Never a credential."""
+        env = {"AWS_REGION": self.region}
+        if self.allow_http:
+            env["AWS_ALLOW_HTTP"] = "true"
+        return env
+
     def secrets(self) -> tuple[str, ...]:
         """The values that must never be shown."""
         return tuple(v for v in (self.secret_key, self.session_token) if v)

@@ -107,6 +107,29 @@ def test_a_killed_writer_is_taken_over_and_files_landed_meanwhile_are_ingested(s
     assert not lock.exists()
 
 
+def test_a_run_on_the_project_server_needs_neither_aws_region_nor_aws_allow_http(
+    small_world: Config, s3_server, engine: str, tmp_path: Path
+) -> None:
+    """Sail reads AWS_REGION and AWS_ALLOW_HTTP itself, where the project's own clients default
+    them (a region; plain http for an http:// endpoint): the engine is given the same defaults."""
+    if engine == "spark":
+        pytest.skip("Apache Spark reaches S3 through S3A settings made from the same defaults (its region, "
+                    "TLS off for http://), not from these variables: the environment is Sail's")
+    root = lakes.new_bucket(s3_server, "noregion")
+    lakes.sources_on_s3(small_world, root, tmp_path)
+    unset = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ALLOW_HTTP")
+    env = {k: v for k, v in _env(s3_server, root).items() if k not in unset}
+    assert env["AWS_ENDPOINT_URL"].startswith("http://")
+    done = lakes.lakehouse("embedded", tmp_path, env, "run", "bronze")
+    assert done.returncode == 0, done.stderr[-3000:]
+    names = delta_tables(small_world.lake, ("bronze",))
+    assert delta_tables(root / "lake", ("bronze",)) == names
+    for table in names:
+        name = table.split(".")[1]
+        expected = delta_table(small_world.lake / "bronze" / name).to_pyarrow_table().num_rows
+        assert delta_table(root / "lake" / "bronze" / name).to_pyarrow_table().num_rows == expected, table
+
+
 @pytest.mark.parametrize("problem", ["wrong credentials", "missing bucket"])
 def test_an_unreachable_store_is_one_line_naming_endpoint_and_bucket(s3_world, s3_server, problem: str) -> None:
     config, env, root = s3_world
