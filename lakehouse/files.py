@@ -241,6 +241,7 @@ class Entry:
 
 
 _FILESYSTEMS: dict[S3Settings, pafs.FileSystem] = {}
+_BUCKETS_FOUND: set[tuple[S3Settings, str | None]] = set()  # buckets this process has seen exist
 
 
 def _s3_filesystem(settings: S3Settings) -> pafs.FileSystem:
@@ -392,20 +393,32 @@ class Location:
         given (a local folder always can)."""
         if self._s3 is None:
             return
+        self._require_bucket(again=True)
         with self._errors():
-            bucket = self.fs.get_file_info(self.bucket or "")
-            if bucket.type == pafs.FileType.NotFound:
-                raise OSError("the bucket does not exist")
             self.fs.get_file_info(pafs.FileSelector(self._path, allow_not_found=True))
+
+    def _require_bucket(self, again: bool = False) -> None:
+        """Raise `StorageError` when this location's bucket does not exist. A bucket found once is
+        not asked about again in this process, unless `again`."""
+        assert self._s3 is not None
+        seen = (self._s3, self.bucket)
+        if seen in _BUCKETS_FOUND and not again:
+            return
+        with self._errors():
+            if self.fs.get_file_info(self.bucket or "").type == pafs.FileType.NotFound:
+                raise OSError("the bucket does not exist")
+        _BUCKETS_FOUND.add(seen)
 
     def list(self, recursive: bool = False) -> list[Entry]:
         """What is directly under this folder (everything below it with `recursive`), sorted by
-        name; nothing when the folder does not exist."""
+        name; nothing when the folder does not exist. `StorageError` when its bucket does not."""
         if self._s3 is None:
             return self._list_local(recursive)
         selector = pafs.FileSelector(self._path, allow_not_found=True, recursive=recursive)
         with self._errors():
             infos = self.fs.get_file_info(selector)
+        if not infos:  # an empty folder, or no bucket at all: never read a missing bucket as empty
+            self._require_bucket()
         entries = []
         for info in infos:
             path = info.path.replace(os.sep, "/") if self._s3 else info.path

@@ -68,8 +68,12 @@ SOURCE_JOBS = ("bronze_app_db", "bronze_fx", *LANDING_FOLDERS)  # local checks f
 def missing_all(config: Config, jobs: list[str]) -> bool:
     """Whether none of the sources of these ingestion jobs is there (False when `jobs` has none).
     Stops looking at the first one found, so object storage is asked only when nothing local is
-    there."""
+    there. Raises `StorageError` when these jobs read a landing zone on object storage that cannot
+    be reached (a missing bucket, refused credentials): the run stops before it writes anything,
+    rather than ingesting nothing from there and ending well."""
     ingest = [job for job in SOURCE_JOBS if job in jobs]
+    if any(job in LANDING_FOLDERS for job in ingest):
+        config.landing.check()
     return bool(ingest) and not any(find_source(config, job).present for job in ingest)
 
 

@@ -130,21 +130,36 @@ def test_a_run_on_the_project_server_needs_neither_aws_region_nor_aws_allow_http
         assert delta_table(root / "lake" / "bronze" / name).to_pyarrow_table().num_rows == expected, table
 
 
-@pytest.mark.parametrize("problem", ["wrong credentials", "missing bucket"])
+@pytest.mark.parametrize("problem", ["wrong credentials", "missing bucket", "missing landing bucket"])
 def test_an_unreachable_store_is_one_line_naming_endpoint_and_bucket(s3_world, s3_server, problem: str) -> None:
     config, env, root = s3_world
-    bucket = root.bucket
-    if problem == "wrong credentials":
+    lake = lakes.new_bucket(s3_server, "untouched") / "lake"  # a lake the failed run must leave empty
+    env = {**env, "LAKEHOUSE_LAKE_URI": str(lake)}
+    if problem == "wrong credentials":  # refused by the landing's bucket or the lake's, whichever is asked first
+        buckets = {root.bucket, lake.bucket}
         env = {**env, "AWS_SECRET_ACCESS_KEY": "not-the-secret-" + uuid.uuid4().hex}
     else:
-        bucket = f"missing-{uuid.uuid4().hex[:8]}"
-        env = {**env, "LAKEHOUSE_LAKE_URI": f"s3://{bucket}/lake"}
+        buckets = {f"missing-{uuid.uuid4().hex[:8]}"}
+        variable, folder = ("LAKEHOUSE_LAKE_URI", "lake") if problem == "missing bucket" else \
+            ("LAKEHOUSE_LANDING_URI", "sources")
+        env = {**env, variable: f"s3://{next(iter(buckets))}/{folder}"}
     done = _lakehouse(config, env, "run")
-    assert done.returncode == 1
+    assert done.returncode == 1, done.stdout + done.stderr
     errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1, done.stderr
-    assert s3_server.endpoint in errors[0] and f"bucket {bucket}" in errors[0], errors[0]
+    assert s3_server.endpoint in errors[0] and any(f"bucket {b}" in errors[0] for b in buckets), errors[0]
     assert "Traceback" not in done.stderr and env["AWS_SECRET_ACCESS_KEY"] not in done.stdout + done.stderr
+    assert lake.parent.list(recursive=True) == []  # nothing written: no ops record, no bronze table
+
+
+def test_tables_of_a_lake_whose_bucket_is_missing_is_one_line_naming_endpoint_and_bucket(s3_world, s3_server) -> None:
+    config, env, _ = s3_world
+    bucket = f"missing-{uuid.uuid4().hex[:8]}"
+    done = _lakehouse(config, {**env, "LAKEHOUSE_LAKE_URI": f"s3://{bucket}/lake"}, "tables")
+    assert done.returncode == 1 and done.stdout == "", done.stdout + done.stderr  # no table, not even an empty one
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert s3_server.endpoint in done.stderr and f"bucket {bucket}" in done.stderr
+    assert "the bucket does not exist" in done.stderr
 
 
 def test_a_store_stopped_mid_run_fails_in_one_line_and_the_rerun_completes(
