@@ -177,7 +177,7 @@ def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # n
                 state.config, lake, jobs, on_start=started, on_done=ended, wait_seconds=wait, full=full
             )
         except LakeBusy as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(3) from None
         except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
             err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
@@ -574,7 +574,7 @@ def backfill(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     except LakeBusy as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(3) from None
     console.print(_summary_table(summary.reports, f"lakehouse backfill {start}..{end}"))
     _report_incomplete(summary)

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lakehouse.config import Config, ConfigError, load_config
 
@@ -65,7 +66,7 @@ class State:
             with lake_lock(config.data_dir, wait, config.lake, config.storage.lock_lease_seconds):
                 yield
         except LakeBusy as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(3) from None
 
 

@@ -14,6 +14,13 @@ back after `SETTLE_SECONDS`, and a run that finds another's token there has lost
 on waiting. That closes the race on such servers unless one request takes longer than the settle
 time. Clocks of the machines that share a bucket must agree to well under `lease_seconds` (NTP).
 
+A lock object this code did not write as it writes one (not JSON, not an object, or an `expires`
+that is not a finite number: a foreign tool, a hand edit, a newer format) is neither trusted nor
+ignored: its lease is taken to end `lease_seconds` after the object was last written (the store's
+Last-Modified). A live holder of any format that rewrites it keeps the lake; a dead one's object is
+taken over as an expired lease would be. Until then a run waits, and says in one line which object
+is wrong and how (`parse_lock`); deleting the object frees the lake at once.
+
 Requests go through `obstore` (the Rust `object_store` crate that delta-rs and Sail use), which
 sends the conditional headers; `pyarrow.fs` has none (see `lakehouse.files`).
 """
@@ -24,10 +31,12 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.files import Location, StorageError
@@ -74,6 +83,41 @@ def _store(lake: Location) -> Any:
     return S3Store(lake.bucket, prefix=prefix, config=config, client_options=options, retry_config=retry)
 
 
+@dataclass(frozen=True)
+class LockRecord:
+    """The lock object as read: who holds the lake, with which token, and until when (epoch
+    seconds); `problem` says what is wrong with an object that is not a lease this code wrote."""
+
+    holder: str
+    token: object
+    expires: float
+    problem: str | None = None
+
+
+def parse_lock(body: bytes, written: float, lease_seconds: float) -> LockRecord:
+    """The lease in a lock object's `body`, written at `written` (epoch seconds). A malformed object
+    is held until `lease_seconds` after it was written (see the module docstring)."""
+    until = written + lease_seconds
+    try:
+        record = json.loads(body)
+    except ValueError:  # json's own errors, and bytes that are not text
+        return LockRecord("an unreadable lock object", None, until, "it is not JSON")
+    if not isinstance(record, dict):
+        return LockRecord("an unreadable lock object", None, until, "it is not a JSON object")
+    holder = str(record.get("holder") or "another process")
+    expires = record.get("expires")
+    number = isinstance(expires, int | float) and not isinstance(expires, bool)
+    try:
+        seconds = float(expires) if number else math.nan  # type: ignore[arg-type]
+    except OverflowError:  # an integer past any float
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        shown = "missing" if expires is None else json.dumps(expires)[:40]
+        problem = f"its 'expires' is {shown}, not a finite number of seconds since 1970"
+        return LockRecord(holder, record.get("token"), until, problem)
+    return LockRecord(holder, record.get("token"), seconds)
+
+
 class _Lease:
     """The lock object of one lake, as this process sees it."""
 
@@ -98,7 +142,7 @@ class _Lease:
                 text = text.replace(secret, "***")
             raise StorageError(f"object storage {(self.lake / LOCK_NAME).where()}: lake lock: {text}") from None
 
-    def read(self) -> tuple[dict[str, Any] | None, str | None]:
+    def read(self) -> tuple[LockRecord | None, str | None]:
         """The lock's record and ETag; (None, None) when there is none."""
         import obstore
         from obstore.exceptions import NotFoundError
@@ -109,11 +153,8 @@ class _Lease:
                 body = bytes(got.bytes())
         except (NotFoundError, FileNotFoundError):
             return None, None
-        try:
-            record = json.loads(body)
-        except ValueError:
-            record = {}  # a torn or foreign object: treated as an expired lease
-        return (record if isinstance(record, dict) else {}), got.meta.get("e_tag")
+        written = got.meta["last_modified"].timestamp()
+        return parse_lock(body, written, self.lease_seconds), got.meta.get("e_tag")
 
     def _body(self) -> bytes:
         record = {"holder": self.holder, "token": self.token, "expires": time.time() + self.lease_seconds}
@@ -136,23 +177,32 @@ class _Lease:
 
     def mine(self) -> bool:
         record, etag = self.read()
-        if record is not None and record.get("token") == self.token:
+        if record is not None and record.problem is None and record.token == self.token:
             self.etag = etag
             return True
         return False
 
     def try_take(self) -> str | None:
-        """Take the lake if it is free; None when taken, else who holds it."""
+        """Take the lake if it is free; None when taken, else why not (for `LakeBusy`)."""
         record, etag = self.read()
-        if record is not None and float(record.get("expires", 0)) > time.time():
-            return str(record.get("holder") or "another process")
-        if record is not None:
+        uri = self.lake / LOCK_NAME
+        if record is not None and record.expires > time.time():
+            if record.problem is not None:
+                return (f"the lake lock {uri} is not a lease ({record.problem}): taken as held until it has "
+                        f"gone unchanged for {self.lease_seconds:g} s ({record.expires - time.time():.0f} s more; "
+                        "delete it if no run holds the lake)")
+            return f"{record.holder} holds the lake at {self.lake}"
+        if record is not None and record.problem is not None:
+            log.warning("taking over the lake lock %s: %s, and it has not changed for %g s", uri, record.problem,
+                        self.lease_seconds)
+        elif record is not None:
             log.warning("taking over the lake lock at %s: the lease of %s expired (its holder stopped)",
-                        self.lake, record.get("holder", "an unknown holder"))
+                        self.lake, record.holder)
+        racing = f"another run taking the lake at the same moment holds the lake at {self.lake}"
         if not self.write(etag):
-            return "another run taking the lake at the same moment"
+            return racing
         time.sleep(SETTLE_SECONDS)  # a store that ignored the condition: the last writer wins
-        return None if self.mine() else "another run taking the lake at the same moment"
+        return None if self.mine() else racing
 
     def renew(self) -> None:
         if not self.mine() or not self.write(self.etag):
@@ -180,9 +230,9 @@ def lease_lock(lake: Location, wait_seconds: float = 0.0, lease_seconds: float =
     lake.check()  # a missing bucket or refused credentials: one line naming endpoint and bucket
     lease = _Lease(lake, lease_seconds, holder_text())
     deadline = time.monotonic() + wait_seconds
-    while (holder := lease.try_take()) is not None:
+    while (busy := lease.try_take()) is not None:
         if time.monotonic() >= deadline:
-            raise LakeBusy(f"{holder} holds the lake at {lake}; wait for it to finish or pass --wait SECONDS")
+            raise LakeBusy(f"{busy}; wait for it to finish or pass --wait SECONDS")
         time.sleep(min(1.0, max(0.2, lease_seconds / 10)))
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(lease, stop), name="lake-lock-heartbeat", daemon=True)

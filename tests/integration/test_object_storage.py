@@ -272,6 +272,35 @@ def test_a_run_whose_lease_was_taken_over_writes_no_more(s3_server, spark) -> No
     assert json.loads((lake / s3lock.LOCK_NAME).read_text())["token"] == taken["token"]  # not released by us
 
 
+def test_a_malformed_lock_is_a_clear_wait_and_is_taken_over_once_unchanged_for_a_lease(
+    s3_world, s3_server, engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lock object whose `expires` is not a number (a foreign tool, a hand edit) stops a writer in
+    one line naming the object and what is wrong with it, not with a traceback; its holder cannot
+    renew a format it does not write, so once it has gone unchanged for a lease it is taken over."""
+    import logging
+
+    from lakehouse import s3lock
+
+    _driver_side_only(engine)
+    config, env, _ = s3_world
+    lake = lakes.new_bucket(s3_server, "badlock") / "lake"
+    lock = lake / s3lock.LOCK_NAME
+    lock.write_text(json.dumps({"holder": "a tool", "token": "x", "expires": "soon"}))
+    long_lease = {"LAKEHOUSE_LAKE_URI": str(lake), "LAKEHOUSE_STORAGE__LOCK_LEASE_SECONDS": "600"}
+    done = _lakehouse(config, {**env, **long_lease}, "run")
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(lock) in errors[0] and "'expires' is \"soon\"" in errors[0], done.stderr
+    assert json.loads(lock.read_text())["holder"] == "a tool"  # left as it was
+
+    with caplog.at_level(logging.WARNING, logger="lakehouse.s3lock"), \
+            s3lock.lease_lock(lake, wait_seconds=30, lease_seconds=3):
+        assert json.loads(lock.read_text())["holder"] != "a tool"
+    assert any(str(lock) in r.getMessage() and "'expires'" in r.getMessage() for r in caplog.records)
+    assert not lock.exists()
+
+
 def _lost(lake: Location) -> bool:
     from lakehouse import s3lock
 

@@ -1,0 +1,38 @@
+"""The lake lock's lease record on object storage: what a lock object says, and what is wrong with
+one this code did not write (`lakehouse.s3lock.parse_lock`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lakehouse.s3lock import LockRecord, parse_lock
+
+WRITTEN, LEASE = 1_800_000_000.0, 30.0
+
+
+def test_a_lease_is_read_as_written() -> None:
+    body = b'{"holder": "a run (pid 7)", "token": "abc", "expires": 1800000012.5}'
+    assert parse_lock(body, WRITTEN, LEASE) == LockRecord("a run (pid 7)", "abc", 1_800_000_012.5)
+    assert parse_lock(b'{"token": "abc", "expires": 1800000012}', WRITTEN, LEASE).holder == "another process"
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    (b'{"holder": "h", "token": "t", "expires": "soon"}', "its 'expires' is \"soon\", not a finite number"),
+    (b'{"holder": "h", "token": "t", "expires": "1800000012"}', "its 'expires' is \"1800000012\""),
+    (b'{"holder": "h", "token": "t"}', "its 'expires' is missing"),
+    (b'{"holder": "h", "token": "t", "expires": null}', "its 'expires' is missing"),
+    (b'{"holder": "h", "token": "t", "expires": true}', "its 'expires' is true"),
+    (b'{"holder": "h", "token": "t", "expires": [1]}', "its 'expires' is [1]"),
+    (b'{"holder": "h", "token": "t", "expires": 1e999}', "its 'expires' is Infinity"),
+    (b'{"holder": "h", "token": "t", "expires": NaN}', "its 'expires' is NaN"),
+    (b'{"holder": "h", "token": "t", "expires": 1' + b"0" * 400 + b"}", "its 'expires' is 1000"),
+    (b"[1800000012]", "it is not a JSON object"),
+    (b'{"holder": "h", "tok', "it is not JSON"),
+    (b"\xff\xfe\x00", "it is not JSON"),
+])
+def test_a_malformed_lock_says_what_is_wrong_and_is_held_for_a_lease_after_it_was_written(
+    body: bytes, problem: str
+) -> None:
+    record = parse_lock(body, WRITTEN, LEASE)
+    assert record.problem is not None and record.problem.startswith(problem), record.problem
+    assert record.expires == WRITTEN + LEASE  # neither held for ever nor taken at once
