@@ -547,11 +547,17 @@ class Location:
             raise StorageError(f"object storage {self.where()}: {_first_line(exc, self._s3)}") from None
 
 
-def _first_line(exc: BaseException, s3: S3Settings) -> str:
+def _first_line(exc: BaseException, s3: S3Settings | None) -> str:
     text = " ".join(str(exc).split())[:300] or type(exc).__name__
-    for secret in s3.secrets():
+    for secret in s3.secrets() if s3 is not None else ():
         text = text.replace(secret, "***")
     return text
+
+
+def error_line(exc: BaseException, location: Location) -> str:
+    """`exc` as one line of at most 300 characters for a log, with no credential of the store that
+    reaches `location`."""
+    return _first_line(exc, location.s3)
 
 
 def delta_options(location: Location | str | os.PathLike[str]) -> dict[str, str] | None:

@@ -27,8 +27,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lakehouse.config import Config
+from lakehouse.files import StorageError, error_line
 from lakehouse.serving.cache import CACHE_CONTROL, ResponseCache, etags_in
-from lakehouse.serving.errors import error_responses
+from lakehouse.serving.errors import error_responses, store_unavailable
 from lakehouse.serving.fastsql import FastSql
 from lakehouse.serving.front import CacheFront
 from lakehouse.serving.kpis import Base, Kpi
@@ -219,6 +220,15 @@ def create_app(
         """FastAPI's 422 without the `input` (and `ctx`) it echoes: what was sent is never sent back."""
         errors = [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(StorageError)
+    @app.exception_handler(OSError)  # delta-rs reports a store it cannot reach as an OSError
+    async def store_down(request: Request, exc: Exception) -> JSONResponse:
+        """A lake whose storage cannot be read (the object store stopped, a disk gone): 503 in the
+        shape of every error; the request after the store is back is answered as usual."""
+        log.warning("%s %s answered 503: the lake cannot be read: %s", request.method, request.url.path,
+                    error_line(exc, config.lake))
+        return store_unavailable()
 
     @app.get("/health", tags=["meta"])
     async def health() -> JSONResponse:  # on the event loop: answered whatever the worker threads do

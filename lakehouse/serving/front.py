@@ -10,11 +10,18 @@ version, a request never seen) goes on to the application, which answers it and 
 
 from __future__ import annotations
 
+import logging
+
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lakehouse.files import StorageError, error_line
 from lakehouse.serving.cache import CACHE_CONTROL, CachedBody, ResponseCache, etags_in
+from lakehouse.serving.errors import store_unavailable
 from lakehouse.serving.security import KeyChecker
 from lakehouse.serving.tables import TableStore
+
+log = logging.getLogger(__name__)
 
 
 def _header(scope: Scope, name: bytes) -> bytes:
@@ -28,7 +35,7 @@ class CacheFront:
     def __init__(self, app: ASGIApp, cache: ResponseCache, store: TableStore, keys: KeyChecker) -> None:
         self.app, self.cache, self.store, self.keys = app, cache, store, keys
 
-    def _hit(self, scope: Scope) -> CachedBody | None:
+    def _hit(self, scope: Scope) -> CachedBody | Response | None:
         scheme, _, token = _header(scope, b"authorization").decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not self.keys.valid(token.strip()):
             return None
@@ -36,7 +43,13 @@ class CacheFront:
         if found is None:
             return None
         versions, entry = found
-        if self.store.versions(t for t, _ in versions) != versions:
+        try:
+            current = self.store.versions(t for t, _ in versions)
+        except (StorageError, OSError) as exc:  # outside FastAPI's handlers: answer as they would
+            log.warning("%s answered 503: the lake cannot be read: %s", scope["path"],
+                        error_line(exc, self.store.lake_dir))
+            return store_unavailable()
+        if current != versions:
             return None
         self.cache.hits += 1
         return entry
@@ -45,6 +58,9 @@ class CacheFront:
         entry = self._hit(scope) if scope["type"] == "http" and scope["method"] == "GET" else None
         if entry is None:
             await self.app(scope, receive, send)
+            return
+        if isinstance(entry, Response):
+            await entry(scope, receive, send)
             return
         headers = [(b"etag", entry.etag.encode()), (b"x-cache", b"hit"), (b"cache-control", CACHE_CONTROL.encode())]
         if entry.etag in etags_in(_header(scope, b"if-none-match").decode("latin-1")):

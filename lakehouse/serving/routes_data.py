@@ -22,7 +22,7 @@ from lakehouse.serving.sql_runner import QueryBusy, QueryTimeout
 from lakehouse.storage import LAYERS
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(responses=error_responses(503))  # every route reads the lake
 OPERATORS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 RESERVED = {"order_by", "limit", "cursor"}
 

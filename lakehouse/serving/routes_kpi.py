@@ -12,7 +12,7 @@ from lakehouse.serving import kpis
 from lakehouse.serving.app import Services
 from lakehouse.serving.errors import error_responses
 
-router = APIRouter(prefix="/kpi", tags=["kpi"])
+router = APIRouter(prefix="/kpi", tags=["kpi"], responses=error_responses(503))  # every route reads the lake
 FAR_PAST, FAR_FUTURE = dt.date(1900, 1, 1), dt.date(9999, 12, 31)
 Start = Annotated[dt.date | None, Query(description="First day (inclusive); default: no lower bound.")]
 End = Annotated[dt.date | None, Query(description="Last day (inclusive); default: no upper bound.")]
