@@ -49,16 +49,21 @@ FILE_FORMATS = frozenset({"delta", "parquet", "csv", "json", "orc", "text", "avr
 
 
 class UnknownTable(LookupError):
-    """A table name that is not a table of the lake; the message suggests the closest ones."""
+    """A table name that is not a table of the lake; the message suggests the closest ones, and
+    with `list_known` names every table of the lake (for commands that take several)."""
 
-    def __init__(self, typed: str, existing: Iterable[str]) -> None:
+    def __init__(self, typed: str, existing: Iterable[str], list_known: bool = False) -> None:
+        existing = list(existing)
         self.table = typed
         self.suggestions = closest_tables(typed, existing)
-        if self.suggestions:
-            hint = "did you mean " + _either(self.suggestions) + "?"
-        else:
-            hint = "`lakehouse tables` lists the tables"
-        super().__init__(f"table {typed} does not exist; {hint}")
+        hints = ["did you mean " + _either(self.suggestions) + "?"] if self.suggestions else []
+        if list_known:
+            listing = (f"the lake's tables: {', '.join(existing)}" if existing
+                       else "the lake has no tables yet (`lakehouse run` builds them)")
+            hints.append(listing[0].upper() + listing[1:] if hints else listing)  # after a question
+        elif not hints:
+            hints.append("`lakehouse tables` lists the tables")
+        super().__init__(f"table {typed} does not exist; {' '.join(hints)}")
 
 
 def _either(names: Sequence[str]) -> str:
@@ -80,16 +85,17 @@ def closest_tables(typed: str, existing: Iterable[str], n: int = 3) -> list[str]
     return [table for value, table in scored if value >= 0.75][:n]
 
 
-def resolve(typed: str, existing: Iterable[str]) -> str:
+def resolve(typed: str, existing: Iterable[str], list_known: bool = False) -> str:
     """The lake table `typed` names (`gold.daily_sales`, `` `gold`.`daily_sales` ``, any case,
-    `spark_catalog.` before it), or UnknownTable."""
+    `spark_catalog.` before it), or UnknownTable (naming every table with `list_known`). A name
+    that is a path (`../x`) is no table."""
     existing = list(existing)
     parts = [p.strip().strip("`").lower() for p in typed.split(".")]
     if len(parts) == 3 and parts[0] == "spark_catalog":
         parts = parts[1:]
     name = ".".join(parts)
     if name not in existing:
-        raise UnknownTable(typed.strip(), existing)
+        raise UnknownTable(typed.strip(), existing, list_known)
     return name
 
 

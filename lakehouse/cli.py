@@ -506,8 +506,9 @@ def maintain(
     """Compact, vacuum (with a retention guard) and checkpoint Delta tables; show their history."""
     from lakehouse import maintenance
 
+    chosen = _lake_tables(table)  # before the lock and the engine: a name that is no table stops here
     if dry_run:
-        _maintain_dry_run(maintenance, table, retention_hours, force, purge_erased)
+        _maintain_dry_run(maintenance, chosen, retention_hours, force, purge_erased)
         return
     results: Sequence[maintenance.MaintainResult | maintenance.PurgeResult]
     with state.exclusive():
@@ -518,7 +519,7 @@ def maintain(
                 if not results:
                     console.print("nothing to purge: no table holds erased customers' data or older versions")
             else:
-                names = table or lake.tables()
+                names = chosen or lake.tables()
                 results = [maintenance.maintain_table(lake, t, retention_hours, force) for t in names]
         except maintenance.RetentionTooShort as exc:
             err.print(f"[red]error:[/red] {exc}")
@@ -530,20 +531,35 @@ def maintain(
                           highlight=False)
 
 
-def _maintain_dry_run(maintenance, tables: list[str] | None, retention_hours: int, force: bool,  # noqa: ANN001
+def _lake_tables(typed: list[str] | None) -> list[str]:
+    """The lake tables named on the command line (none: none named); exit 2 in one line for a name
+    that is no table of the lake (a path such as `../x`, a misspelling), with the closest names and
+    every table of the lake."""
+    if not typed:
+        return []
+    from lakehouse import catalog
+    from lakehouse.files import StorageError
+    from lakehouse.storage import delta_tables
+
+    try:
+        existing = delta_tables(state.config.lake)
+        return [catalog.resolve(name, existing, list_known=True) for name in typed]
+    except catalog.UnknownTable as exc:
+        _fail(str(exc))
+    except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
+        _fail(str(exc), code=1)
+
+
+def _maintain_dry_run(maintenance, tables: list[str], retention_hours: int, force: bool,  # noqa: ANN001
                       purge_erased: bool) -> None:
     """`maintain --dry-run`: the plan for each table, from the Delta logs; no lock, no engine, no write."""
-    from lakehouse.storage import delta_tables, delta_version
+    from lakehouse.storage import delta_tables
 
     if purge_erased:
         err.print("[red]error:[/red] --dry-run does not apply to --purge-erased", highlight=False)
         raise typer.Exit(2)
     lake = state.config.lake
     names = tables or delta_tables(lake)
-    missing = [t for t in names if "." not in t or delta_version(lake / t.split(".")[0] / t.split(".", 1)[1]) is None]
-    if missing:
-        err.print(f"[red]error:[/red] no table {', '.join(missing)} under {lake}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2)
     try:
         plans = [maintenance.plan_table(lake, t, retention_hours, force) for t in names]
     except maintenance.RetentionTooShort as exc:

@@ -40,7 +40,7 @@ def readmit(
         with state.exclusive():
             result = readmit_rows(ctx, table, rule)
     except ReadmitError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except QualityGateFailed as exc:  # the rows would break the table: nothing admitted
         err.print(f"[red]{exc}[/red]")

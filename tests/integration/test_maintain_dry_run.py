@@ -68,9 +68,31 @@ def test_a_dry_run_keeps_the_retention_guard_and_names_unknown_tables(engine: st
     assert short.exit_code == 2 and short.output.startswith("error: a vacuum retention of 1 h is below 168 h")
     unknown = _maintain(engine, tmp_path, "--dry-run", "--table", "gold.nosuch")
     assert unknown.exit_code == 2
-    assert unknown.output.splitlines()[0] == f"error: no table gold.nosuch under {tmp_path}/lake"
+    assert unknown.output.splitlines() == ["error: table gold.nosuch does not exist; the lake's tables: gold.toy"]
     kept = _maintain(engine, tmp_path, "--dry-run", "--table", "gold.toy")
     assert kept.stdout.splitlines()[0] == (
         "gold.toy (version 5): would compact 3 small data file(s) into 1 (3 → 1 data file(s)), remove 0 file(s) "
         "unreferenced for over 168 h, and write a checkpoint"
     )
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("../x", "error: table ../x does not exist; the lake's tables: gold.toy, silver.toys"),
+    ("gold/../../etc", "error: table gold/../../etc does not exist; the lake's tables: gold.toy, silver.toys"),
+    ("gold.toi", "error: table gold.toi does not exist; did you mean gold.toy? The lake's tables: gold.toy, "
+                 "silver.toys"),
+    ("platinum.nosuch", "error: table platinum.nosuch does not exist; the lake's tables: gold.toy, silver.toys"),
+])
+def test_maintain_refuses_a_name_that_is_no_table_in_one_line_naming_the_tables(
+    engine: str, tmp_path: Path, typed: str, expected: str
+) -> None:
+    """Not a traceback (a path-like name used to end in one), and nothing maintained: not even the
+    table named rightly beside it."""
+    _toy(tmp_path / "lake" / "gold" / "toy")
+    write_deltalake(str(tmp_path / "lake" / "silver" / "toys"), pa.table({"x": [1]}))
+    before = _snapshot(tmp_path)
+    for dry_run in ((), ("--dry-run",)):
+        done = _maintain(engine, tmp_path, *dry_run, "--table", "gold.toy", "--table", typed)
+        assert done.exit_code == 2, done.output  # an uncaught exception would be 1
+        assert done.output.splitlines() == [expected], done.output
+    assert _snapshot(tmp_path) == before

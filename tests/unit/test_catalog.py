@@ -78,6 +78,17 @@ def test_an_unknown_table_is_named_as_typed_with_the_closest_ones(typed: str, me
     assert str(raised.value) == message
 
 
+def test_an_unknown_table_can_be_named_with_every_table_of_the_lake() -> None:
+    with pytest.raises(catalog.UnknownTable) as raised:
+        catalog.resolve("../gold.daily_sale", ["gold.daily_sales", "silver.orders"], list_known=True)
+    assert str(raised.value) == ("table ../gold.daily_sale does not exist; did you mean gold.daily_sales? "
+                                 "The lake's tables: gold.daily_sales, silver.orders")
+    with pytest.raises(catalog.UnknownTable) as raised:
+        catalog.resolve("gold.daily_sales", [], list_known=True)
+    assert str(raised.value) == ("table gold.daily_sales does not exist; the lake has no tables yet "
+                                 "(`lakehouse run` builds them)")
+
+
 @pytest.mark.parametrize(
     ("sql", "unknown"),
     [
