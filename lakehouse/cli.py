@@ -77,11 +77,13 @@ def generate(
 
 
 def _generate(scale: float | None, seed: int | None, days: int | None) -> GenerationSummary:
+    from lakehouse.files import StorageError
     from lakehouse.generate import GeneratorMismatch, generate_world
 
     cfg = state.config
     gen = cfg.generator
     try:
+        cfg.landing.check()  # a landing bucket that is missing or refused: before anything is generated
         summary = generate_world(
             cfg.sources_dir,
             cfg.app_db_url,
@@ -95,6 +97,8 @@ def _generate(scale: float | None, seed: int | None, days: int | None) -> Genera
     except GeneratorMismatch as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    except StorageError as exc:  # one line naming endpoint and bucket
+        _fail(str(exc), code=1)
     counts = ", ".join(f"{k} {v:,}" for k, v in summary.counts.items())
     console.print(
         f"Generated days {summary.first_day} .. {summary.last_day} "

@@ -152,14 +152,23 @@ def test_an_unreachable_store_is_one_line_naming_endpoint_and_bucket(s3_world, s
     assert lake.parent.list(recursive=True) == []  # nothing written: no ops record, no bronze table
 
 
-def test_tables_of_a_lake_whose_bucket_is_missing_is_one_line_naming_endpoint_and_bucket(s3_world, s3_server) -> None:
+@pytest.mark.parametrize(("command", "variable"), [("tables", "LAKEHOUSE_LAKE_URI"),
+                                                   ("generate", "LAKEHOUSE_LANDING_URI")])
+def test_a_command_on_a_missing_bucket_is_one_line_naming_endpoint_and_bucket(
+    s3_world, s3_server, command: str, variable: str, tmp_path: Path
+) -> None:
+    """`tables` printed an empty table for a lake whose bucket is missing; `generate` wrote the app
+    database, then failed with a traceback at the first landed file."""
     config, env, _ = s3_world
     bucket = f"missing-{uuid.uuid4().hex[:8]}"
-    done = _lakehouse(config, {**env, "LAKEHOUSE_LAKE_URI": f"s3://{bucket}/lake"}, "tables")
+    environ = {**env, variable: f"s3://{bucket}/x"}
+    done = lakes.lakehouse(config.engine.kind, tmp_path / "data", environ, command, "--scale", "0.001", "--days",
+                           "1") if command == "generate" else _lakehouse(config, environ, command)
     assert done.returncode == 1 and done.stdout == "", done.stdout + done.stderr  # no table, not even an empty one
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert s3_server.endpoint in done.stderr and f"bucket {bucket}" in done.stderr
     assert "the bucket does not exist" in done.stderr
+    assert not (tmp_path / "data").exists()  # nothing generated
 
 
 def test_a_store_stopped_mid_run_fails_in_one_line_and_the_rerun_completes(
