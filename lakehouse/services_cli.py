@@ -35,7 +35,7 @@ def s3_start(
     try:
         started = s3server.start(folder, port)
     except s3server.S3ServerError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     err.print(f"S3 server on {started.endpoint} (buckets in {folder / 'buckets'}); for its clients:", highlight=False)
     for name, value in started.env().items():
