@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,11 +51,15 @@ class S3Server:
 
     def client(self, config: Any = None):  # noqa: ANN201 - botocore's client class is made at run time
         """A boto3 S3 client for this server (path-style addressing; `config`: another botocore
-        `Config`)."""
+        `Config`). Endpoint and keys are its own whatever the environment says: no profile is
+        read from AWS_PROFILE (a missing one would stop boto3), no session token from
+        AWS_SESSION_TOKEN (the keys are given), no endpoint from AWS_ENDPOINT_URL_S3."""
         import boto3
+        import botocore.session
         from botocore.config import Config as BotoConfig
 
-        return boto3.client(
+        no_profile = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        return boto3.session.Session(botocore_session=no_profile).client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id=self.access_key,
@@ -68,6 +73,16 @@ class S3Server:
         client = self.client()
         with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists):
             client.create_bucket(Bucket=name)
+
+
+def own_environment(environ: Mapping[str, str], found: S3Server) -> tuple[dict[str, str], list[str]]:
+    """`environ` for S3 clients that must reach `found` whatever the shell set: its variables, and
+    no other AWS_* one (S3 clients read many: `AWS_ENDPOINT_URL_S3` wins over `AWS_ENDPOINT_URL`,
+    `AWS_SESSION_TOKEN` is sent with the keys, `AWS_PROFILE` picks other settings). Also the
+    names of `environ`'s AWS_* variables that were dropped or changed, sorted (never values)."""
+    ours = found.env()
+    replaced = sorted(k for k, v in environ.items() if k.startswith("AWS_") and ours.get(k) != v)
+    return {**{k: v for k, v in environ.items() if not k.startswith("AWS_")}, **ours}, replaced
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ in a folder under <data_dir>."""
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -28,7 +29,9 @@ def s3_start(
     port: Annotated[int | None, typer.Option(help="Port (default: the one it had, else free).")] = None,
     data_dir: S3Folder = None,
 ) -> None:
-    """Start the server in the background and print the variables S3 clients read (secret included)."""
+    """Start the server in the background and print the variables S3 clients read (secret included),
+    after an `unset` of this environment's other AWS_* variables, which some clients would read
+    over them (`eval "$(lakehouse s3 start)"` then points a shell at this server alone)."""
     from lakehouse import s3server
 
     folder = s3_folder(data_dir)
@@ -38,6 +41,10 @@ def s3_start(
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     err.print(f"S3 server on {started.endpoint} (buckets in {folder / 'buckets'}); for its clients:", highlight=False)
+    _, replaced = s3server.own_environment(os.environ, started)
+    others = [name for name in replaced if name not in started.env()]
+    if others:
+        console.print("unset " + " ".join(others), markup=False, highlight=False, soft_wrap=True)
     for name, value in started.env().items():
         console.print(f"export {name}={shlex.quote(value)}", markup=False, highlight=False, soft_wrap=True)
 

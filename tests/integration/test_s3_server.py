@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import os
+import shlex
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,6 +21,7 @@ from typer.testing import CliRunner
 from lakehouse import daemons, s3server
 from lakehouse.cli import app
 from lakehouse.s3server import S3Server
+from tests.integration.lakes import LAKEHOUSE
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -197,3 +201,28 @@ def test_an_answer_from_another_process_is_not_taken_for_the_server(
         s3server.start(folder, taken)
     assert s3server.running(folder) is None
     assert (folder / "port").read_text() == str(_port(first))
+
+
+# What a shell may hold for another S3 service or account (the profile does not exist here).
+ELSEWHERE = {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9", "AWS_SESSION_TOKEN": "not-a-token",
+             "AWS_PROFILE": "no-such-profile"}
+
+
+def test_the_servers_client_ignores_a_shells_endpoint_token_and_profile(
+    s3_server: S3Server, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in ELSEWHERE.items():
+        monkeypatch.setenv(name, value)
+    assert bucket in {b["Name"] for b in s3_server.client().list_buckets()["Buckets"]}
+
+
+def test_eval_of_cli_start_leaves_a_shell_with_the_servers_variables_alone(
+    s3_server: S3Server, s3_server_dir: Path
+) -> None:
+    environ = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **ELSEWHERE,
+               "AWS_ACCESS_KEY_ID": "someone-elses"}
+    command = f'eval "$({LAKEHOUSE} --env test s3 start --data-dir {shlex.quote(str(s3_server_dir))})" && env -0'
+    done = subprocess.run(["bash", "-c", command], env=environ, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    shell = dict(item.split("=", 1) for item in done.stdout.split("\0") if "=" in item)
+    assert {k: v for k, v in shell.items() if k.startswith("AWS_")} == s3_server.env()
