@@ -2,7 +2,8 @@
 from the jar Maven fetched into `jvm/s3/target/jars`.
 
 `start` writes the server's properties (mode 0600: they hold the secret), starts it in the
-background (pid file and log in its folder) and waits until it answers; `stop` stops it and waits.
+background (pid file and log in its folder) and waits until its own process answers on the port
+(another process there, whatever it answers, is refused); `stop` stops it and waits.
 Buckets, port and keys are kept in the folder, so a restart loses nothing and serves the same
 credentials. The secret never goes to a log: it is in the properties file and `S3Server.env()`.
 """
@@ -211,6 +212,9 @@ def start(
         if keys != remembered or (port is not None and already.endpoint != f"http://127.0.0.1:{port}"):
             raise S3ServerError(f"an S3 server with other settings is running from {files.folder}: stop it first")
         return already
+    if running(files.folder) is not None:  # its process, not (yet) answering on its port
+        raise S3ServerError(f"the S3 server of {files.folder} runs but does not answer on its port (still "
+                            f"starting?); see {files.log}, or stop it first")
     remembered_port = int(files.port.read_text()) if files.port.exists() else None
     port = port or remembered_port or daemons.free_port()
     if daemons.port_taken(port):
