@@ -409,13 +409,14 @@ def demo(
         # The world is a fixed stretch of days: the demo runs as of its last one, so its freshness
         # checks do not compare it with today.
         state.override("pipeline.run_date", world.last_day.isoformat())
-    lake, summary = _run_pipeline([])
-    if summary.failed:
-        raise typer.Exit(1)
     say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
-    if world.days_added:
-        say(PLANTED)
-    missed = run_lifecycle(state.config, lake, say, days=days)
+    with state.exclusive():  # the pipeline and every step after it, in one hold of the lake
+        lake, summary = _run_pipeline([])
+        if summary.failed:
+            raise typer.Exit(1)
+        if world.days_added:
+            say(PLANTED)
+        missed = run_lifecycle(state.config, lake, say, days=days)
     _print_tables(lake)
     console.print(_where_to_look(exports), soft_wrap=True, highlight=False)
     if missed:
@@ -428,9 +429,11 @@ DEMO_BUCKET = "lakehouse"
 
 def _demo_object_store() -> dict[str, str]:
     """Start (or find) the project's S3 server under `<data_dir>/s3`, make the demo's bucket and
-    point this invocation's landing zone and lake at it; the variables a later command needs."""
-    import os
+    point this invocation's landing zone and lake at it; the variables a later command needs.
 
+    Every S3 client of this process (Sail, delta-rs, pyarrow, obstore, S3A) then reads the
+    server's variables and no other AWS_* one: a shell's `AWS_ENDPOINT_URL_S3`, `AWS_SESSION_TOKEN`
+    or `AWS_PROFILE` would otherwise send some of them elsewhere, or sign for another account."""
     from lakehouse import s3server
 
     try:
@@ -440,10 +443,16 @@ def _demo_object_store() -> dict[str, str]:
         err.print(f"[red]error:[/red] the demo's S3 server: {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     locations = {"LAKEHOUSE_LAKE_URI": f"s3://{DEMO_BUCKET}/lake", "LAKEHOUSE_LANDING_URI": f"s3://{DEMO_BUCKET}/sources"}
-    os.environ.update(server.env())  # every S3 client of this process (Sail, delta-rs, S3A) reads these
+    environ, replaced = s3server.own_environment(os.environ, server)
+    for name in set(os.environ) - set(environ):
+        del os.environ[name]
+    os.environ.update(environ)
     state.override("storage.lake_uri", locations["LAKEHOUSE_LAKE_URI"])
     state.override("sources.landing_uri", locations["LAKEHOUSE_LANDING_URI"])
     err.print(f"Landing zone and lake on the S3 server at {server.endpoint}, bucket {DEMO_BUCKET}", highlight=False)
+    if replaced:
+        err.print(f"The demo reaches only its own S3 server: {', '.join(replaced)} from the environment "
+                  "ignored for it", highlight=False, soft_wrap=True)
     return locations
 
 

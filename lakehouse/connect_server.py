@@ -1,9 +1,11 @@
 """Apache Spark's own Spark Connect server (the `spark-connect` jar inside pyspark), with Delta:
 `--engine connect` against a server that is not Sail.
 
-`start` submits `SparkConnectServer` with the jars Maven fetched (Delta, S3A) and Delta's
-extension and catalog, in the background (pid file and log in its folder), and waits until its
-gRPC port accepts connections; `stop` stops it and waits.
+`start` submits `SparkConnectServer` with the jars Maven fetched and Delta's extension and catalog,
+in the background (pid file and log in its folder), and waits until its gRPC port accepts
+connections; `stop` stops it and waits. With the lake on object storage the caller adds S3A's jars
+and settings (`lakehouse.engine.jvm_jars`, `s3a_for_jvm`): the settings on the command line, the
+keys only in the server's environment (`env`), never on its command line, which `ps` shows.
 """
 
 from __future__ import annotations
@@ -84,24 +86,24 @@ def _accepts(port: int) -> bool:
 
 def start(
     folder: Path,
-    jars_dir: Path | None,
+    jars: Sequence[Path | str],
     port: int | None = None,
     master: str = "local[2]",
     java_options: Sequence[str] = (),
     conf: Mapping[str, str] | None = None,
     timeout: float = 180.0,
+    env: Mapping[str, str] | None = None,
 ) -> ConnectServer:
-    """Start the server kept in `folder` with every jar of `jars_dir` (Delta's among them)."""
+    """Start the server kept in `folder` with `jars` (Delta's among them: `engine.jvm_jars`),
+    `conf` on its command line and `env` (keys) added to its environment."""
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     if running(folder):
         raise ConnectServerError(f"a Spark Connect server is running from {folder}: stop it first")
-    jars = sorted(jars_dir.glob("*.jar")) if jars_dir else []
-    if jars_dir and not any(jar.name.startswith("delta-spark") for jar in jars):
-        raise ConnectServerError(f"no Delta jars in {jars_dir}: run `make setup`")
     server = ConnectServer(folder, port or daemons.free_port())
     pid_file, log_file = folder / "connect.pid", folder / "connect.log"
-    daemons.spawn(command(folder, server.port, master, jars, java_options, conf), pid_file, log_file)
+    args = command(folder, server.port, master, [Path(jar) for jar in jars], java_options, conf)
+    daemons.spawn(args, pid_file, log_file, env)
     try:
         daemons.wait_until(lambda: _accepts(server.port), pid_file, timeout, "the Spark Connect server", log_file)
     except daemons.DaemonError as exc:

@@ -58,7 +58,9 @@ class State:
 
     @contextlib.contextmanager
     def exclusive(self, wait: float = 0.0) -> Iterator[None]:
-        """Hold the lake's write lock for a command that changes tables (exit 3 when it is busy)."""
+        """Hold the lake's write lock for a command that changes tables (exit 3 when it is busy;
+        exit 1, in one line naming endpoint and bucket, when the lake's store cannot be reached)."""
+        from lakehouse.files import StorageError
         from lakehouse.locking import LakeBusy, lake_lock
 
         try:
@@ -68,6 +70,9 @@ class State:
         except LakeBusy as exc:
             err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(3) from None
+        except StorageError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
 
 
 state = State()

@@ -24,6 +24,44 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether another process listens on `port` (a server's bind there would fail). Asked with
+    SO_REUSEADDR, as servers bind: a port left in TIME_WAIT by a stopped server is free."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def listens(pid: int, port: int) -> bool | None:
+    """Whether process `pid` holds the socket listening on TCP `port` (any address); None where the
+    system does not say (no /proc)."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not tables[0].exists():
+        return None
+    inodes = set()
+    for table in tables:
+        with contextlib.suppress(OSError):
+            for line in table.read_text().splitlines()[1:]:
+                fields = line.split()  # sl local_address rem_address st ... inode (the tenth)
+                if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return False
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    for fd in descriptors:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+    return False
+
+
 def spawn(command: Sequence[str], pid_file: Path, log_file: Path, env: Mapping[str, str] | None = None) -> int:
     """Start `command` in the background (stdout and stderr appended to `log_file`); its pid."""
     with log_file.open("ab") as out:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 
 from lakehouse.config import Config
+from lakehouse.locking import lake_lock
 from lakehouse.pipeline import run_jobs, select_jobs
 from lakehouse.storage import Lake
 
@@ -61,7 +62,13 @@ def run_stream(config: Config, lake: Lake, say: Callable[[str], None], days: int
 
 def run_lifecycle(config: Config, lake: Lake, say: Callable[[str], None], days: int = 0) -> list[str]:
     """Each step says what it did; a step that cannot run says why. What did not run, in order;
-    empty when every step ran."""
+    empty when every step ran. Every step writes tables, so they all run holding the lake's lock
+    (LakeBusy when another run holds it), as `lakehouse run` does."""
+    with lake_lock(config.data_dir, 0.0, config.lake, config.storage.lock_lease_seconds):
+        return _lifecycle(config, lake, say, days)
+
+
+def _lifecycle(config: Config, lake: Lake, say: Callable[[str], None], days: int) -> list[str]:
     from lakehouse.ml.monitor import monitor
     from lakehouse.ml.score import score
     from lakehouse.ml.train import NotEnoughData, train

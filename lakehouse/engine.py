@@ -140,14 +140,18 @@ def _start_embedded_server() -> int:
     return int(_embedded_server.listening_address[1])
 
 
-def _jvm_jars(config: Config) -> list[str]:
+def jvm_jars(config: Config, user: str = "engine 'spark'") -> list[str]:
+    """The jars an Apache Spark JVM this process starts needs: every jar of `engine.jars_dir`
+    (Delta's among them), and S3A's when the lake or the landing zone is on object storage (or
+    `engine.s3a_jars: always`). `EngineError` naming `user` (what needs them) when they were not
+    fetched."""
     jars_dir = config.jars_dir
     if jars_dir is None:
         return []
     jars = sorted(str(p) for p in Path(jars_dir).glob("*.jar"))
     if not any("delta-spark" in Path(j).name for j in jars):
         raise EngineError(
-            f"engine 'spark' needs Delta's jars in {jars_dir}: run "
+            f"{user} needs Delta's jars in {jars_dir}: run "
             "`mvn -f jvm/pom.xml dependency:copy-dependencies` (or `make setup`), "
             "or set engine.jars_dir to null when spark-submit provides them"
         )
@@ -156,7 +160,7 @@ def _jvm_jars(config: Config) -> list[str]:
         s3a = sorted(str(p) for p in Path(s3a_dir).glob("*.jar")) if s3a_dir else []
         if not any("hadoop-aws" in Path(j).name for j in s3a):
             raise EngineError(
-                f"engine 'spark' on object storage needs S3A's jars in {s3a_dir}: run "
+                f"{user} on object storage needs S3A's jars in {s3a_dir}: run "
                 "`mvn -f jvm/s3a/pom.xml dependency:copy-dependencies` (or `make setup`)"
             )
         jars += s3a
@@ -174,7 +178,7 @@ def _spark_session(config: Config) -> SparkSession:
     if not _under_spark_submit():
         if config.engine.spark_master:
             builder = builder.master(config.engine.spark_master)
-        jars = _jvm_jars(config)
+        jars = jvm_jars(config)
         if jars:
             settings["spark.jars"] = ",".join(jars)
         settings.update(DELTA_CONF)
@@ -187,11 +191,9 @@ def _spark_session(config: Config) -> SparkSession:
         options = [f"-Dderby.system.home={config.data_dir}", *jvm_archive.java_options(config)]
         settings.setdefault("spark.driver.extraJavaOptions", " ".join(options))
     s3a = s3a_settings(config)
-    if not _under_spark_submit():
-        # PySpark passes a new JVM its settings on the command line, which `ps` shows: the keys go
-        # to the JVM through its environment instead (S3A's default chain reads AWS_*).
-        os.environ.update(credentials_env(s3a))
-        s3a = without_credentials(s3a)
+    if not _under_spark_submit():  # the JVM PySpark starts reads its keys from this environment
+        s3a, keys = s3a_for_jvm(config)
+        os.environ.update(keys)
     for key, value in s3a.items():  # under spark-submit too: the driver makes the context
         settings.setdefault(key, value)
     for key, value in settings.items():
@@ -225,6 +227,14 @@ def export_s3_defaults(config: Config) -> None:
         if os.environ.get(name) != value:
             log.info("engine environment: %s=%s (as the project's S3 clients use it)", name, value)
             os.environ[name] = value
+
+
+def s3a_for_jvm(config: Config) -> tuple[dict[str, str], dict[str, str]]:
+    """`s3a_settings` for an Apache Spark JVM this process starts, without keys, and the AWS_*
+    variables that give the JVM the keys instead: a new JVM gets its settings on its command line,
+    which `ps` shows to any local user; S3A's default credential chain reads the variables."""
+    s3a = s3a_settings(config)
+    return without_credentials(s3a), credentials_env(s3a)
 
 
 CREDENTIAL_KEYS = {  # S3A's credential settings -> the variables S3A's default chain reads instead

@@ -215,8 +215,11 @@ class S3Settings:
     def engine_env(self) -> dict[str, str]:
         """The variables an engine that reads them itself (Sail) needs to reach S3 as this layer
         does: the region (AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1) and, for an
-        `http://` endpoint, AWS_ALLOW_HTTP. Never a credential."""
+        `http://` endpoint, AWS_ALLOW_HTTP; the endpoint as AWS_ENDPOINT_URL, which is the one Sail
+        reads (this layer prefers AWS_ENDPOINT_URL_S3 when it is set). Never a credential."""
         env = {"AWS_REGION": self.region}
+        if self.endpoint:
+            env["AWS_ENDPOINT_URL"] = self.endpoint
         if self.allow_http:
             env["AWS_ALLOW_HTTP"] = "true"
         return env

@@ -165,13 +165,19 @@ class _Pending:
                           self.modified_ns)
 
 
-def _new_files(state: IngestState, source: str, root: Location, sources_dir: Location) -> list[_Pending]:
-    """Every landed file whose content is not the latest version the ledger holds for its path.
+def _new_files(
+    state: IngestState, source: str, root: Location, sources_dir: Location
+) -> tuple[list[_Pending], list[FileRecord]]:
+    """Every landed file whose content is not the latest version the ledger holds for its path;
+    and the files whose content is that version under another mtime (uploaded again with the same
+    bytes), to record as seen.
 
-    A file whose size and mtime are those recorded is not read again (see `_SETTLED_NS`); any
-    other is hashed, so a rewrite of the same size is noticed too."""
+    Change is told by content: a file whose size and mtime are those recorded is not read again
+    (see `_SETTLED_NS`); any other is read and hashed, so a rewrite of the same size is noticed,
+    and a new mtime on the same bytes (a re-upload, a `touch`) is no change. Its mtime is then
+    recorded (`unchanged`), so that the next run does not read it again."""
     latest = state.latest_files(source)
-    pending = []
+    pending, unchanged = [], []
     for entry in landing.list_landing_files(root):
         path = entry.location
         origin = _relative(path, sources_dir)
@@ -180,12 +186,15 @@ def _new_files(state: IngestState, source: str, root: Location, sources_dir: Loc
             continue
         content = path.read_bytes()
         digest = landing.content_hash(content)
-        if known and known.content_hash == digest:
-            continue
         mtime = entry.mtime_ns
         settled = mtime is not None and time.time_ns() - mtime > _SETTLED_NS and entry.size == len(content)
+        if known and known.content_hash == digest:
+            if settled:
+                unchanged.append(FileRecord(origin, digest, "unchanged", 0, 0, len(content), known.version, None,
+                                            mtime))
+            continue
         pending.append(_Pending(path, origin, digest, len(content), mtime if settled else None, known))
-    return pending
+    return pending, unchanged
 
 
 @dataclass(frozen=True)
@@ -312,7 +321,12 @@ def ingest_landing(
     their last version in the ledger (only the lines appended, or the whole file rewritten)."""
     state = IngestState(lake)
     result = IngestResult()
-    pending = _new_files(state, table.SOURCE, Location.of(root), Location.of(sources_dir))
+    pending, unchanged = _new_files(state, table.SOURCE, Location.of(root), Location.of(sources_dir))
+    if unchanged:  # nothing lands: no batch, only the ledger learns their new mtimes
+        log.info("%d file(s) uploaded again with the bytes already ingested: recorded, not read again",
+                 len(unchanged))
+        seen = batch_id_for(table.TABLE, "unchanged", *sorted(f"{f.path}@{f.modified_ns}" for f in unchanged))
+        state.record_files(table.SOURCE, unchanged, seen, at)
     seen_hashes = state.known_hashes(table.SOURCE) if pending else set()
     module = table.__name__.rsplit(".", 1)[1]
     for start in range(0, len(pending), MAX_FILES_PER_BATCH):

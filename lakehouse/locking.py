@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from lakehouse.files import Location
 
+log = logging.getLogger(__name__)
 _HELD: set[Path] = set()
 
 
@@ -37,7 +40,10 @@ class LakeBusy(RuntimeError):
 
 def holder_text() -> str:
     """Who this process is, for the lock's record and another run's error message."""
-    command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:200]
+    # The program and its command words only: an argument may be a path, a query or an email
+    # address, and the lock is shown to other runs and, on S3, kept inside the lake.
+    words = [w for w in sys.argv[1:] if re.fullmatch(r"[a-z][a-z0-9_-]*", w)][:6]
+    command = " ".join([os.path.basename(sys.argv[0]) if sys.argv else "?", *words])
     return f"a run (pid {os.getpid()}, started {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC: {command})"
 
 
@@ -56,9 +62,12 @@ def lake_lock(data_dir: Path, wait_seconds: float = 0.0, lake: Location | None =
     `lake` on object storage takes the lease lock there (`lease_seconds` long, renewed while held);
     otherwise the lock is the local file under `data_dir`."""
     if lake is not None and not lake.is_local:
-        from lakehouse.s3lock import lease_lock
+        from lakehouse.s3lock import held, lease_lock
 
+        taken = not held(lake)
         with lease_lock(lake, wait_seconds, lease_seconds):
+            if taken:
+                sweep_stale_stages(lake)
             yield
         return
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -85,6 +94,8 @@ def lake_lock(data_dir: Path, wait_seconds: float = 0.0, lake: Location | None =
         handle.flush()
         _HELD.add(path)
         try:
+            if lake is not None:
+                sweep_stale_stages(lake)
             yield
         finally:
             _HELD.discard(path)
@@ -93,6 +104,22 @@ def lake_lock(data_dir: Path, wait_seconds: float = 0.0, lake: Location | None =
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         handle.close()
+
+
+def sweep_stale_stages(lake: Location) -> None:
+    """Remove the stages a run that did not finish left beside the lake (`lakehouse.staging`);
+    called by the lock's new holder, for whom every stage but its own is stale. A store that
+    refuses is a warning: the run goes on, and `maintain --purge-erased` removes them later."""
+    from lakehouse.files import StorageError
+    from lakehouse.staging import FOLDER, sweep
+
+    try:
+        swept = sweep(lake)
+    except (OSError, StorageError) as exc:
+        log.warning("stale staged files under %s not removed: %s", lake / FOLDER, " ".join(str(exc).split())[:300])
+        return
+    if swept.stages:
+        log.warning("%s, left by a run that did not finish", swept.describe(lake / FOLDER))
 
 
 class JobTurns:

@@ -9,8 +9,9 @@ Vacuum keeps files for `retention_hours` (default 168 = 7 days) after they stop 
 table: time travel and readers of an older version (a long query, a streaming reader) need them.
 A shorter retention is refused unless forced.
 
-`purge_erased` is the forced case that privacy asks for. For every table that declares personal
-data (`lakehouse.personal`), it
+`purge_erased` is the forced case that privacy asks for. It first removes everything under the
+lake's staging folder (stages a killed run left, holding rows as they were staged). Then, for
+every table that declares personal data (`lakehouse.personal`), it
 1. scrubs the current rows: an erased customer's personal columns are set to null (or the row is
    deleted), free text that mentions an erased customer's email, name or address is redacted;
 2. vacuums with retention 0, so no file of an older version is left;
@@ -44,6 +45,8 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType, Tim
 from lakehouse.clock import from_engine
 from lakehouse.files import Location
 from lakehouse.personal import PersonalData, declared
+from lakehouse.staging import FOLDER as STAGING
+from lakehouse.staging import Swept, sweep
 from lakehouse.storage import Lake, delta_table
 
 log = logging.getLogger(__name__)
@@ -391,6 +394,7 @@ def purge_erased(lake: Lake, at: dt.datetime | None = None) -> list[PurgeResult]
     from lakehouse import ingest
 
     at = at or dt.datetime.now(dt.UTC)
+    remove_stages(lake)
     declarations = [d for d in declared() if lake.exists(d.table)]
     customers = erased_customers(lake)
     values = erased_values(lake, customers, declarations)
@@ -409,6 +413,16 @@ def purge_erased(lake: Lake, at: dt.datetime | None = None) -> list[PurgeResult]
     _record(lake, results, len(customers), at)
     _warn_crm(lake, customers)
     return results
+
+
+def remove_stages(lake: Lake) -> Swept:
+    """Remove everything under the lake's staging folder: stages of runs that did not finish hold
+    rows as they were staged, personal data among them (`lakehouse.staging`). The purge holds the
+    lake's lock, so no stage is in use; a store that refuses fails the purge."""
+    swept = sweep(lake.root, keep_own=False)
+    if swept.stages:
+        log.warning(swept.describe(lake.root / STAGING))
+    return swept
 
 
 def _record(lake: Lake, results: list[PurgeResult], customers: int, at: dt.datetime) -> None:

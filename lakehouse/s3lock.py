@@ -56,6 +56,11 @@ class LakeLockLost(RuntimeError):
     stalled process): it must not write again."""
 
 
+def held(lake: Location) -> bool:
+    """Whether this process took the lake's lease (a `lease_lock` inside it then takes nothing)."""
+    return str(lake) in _HELD
+
+
 def ensure_held(lake: Location) -> None:
     """Raise `LakeLockLost` when this process held the lake's lease and lost it; the lake's writes
     call it before each commit, so a run that lost the lake stops instead of racing its new holder."""

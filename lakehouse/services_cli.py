@@ -3,6 +3,7 @@ in a folder under <data_dir>."""
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -28,16 +29,22 @@ def s3_start(
     port: Annotated[int | None, typer.Option(help="Port (default: the one it had, else free).")] = None,
     data_dir: S3Folder = None,
 ) -> None:
-    """Start the server in the background and print the variables S3 clients read (secret included)."""
+    """Start the server in the background and print the variables S3 clients read (secret included),
+    after an `unset` of this environment's other AWS_* variables, which some clients would read
+    over them (`eval "$(lakehouse s3 start)"` then points a shell at this server alone)."""
     from lakehouse import s3server
 
     folder = s3_folder(data_dir)
     try:
         started = s3server.start(folder, port)
     except s3server.S3ServerError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     err.print(f"S3 server on {started.endpoint} (buckets in {folder / 'buckets'}); for its clients:", highlight=False)
+    _, replaced = s3server.own_environment(os.environ, started)
+    others = [name for name in replaced if name not in started.env()]
+    if others:
+        console.print("unset " + " ".join(others), markup=False, highlight=False, soft_wrap=True)
     for name, value in started.env().items():
         console.print(f"export {name}={shlex.quote(value)}", markup=False, highlight=False, soft_wrap=True)
 
@@ -102,8 +109,10 @@ def connect_start(
     conf: Annotated[list[str] | None, typer.Option(help="More Spark settings, KEY=VALUE (repeatable).")] = None,
     data_dir: ConnectFolder = None,
 ) -> None:
-    """Start the server in the background with Delta's jars; print its sc:// URL once it accepts connections."""
+    """Start the server in the background with Delta's jars (and S3A's, with its settings, when the
+    lake or the landing zone is on S3); print its sc:// URL once it accepts connections."""
     from lakehouse import connect_server, jvm_archive
+    from lakehouse.engine import EngineError, jvm_jars, s3a_for_jvm
 
     config = state.config
     settings = dict(item.split("=", 1) for item in conf or [] if "=" in item)
@@ -111,13 +120,19 @@ def connect_start(
         err.print("[red]error:[/red] --conf takes KEY=VALUE")
         raise typer.Exit(2)
     folder = data_dir or config.data_dir / "connect-server"
+    s3a, keys = s3a_for_jvm(config)  # the keys reach the server through its environment only
     try:
+        jars = jvm_jars(config, "the Spark Connect server")
         started = connect_server.start(
-            folder, config.jars_dir, port, master, jvm_archive.java_options(config), settings
+            folder, jars, port, master, jvm_archive.java_options(config), {**s3a, **settings}, env=keys
         )
-    except connect_server.ConnectServerError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+    except (EngineError, connect_server.ConnectServerError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    if s3a:
+        where = next(loc for loc in (config.lake, config.landing) if not loc.is_local)
+        err.print(f"S3A for {where.where()}: settings on the server's command line, keys in its environment",
+                  highlight=False, soft_wrap=True)
     err.print(
         f"Spark Connect server (master {master}, log {folder / 'connect.log'}); use it with "
         f"`export LAKEHOUSE_ENGINE=connect LAKEHOUSE_ENGINE__CONNECT_URL={started.url}`",

@@ -72,8 +72,9 @@ class FileRecord:
     content_hash: str
     # "ingested" (a path's first version), "appended" (the previous version plus lines: only those
     # were read), "rewritten" (changed otherwise: read whole again), "duplicate" (bytes ingested
-    # before, under this or another name: not read), "unreadable" (could not be decompressed or
-    # decoded: whole to quarantine),
+    # before, under this or another name: not read), "unchanged" (the path's latest version again,
+    # under a new mtime: a re-upload; the same version, its new mtime recorded, nothing read into
+    # bronze), "unreadable" (could not be decompressed or decoded: whole to quarantine),
     # "rejected" (a whole-file upload, the targets CSV, that could not be read: every line to quarantine)
     status: str
     records: int
@@ -118,18 +119,21 @@ class IngestState:
         return {r["content_hash"] for r in self.lake.rows(FILES_TABLE, [("source", "=", source)], ["content_hash"])}
 
     def latest_files(self, source: str) -> dict[str, LedgerEntry]:
-        """path -> its latest version in the ledger, for every file of `source` seen before."""
+        """path -> its latest version in the ledger, for every file of `source` seen before (of a
+        version recorded more than once, `unchanged` under new mtimes, the last record)."""
         if not self.lake.exists(FILES_TABLE):
             return {}
-        latest: dict[str, LedgerEntry] = {}
+        latest: dict[str, tuple[tuple[int, dt.datetime, int], LedgerEntry]] = {}
         # every column: a ledger from before the added columns has not got them
         for r in self.lake.rows(FILES_TABLE, [("source", "=", source)]):
             entry = LedgerEntry(r["path"], r["content_hash"], r.get("size"), r.get("version") or 1,
                                 r.get("modified_ns"))
+            # a later record of the same version wins (a re-upload's mtime is later too: the tie-break)
+            order = (entry.version, r["ingested_at"] or dt.datetime.min, entry.modified_ns or -1)
             held = latest.get(entry.path)
-            if held is None or entry.version > held.version:
-                latest[entry.path] = entry
-        return latest
+            if held is None or order > held[0]:
+                latest[entry.path] = (order, entry)
+        return {path: entry for path, (_, entry) in latest.items()}
 
     def last_hash(self, source: str) -> str | None:
         """Content hash of the most recently ingested file of `source`."""

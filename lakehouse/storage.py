@@ -45,6 +45,7 @@ from pyspark.sql.types import (
 
 from lakehouse.files import Location
 from lakehouse.sqlrefs import LAYERS, referenced_tables
+from lakehouse.staging import new_stage
 
 if TYPE_CHECKING:
     from lakehouse.engine import EngineProfile
@@ -401,9 +402,9 @@ class Lake:
 
     @contextlib.contextmanager
     def staging(self) -> Iterator[Location]:
-        """A fresh folder beside the lake for Parquet parts of one batch, removed afterwards."""
-        stage = self.root / "_staging" / uuid.uuid4().hex
-        stage.mkdir(parents=True)
+        """A fresh folder beside the lake for Parquet parts of one batch, removed afterwards (a
+        killed run's are swept by the next holder of the lake's lock: `lakehouse.staging`)."""
+        stage = new_stage(self.root)
         try:
             yield stage
         finally:

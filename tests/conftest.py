@@ -195,11 +195,12 @@ def spark_connect_server(engine: str, tmp_path_factory: pytest.TempPathFactory):
     """Apache Spark's own Spark Connect server with Delta, local[2]. A process that holds a classic
     JVM session cannot open a Connect one: talk to it from another process."""
     from lakehouse import connect_server, jvm_archive
+    from lakehouse.engine import jvm_jars
 
     _services_pass(engine, "Apache Spark's Spark Connect server")
     folder = tmp_path_factory.mktemp("connect-server")
     config = load_config("test", overrides={"data_dir": str(folder)}, environ={})
-    started = connect_server.start(folder, config.jars_dir, java_options=jvm_archive.java_options(config))
+    started = connect_server.start(folder, jvm_jars(config), java_options=jvm_archive.java_options(config))
     yield started
     assert connect_server.stop(folder), "the Spark Connect server was not running at the end of the tests"
     assert connect_server.running(folder) is None

@@ -114,6 +114,28 @@ def assert_same_tables(got: Location, expected: Location, layers: tuple[str, ...
         assert rows(got / layer / short) == rows(expected / layer / short), name
 
 
+def files_holding(root: Location, needles: list[str]) -> dict[str, set[str]]:
+    """Every file under `root` (on a local disk or S3; its path relative to `root`) holding one of
+    `needles`: its raw bytes searched, and a Parquet file's decoded values too (its pages may be
+    compressed)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    found: dict[str, set[str]] = {}
+    for entry in root.list(recursive=True):
+        if entry.is_dir:
+            continue
+        data = entry.location.read_bytes()
+        hits = {n for n in needles if n.encode() in data}
+        if data[:4] == b"PAR1":
+            values = pq.ParquetFile(pa.BufferReader(data)).read().to_pylist()
+            text = json.dumps(values, default=str, ensure_ascii=False)
+            hits |= {n for n in needles if n in text}
+        if hits:
+            found[entry.location.relative_to(root)] = hits
+    return found
+
+
 def lake_on_s3(world: Config, server: S3Server, prefix: str) -> Location:
     """A copy of `world`'s lake (every table, ops included) in a new bucket: `<bucket>/lake`. Delta
     tables hold relative paths, so a copied table is the same table."""

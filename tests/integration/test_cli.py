@@ -138,6 +138,69 @@ def test_the_demo_takes_a_new_world_through_the_whole_lifecycle(engine: str, tmp
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the demo left its broker running"
 
 
+def _refused_to_another_run(config: Config) -> bool:
+    """Whether another run would find the lake taken now: the kernel's lock on the local lock file
+    (a new open file description competes even in this process), or an unexpired lease on S3."""
+    import fcntl
+    import time
+
+    if not config.lake.is_local:
+        lease = config.lake / "_lakehouse.lock"
+        return lease.exists() and json.loads(lease.read_text())["expires"] > time.time()
+    with (config.data_dir / ".lakehouse.lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_every_step_of_the_demo_lifecycle_holds_the_lake(
+    where: str, make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """The stream, training, scoring, segments, monitoring and CRM steps write tables: each runs
+    with the lake taken, as `lakehouse run` does (the steps themselves stand in here)."""
+    from types import SimpleNamespace
+
+    from lakehouse import demo
+    from lakehouse.ml import monitor, score, train
+    from lakehouse.reverse_etl import demo as crm_demo
+    from tests.integration import lakes
+
+    overrides = {}
+    if where == "s3":
+        server = request.getfixturevalue("s3_server")
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        overrides["storage.lake_uri"] = str(lakes.new_bucket(server, "demo-lock") / "lake")
+    config = make_config(tmp_path, **overrides)
+    held: dict[str, bool] = {}
+
+    def step(name: str, result: object):  # noqa: ANN202
+        def run(*args: object, **kwargs: object) -> object:
+            held[name] = _refused_to_another_run(config)
+            return result
+        return run
+
+    def done(name: str) -> SimpleNamespace:
+        return SimpleNamespace(describe=lambda: name)
+
+    monkeypatch.setattr(demo, "run_stream", step("stream", None))  # None: it ran
+    monkeypatch.setattr(train, "train", step("train", done("train")))
+    monkeypatch.setattr(score, "score", step("score", done("score")))
+    monkeypatch.setattr(demo, "run_jobs", step("segments", SimpleNamespace(failed=[])))
+    monkeypatch.setattr(monitor, "monitor", step("monitor", done("monitor")))
+    monkeypatch.setattr(crm_demo, "run_sync_demo", step("crm", done("crm")))
+    lake = SimpleNamespace(row_count=lambda table: 0)
+
+    assert not _refused_to_another_run(config)
+    assert demo.run_lifecycle(config, lake, lambda line: None) == []  # type: ignore[arg-type]
+    assert held == dict.fromkeys(("stream", "train", "score", "segments", "monitor", "crm"), True)
+    assert not _refused_to_another_run(config)  # and let go afterwards
+
+
 def test_a_demo_stream_that_cannot_start_its_broker_says_why(make_config, tmp_path: Path, monkeypatch) -> None:
     """The demo names the step that did not run, so its last lines say why it exits 1."""
     from lakehouse.demo import run_stream

@@ -110,6 +110,105 @@ def test_lines_appended_to_an_ingested_file_are_ingested_and_a_rewrite_again_who
     assert ingest_clickstream(lake, config, AT).batches == 0  # nothing changed: nothing read
 
 
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the landed files read from now on (through the file layer)."""
+    from lakehouse.files import Location
+
+    read: list[str] = []
+    read_bytes = Location.read_bytes
+
+    def counted(self: Location, size: int | None = None) -> bytes:
+        read.append(self.name)
+        return read_bytes(self, size)
+
+    monkeypatch.setattr(Location, "read_bytes", counted)
+    return read
+
+
+def _bronze_of(lake: Lake, origin: str) -> list[tuple[str, int]]:
+    return sorted((e, n) for e, source, n in _bronze(lake) if source == origin)
+
+
+def test_a_file_uploaded_again_with_the_same_bytes_is_recorded_not_read_and_only_lines_appended_then_land(
+    lake_config: tuple[Lake, Config], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A re-upload changes the mtime and nothing else: no batch, the ledger records the new mtime
+    (the next run reads nothing); lines appended afterwards land alone, once."""
+    import os
+    import time
+
+    lake, config = lake_config
+    path = _folder(config) / "events-0020.jsonl"
+    origin = _origin(path, config)
+    minute_ago = time.time_ns() - 60_000_000_000
+
+    def upload(content: bytes, seconds_later: int) -> int:
+        path.write_bytes(content)
+        mtime = minute_ago + seconds_later * 1_000_000_000  # settled: older than the ledger's 2 s
+        os.utime(path, ns=(mtime, mtime))
+        return mtime
+
+    first = _lines(*(_event(f"r{i}") for i in range(3)))
+    upload(first, 0)
+    assert ingest_clickstream(lake, config, AT).records == 3
+    again = upload(first, 10)  # the same bytes uploaded again
+
+    result = ingest_clickstream(lake, config, AT)
+    assert (result.records, result.batches, result.rejected, result.skipped_files) == (0, 0, 0, 0)
+    assert sorted((r["status"], r["version"], r["records"], r["modified_ns"]) for r in _ledger(lake, origin)) == [
+        ("ingested", 1, 3, minute_ago), ("unchanged", 1, 0, again)]
+    reads = _reads(monkeypatch)
+    assert ingest_clickstream(lake, config, AT).batches == 0
+    assert path.name not in reads  # its size and new mtime are known: not read again
+
+    upload(first + _lines(_event("r3"), _event("r4")), 20)  # then lines appended to it
+    result = ingest_clickstream(lake, config, AT)
+    assert (result.records, result.batches) == (2, 1)
+    assert _bronze_of(lake, origin) == [(f"r{i}", i + 1) for i in range(5)]  # each line once
+    assert sorted((r["status"], r["version"]) for r in _ledger(lake, origin)) == [
+        ("appended", 2), ("ingested", 1), ("unchanged", 1)]
+
+
+def test_an_object_uploaded_again_with_the_same_bytes_is_not_read_again_on_s3(
+    engine: str, spark, s3_server, make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same on object storage, where every upload (a PUT) gives the object a new
+    Last-Modified time, one second apart at least."""
+    import time
+
+    from tests.integration import lakes
+
+    lakes.use_s3(spark, engine, s3_server, monkeypatch)
+    root = lakes.new_bucket(s3_server, "reupload")
+    config = make_config(tmp_path, **{"storage.lake_uri": str(root / "lake"),
+                                      "sources.landing_uri": str(root / "sources")})
+    lake = Lake(spark, config.lake)
+    key = root / "sources" / "clickstream" / f"date={DAY}" / "events-0021.jsonl"
+    origin = key.relative_to(root / "sources")
+
+    def upload(content: bytes) -> int:
+        key.write_bytes(content)
+        time.sleep(2.2)  # settled: older than the ledger's 2 s
+        return int(key.info().mtime_ns or 0)
+
+    first = _lines(*(_event(f"s{i}") for i in range(3)))
+    before = upload(first)
+    assert ingest_clickstream(lake, config, AT).records == 3
+    time.sleep(1)  # Last-Modified has a one-second grain
+    again = upload(first)
+    assert again > before
+
+    result = ingest_clickstream(lake, config, AT)
+    assert (result.records, result.batches) == (0, 0)
+    reads = _reads(monkeypatch)
+    assert ingest_clickstream(lake, config, AT).batches == 0
+    assert key.name not in reads
+
+    upload(first + _lines(_event("s3")))
+    assert ingest_clickstream(lake, config, AT).records == 1
+    assert _bronze_of(lake, origin) == [(f"s{i}", i + 1) for i in range(4)]
+
+
 def test_a_last_line_cut_mid_write_is_read_again_once_completed(lake_config: tuple[Lake, Config]) -> None:
     lake, config = lake_config
     folder = _folder(config)

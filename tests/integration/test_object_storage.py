@@ -214,18 +214,24 @@ def test_a_store_stopped_mid_run_fails_in_one_line_and_the_rerun_completes(
 def test_the_demo_on_the_object_store_keeps_the_lake_in_the_bucket_and_says_how_to_reach_it(
     engine: str, tmp_path: Path
 ) -> None:
-    """`lakehouse demo --object-store` as a user runs it, with no AWS_* variable set: the landing
-    files and the lake go to the S3 server it starts, and the lines it prints reach that lake."""
+    """`lakehouse demo --object-store` as a user runs it, from a shell whose AWS_* variables point
+    elsewhere (another endpoint for S3 alone, a session token, a profile that does not exist here):
+    the landing files and the lake go to the S3 server it starts, it says which variables it
+    ignored, and the lines it prints reach that lake from such a shell too."""
     import shlex
     import socket
 
     from lakehouse import s3server
 
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKEHOUSE_", "SPARK_"))}
+    environ |= {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9", "AWS_SESSION_TOKEN": "not-a-token",
+                "AWS_PROFILE": "no-such-profile"}
     done = lakes.lakehouse(engine, tmp_path, environ, "demo", "--object-store", "--scale", "0.01", "--days", "70",
                            timeout=1800)
     try:
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        said = " ".join(done.stderr.split())
+        assert "AWS_ENDPOINT_URL_S3, AWS_PROFILE, AWS_SESSION_TOKEN from the environment ignored" in said, said
         server = s3server.server(tmp_path / "s3")
         assert server is not None, "the demo's S3 server is not running after the demo"
         assert server.secret_key not in done.stdout + done.stderr
@@ -248,8 +254,13 @@ def test_the_demo_on_the_object_store_keeps_the_lake_in_the_bucket_and_says_how_
         assert started.returncode == 0, started.stderr
         for line in started.stdout.splitlines() + [printed[0].split(";", 1)[1].strip()]:
             words = shlex.split(line)
-            assert words[0] == "export", line
-            shell.update(word.split("=", 1) for word in words[1:])
+            assert words[0] in ("export", "unset"), line
+            if words[0] == "unset":
+                for name in words[1:]:
+                    shell.pop(name)
+            else:
+                shell.update(word.split("=", 1) for word in words[1:])
+        assert not {"AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_PROFILE"} & set(shell)
         query = "SELECT count(*) AS n FROM gold.customer_segments"
         answer = lakes.lakehouse(engine, tmp_path, shell, "sql", "--format", "json", query, timeout=600)
         assert answer.returncode == 0, answer.stderr[-3000:]

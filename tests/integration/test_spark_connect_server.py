@@ -85,3 +85,46 @@ def test_the_pipeline_through_engine_connect_equals_the_embedded_run(
         layer, table = name.split(".")
         writers = {commit.get("engineInfo", "") for commit in lakes.table(lake / layer / table).history()}
         assert writers and all(w.startswith("Apache-Spark/") for w in writers), (name, writers)
+
+
+def test_a_server_started_for_a_lake_on_s3_reads_and_writes_it_with_no_key_on_its_command_line(
+    engine: str, small_world: Config, s3_server, tmp_path: Path
+) -> None:
+    """`lakehouse connect-server start` with the lake on the project's S3 server (LAKEHOUSE_LAKE_URI
+    and the AWS_* variables, as a user's shell has them): the server gets S3A's jars and settings,
+    its keys only through its environment; `--engine connect` then answers a gold query from the
+    bucket and rebuilds a gold table there, equal row by row to the embedded engine's."""
+    if engine != "embedded":
+        pytest.skip("Apache Spark's Spark Connect server runs in its own JVM, whatever the pass: tested once, "
+                    "in the embedded pass")
+    lake = lakes.lake_on_s3(small_world, s3_server, "connect")
+    environ = lakes.env(s3_server, lake.parent)
+    folder = tmp_path / "server"
+    started = lakes.lakehouse("embedded", tmp_path, environ, "connect-server", "start", "--data-dir", str(folder),
+                              timeout=600)
+    try:
+        assert started.returncode == 0, started.stderr[-3000:]
+        pid = connect_server.running(folder)
+        assert pid is not None
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        assert f"spark.hadoop.fs.s3a.endpoint={s3_server.endpoint}" in arguments
+        assert any("hadoop-aws" in a for a in arguments)  # S3A's jars
+        secret = environ["AWS_SECRET_ACCESS_KEY"]
+        assert not any(secret in a for a in arguments)
+        assert secret not in started.stdout + started.stderr + (folder / "connect.log").read_text()
+
+        client = {**environ, "LAKEHOUSE_ENGINE__CONNECT_URL": started.stdout.strip().splitlines()[-1]}
+        query = "SELECT count(*) AS n, sum(orders) AS orders FROM gold.daily_sales"
+        answer = lakes.lakehouse("connect", tmp_path, client, "sql", "--format", "json", query, timeout=600)
+        assert answer.returncode == 0, answer.stderr[-3000:]
+        daily = lakes.table(lake / "gold" / "daily_sales").to_pandas()
+        assert [json.loads(line) for line in answer.stdout.splitlines()] == [
+            {"n": len(daily), "orders": int(daily["orders"].sum())}]
+
+        rebuilt = lakes.lakehouse("connect", tmp_path, client, "run", "--full", "gold_daily_sales", timeout=900)
+        assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+        table = lakes.table(lake / "gold" / "daily_sales")
+        assert table.history(1)[0].get("engineInfo", "").startswith("Apache-Spark/")  # written by the server
+        assert lakes.rows(lake / "gold" / "daily_sales") == lakes.rows(small_world.lake / "gold" / "daily_sales")
+    finally:
+        connect_server.stop(folder)
