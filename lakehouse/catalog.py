@@ -23,8 +23,8 @@ from typing import Literal
 import pyarrow as pa
 from pyspark.sql.types import StructType
 
+from lakehouse.deltalog import delta_table, delta_tables, stats_row_count
 from lakehouse.files import Location
-from lakehouse.storage import delta_table, delta_tables, stats_row_count
 
 # Tables no job of the catalogue writes, and writers beside the catalogue's jobs.
 OTHER_WRITERS = {

@@ -270,8 +270,8 @@ def tables() -> None:
 def _lake_has_tables() -> bool:
     """Whether the lake holds a Delta table; if not, say so in place of an empty listing (exit 2
     when its directory does not exist: a wrong --data-dir, or nothing run yet)."""
+    from lakehouse.deltalog import delta_tables
     from lakehouse.files import StorageError
-    from lakehouse.storage import delta_tables
 
     lake = state.config.lake
     try:
@@ -304,7 +304,7 @@ def sql(
     from pyspark.errors import PySparkException
 
     from lakehouse import catalog, sql_output
-    from lakehouse.storage import delta_tables
+    from lakehouse.deltalog import delta_tables
 
     described = catalog.parse_describe(query)
     try:
@@ -551,8 +551,8 @@ def _lake_tables(typed: list[str] | None) -> list[str]:
     if not typed:
         return []
     from lakehouse import catalog
+    from lakehouse.deltalog import delta_tables
     from lakehouse.files import StorageError
-    from lakehouse.storage import delta_tables
 
     try:
         existing = delta_tables(state.config.lake)
@@ -566,7 +566,7 @@ def _lake_tables(typed: list[str] | None) -> list[str]:
 def _maintain_dry_run(maintenance, tables: list[str], retention_hours: int, force: bool,  # noqa: ANN001
                       purge_erased: bool) -> None:
     """`maintain --dry-run`: the plan for each table, from the Delta logs; no lock, no engine, no write."""
-    from lakehouse.storage import delta_tables
+    from lakehouse.deltalog import delta_tables
 
     if purge_erased:
         err.print("[red]error:[/red] --dry-run does not apply to --purge-erased", highlight=False)

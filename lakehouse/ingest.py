@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from lakehouse import incremental
+from lakehouse.arrowio import arrow_schema, to_arrow, write_parquet
 from lakehouse.bronze import app_tables, events, fx_rates, quarantine, sales_targets, telemetry
 from lakehouse.bronze.records import (
     Rejected,
@@ -48,7 +49,7 @@ from lakehouse.sources import app_db, landing
 from lakehouse.sources.found import fx_rates_file, sqlite_file
 from lakehouse.sources.fx_api import BadAnswer, FxClient
 from lakehouse.state import FileRecord, IngestState, LedgerEntry
-from lakehouse.storage import Lake, arrow_schema, to_arrow, write_parquet
+from lakehouse.storage import Lake
 
 log = logging.getLogger(__name__)
 

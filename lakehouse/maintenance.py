@@ -43,11 +43,12 @@ import pyarrow.parquet as pq
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from lakehouse.clock import from_engine
+from lakehouse.deltalog import delta_table
 from lakehouse.files import Location
 from lakehouse.personal import PersonalData, declared
 from lakehouse.staging import FOLDER as STAGING
 from lakehouse.staging import Swept, sweep
-from lakehouse.storage import Lake, delta_table
+from lakehouse.storage import Lake
 
 log = logging.getLogger(__name__)
 MIN_RETENTION_HOURS = 168

@@ -18,31 +18,25 @@ import datetime as dt
 import functools
 import inspect
 import logging
-import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
-    BooleanType,
-    DataType,
-    DateType,
-    DoubleType,
-    LongType,
-    StringType,
     StructType,
-    TimestampType,
 )
 
+from lakehouse.arrowio import first_per_key, read_parquet, to_arrow
+from lakehouse.commits import retry_conflicts
+from lakehouse.deltalog import delta_table, delta_tables, delta_version, stats_row_count
 from lakehouse.files import Location
 from lakehouse.sqlrefs import LAYERS, referenced_tables
 from lakehouse.staging import new_stage
@@ -53,54 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _BUCKET = "_bucket"  # the partition column of `Lake.split_by_key`
-
-
-# What the engines raise when another writer committed the same Delta version first (measured:
-# Sail "Failed to commit transaction", delta-spark's Concurrent*Exception / ProtocolChanged /
-# MetadataChanged, delta-rs' CommitFailedError), matched as whole names, not loose words.
-COMMIT_CONFLICT = re.compile(
-    r"\b(?:Concurrent[A-Za-z]*Exception|ProtocolChangedException|MetadataChangedException|CommitFailedError)\b"
-    r"|Failed to commit transaction"
-)
-
-
-def is_commit_conflict(error: BaseException) -> bool:
-    return COMMIT_CONFLICT.search(f"{type(error).__name__}: {error}") is not None
-
-
-_retrying = threading.local()  # set while a retried write runs: the writes it calls are not retried again
-
-
-def retry_conflicts(write: Callable[..., None]) -> Callable[..., None]:
-    """Retry a Delta write that lost a commit race (the write is recomputed and committed again).
-    A retried write that calls another (an upsert that overwrites) retries as a whole, once: the
-    inner write is not retried on its own."""
-
-    @functools.wraps(write)
-    def wrapped(*args: Any, **kwargs: Any) -> None:
-        if getattr(_retrying, "active", False):
-            write(*args, **kwargs)
-            return
-        # imported on first write: tenacity (and the asyncio it loads) is a tenth of a second of
-        # start-up that read-only commands such as `lakehouse sql` do not need
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
-
-        _retrying.active = True
-        try:
-            for attempt in Retrying(
-                stop=stop_after_attempt(12),  # a writer can lose several races in a row to a faster one
-                wait=wait_random_exponential(multiplier=0.2, max=5),
-                retry=retry_if_exception(is_commit_conflict),
-                reraise=True,
-            ):
-                with attempt:
-                    if attempt.retry_state.attempt_number > 1:
-                        log.warning("Delta commit conflict on %s: retrying", write.__name__)
-                    write(*args, **kwargs)
-        finally:
-            _retrying.active = False
-
-    return wrapped
 
 
 def one_writer(write: Callable[..., None]) -> Callable[..., None]:
@@ -138,57 +84,6 @@ class TableInfo:
     last_change: dt.datetime
 
 
-_ARROW_TYPES: dict[type[DataType], pa.DataType] = {
-    LongType: pa.int64(),
-    DoubleType: pa.float64(),
-    BooleanType: pa.bool_(),
-    DateType: pa.date32(),
-    StringType: pa.string(),
-    TimestampType: pa.timestamp("us", tz="UTC"),
-}
-
-
-def arrow_schema(schema: StructType) -> pa.Schema:
-    """The Arrow types matching a Spark schema (timestamps in UTC)."""
-    return pa.schema([pa.field(f.name, _ARROW_TYPES[type(f.dataType)]) for f in schema.fields])
-
-
-def to_arrow(frame: pd.DataFrame, schema: StructType) -> pa.Table:
-    """`frame`'s columns of `schema`, with the Arrow types matching it."""
-    return pa.Table.from_pandas(frame[schema.fieldNames()], schema=arrow_schema(schema), preserve_index=False)
-
-
-def write_parquet_part(frame: pd.DataFrame, schema: StructType, path: Location | Path) -> None:
-    """Write `frame` with the Arrow types matching a Spark schema, for `Lake.append_staged`."""
-    write_parquet(to_arrow(frame, schema), path)
-
-
-def write_parquet(data: pa.Table, path: Location | Path) -> None:
-    """Write one Parquet file at `path` (local or on object storage)."""
-    location = Location.of(path)
-    pq.write_table(data, location.fs_path, filesystem=location.fs)
-
-
-def read_parquet(path: Location | Path) -> pa.Table:
-    """Read a Parquet file, or every part of a folder of them, from the driver."""
-    location = Location.of(path)
-    return pq.read_table(location.fs_path, filesystem=location.fs)
-
-
-def delta_table(path: Location | Path | str, version: int | None = None) -> DeltaTable:
-    """The Delta table at `path` opened by delta-rs (with the storage options object storage needs)."""
-    location = Location.of(path)
-    return DeltaTable(str(location), version=version, storage_options=location.storage_options)
-
-
-def stats_row_count(delta: DeltaTable) -> int | None:
-    """Rows in the table's version from the Delta log's file statistics; None when a file has none."""
-    actions = pa.table(delta.get_add_actions(flatten=True))
-    if "num_records" not in actions.schema.names or actions.column("num_records").null_count:
-        return None
-    return int(pa.compute.sum(actions.column("num_records")).as_py() or 0)
-
-
 def distinct_keys(df: DataFrame, key: list[str]) -> DataFrame:
     """One row per key (rows equal on the key but not otherwise: the smallest by every column)."""
     from pyspark.sql import Window
@@ -197,46 +92,11 @@ def distinct_keys(df: DataFrame, key: list[str]) -> DataFrame:
     return df.withColumn("__n", F.row_number().over(window)).where("__n = 1").drop("__n")
 
 
-def first_per_key(data: pa.Table, key: list[str]) -> pa.Table:
-    """`distinct_keys` on an Arrow table: one row per key, the smallest by every other column in
-    order (nulls first, NaN last, as Spark orders them)."""
-    names = data.column_names
-    sort_keys, helpers = [], data
-    for column in (c for c in names if c not in key):
-        if pa.types.is_floating(data.schema.field(column).type):  # Arrow puts NaN with the nulls
-            helpers = helpers.append_column(f"__nan_{column}", pa.compute.is_nan(data.column(column)))
-            sort_keys.append((f"__nan_{column}", "ascending", "at_start"))
-        sort_keys.append((column, "ascending", "at_start"))
-    ordered = helpers.sort_by(sort_keys) if sort_keys else helpers
-    ordered = ordered.append_column("__n", pa.array(range(ordered.num_rows), pa.int64()))
-    firsts = ordered.group_by(key, use_threads=False).aggregate([("__n", "min")]).column("__n_min")
-    return ordered.take(firsts).select(names)
-
-
 def _split(table: str) -> tuple[str, str]:
     layer, _, name = table.partition(".")
     if layer not in LAYERS or not name.isidentifier():
         raise ValueError(f"table name '{table}' is not <layer>.<name> with layer in {LAYERS}")
     return layer, name
-
-
-def delta_version(table_dir: Location | Path) -> int | None:
-    """The latest committed version of the Delta table at `table_dir` from its log listing (no
-    log replay), or None if it has no commit yet."""
-    entries = (Location.of(table_dir) / "_delta_log").names()
-    versions = [int(name.split(".", 1)[0]) for name in entries
-                if name.split(".", 1)[0].isdigit() and (name.endswith(".json") or ".checkpoint." in name)]
-    return max(versions) if versions else None
-
-
-def delta_tables(root: Location | Path, layers: Iterable[str] = LAYERS) -> list[str]:
-    """Every Delta table with a commit under `root`'s `layers`, as `<layer>.<name>`, sorted."""
-    found = []
-    for layer in layers:
-        for entry in (Location.of(root) / layer).list():
-            if entry.is_dir and delta_version(entry.location) is not None:
-                found.append(f"{layer}.{entry.name}")
-    return sorted(found)
 
 
 class Lake:

@@ -19,11 +19,11 @@ from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, model_validator
 
 from lakehouse.config import Config
+from lakehouse.deltalog import delta_table, delta_version
 from lakehouse.ml import store
 from lakehouse.ml.features import FEATURES
 from lakehouse.ml.train import CHAMPION, probabilities
 from lakehouse.serving.errors import error_responses
-from lakehouse.storage import delta_table, delta_version
 
 
 class PredictRequest(BaseModel):

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import functions as F
 from sklearn.metrics import roc_auc_score
 
+from lakehouse.arrowio import write_parquet_part
 from lakehouse.config import Config
 from lakehouse.gold import model_monitoring as table
 from lakehouse.ml import store
@@ -23,7 +24,7 @@ from lakehouse.ml.features import FEATURES, LABEL, with_model_features
 from lakehouse.ml.score import champion
 from lakehouse.ml.train import SERVING_REFERENCE, TRAINING_REFERENCE, load_frame, probabilities, training_frame
 from lakehouse.quality.gate import QualityGate
-from lakehouse.storage import Lake, write_parquet_part
+from lakehouse.storage import Lake
 
 EPSILON = 1e-4  # stands in for an empty bin, so PSI stays finite
 

@@ -91,7 +91,7 @@ def report(
 def _existing_table(typed: str) -> str:
     """The lake table `typed` names; exit 2 saying it does not exist (and what is close) otherwise."""
     from lakehouse.catalog import UnknownTable, resolve
-    from lakehouse.storage import delta_tables
+    from lakehouse.deltalog import delta_tables
 
     try:
         return resolve(typed, delta_tables(state.config.lake))

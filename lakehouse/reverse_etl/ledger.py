@@ -16,8 +16,9 @@ import pandas as pd
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse.arrowio import write_parquet_part
 from lakehouse.personal import PersonalData
-from lakehouse.storage import Lake, write_parquet_part
+from lakehouse.storage import Lake
 
 STATE, RUNS, DEAD = "ops.sync_state", "ops.sync_runs", "ops.sync_dead_letter"
 STATE_SCHEMA = StructType(

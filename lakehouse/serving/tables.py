@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - registers pa.compute
 from cachetools import LRUCache
 
+from lakehouse.deltalog import delta_table, delta_tables, delta_version
 from lakehouse.files import Location
-from lakehouse.storage import LAYERS, delta_table, delta_tables, delta_version
+from lakehouse.storage import LAYERS
 
 
 class TableStore:

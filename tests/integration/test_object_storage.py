@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from lakehouse.config import Config, load_config
+from lakehouse.deltalog import delta_table, delta_tables
 from lakehouse.files import Location, S3Settings
-from lakehouse.storage import delta_table, delta_tables
 from tests.integration import lakes
 from tests.integration.lakes import LAKEHOUSE
 

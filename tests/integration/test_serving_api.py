@@ -486,8 +486,8 @@ MONITORING_TABLE = """() => {
 def _monitoring_run(run_id: str, at: str, values: list[tuple[str, str, float, str]]) -> pa.Table:
     import datetime as dt
 
+    from lakehouse.arrowio import arrow_schema
     from lakehouse.gold.model_monitoring import SCHEMA
-    from lakehouse.storage import arrow_schema
 
     rows = [{"run_id": run_id, "monitored_at": dt.datetime.fromisoformat(at), "model_name": "churn",
              "model_version": "3", "kind": kind, "metric": metric, "value": value, "warn_threshold": 0.1,

@@ -13,8 +13,9 @@ import pytest
 from deltalake import DeltaTable, TableFeatures
 from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse.arrowio import first_per_key
 from lakehouse.clock import from_engine, naive_utc, to_engine
-from lakehouse.storage import Lake, TableNotFound, distinct_keys, first_per_key
+from lakehouse.storage import Lake, TableNotFound, distinct_keys
 
 pytestmark = pytest.mark.integration
 SCHEMA = StructType([StructField("id", LongType()), StructField("day", StringType())])

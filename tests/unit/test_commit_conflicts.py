@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lakehouse.storage import is_commit_conflict, retry_conflicts
+from lakehouse.commits import is_commit_conflict, retry_conflicts
 
 
 class ConcurrentAppendException(Exception):
