@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lakehouse import daemons
 from lakehouse.cluster import spark_home
-from lakehouse.engine import DELTA_CONF
+from lakehouse.engine import DELTA_CONF, SAFE_SQL_CONF
 
 log = logging.getLogger(__name__)
 MAIN = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -60,6 +60,7 @@ def command(
         "spark.sql.warehouse.dir": str(folder / "spark-warehouse"),
         "spark.ui.enabled": "false",
         **(conf or {}),
+        **SAFE_SQL_CONF,  # after `conf`: no ${env:...} reads whatever the caller asked
     }
     args = [str(spark_home() / "bin" / "spark-submit"), "--class", MAIN, "--name", "Spark Connect server"]
     args += ["--master", master, "--driver-java-options", " ".join([_marker(folder), *java_options])]

@@ -167,6 +167,13 @@ def jvm_jars(config: Config, user: str = "engine 'spark'") -> list[str]:
     return jars
 
 
+# Apache Spark replaces `${env:NAME}` and `${system:name}` in SQL text before parsing it: a query
+# (or a bind parameter's value) would read the server's environment, API keys and S3 secret
+# included, and a value holding `${...}` would be silently rewritten. Off in every session made
+# here (Sail does not substitute).
+SAFE_SQL_CONF = {"spark.sql.variable.substitute": "false"}
+
+
 def _under_spark_submit() -> bool:
     # spark-submit starts the Python driver with these set; the JVM is already configured.
     return "PYSPARK_GATEWAY_PORT" in os.environ or "SPARK_SUBMIT_OPTS" in os.environ
@@ -196,6 +203,7 @@ def _spark_session(config: Config) -> SparkSession:
         os.environ.update(keys)
     for key, value in s3a.items():  # under spark-submit too: the driver makes the context
         settings.setdefault(key, value)
+    settings.update(SAFE_SQL_CONF)
     for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()

@@ -24,6 +24,7 @@ FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = (
     exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command,
     exp.Set, exp.Use, exp.Cache, exp.Uncache, exp.LoadData, exp.Into, exp.Pragma, exp.Transaction,
     exp.Commit, exp.Rollback, exp.Describe, exp.Refresh, exp.TruncateTable, exp.Copy,
+    exp.QueryTransform,  # SELECT TRANSFORM(...) USING 'cmd': Apache Spark runs cmd on the server
 )
 # Functions that read files or run host code; any `read_*` function is refused as well.
 FORBIDDEN_FUNCTIONS = frozenset({

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -351,6 +352,7 @@ def test_sql_runs_a_select_over_gold_with_a_row_cap(server: Server) -> None:
     assert len(capped["rows"]) == 50 and capped["truncated"] is True  # LAKEHOUSE_SERVING__ROW_LIMIT=50
 
 
+TRANSFORMED = Path(tempfile.gettempdir()) / f"lakehouse-transform-{os.getpid()}"
 INJECTIONS = [
     "SELECT * FROM gold.daily_sales; DROP TABLE gold.daily_sales",
     "DROP TABLE gold.daily_sales",
@@ -370,6 +372,8 @@ INJECTIONS = [
     "SELECT * FROM range(10)",
     "SET spark.sql.ansi.enabled = false",
     "TRUNCATE TABLE gold.daily_sales",
+    # Apache Spark runs a script transform's command on the server
+    f"SELECT TRANSFORM(country) USING 'touch {TRANSFORMED}' AS (a) FROM gold.daily_sales",
 ]
 
 
@@ -379,7 +383,14 @@ def test_sql_rejects_everything_but_a_select_over_gold(server: Server, query: st
     response = server.client.post("/sql", json={"query": query})
     assert response.status_code == 400 and response.json()["detail"].startswith("query rejected: ")
     assert server.versions() == before
-    assert not (server.lake / "gold" / "stolen").exists()
+    assert not (server.lake / "gold" / "stolen").exists() and not TRANSFORMED.exists()
+
+
+def test_sql_text_is_never_substituted_from_the_servers_environment(server: Server) -> None:
+    """Apache Spark would replace `${env:...}` before parsing: the API keys, the S3 secret."""
+    query = "SELECT '${env:LAKEHOUSE_API_KEYS}' AS k, '${system:user.name}' AS u FROM gold.daily_sales LIMIT 1"
+    body = server.client.post("/sql", json={"query": query}).json()
+    assert body["rows"] == [{"k": "${env:LAKEHOUSE_API_KEYS}", "u": "${system:user.name}"}], body
 
 
 def test_spark_connect_clients_see_gold_with_no_setup(server: Server) -> None:

@@ -47,6 +47,7 @@ def test_accepts_selects_over_gold(query: str, tables: set[str]) -> None:
     ("SELECT reflect('java.lang.Runtime', 'getRuntime')", "function 'reflect'"),
     ("SELECT java_method('java.lang.System', 'exit', 0)", "function 'java_method'"),
     ("SELECT * FROM range(10)", "table functions"),
+    ("SELECT TRANSFORM(country) USING 'id' AS (a) FROM gold.daily_sales", "QUERYTRANSFORM found"),
     ("SELECT * FROM csv.`/etc/passwd`", "only gold tables"),
     ("SELECT * FROM text.`/etc/passwd`", "only gold tables"),
     ("SELECT * FROM delta.`/data/lake/silver/customers`", "only gold tables"),
