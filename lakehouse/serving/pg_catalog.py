@@ -186,13 +186,14 @@ class PgCatalog:
             if key == self._key:
                 return
         db = _build(tables())
-        with self._lock:
-            old, self._db, self._key = self._db, db, key
-        if old is not None:
-            old.close()
+        with self._lock:  # the old database closes when its last query's cursor lets it go
+            self._db, self._key = db, key
 
-    def query(self, sql: str, values: Sequence[Any] = ()) -> tuple[list[w.Column], list[tuple[Any, ...]]]:
-        """Answer one catalog SELECT; QueryRejected for anything else."""
+    def query(
+        self, sql: str, values: Sequence[Any] = (), limit: int | None = None
+    ) -> tuple[list[w.Column], list[tuple[Any, ...]]]:
+        """Answer one catalog SELECT with at most `limit` + 1 rows (the caller cuts and says so);
+        QueryRejected for anything else; a `duckdb.Error` (a bad cast, an overflow) as it is."""
         rewritten = rewrite(sql)
         statements = duckdb.extract_statements(rewritten)
         if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
@@ -209,7 +210,19 @@ class PgCatalog:
         timer = threading.Timer(self.timeout, cursor.interrupt)
         timer.start()
         try:
-            arrow = cursor.execute(rewritten, list(values) or None).to_arrow_table()
+            result = cursor.sql(rewritten, params=list(values) or None)
+            if limit is None:
+                arrow = result.to_arrow_table()
+            else:  # read no more than the caller can send: `unnest(range(5000000))` stays small
+                batches, kept = [], 0
+                reader = result.to_arrow_reader(1024)
+                assert reader is not None
+                for batch in reader:
+                    batches.append(batch)
+                    kept += batch.num_rows
+                    if kept > limit:
+                        break
+                arrow = pa.Table.from_batches(batches, schema=reader.schema).slice(0, limit + 1)
             assert arrow is not None
         except duckdb.InterruptException:
             raise QueryRejected(f"catalog query cancelled after {self.timeout:g} s") from None

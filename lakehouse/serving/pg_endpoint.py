@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
@@ -127,6 +128,22 @@ def _table_qualified(tree: exp.Expr) -> exp.Expr:
     return tree
 
 
+# As POST /sql's `query`: a longer statement is refused before it is parsed.
+MAX_STATEMENT_CHARS = 20_000
+
+
+def _sqlstate(error: Exception) -> str:
+    """PostgreSQL's class for a DuckDB error: invalid text for a type, a value out of range, else
+    a data exception."""
+    if isinstance(error, duckdb.ConversionException):
+        return "22P02"
+    if isinstance(error, duckdb.OutOfRangeException):
+        return "22003"
+    if isinstance(error, (duckdb.ParserException, duckdb.SyntaxException)):
+        return "42601"
+    return "22000"
+
+
 def _refused(exc: QueryRejected) -> w.PgError:
     log.info("pg endpoint: refused %s", exc)  # the guard's reason names tables and keywords, never values
     return w.PgError(f"refused by the lakehouse: {exc}", REFUSED)
@@ -188,6 +205,14 @@ class LakehouseBackend:
 
     # -- statements -----------------------------------------------------------------------------
     def prepare(self, sql: str, param_oids: Sequence[int]) -> Statement:
+        if len(sql) > MAX_STATEMENT_CHARS:  # as POST /sql: parsing a huge statement holds every session
+            raise w.PgError(f"statement too long: {len(sql)} characters, at most {MAX_STATEMENT_CHARS}", "54000")
+        try:
+            return self._prepare(sql, param_oids)
+        except RecursionError:
+            raise w.PgError("statement nested too deeply", "54001") from None
+
+    def _prepare(self, sql: str, param_oids: Sequence[int]) -> Statement:
         oids = list(param_oids) + [0] * max(_parameters(sql) - len(param_oids), 0)
         text = sql.strip().rstrip(";")
         if SESSION.match(text):
@@ -238,10 +263,19 @@ class LakehouseBackend:
             return self._session(statement.sql)
         if statement.kind == "catalog":
             try:
-                columns, rows = await self._own(self._catalog_query, statement.sql, values)
+                columns, rows = await self._own(self._catalog_query, statement.sql, values, limit)
             except QueryRejected as exc:
                 raise _refused(exc) from None
-            return w.Result(f"SELECT {len(rows)}", columns, rows[:limit] if limit == 0 else rows)
+            except duckdb.Error as exc:  # a bad cast, an overflow: the client's error, the session goes on
+                raise w.PgError(str(exc).splitlines()[0][:300], _sqlstate(exc)) from None
+            except RecursionError:
+                raise w.PgError("statement nested too deeply", "54001") from None
+            notice = None
+            if len(rows) > limit:
+                if limit:
+                    notice = f"result cut at {limit} rows (serving.row_limit): add a LIMIT or aggregate"
+                rows = rows[:limit]
+            return w.Result(f"SELECT {len(rows)}", columns, rows, notice)
         assert statement.tree is not None
         tables = await self._own(self.tables)
         try:
@@ -250,9 +284,11 @@ class LakehouseBackend:
             raise _refused(exc) from None
         return await self._engine(checked.sql, sorted(checked.tables), limit)
 
-    def _catalog_query(self, sql: str, values: Sequence[Any]) -> tuple[list[w.Column], list[tuple[Any, ...]]]:
+    def _catalog_query(
+        self, sql: str, values: Sequence[Any], limit: int
+    ) -> tuple[list[w.Column], list[tuple[Any, ...]]]:
         self.load_catalog()
-        return self.catalog.query(sql, values)
+        return self.catalog.query(sql, values, limit)
 
     @staticmethod
     def _session(sql: str) -> w.Result:

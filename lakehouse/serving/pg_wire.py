@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import decimal
 import hashlib
@@ -35,6 +36,12 @@ log = logging.getLogger(__name__)
 SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST, PROTOCOL_3 = 80877103, 80877104, 80877102, 196608
 SCRAM_ITERATIONS = 4096
 MAX_MESSAGE = 16 * 1024 * 1024
+# Before a client has logged in: PostgreSQL's own limits (authentication_timeout, and a password
+# message of at most a few kilobytes; SCRAM's are under 1 KB).
+AUTH_TIMEOUT_SECONDS = 60.0
+AUTH_MAX_MESSAGE = 64 * 1024
+# Connections at once, logged in or not; more are told "too many clients" and closed (53300).
+MAX_CONNECTIONS = 100
 
 # type OIDs
 BOOL, BYTEA, INT8, INT2, INT4, TEXT, OID, FLOAT4, FLOAT8, VARCHAR = 16, 17, 20, 21, 23, 25, 26, 700, 701, 1043
@@ -370,10 +377,10 @@ class Connection:
             raise PgError("invalid startup packet length", "08P01")
         return await self.reader.readexactly(length - 4)
 
-    async def _read(self) -> tuple[bytes, bytes]:
+    async def _read(self, most: int = MAX_MESSAGE) -> tuple[bytes, bytes]:
         head = await self.reader.readexactly(5)
         kind, (length,) = head[:1], struct.unpack("!i", head[1:])
-        if not 4 <= length <= MAX_MESSAGE:
+        if not 4 <= length <= most:
             raise PgError("invalid message length", "08P01")
         return kind, await self.reader.readexactly(length - 4)
 
@@ -389,7 +396,12 @@ class Connection:
 
     async def serve(self) -> None:
         try:
-            if await self._startup():
+            try:
+                async with asyncio.timeout(AUTH_TIMEOUT_SECONDS):
+                    started = await self._startup()
+            except TimeoutError:
+                raise PgError("canceling authentication due to timeout", "08006") from None
+            if started:
                 await self._loop()
         except PgError as exc:
             await self._fatal(exc)
@@ -443,7 +455,7 @@ class Connection:
                           "FATAL")
         self.out.append(_message(b"R", struct.pack("!i", 10) + _cstr("SCRAM-SHA-256") + b"\x00"))
         await self._flush()
-        kind, body = await self._read()
+        kind, body = await self._read(AUTH_MAX_MESSAGE)
         if kind != b"p":
             raise refused
         message = _Reader(body)
@@ -454,7 +466,7 @@ class Connection:
         server_first, bare, nonce = self.scram.server_first(client_first)
         self.out.append(_message(b"R", struct.pack("!i", 11) + server_first.encode()))
         await self._flush()
-        kind, body = await self._read()
+        kind, body = await self._read(AUTH_MAX_MESSAGE)
         final = self.scram.verify(bare, server_first, nonce, body.decode(errors="replace")) if kind == b"p" else None
         if final is None:
             log.info("pg endpoint: password not accepted")  # never the user's key
@@ -696,12 +708,23 @@ class PgServer:
         self.backend, self.tls, self.database = backend, tls, database
         self.scram = ScramVerifier(keys)
         self.server: asyncio.AbstractServer | None = None
+        self.connections = 0
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.connections >= MAX_CONNECTIONS:
+            log.warning("pg endpoint: %d connections already: one more refused", self.connections)
+            writer.write(_error(PgError("sorry, too many clients already", "53300", "FATAL")))
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.drain()
+            writer.close()
+            return
+        self.connections += 1
         try:
             await Connection(reader, writer, self.backend, self.scram, self.tls, self.database).serve()
         except Exception:  # one client's failure never ends the server
             log.warning("pg endpoint: a connection failed", exc_info=log.isEnabledFor(logging.DEBUG))
+        finally:
+            self.connections -= 1
 
     async def start(self, host: str, port: int) -> int:
         self.server = await asyncio.start_server(self._client, host, port, reuse_address=True)

@@ -461,3 +461,70 @@ def test_sqlalchemy_reflects_gold_and_queries_it(server: Server, expected: list)
                 conn.execute(sa.text("SELECT * FROM silver.customers"))
     finally:
         engine.dispose()
+
+
+def test_a_client_that_never_logs_in_is_dropped_and_a_flood_is_capped(
+        tmp_path: Path, make_config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before login: a time limit, a small message limit and a cap on connections, so no one
+    without a key can hold the endpoint's memory or file handles (the REST API stays up)."""
+    import socket
+    import struct
+
+    monkeypatch.setattr(w, "AUTH_TIMEOUT_SECONDS", 2.0)
+    monkeypatch.setattr(w, "MAX_CONNECTIONS", 5)
+    _, endpoint, dsn, _ = _slow_endpoint(tmp_path, make_config, slots=1, timeout=5)
+    port = endpoint.port
+    held: list[socket.socket] = []
+    try:
+        silent = socket.create_connection(("127.0.0.1", port), timeout=10)
+        silent.settimeout(10)
+        assert b"timeout" in silent.recv(1000)  # dropped with PostgreSQL's FATAL, not after minutes
+        assert silent.recv(1000) == b""
+        startup = struct.pack("!ii", 8 + len(b"user\0u\0database\0lakehouse\0\0"), 196608)
+        startup += b"user\0u\0database\0lakehouse\0\0"
+        huge = socket.create_connection(("127.0.0.1", port), timeout=10)
+        huge.sendall(startup)
+        huge.recv(1000)  # the SASL request
+        huge.sendall(b"p" + struct.pack("!i", 16 * 1024 * 1024) + b"x" * 1000)  # a 16 MB password, never sent
+        assert b"invalid message length" in huge.recv(1000)
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(5)]
+        time.sleep(0.3)
+        extra = socket.create_connection(("127.0.0.1", port), timeout=10)
+        extra.settimeout(10)
+        assert b"too many clients" in extra.recv(1000)
+        for s in held:
+            s.close()
+        held = []
+        deadline = time.monotonic() + 10
+        while True:  # the slots free as the held sockets close
+            try:
+                with psycopg.connect(dsn, connect_timeout=5) as conn:
+                    assert conn.execute("SELECT 1").fetchone() == (1,)
+                break
+            except psycopg.OperationalError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        for s in held:
+            s.close()
+        endpoint.stop()
+
+
+def test_bad_statements_are_errors_the_session_survives(tmp_path: Path, make_config) -> None:
+    """A bad cast, an overflow, deep nesting, a huge statement, a huge catalog answer: an error or
+    a cut answer, and the same connection answers the next statement."""
+    _, endpoint, dsn, _ = _slow_endpoint(tmp_path, make_config, slots=1, timeout=10)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for sql, state in [("SELECT 'a'::int", "22P02"), ("SELECT 2147483647 + 1", "22003"),
+                               ("SELECT " + "(" * 60 + "1" + ")" * 60, "54001"),
+                               ("SELECT count(*) FROM gold.daily_sales WHERE country IN ("
+                                + ",".join(["'zz'"] * 5000) + ")", "54000")]:
+                with pytest.raises(psycopg.Error) as raised:
+                    conn.execute(sql)
+                assert raised.value.sqlstate == state, (sql[:40], raised.value)
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+            cursor = conn.execute("SELECT unnest(range(5000000)) AS n")
+            assert len(cursor.fetchall()) == 10_000  # serving.row_limit
+    finally:
+        endpoint.stop()
