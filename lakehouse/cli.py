@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -61,14 +62,22 @@ def main(
     state._config = None  # loaded once per invocation, on first use
 
 
+def _scale_given(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and 0 < value <= 1000):
+        raise typer.BadParameter(f"{value} is not a scale: a number above 0, at most 1000")
+    return value
+
+
 @app.command()
 def generate(
     scale: Annotated[float | None, typer.Option(help="1 = ~10k customers, 100k orders, 1M events.",
+                                                callback=_scale_given,
                                                 show_default=_default("generator.scale", _CONFIG.generator.scale))]
     = None,
     seed: Annotated[int | None, typer.Option(help="Same seed, same world.",
                                              show_default=_default("generator.seed", _CONFIG.generator.seed))] = None,
     days: Annotated[int | None, typer.Option(help="Days to simulate; more days than before extends the world.",
+                                             min=1, max=3660,
                                              show_default=_default("generator.days", _CONFIG.generator.days))]
     = None,
 ) -> None:
@@ -110,7 +119,7 @@ def _generate(scale: float | None, seed: int | None, days: int | None) -> Genera
 @app.command("fx-server")
 def fx_server(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0 = any free port).")] = 8765,
+    port: Annotated[int, typer.Option(help="Port (0 = any free port).", min=0, max=65535)] = 8765,
 ) -> None:
     """Serve <data_dir>/sources/fx/rates.csv as the FX rates API."""
     from lakehouse.generate.fx_server import FxServer

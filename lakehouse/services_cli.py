@@ -26,7 +26,8 @@ def s3_folder(folder: Path | None = None) -> Path:
 
 @s3_app.command("start")
 def s3_start(
-    port: Annotated[int | None, typer.Option(help="Port (default: the one it had, else free).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: the one it had, else free).", min=1, max=65535)]
+    = None,
     data_dir: S3Folder = None,
 ) -> None:
     """Start the server in the background and print the variables S3 clients read (secret included),
@@ -68,7 +69,7 @@ def cluster_folder(folder: Path | None = None) -> Path:
 @cluster_app.command("start")
 def cluster_start(
     workers: Annotated[int, typer.Option(min=1, help="Workers, each in its own JVM.")] = 2,
-    port: Annotated[int | None, typer.Option(help="The master's port (default: free).")] = None,
+    port: Annotated[int | None, typer.Option(help="The master's port (default: free).", min=1, max=65535)] = None,
     cores: Annotated[int, typer.Option(min=1, help="Cores each worker offers.")] = 1,
     memory: Annotated[str, typer.Option(help="Memory each worker offers to executors (e.g. 1g).")] = "1g",
     data_dir: ClusterFolder = None,
@@ -102,7 +103,7 @@ ConnectFolder = Annotated[
 
 @connect_app.command("start")
 def connect_start(
-    port: Annotated[int | None, typer.Option(help="gRPC port (default: free).")] = None,
+    port: Annotated[int | None, typer.Option(help="gRPC port (default: free).", min=1, max=65535)] = None,
     master: Annotated[str, typer.Option(help="Where the server runs its jobs: local[N] or spark://host:port.")] = (
         "local[2]"
     ),

@@ -11,10 +11,13 @@ from lakehouse.console import console, err, state
 
 
 def serve(
-    port: Annotated[int | None, typer.Option(help="REST API port (serving.port; 0 = any free port).")] = None,
-    sql_port: Annotated[int | None, typer.Option(help="Spark Connect port (serving.sql_port).")] = None,
+    port: Annotated[int | None, typer.Option(help="REST API port (serving.port; 0 = any free port).",
+                                             min=0, max=65535)] = None,
+    sql_port: Annotated[int | None, typer.Option(help="Spark Connect port (serving.sql_port).", min=0, max=65535)]
+    = None,
     host: Annotated[str | None, typer.Option(help="Address for both (serving.host); non-local needs keys.")] = None,
-    pg_port: Annotated[int | None, typer.Option(help="PostgreSQL protocol port (serving.pg_port; off unless set).")]
+    pg_port: Annotated[int | None, typer.Option(help="PostgreSQL protocol port (serving.pg_port; off unless set).",
+                                                   min=0, max=65535)]
     = None,
 ) -> None:
     """Serve the REST API (/docs), the dashboard (/dashboard), a Spark Connect SQL endpoint and,
