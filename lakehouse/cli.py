@@ -485,7 +485,7 @@ def _where_to_look(exports: dict[str, str] | None = None) -> str:
             *on_s3,
             f"  {cli} sql \"SELECT country, round(sum(revenue_eur), 2) AS revenue_eur FROM gold.daily_sales "
             "GROUP BY country ORDER BY 2 DESC\"",
-            f"  {cli} serve --pg-port 5433  # REST API /docs, dashboard, Spark SQL on sc://127.0.0.1:15002, "
+            f"  {cli} serve --pg-port 5433  # REST API /docs, dashboard, Spark SQL on sc://localhost:15002, "
             "PostgreSQL (psql, BI tools) on 127.0.0.1:5433",
             f"  {cli} dq report             # quality checks and trends; Data Docs under {cfg.data_dir}/quality",
             f"  mlflow ui --backend-store-uri sqlite:///{cfg.data_dir}/mlflow/mlflow.db   # runs and the churn model",

@@ -100,7 +100,8 @@ def _encode_cursor(state: dict[str, Any]) -> str:
 def _decode_cursor(cursor: str, fingerprint: str) -> dict[str, Any]:
     try:
         state = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        valid = isinstance(state, dict) and isinstance(state.get("v"), int) and isinstance(state.get("o"), int)
+        valid = (isinstance(state, dict) and type(state.get("v")) is int and type(state.get("o")) is int
+                 and 0 <= state["v"] < 2**62 and 0 <= state["o"] < 2**62)
     except (binascii.Error, ValueError):
         valid = False
     if not valid:
@@ -130,6 +131,8 @@ async def read_table(
     filter_items = sorted((k, v) for k, v in request.query_params.multi_items() if k not in RESERVED)
     fingerprint = hashlib.sha1(orjson.dumps([table, order_by, filter_items])).hexdigest()[:16]
     state = _decode_cursor(cursor, fingerprint) if cursor else None
+    if state and state["v"] > (svc.store.version(table) or 0):  # made up: no such version was ever served
+        raise HTTPException(400, "cursor is not valid: use next_cursor from the previous page")
 
     def build(versions: dict[str, int | None]) -> dict[str, Any]:
         version = state["v"] if state else versions[table]

@@ -160,10 +160,23 @@ def test_table_pages_cover_the_filtered_table_once(server: Server) -> None:
     assert set(got.category) == set(expected.category)
 
 
+def _forged_cursor(version: object) -> str:
+    """A cursor as the API makes one (base64 JSON with the request's fingerprint), for `version`."""
+    import base64
+    import hashlib
+
+    request = json.dumps(["gold.daily_sales", None, []], separators=(",", ":")).encode()
+    fingerprint = hashlib.sha1(request).hexdigest()[:16]
+    state = json.dumps({"v": version, "o": 0, "q": fingerprint}).encode()
+    return base64.urlsafe_b64encode(state).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ({"nosuch": "1"}, "unknown column"), ({"order_by": "nosuch"}, "unknown column"),
     ({"orders__like": "1"}, "unknown operator"), ({"order_date__gte": "not-a-date"}, "bad filter value"),
     ({"cursor": "garbage"}, "cursor is not valid"),
+    # well-formed cursors for this very request, made up: a version never served, a negative one, true
+    *[({"cursor": _forged_cursor(v)}, "cursor is not valid") for v in (999, -5, True)],
 ])
 def test_bad_table_requests_say_why(server: Server, params: dict[str, str], message: str) -> None:
     response = server.client.get("/tables/gold.daily_sales", params=params)
