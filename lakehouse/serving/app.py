@@ -142,7 +142,9 @@ class AccessLog:
             await self.app(scope, receive, send_and_note)
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            access_log.info("%s %s %s %.1fms", scope["method"], scope["path"], status, elapsed_ms)
+            # the path as sent, control characters escaped: a %0A in it cannot start a line of its own
+            path = scope["path"].encode("unicode_escape", "backslashreplace").decode("ascii")
+            access_log.info("%s %s %s %.1fms", scope["method"], path, status, elapsed_ms)
 
 
 # Swagger UI's script, style sheet and icon, from the installed `fastapi-offline` package: /docs

@@ -118,3 +118,14 @@ def test_requests_are_logged_one_line_each_and_a_failed_query_once_without_value
     assert re.search(r"INFO +GET /dashboard 303 [\d.]+ms", log), log[-3000:]
     for absent in (EMAIL, "anna.schmidt", key, "Traceback", "GRPC"):
         assert absent not in log, absent
+
+
+def test_a_path_cannot_forge_a_log_line(console: Console) -> None:
+    """No key needed to send a path: its newline or NUL stays escaped inside its own access line."""
+    forged = "[12/07/26 05:07:00] WARNING  pg endpoint: FORGED"
+    httpx.get(f"http://127.0.0.1:{console.port}/x%0A{forged.replace(' ', '%20')}%00", timeout=60)
+    time.sleep(1)
+    lines = console.logged()
+    assert not any(line.lstrip().startswith(forged[:19]) for line in lines), lines[-5:]  # no line of its own
+    assert any("GET /x\\n[12/07/26" in line for line in lines), lines[-5:]  # escaped, in the request's line
+    assert not any("\x00" in line for line in lines)
