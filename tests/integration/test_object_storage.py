@@ -107,14 +107,14 @@ def test_a_killed_writer_is_taken_over_and_files_landed_meanwhile_are_ingested(s
     assert not lock.exists()
 
 
+@pytest.mark.skipif('config.getoption("engine") == "spark"',
+                    reason="Apache Spark reaches S3 through S3A settings made from the same defaults (its region, "
+                    "TLS off for http://), not from these variables: the environment is Sail's")
 def test_a_run_on_the_project_server_needs_neither_aws_region_nor_aws_allow_http(
     small_world: Config, s3_server, engine: str, tmp_path: Path
 ) -> None:
     """Sail reads AWS_REGION and AWS_ALLOW_HTTP itself, where the project's own clients default
     them (a region; plain http for an http:// endpoint): the engine is given the same defaults."""
-    if engine == "spark":
-        pytest.skip("Apache Spark reaches S3 through S3A settings made from the same defaults (its region, "
-                    "TLS off for http://), not from these variables: the environment is Sail's")
     root = lakes.new_bucket(s3_server, "noregion")
     lakes.sources_on_s3(small_world, root, tmp_path)
     unset = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ALLOW_HTTP")
@@ -331,14 +331,14 @@ def _lost(lake: Location) -> bool:
     return False
 
 
+@pytest.mark.skipif('config.getoption("engine") == "spark"',
+                    reason="starts Apache Spark in a process of its own: run from the embedded pass, as the "
+                    "cluster tests are")
 def test_apache_spark_reaches_s3_with_no_key_on_a_command_line(
     small_world: Config, s3_server, engine: str, tmp_path: Path
 ) -> None:
     """PySpark hands a JVM it starts its settings as command-line arguments, which any local user
     sees in `ps`: the keys reach S3A through the JVM's environment instead."""
-    if engine == "spark":
-        pytest.skip("starts Apache Spark in a process of its own: run from the embedded pass, as the cluster "
-                    "tests are")
     lake = lakes.lake_on_s3(small_world, s3_server, "ps")
     environ = lakes.env(s3_server, lake.parent)
     secret = environ["AWS_SECRET_ACCESS_KEY"]

@@ -87,16 +87,21 @@ def test_the_pipeline_through_engine_connect_equals_the_embedded_run(
         assert writers and all(w.startswith("Apache-Spark/") for w in writers), (name, writers)
 
 
+@pytest.fixture
+def embedded_pass(engine: str) -> None:
+    """Skips in any other pass before the fixtures after it are made (a world built on Spark)."""
+    if engine != "embedded":
+        pytest.skip("Apache Spark's Spark Connect server runs in its own JVM, whatever the pass: tested once, "
+                    "in the embedded pass")
+
+
 def test_a_server_started_for_a_lake_on_s3_reads_and_writes_it_with_no_key_on_its_command_line(
-    engine: str, small_world: Config, s3_server, tmp_path: Path
+    embedded_pass: None, engine: str, small_world: Config, s3_server, tmp_path: Path
 ) -> None:
     """`lakehouse connect-server start` with the lake on the project's S3 server (LAKEHOUSE_LAKE_URI
     and the AWS_* variables, as a user's shell has them): the server gets S3A's jars and settings,
     its keys only through its environment; `--engine connect` then answers a gold query from the
     bucket and rebuilds a gold table there, equal row by row to the embedded engine's."""
-    if engine != "embedded":
-        pytest.skip("Apache Spark's Spark Connect server runs in its own JVM, whatever the pass: tested once, "
-                    "in the embedded pass")
     lake = lakes.lake_on_s3(small_world, s3_server, "connect")
     environ = lakes.env(s3_server, lake.parent)
     folder = tmp_path / "server"
