@@ -32,11 +32,12 @@ pytestmark = pytest.mark.integration
 LEASE = "3"  # seconds: a killed run's lock is taken over this soon
 
 
-def _driver_side_only(engine: str) -> None:
-    if engine == "spark":
-        pytest.skip("the lake lock, its lease and the landing ledger's rollback are the driver's, the same "
-                    "code on every engine (delta-rs and the file layer): tested on the embedded engine, where "
-                    "a run takes seconds, not the minutes of a JVM run and rerun")
+# Skipped at collection, so the worlds these tests ask for are not built on Spark to be skipped.
+driver_side_only = pytest.mark.skipif(
+    'config.getoption("engine") == "spark"',
+    reason="the lake lock, its lease and the landing ledger's rollback are the driver's, the same code on every "
+    "engine (delta-rs and the file layer): tested on the embedded engine, where a run takes seconds, not the "
+    "minutes of a JVM run and rerun")
 
 
 def _env(server, root: Location, **extra: str) -> dict[str, str]:
@@ -83,8 +84,8 @@ def test_the_pipeline_on_s3_equals_the_run_on_local_disk(s3_world, small_world: 
         assert secret not in str(delta_table(root / "lake" / layer / name).to_pyarrow_table().to_pylist()), table
 
 
+@driver_side_only
 def test_a_killed_writer_is_taken_over_and_files_landed_meanwhile_are_ingested(s3_world, engine: str) -> None:
-    _driver_side_only(engine)
     config, env, root = s3_world
     lock = root / "lake" / "_lakehouse.lock"
     run = _start(config, env, "run")
@@ -171,12 +172,12 @@ def test_a_command_on_a_missing_bucket_is_one_line_naming_endpoint_and_bucket(
     assert not (tmp_path / "data").exists()  # nothing generated
 
 
+@driver_side_only
 def test_a_store_stopped_mid_run_fails_in_one_line_and_the_rerun_completes(
     built_world: Config, engine: str, tmp_path: Path
 ) -> None:
     """On the built world (larger than the small one): its bronze jobs still run 2 s after the lock
     is taken."""
-    _driver_side_only(engine)
     from lakehouse import s3server
 
     server = s3server.start(tmp_path / "s3")
@@ -292,6 +293,7 @@ def test_a_run_whose_lease_was_taken_over_writes_no_more(s3_server, spark) -> No
     assert json.loads((lake / s3lock.LOCK_NAME).read_text())["token"] == taken["token"]  # not released by us
 
 
+@driver_side_only
 def test_a_malformed_lock_is_a_clear_wait_and_is_taken_over_once_unchanged_for_a_lease(
     s3_world, s3_server, engine: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -302,7 +304,6 @@ def test_a_malformed_lock_is_a_clear_wait_and_is_taken_over_once_unchanged_for_a
 
     from lakehouse import s3lock
 
-    _driver_side_only(engine)
     config, env, _ = s3_world
     lake = lakes.new_bucket(s3_server, "badlock") / "lake"
     lock = lake / s3lock.LOCK_NAME
