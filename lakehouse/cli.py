@@ -665,3 +665,16 @@ from lakehouse.services_cli import cluster_app, connect_app, s3_app  # noqa: E40
 app.add_typer(s3_app, name="s3")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(connect_app, name="connect-server")
+
+
+def entry() -> None:
+    """The `lakehouse` command: `app`, with a lake store that cannot be reached (a stopped S3 server,
+    a missing bucket, refused keys) said in one line naming endpoint and bucket, whatever the
+    command, instead of a traceback."""
+    from lakehouse.files import StorageError
+
+    try:
+        app()
+    except StorageError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None

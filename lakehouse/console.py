@@ -62,11 +62,21 @@ class State:
         exit 1, in one line naming endpoint and bucket, when the lake's store cannot be reached)."""
         from lakehouse.files import StorageError
         from lakehouse.locking import LakeBusy, lake_lock
+        from lakehouse.storage import TableNotFound
 
+        config = self.config
+        if not config.data_dir.exists():  # a mistyped --data-dir: nothing to change, nothing to create
+            err.print(f"[red]error:[/red] no data directory at {escape(str(config.data_dir))}: point --data-dir "
+                      "(LAKEHOUSE_DATA_DIR) at the one `lakehouse generate` and `lakehouse run` used",
+                      highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
         try:
-            config = self.config
             with lake_lock(config.data_dir, wait, config.lake, config.storage.lock_lease_seconds):
                 yield
+        except TableNotFound as exc:  # an input the command reads was never built
+            err.print(f"[red]error:[/red] {escape(str(exc))}: run `lakehouse run` first", highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(1) from None
         except LakeBusy as exc:
             err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(3) from None

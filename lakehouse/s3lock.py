@@ -105,11 +105,12 @@ def parse_lock(body: bytes, written: float, lease_seconds: float) -> LockRecord:
     until = written + lease_seconds
     try:
         record = json.loads(body)
-    except ValueError:  # json's own errors, and bytes that are not text
+    except (ValueError, RecursionError):  # json's own errors, bytes that are not text, nesting past any lock
         return LockRecord("an unreadable lock object", None, until, "it is not JSON")
     if not isinstance(record, dict):
         return LockRecord("an unreadable lock object", None, until, "it is not a JSON object")
-    holder = str(record.get("holder") or "another process")
+    # shown to users: printable characters only (no terminal escapes), and not a page of them
+    holder = "".join(c if c.isprintable() else "?" for c in str(record.get("holder") or "another process"))[:200]
     expires = record.get("expires")
     number = isinstance(expires, int | float) and not isinstance(expires, bool)
     try:
@@ -258,3 +259,7 @@ def _heartbeat(lease: _Lease, stop: threading.Event) -> None:
             lease.renew()
         except StorageError as exc:  # the store is down: keep trying while the lease lasts
             log.warning("could not renew the lake lock: %s", exc)
+        except Exception:  # anything else: this run can no longer vouch for its lease, so it stops writing
+            lease.lost.set()
+            log.exception("lost the lake lock at %s: renewing it failed; this run stops before its next write",
+                          lease.lake)

@@ -4,6 +4,7 @@ in a folder under <data_dir>."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -43,7 +44,8 @@ def s3_start(
         raise typer.Exit(2) from None
     err.print(f"S3 server on {started.endpoint} (buckets in {folder / 'buckets'}); for its clients:", highlight=False)
     _, replaced = s3server.own_environment(os.environ, started)
-    others = [name for name in replaced if name not in started.env()]
+    # only names a shell can unset: anything else in the environment cannot be eval'd safely
+    others = [name for name in replaced if name not in started.env() and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)]
     if others:
         console.print("unset " + " ".join(others), markup=False, highlight=False, soft_wrap=True)
     for name, value in started.env().items():

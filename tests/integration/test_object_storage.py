@@ -172,6 +172,19 @@ def test_a_command_on_a_missing_bucket_is_one_line_naming_endpoint_and_bucket(
     assert not (tmp_path / "data").exists()  # nothing generated
 
 
+@pytest.mark.parametrize("command", [("sql", "SELECT count(*) AS n FROM gold.daily_sales"),
+                                     ("describe", "gold.daily_sales"), ("maintain", "--dry-run")])
+def test_reading_commands_on_a_missing_bucket_say_so_in_one_line(
+    s3_world, s3_server, command: tuple[str, ...]
+) -> None:
+    """They ended in a page of traceback around the same message."""
+    config, env, _ = s3_world
+    bucket = f"missing-{uuid.uuid4().hex[:8]}"
+    done = _lakehouse(config, {**env, "LAKEHOUSE_LAKE_URI": f"s3://{bucket}/x"}, *command)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and f"bucket {bucket}" in done.stderr, done.stderr
+
+
 @driver_side_only
 def test_a_store_stopped_mid_run_fails_in_one_line_and_the_rerun_completes(
     built_world: Config, engine: str, tmp_path: Path

@@ -3,6 +3,8 @@ one this code did not write (`lakehouse.s3lock.parse_lock`)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lakehouse.s3lock import LockRecord, parse_lock
@@ -47,3 +49,34 @@ def test_the_holder_names_the_command_words_never_its_arguments(monkeypatch) -> 
     text = holder_text()
     assert text.endswith("UTC: lakehouse run gold)"), text
     assert "jane" not in text and "example" not in text and "SELECT" not in text
+
+
+def test_a_lock_nested_past_any_parser_is_malformed_not_a_crash() -> None:
+    record = parse_lock(b"[" * 100_000 + b"]" * 100_000, WRITTEN, LEASE)
+    assert record.expires == WRITTEN + LEASE and record.problem == "it is not JSON"
+
+
+def test_a_holder_with_terminal_escapes_is_shown_printable_and_short() -> None:
+    holder = "x\n\x1b[2J\x1b[31mFAKE: lake free\x1b[0m" + "y" * 300_000
+    body = json.dumps({"holder": holder, "token": "t", "expires": 1_800_000_000}).encode()
+    shown = parse_lock(body, WRITTEN, LEASE).holder
+    assert "\x1b" not in shown and "\n" not in shown and len(shown) <= 200 and "FAKE" in shown
+
+
+def test_a_heartbeat_that_cannot_renew_for_any_reason_gives_the_lease_up() -> None:
+    import threading
+
+    from lakehouse import s3lock
+
+    class Broken:
+        lease_seconds, lake = 0.03, "s3://b/lake"
+        lost = threading.Event()
+
+        def renew(self) -> None:
+            raise RecursionError("maximum recursion depth exceeded while decoding a JSON array")
+
+    lease, stop = Broken(), threading.Event()
+    beat = threading.Thread(target=s3lock._heartbeat, args=(lease, stop))
+    beat.start()
+    beat.join(5)
+    assert lease.lost.is_set() and not beat.is_alive()
