@@ -170,7 +170,7 @@ class _Lease:
         """Create the lock (no `etag`) or replace the version with `etag`; False when another
         writer got there first."""
         import obstore
-        from obstore.exceptions import AlreadyExistsError, PreconditionError
+        from obstore.exceptions import AlreadyExistsError, NotFoundError, PreconditionError
 
         mode: Any = "create" if etag is None else {"e_tag": etag}
         try:
@@ -178,6 +178,9 @@ class _Lease:
                 result = obstore.put(self.store, LOCK_NAME, self._body(), mode=mode)
         except (AlreadyExistsError, PreconditionError):
             return False
+        except (NotFoundError, FileNotFoundError):  # a PUT finds no bucket: it is not where the endpoint says
+            raise StorageError(f"object storage {(self.lake / LOCK_NAME).where()}: lake lock: the bucket was not "
+                               "found writing the lock (does the endpoint URL carry a path?)") from None
         self.etag = result.get("e_tag")
         return True
 
