@@ -16,7 +16,7 @@ from lakehouse.config import Config, ConfigError, load_config
 
 # Piped output gets a width that fits the run summary instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error is one line however narrow the terminal or pipe
 
 
 @dataclass
