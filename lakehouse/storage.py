@@ -505,7 +505,7 @@ class Lake:
             target = self.delta(table)
             schema = pa.schema(target.schema().to_arrow())
             data = data.cast(pa.schema([schema.field(n) for n in data.column_names]))
-            on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM s.{k}" for k in key)  # null-safe, as MERGE INTO
+            on = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in key)  # null-safe, as MERGE INTO
             merger = target.merge(data, on, source_alias="s", target_alias="t")
             if not keep_existing:
                 merger = merger.when_matched_update_all()

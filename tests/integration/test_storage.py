@@ -162,14 +162,19 @@ def test_upsert_by_key(lake: Lake, partition_by: list[str], keep_existing: bool,
 
 @pytest.mark.parametrize("strategy", ["merge", "rewrite", "delta-rs"])
 def test_every_upsert_strategy_matches_a_null_key_as_merge_into_does(lake: Lake, strategy: str) -> None:
-    """`<=>` in MERGE INTO: a null key is one key, updated in place, never a second row."""
-    target = [(None, "2026-01-01", "old-null"), (1, "2026-01-01", "old-1")]
-    source = [(None, "2026-01-01", "new-null"), (2, "2026-01-01", "new-2")]
-    lake.overwrite(lake.spark.createDataFrame(target, UPSERT_SCHEMA), "silver.n")
-    lake.upsert(lake.spark.createDataFrame(source, UPSERT_SCHEMA), "silver.n", ["id"], [], False, strategy)
-    got = sorted((tuple(r) for r in lake.read("silver.n").select("id", "day", "value").collect()), key=str)
-    assert got == sorted([(None, "2026-01-01", "new-null"), (1, "2026-01-01", "old-1"), (2, "2026-01-01", "new-2")],
-                         key=str)
+    """`<=>` in MERGE INTO: a null key is one key, updated in place, never a second row; with a
+    key of two columns too (each comparison stands alone in the predicate)."""
+    target = [(None, "2026-01-01", "old-null"), (1, "2026-01-01", "old-1"), (1, "2026-01-02", "old-1b")]
+    source = [(None, "2026-01-01", "new-null"), (2, "2026-01-01", "new-2"), (1, "2026-01-02", "new-1b")]
+    for table, key in (("silver.n", ["id"]), ("silver.n2", ["id", "day"])):
+        width = len(key)  # the key is the first `width` columns; None equals None, as <=> has it
+        rows = target if width == 2 else [target[0], target[2]]  # one row per key
+        lake.overwrite(lake.spark.createDataFrame(rows, UPSERT_SCHEMA), table)
+        lake.upsert(lake.spark.createDataFrame(source, UPSERT_SCHEMA), table, key, [], False, strategy)
+        got = sorted((tuple(r) for r in lake.read(table).select("id", "day", "value").collect()), key=str)
+        expected = {row[:width]: row for row in rows}
+        expected.update({row[:width]: row for row in source})
+        assert got == sorted(expected.values(), key=str), (table, got)
 
 
 def test_time_travel_reads_an_earlier_version(lake: Lake) -> None:
