@@ -32,10 +32,13 @@ pytestmark = pytest.mark.integration
 LEASE = "3"  # seconds: a killed run's lock is taken over this soon
 
 
-# Skipped at collection, so the worlds these tests ask for are not built on Spark to be skipped.
-driver_side_only = pytest.mark.skipif(
-    'config.getoption("engine") == "spark"',
-    reason="the lake lock, its lease and the landing ledger's rollback are the driver's, the same code on every "
+def embedded_only(reason: str) -> pytest.MarkDecorator:
+    """Skipped on Spark at collection, so the worlds a test asks for are not built there to be skipped."""
+    return pytest.mark.skipif('config.getoption("engine") == "spark"', reason=reason)
+
+
+driver_side_only = embedded_only(
+    "the lake lock, its lease and the landing ledger's rollback are the driver's, the same code on every "
     "engine (delta-rs and the file layer): tested on the embedded engine, where a run takes seconds, not the "
     "minutes of a JVM run and rerun")
 
@@ -108,9 +111,8 @@ def test_a_killed_writer_is_taken_over_and_files_landed_meanwhile_are_ingested(s
     assert not lock.exists()
 
 
-@pytest.mark.skipif('config.getoption("engine") == "spark"',
-                    reason="Apache Spark reaches S3 through S3A settings made from the same defaults (its region, "
-                    "TLS off for http://), not from these variables: the environment is Sail's")
+@embedded_only("Apache Spark reaches S3 through S3A settings made from the same defaults (its region, TLS off "
+               "for http://), not from these variables: the environment is Sail's")
 def test_a_run_on_the_project_server_needs_neither_aws_region_nor_aws_allow_http(
     small_world: Config, s3_server, engine: str, tmp_path: Path
 ) -> None:
@@ -345,9 +347,7 @@ def _lost(lake: Location) -> bool:
     return False
 
 
-@pytest.mark.skipif('config.getoption("engine") == "spark"',
-                    reason="starts Apache Spark in a process of its own: run from the embedded pass, as the "
-                    "cluster tests are")
+@embedded_only("starts Apache Spark in a process of its own: run from the embedded pass, as the cluster tests are")
 def test_apache_spark_reaches_s3_with_no_key_on_a_command_line(
     small_world: Config, s3_server, engine: str, tmp_path: Path
 ) -> None:
