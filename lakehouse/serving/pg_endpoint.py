@@ -144,6 +144,11 @@ def _sqlstate(error: Exception) -> str:
     return "22000"
 
 
+def _cut_notice(rows: int) -> str:
+    """The NOTICE of an answer cut at `rows`, from the catalog or the engine alike."""
+    return f"result cut at {rows} rows (serving.row_limit): add a LIMIT or aggregate"
+
+
 def _refused(exc: QueryRejected) -> w.PgError:
     log.info("pg endpoint: refused %s", exc)  # the guard's reason names tables and keywords, never values
     return w.PgError(f"refused by the lakehouse: {exc}", REFUSED)
@@ -273,7 +278,7 @@ class LakehouseBackend:
             notice = None
             if len(rows) > limit:
                 if limit:
-                    notice = f"result cut at {limit} rows (serving.row_limit): add a LIMIT or aggregate"
+                    notice = _cut_notice(limit)
                 rows = rows[:limit]
             return w.Result(f"SELECT {len(rows)}", columns, rows, notice)
         assert statement.tree is not None
@@ -353,8 +358,7 @@ class LakehouseBackend:
         columns = columns_of(result.schema) if result.schema is not None else [
             w.Column(c, w.TEXT) for c in result.columns]
         rows = [tuple(row[c] for c in result.columns) for row in result.rows]
-        notice = (f"result cut at {serving.row_limit} rows (serving.row_limit): add a LIMIT or aggregate"
-                  if result.truncated and limit else None)
+        notice = _cut_notice(serving.row_limit) if result.truncated and limit else None
         return w.Result(f"SELECT {len(rows)}", columns, rows, notice)
 
 
