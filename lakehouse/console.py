@@ -46,13 +46,14 @@ class State:
         from lakehouse.files import StorageError
         from lakehouse.storage import Lake
 
-        lake = Lake(get_session(self.config), self.config.lake)
-        if register:
-            try:
+        try:
+            self.config.lake.check()  # before the engine starts: a JVM would print its banner first
+            lake = Lake(get_session(self.config), self.config.lake)
+            if register:
                 lake.register_all()
-            except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
-                err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-                raise typer.Exit(1) from None
+        except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
         return lake
 
 

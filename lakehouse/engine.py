@@ -126,15 +126,30 @@ def _connect_profile(spark: SparkSession, url: str, config: Config) -> EnginePro
     )
 
 
+# Sail removes a session nobody used for 15 minutes (`spark.session_timeout_secs`); an engine
+# started by this process lives as long as the process, so an idle `lakehouse serve` or a long
+# job step must not lose its session. An operator's own SAIL_SPARK__SESSION_TIMEOUT_SECS wins.
+SAIL_SESSION_IDLE_SECONDS = 10 * 365 * 24 * 3600
+
+
+def start_sail_server(host: str = "127.0.0.1", *, global_temp_database: str | None = None) -> Any:
+    """Start a Sail Spark Connect server in this process on `host` (any free port) and return it;
+    `global_temp_database` names the database that holds global temporary views."""
+    os.environ.setdefault("RUST_LOG", "error")  # Rust's env_logger: keep shutdown chatter out of user output
+    os.environ.setdefault("SAIL_SPARK__SESSION_TIMEOUT_SECS", str(SAIL_SESSION_IDLE_SECONDS))
+    if global_temp_database is not None:  # read by Sail when the server starts
+        os.environ["SAIL_CATALOG__GLOBAL_TEMPORARY_DATABASE"] = f'["{global_temp_database}"]'
+    from pysail.spark import SparkConnectServer
+
+    server = SparkConnectServer(ip=host, port=0)
+    server.start(background=True)
+    return server
+
+
 def _start_embedded_server() -> int:
     global _embedded_server
     if _embedded_server is None:
-        # The server logs through Rust's env_logger: keep its shutdown chatter out of user output.
-        os.environ.setdefault("RUST_LOG", "error")
-        from pysail.spark import SparkConnectServer
-
-        server = SparkConnectServer(ip="127.0.0.1", port=0)
-        server.start(background=True)
+        server = start_sail_server()
         atexit.register(server.stop)
         _embedded_server = server
     return int(_embedded_server.listening_address[1])

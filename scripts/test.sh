@@ -62,20 +62,24 @@ run_pass() {
 }
 
 # A pass with its lines prefixed by its label.
+# Its wall time goes to $times_dir/<label>, printed with the lanes' results.
 prefixed() {
-  local label=$1
+  local label=$1 start=$SECONDS rc
   run_pass "$@" 2>&1 | sed -u "s/^/[$label] /"
-  return "${PIPESTATUS[0]}"
+  rc=${PIPESTATUS[0]}
+  echo "$(((SECONDS - start) / 60)) min $(((SECONDS - start) % 60)) s" >"$times_dir/$label"
+  return "$rc"
 }
 
 # Each failed pass writes its failed tests here; they are printed after every pass has ended.
 summary_dir=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-tests-summary.XXXXXX")
+times_dir=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-tests-times.XXXXXX")
 report_failures() {
   if compgen -G "$summary_dir/*" >/dev/null; then
     echo "=== failed tests"
     cat "$summary_dir"/*
   fi
-  rm -rf "$summary_dir"
+  rm -rf "$summary_dir" "$times_dir"
 }
 trap report_failures EXIT
 
@@ -111,25 +115,27 @@ split_part() {  # one part of the Spark pass: its number
 if [[ $# -eq 0 && "${selected[*]}" == "embedded spark" && "${LAKEHOUSE_TEST_SPLIT:-1}" == 1 ]]; then
   build_archive  # once, before two Spark passes would both build it
   prefixed embedded embedded &
-  lanes=("$!:embedded")
+  lanes=("$!:embedded:embedded")
   for part in $(seq "$spark_parts"); do
     split_part "$part" &
-    lanes+=("$!:spark, part $part of $spark_parts")
+    lanes+=("$!:spark-$part:spark, part $part of $spark_parts")
   done
 else
   lanes=()
   for engine in "${selected[@]}"; do
     prefixed "$engine" "$engine" "$@" &
-    lanes+=("$!:$engine")
+    lanes+=("$!:$engine:$engine")
   done
 fi
-for lane in "${lanes[@]}"; do
-  if wait "${lane%%:*}"; then
-    echo "=== ${lane#*:}: passed"
+for lane in "${lanes[@]}"; do  # pid:label:description
+  IFS=: read -r pid label description <<<"$lane"
+  if wait "$pid"; then
+    result=passed
   else
     rc=$?
-    echo "=== ${lane#*:}: failed (pytest exit code $rc)"
+    result="failed (pytest exit code $rc)"
     status=$rc
   fi
+  echo "=== $description: $result in $(cat "$times_dir/$label" 2>/dev/null)"
 done
 exit $status

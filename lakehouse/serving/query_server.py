@@ -53,12 +53,9 @@ def _child(config: Config, conn: Connection) -> None:  # pragma: no cover - runs
 
     quiet_libraries()
     if config.engine.kind == "embedded":
-        os.environ["SAIL_CATALOG__GLOBAL_TEMPORARY_DATABASE"] = '["gold"]'
-        os.environ.setdefault("RUST_LOG", "error")
-        from pysail.spark import SparkConnectServer
+        from lakehouse.engine import start_sail_server
 
-        server = SparkConnectServer(ip="127.0.0.1", port=0)
-        server.start(background=True)
+        server = start_sail_server(global_temp_database="gold")
         port = int(server.listening_address[1])
     else:
         from lakehouse.engine import get_session

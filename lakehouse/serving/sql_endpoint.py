@@ -19,7 +19,6 @@ registered here.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Config
-from lakehouse.engine import get_session
+from lakehouse.engine import get_session, start_sail_server
 from lakehouse.serving.sql_gateway import Gateway, Tls, check_binding, self_signed
 from lakehouse.serving.tables import TableStore
 from lakehouse.storage import Lake
@@ -137,13 +136,7 @@ def start_sql_endpoint(config: Config, host: str, port: int, *, api_keys: Sequen
     kind = config.engine.kind
     server = None
     if kind == "embedded":
-        # Read by Sail when the server starts: global temporary views live in `gold`.
-        os.environ["SAIL_CATALOG__GLOBAL_TEMPORARY_DATABASE"] = '["gold"]'
-        os.environ.setdefault("RUST_LOG", "error")
-        from pysail.spark import SparkConnectServer
-
-        server = SparkConnectServer(ip=LOOPBACK, port=0)
-        server.start(background=True)
+        server = start_sail_server(LOOPBACK, global_temp_database="gold")
         engine_port = int(server.listening_address[1])
         url = f"sc://{LOOPBACK}:{engine_port}"
         session_config = config.model_copy(
