@@ -71,6 +71,9 @@ class EngineConfig(_Frozen):
     connect_server: Literal["auto", "sail", "spark"] = "auto"
     driver_shares_files: bool | None = None
     conf: dict[str, str] = Field(default_factory=dict)
+    # Options for the driver JVMs the project starts (a local session, the Spark Connect server),
+    # after the class archive's: e.g. ["-XX:TieredStopAtLevel=1"] for many short runs.
+    java_options: list[str] = Field(default_factory=list)
 
 
 class FxConfig(_Frozen):

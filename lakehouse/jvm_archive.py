@@ -41,14 +41,14 @@ def archive_path(config: Config) -> Path | None:
 
 
 def java_options(config: Config) -> list[str]:
-    """Driver JVM options: dump the archive (the build's workload) or use it when present."""
+    """Driver JVM options: dump the archive (the build's workload), or use it when present, then
+    `engine.java_options`."""
     dump = os.environ.get(DUMP_ENV)
     if dump:
         return [f"-XX:ArchiveClassesAtExit={dump}", *QUIET]
     path = archive_path(config)
-    if path is None or not path.is_file():
-        return []
-    return [f"-XX:SharedArchiveFile={path}", "-Xshare:auto", *QUIET]
+    archive = [f"-XX:SharedArchiveFile={path}", "-Xshare:auto", *QUIET] if path and path.is_file() else []
+    return [*archive, *config.engine.java_options]
 
 
 def build(config: Config, timeout: float = 900) -> tuple[Path, float]:

@@ -2,9 +2,8 @@
 # The whole suite, once per engine: one Python process cannot hold a Sail (Spark Connect) session
 # and a JVM Spark session, so each engine gets its own pytest run. Extra arguments go to pytest.
 #
-# The two passes run at the same time, their lines prefixed with the engine. The Spark pass waits
-# on JVMs far more than it computes (about half a core of the two), so the embedded pass fits
-# beside it. LAKEHOUSE_TEST_SERIAL=1 runs them one after the other, unprefixed.
+# The two passes run at the same time, their lines prefixed with the engine.
+# LAKEHOUSE_TEST_SERIAL=1 runs them one after the other, unprefixed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pytest="${PYTEST:-.venv/bin/pytest}"
@@ -95,8 +94,8 @@ fi
 # The whole suite (no arguments, both engines) runs in three lanes: the embedded pass, and the
 # Spark pass cut in two by pytest-split, in collection order (a module's fixtures stay in one part)
 # at the test times measured on Apache Spark (tests/durations/spark.json; tests it does not know
-# count as the average). The Spark passes wait on JVMs far more than they compute, so three lanes
-# fit on two cores. Every test still runs on both engines.
+# count as the average). The lanes keep both cores busy (vmstat: no idle time): they shorten the
+# longest pass, not the work. Every test that uses an engine still runs on both.
 # LAKEHOUSE_TEST_STORE_DURATIONS=1 writes the times this run measured back to that file.
 durations=tests/durations/spark.json
 spark_parts=2

@@ -26,6 +26,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On Apache Spark, a test that asks for no engine (no `engine` among the fixtures it uses,
+    however indirectly) is skipped: it would run the same code as in the embedded pass."""
+    if config.getoption("--engine") != "spark":
+        return
+    once = pytest.mark.skip(reason="uses no engine: runs once, in the embedded pass")
+    for item in items:
+        if "engine" not in getattr(item, "fixturenames", ("engine",)):
+            item.add_marker(once)
+
+
 @pytest.fixture(scope="session")
 def engine(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("--engine"))
@@ -46,11 +57,11 @@ def spark(session_config: Config) -> Iterator[SparkSession]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _spark_first(engine: str, request: pytest.FixtureRequest) -> None:
+def _spark_first(request: pytest.FixtureRequest) -> None:
     """On Apache Spark, the pass's JVM starts from `session_config` before any test: a JVM takes its
     jars when it starts, so a test that made the first session from a config of its own would leave
     S3A out of it (and every later in-process read of S3 would fail: class S3AFileSystem not found)."""
-    if engine == "spark":
+    if request.config.getoption("--engine") == "spark":  # not `engine`: every test would then ask for it
         request.getfixturevalue("spark")
 
 
@@ -102,12 +113,14 @@ def _spark_submit_pipeline(config: Config) -> None:
     import subprocess
     import sys
 
+    from lakehouse import jvm_archive
     from lakehouse.config import PROJECT_ROOT
 
     log = config.data_dir / SUBMIT_LOG
     with log.open("w") as out:
         proc = subprocess.run(
             [str(PROJECT_ROOT / "spark-submit.sh"), "--master", "local[2]", "--driver-memory", "2g",
+             "--driver-java-options", " ".join(jvm_archive.java_options(config)),
              "pipeline", "--env", "test", "--data-dir", str(config.data_dir)],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYSPARK_PYTHON": sys.executable}, timeout=1800,
         )

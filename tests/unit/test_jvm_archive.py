@@ -10,13 +10,25 @@ from lakehouse import jvm_archive
 from lakehouse.config import load_config
 
 
-def _config(jars_dir: Path | None):
-    return load_config("test", overrides={"engine.jars_dir": str(jars_dir) if jars_dir else ""}, environ={})
+def _config(jars_dir: Path | None, java_options: list[str] | None = None):
+    overrides: dict[str, object] = {"engine.jars_dir": str(jars_dir) if jars_dir else "",
+                                    "engine.java_options": java_options or []}
+    return load_config("test", overrides=overrides, environ={})
 
 
 def test_no_archive_no_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(jvm_archive.DUMP_ENV, raising=False)
     assert jvm_archive.java_options(_config(tmp_path / "jars")) == []
+
+
+def test_the_configured_options_come_after_the_archives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(jvm_archive.DUMP_ENV, raising=False)
+    flags = ["-XX:TieredStopAtLevel=1", "-Xss4m"]
+    assert jvm_archive.java_options(_config(tmp_path / "jars", flags)) == flags
+    (tmp_path / "spark-classes.jsa").write_bytes(b"")
+    options = jvm_archive.java_options(_config(tmp_path / "jars", flags))
+    assert options[0].startswith("-XX:SharedArchiveFile=") and options[-2:] == flags
+
 
 
 def test_an_archive_beside_the_jars_is_mapped_quietly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
