@@ -30,7 +30,8 @@ ENV_VERBATIM = {"data_dir", "storage.lake_uri", "sources.landing_uri"}
 # Variables that belong to other parts of the product, not to this config file.
 ENV_IGNORED = {"API_KEYS", "CRM_URL", "CRM_TOKEN", "KAFKA_BOOTSTRAP", "CONF_DIR", "ENV",
                # scripts/test.sh's
-               "TEST_ENGINE", "TEST_ENGINES", "TEST_SERIAL", "TEST_SPLIT", "TEST_STORE_DURATIONS"}
+               "TEST_ENGINE", "TEST_ENGINES", "TEST_SERIAL", "TEST_SPLIT", "TEST_STORE_DURATIONS",
+               "TEST_SHARED_DIR"}
 
 
 class ConfigError(ValueError):

@@ -78,7 +78,7 @@ report_failures() {
     echo "=== failed tests"
     cat "$summary_dir"/*
   fi
-  rm -rf "$summary_dir" "$times_dir"
+  rm -rf "$summary_dir" "$times_dir" "${shared_dir:-}"
 }
 trap report_failures EXIT
 
@@ -113,6 +113,9 @@ split_part() {  # one part of the Spark pass: its number
 }
 if [[ $# -eq 0 && "${selected[*]}" == "embedded spark" && "${LAKEHOUSE_TEST_SPLIT:-1}" == 1 ]]; then
   build_archive  # once, before two Spark passes would both build it
+  # What the Spark parts share: the built world, made by the first part that asks (tests/conftest.py).
+  shared_dir=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-tests-shared.XXXXXX")
+  export LAKEHOUSE_TEST_SHARED_DIR=$shared_dir
   prefixed embedded embedded &
   lanes=("$!:embedded:embedded")
   for part in $(seq "$spark_parts"); do

@@ -42,11 +42,18 @@ def engine(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("--engine"))
 
 
+# The options of a JVM that lives as long as the pass and runs most of its queries (the pass's own,
+# Apache Spark's Spark Connect server): C2's compiled code pays for itself there. C1 only, which
+# conf/test.yaml gives the short-lived ones, made the longest in-process tests twice as slow.
+LONG_LIVED_JVM = ["-XX:+UseSerialGC"]
+
+
 @pytest.fixture(scope="session")
 def session_config(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Config:
     data_dir = tmp_path_factory.mktemp("session-data")
     # the pass's own session also writes to the S3 server by itself (test_object_storage_engines.py)
-    overrides = {"engine.kind": engine, "data_dir": str(data_dir), "engine.s3a_jars": "always"}
+    overrides = {"engine.kind": engine, "data_dir": str(data_dir), "engine.s3a_jars": "always",
+                 "engine.java_options": LONG_LIVED_JVM}
     return load_config("test", overrides=overrides, environ={})
 
 
@@ -129,12 +136,35 @@ def _spark_submit_pipeline(config: Config) -> None:
 
 @pytest.fixture(scope="session")
 def built_world(engine: str, spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """A world of WORLD_DAYS days at WORLD_SCALE with every pipeline job run once. Read only."""
+    """A world of WORLD_DAYS days at WORLD_SCALE with every pipeline job run once. Read only.
+
+    The Spark pass's parts (scripts/test.sh) share one, in LAKEHOUSE_TEST_SHARED_DIR: the first
+    part to ask builds it (3-4 minutes of both cores) while the other waits."""
+    shared = os.environ.get("LAKEHOUSE_TEST_SHARED_DIR")
+    if engine == "spark" and shared:
+        import fcntl
+
+        data_dir = Path(shared) / "built-world-spark"
+        with (Path(shared) / "built-world-spark.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when its process dies
+            built = Path(shared) / "built-world-spark.done"
+            if not built.is_file():
+                import shutil
+
+                shutil.rmtree(data_dir, ignore_errors=True)  # what a part that died while building left
+                data_dir.mkdir(parents=True)
+                _build_world(engine, spark, data_dir)
+                built.touch()
+        return load_config("test", overrides={"engine.kind": engine, "data_dir": str(data_dir)}, environ={})
+    data_dir = tmp_path_factory.mktemp("built-world")
+    return _build_world(engine, spark, data_dir)
+
+
+def _build_world(engine: str, spark: SparkSession, data_dir: Path) -> Config:
     from lakehouse.generate import generate_world
     from lakehouse.pipeline import run_jobs, select_jobs
     from lakehouse.storage import Lake
 
-    data_dir = tmp_path_factory.mktemp("built-world")
     config = load_config("test", overrides={"engine.kind": engine, "data_dir": str(data_dir)}, environ={})
     gen = config.generator
     generate_world(
@@ -212,7 +242,8 @@ def spark_connect_server(engine: str, tmp_path_factory: pytest.TempPathFactory):
 
     _services_pass(engine, "Apache Spark's Spark Connect server")
     folder = tmp_path_factory.mktemp("connect-server")
-    config = load_config("test", overrides={"data_dir": str(folder)}, environ={})
+    config = load_config("test", overrides={"data_dir": str(folder), "engine.java_options": LONG_LIVED_JVM},
+                         environ={})
     started = connect_server.start(folder, jvm_jars(config), java_options=jvm_archive.java_options(config))
     yield started
     assert connect_server.stop(folder), "the Spark Connect server was not running at the end of the tests"

@@ -227,6 +227,9 @@ def test_a_store_stopped_mid_run_fails_in_one_line_and_the_rerun_completes(
         s3server.stop(tmp_path / "s3")
 
 
+@embedded_only("the demo's own part (its S3 server, the AWS_* variables it ignores, the lines it prints) is the "
+               "driver's, the same on every engine; Apache Spark's reads and writes on S3 are tested here by "
+               "test_the_pipeline_on_s3_equals_the_run_on_local_disk and by the ML, CRM and serving tests on S3")
 def test_the_demo_on_the_object_store_keeps_the_lake_in_the_bucket_and_says_how_to_reach_it(
     engine: str, tmp_path: Path
 ) -> None:
