@@ -14,7 +14,6 @@ import logging
 from dataclasses import dataclass
 
 import pandas as pd
-import pyarrow as pa
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import Engine
@@ -120,7 +119,7 @@ def connect(url: str) -> Engine:
 
 
 def _as_text_timestamp(value: object) -> str | None:
-    if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
+    if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
@@ -168,52 +167,13 @@ def extract_changes(
         query += f" WHERE {table.change_column} >= :since"
         params["since"] = since
     query += f" ORDER BY {table.change_column}"
-    columns_read = _read_sqlite_arrow(engine, query, since)
-    frame = None
-    if columns_read is not None and _as_the_contract_types(columns_read, table):
-        # Integers stay integers where some are null (not floats, which lose digits above 2**53).
-        frame = columns_read.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-    if frame is None:
-        try:
-            with engine.connect() as connection:
-                frame = pd.read_sql_query(text(query), connection, params=params)
-        except Exception as exc:  # the driver's error types differ per database
-            raise SourceUnavailable(f"app database table '{table.name}': {exc}".splitlines()[0]) from exc
+    try:
+        with engine.connect() as connection:
+            frame = pd.read_sql_query(text(query), connection, params=params)
+    except Exception as exc:  # the driver's error types differ per database
+        raise SourceUnavailable(f"app database table '{table.name}': {exc}".splitlines()[0]) from exc
     log.info("extracted %d changed rows from %s", len(frame), table.name)
     return normalise(frame, table, extra_columns)
-
-
-def _as_the_contract_types(columns: pa.Table, table: AppTable) -> bool:
-    """Whether ADBC read every contract column as its kind: it types a column by the values of
-    its first rows and turns a column that mixes kinds into text (`0.30000000000000004` and
-    `'n/a'` -> `'0.3'`, `'n/a'`), which would take a real's exact value through a string."""
-    if columns.num_rows == 0:
-        return True
-    allowed: dict[str, tuple[pa.DataType, ...]] = {c: (pa.int64(),) for c in table.integer_columns}
-    allowed |= {c: (pa.float64(), pa.int64()) for c in table.real_columns}
-    allowed |= {c: (pa.string(), pa.large_string()) for c in set(table.columns) - set(allowed)}
-    return all(columns.schema.field(c).type in (*kinds, pa.null()) for c, kinds in allowed.items())
-
-
-def _read_sqlite_arrow(engine: Engine, query: str, since: str | None) -> pa.Table | None:
-    """The rows of `query` (`:since` bound to `since`) read by ADBC's SQLite driver as Arrow
-    columns: about a quarter of the CPU of rows through SQLAlchemy into pandas. None when the
-    database is not a SQLite file, or when the driver refuses what it reads (SQLite lets a column
-    hold values of another type, which ADBC's typed columns may not take): the caller then reads
-    the rows through SQLAlchemy, whose errors and type checks stay the only ones users see."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" or url.query:
-        return None
-    try:
-        from adbc_driver_sqlite import dbapi
-
-        with dbapi.connect(url.database) as connection, connection.cursor() as cursor:
-            cursor.execute(query.replace(":since", "?"), parameters=(since,) if since is not None else None)
-            table = cursor.fetch_arrow_table()
-    except Exception as exc:  # noqa: BLE001 - any refusal falls back to the exact path
-        log.debug("ADBC read refused (%s): reading through SQLAlchemy", str(exc).splitlines()[0])
-        return None
-    return table
 
 
 def count_unstamped(engine: Engine, table: AppTable) -> int:
