@@ -19,7 +19,6 @@ import functools
 import inspect
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,8 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from lakehouse.arrowio import first_per_key, read_parquet, to_arrow
+from lakehouse import upserts
+from lakehouse.arrowio import to_arrow
 from lakehouse.commits import retry_conflicts
 from lakehouse.deltalog import delta_table, delta_tables, delta_version, stats_row_count
 from lakehouse.files import Location
@@ -385,28 +385,16 @@ class Lake:
         never sees two source rows for one target row. Creates the table if needed.
 
         `strategy` (merge, rewrite or delta-rs) overrides the fastest way measured for this
-        engine and table (`upsert_strategy`, benchmarks/upsert.md).
+        engine and table (`lakehouse.upserts.choose`, benchmarks/upsert.md).
         """
         if not self.exists(table):
             self.overwrite(distinct_keys(source, key), table, partition_by)
             return
-        chosen = strategy or self.upsert_strategy(source, table, partition_by)
-        if chosen == "merge":
-            self._merge_sql(distinct_keys(source, key), table, key, partition_by or [], keep_existing)
-        elif chosen == "rewrite" and partition_by:
-            self._rewrite_partitions(distinct_keys(source, key), table, key, partition_by, keep_existing)
-        elif chosen in ("delta-rs", "rewrite"):
-            self._merge_delta_rs(source, table, key, keep_existing)  # deduplicated on the driver
-        else:
+        chosen = strategy or upserts.choose(self, source, table, partition_by)
+        if chosen not in upserts.STRATEGIES:
             raise ValueError(f"unknown upsert strategy '{chosen}': merge, rewrite or delta-rs")
+        upserts.STRATEGIES[chosen](self, source, table, key, partition_by or [], keep_existing)
         self.register(table)
-
-    # On Sail, rewriting the touched partitions wins while they are few; past this share of the
-    # table's partitions a delta-rs merge (which rewrites only files with matches) is faster.
-    REWRITE_MAX_SHARE = 0.25
-    # Table features delta-rs writes as the engines do; a table with others (deletion vectors,
-    # column mapping, ...) is merged by the engine.
-    DELTA_RS_WRITER_FEATURES = frozenset({"appendOnly", "invariants", "timestampNtz"})
 
     @property
     def profile(self) -> EngineProfile:
@@ -414,103 +402,6 @@ class Lake:
         from lakehouse.engine import profile_of
 
         return profile_of(self.spark)
-
-    def upsert_strategy(self, source: DataFrame, table: str, partition_by: list[str] | None) -> str:
-        """The measured winner for this engine, table layout and source (benchmarks/upsert.md).
-
-        Apache Spark on one machine (`local[...]`): a delta-rs merge, 3-8x faster than Delta's
-        MERGE there, where the driver is the whole cluster anyway. On a cluster, or where this
-        process cannot reach the table's files: MERGE, which runs on the executors. An engine whose
-        MERGE rewrites the whole table (Sail): the touched partitions are rewritten while they are
-        few, and delta-rs merges otherwise."""
-        profile = self.profile
-        default = profile.upsert_default()
-        if default == "merge":
-            return "merge"
-        if profile.merge_rewrites_table and partition_by:
-            touched = len(self._partition_values(source, partition_by))
-            actions = pa.table(self.delta(table).get_add_actions(flatten=True))
-            columns = [f"partition.{c}" for c in partition_by]
-            total = len(set(zip(*(actions.column(c).to_pylist() for c in columns), strict=True))) if len(actions) else 0
-            if touched <= max(1, self.REWRITE_MAX_SHARE * total):
-                return "rewrite"
-        return "delta-rs" if self._delta_rs_can_write(table) else "merge"
-
-    def _delta_rs_can_write(self, table: str) -> bool:
-        protocol = self.delta(table).protocol()
-        if protocol.min_writer_version <= 2:
-            return True
-        return protocol.min_writer_version == 7 and set(protocol.writer_features or ()) <= self.DELTA_RS_WRITER_FEATURES
-
-    def _partition_values(self, source: DataFrame, partition_by: list[str]) -> list[tuple]:
-        return [tuple(r) for r in source.select(*partition_by).distinct().collect()]
-
-    @staticmethod
-    def partition_predicate(partition_by: list[str], values: list[tuple], alias: str = "") -> str:
-        prefix = f"{alias}." if alias else ""
-
-        def literal(value: Any) -> str:
-            return "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
-
-        if not values:
-            return "false"
-        clauses = []
-        for row in values:
-            parts = [
-                f"{prefix}`{c}` IS NULL" if v is None else f"{prefix}`{c}` = {literal(v)}"
-                for c, v in zip(partition_by, row, strict=True)
-            ]
-            clauses.append("(" + " AND ".join(parts) + ")")
-        return " OR ".join(clauses)
-
-    def _merge_sql(
-        self, source: DataFrame, table: str, key: list[str], partition_by: list[str], keep_existing: bool
-    ) -> None:
-        view = f"upsert_source_{uuid.uuid4().hex[:8]}"
-        source.createOrReplaceTempView(view)
-        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in key)
-        if partition_by:  # lets Delta skip the files of partitions the source does not touch
-            values = self._partition_values(source, partition_by)
-            on += " AND (" + self.partition_predicate(partition_by, values, "t") + ")"
-        matched = "" if keep_existing else "WHEN MATCHED THEN UPDATE SET * "
-        try:
-            self.spark.sql(
-                f"MERGE INTO delta.`{self.path(table)}` AS t USING {view} AS s ON {on} "
-                f"{matched}WHEN NOT MATCHED THEN INSERT *"
-            )
-        finally:
-            self.spark.catalog.dropTempView(view)
-
-    def _rewrite_partitions(
-        self, source: DataFrame, table: str, key: list[str], partition_by: list[str], keep_existing: bool
-    ) -> None:
-        values = self._partition_values(source, partition_by)
-        predicate = self.partition_predicate(partition_by, values)
-        current = self.read(table).where(predicate)
-        if keep_existing:
-            merged = current.unionByName(source.join(current.select(*key), key, "left_anti"))
-        else:
-            merged = current.join(source.select(*key), key, "left_anti").unionByName(source)
-        with self.staging() as stage:  # computed before the partitions it reads are replaced
-            staged = self.stage_frame(merged.select(*current.columns), stage, "merged")
-            writer = self._writer(staged, "overwrite", partition_by).option("replaceWhere", predicate)
-            writer.save(str(self.path(table)))
-
-    def _merge_delta_rs(self, source: DataFrame, table: str, key: list[str], keep_existing: bool) -> None:
-        with self.staging() as stage:
-            # staged as it is: the engine's window for `distinct_keys` took 6 s of a 13 s upsert of
-            # 200 k rows on Apache Spark; the same choice in Arrow takes a few hundredths
-            staged = self.stage_frame(source, stage, "source")
-            data = first_per_key(read_parquet(stage / "source"), key)
-            target = self.delta(table)
-            schema = pa.schema(target.schema().to_arrow())
-            data = data.cast(pa.schema([schema.field(n) for n in data.column_names]))
-            on = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in key)  # null-safe, as MERGE INTO
-            merger = target.merge(data, on, source_alias="s", target_alias="t")
-            if not keep_existing:
-                merger = merger.when_matched_update_all()
-            merger.when_not_matched_insert_all().execute()
-            del staged
 
     @one_writer
     def delete_where(self, table: str, predicate: str) -> None:

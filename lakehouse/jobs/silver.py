@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
+from lakehouse import upserts
 from lakehouse.clock import to_engine
 from lakehouse.files import Location
 from lakehouse.incremental import Increments, appended_only, changed_rows, newest_ingestion, readable, rewritten_keys
@@ -272,7 +273,7 @@ def _replace_groups(
         if partition_by:
             values = sorted({tuple(r) for f in (rows, replaced) for r in f.select(*partition_by).distinct().collect()},
                             key=lambda v: tuple((x is None, x) for x in v))
-            predicate = Lake.partition_predicate(partition_by, values)
+            predicate = upserts.partition_predicate(partition_by, values)
             kept = groups.rows_outside(current.where(predicate), F.col(group))
             merged = lake.stage_frame(kept.unionByName(rows.select(*kept.columns)), stage, "merged")
             if values:

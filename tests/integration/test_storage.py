@@ -13,6 +13,7 @@ import pytest
 from deltalake import DeltaTable, TableFeatures
 from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
+from lakehouse import upserts
 from lakehouse.arrowio import first_per_key
 from lakehouse.clock import from_engine, naive_utc, to_engine
 from lakehouse.storage import Lake, TableNotFound, distinct_keys
@@ -193,17 +194,17 @@ def test_upsert_strategy_follows_the_measured_winners(lake: Lake) -> None:
     few = lake.spark.createDataFrame([(1, "2026-01-02", "y")], UPSERT_SCHEMA)
     many = lake.spark.createDataFrame([(i, f"2026-01-{1 + i % 8:02d}", "y") for i in range(8)], UPSERT_SCHEMA)
     if type(lake.spark).__module__.startswith("pyspark.sql.connect"):
-        assert lake.upsert_strategy(few, "silver.u", ["day"]) == "rewrite"
-        assert lake.upsert_strategy(many, "silver.u", ["day"]) == "delta-rs"
-        assert lake.upsert_strategy(few, "silver.u", []) == "delta-rs"
+        assert upserts.choose(lake, few, "silver.u", ["day"]) == "rewrite"
+        assert upserts.choose(lake, many, "silver.u", ["day"]) == "delta-rs"
+        assert upserts.choose(lake, few, "silver.u", []) == "delta-rs"
     else:
         assert lake.spark.sparkContext.master.startswith("local")
-        assert {lake.upsert_strategy(f, "silver.u", p) for f in (few, many) for p in (["day"], [])} == {"delta-rs"}
+        assert {upserts.choose(lake, f, "silver.u", p) for f in (few, many) for p in (["day"], [])} == {"delta-rs"}
     DeltaTable(str(lake.path("silver.u"))).alter.add_feature(
         TableFeatures.DeletionVectors, allow_protocol_versions_increase=True
     )
-    assert lake.upsert_strategy(many, "silver.u", ["day"]) == "merge"
-    assert lake.upsert_strategy(few, "silver.u", []) == "merge"
+    assert upserts.choose(lake, many, "silver.u", ["day"]) == "merge"
+    assert upserts.choose(lake, few, "silver.u", []) == "merge"
 
 def test_first_per_key_keeps_the_row_the_engine_keeps(lake: Lake) -> None:
     """The delta-rs upsert deduplicates its source in Arrow; the engine's `distinct_keys` is the
