@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -81,6 +81,36 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@dataclass
+class _Clock:
+    """When a stream stops: SIGTERM, `until_idle` seconds without data (once the consumer is
+    ready), or `max_seconds` after it began. Both consumers, the embedded poll loop and Spark's
+    watcher of its streaming query, stop by it."""
+
+    until_idle: float
+    max_seconds: float | None
+    begin: float = field(default_factory=time.monotonic)
+    last_data: float = 0.0
+    ready: bool = True
+
+    def __post_init__(self) -> None:
+        self.last_data = self.begin
+
+    def data_now(self) -> None:
+        self.last_data = max(self.last_data, time.monotonic())
+
+    def stop_reason(self, stop: threading.Event) -> str | None:
+        """Why to stop now (`StreamResult.stopped_by`), None to go on."""
+        now = time.monotonic()
+        if stop.is_set():
+            return "SIGTERM"
+        if self.ready and now - self.last_data >= self.until_idle:
+            return "idle"
+        if self.max_seconds is not None and now - self.begin >= self.max_seconds:
+            return "max-seconds"
+        return None
+
+
 def stream_embedded(
     lake: Lake,
     bootstrap: str,
@@ -99,12 +129,12 @@ def stream_embedded(
     consumer.assign(
         [TopicPartition(TOPIC, p, state.offsets[p] + 1 if p in state.offsets else OFFSET_BEGINNING) for p in partitions]
     )
-    result, begin = StreamResult(), time.monotonic()
-    last_data = begin
+    result, clock = StreamResult(), _Clock(until_idle, max_seconds)
     on_ready()
     with sigterm_stops() as stop:
         try:
-            while True:
+            reason = None
+            while reason is None:  # one poll at least, then as long as nothing says stop
                 polled = consumer.consume(num_messages=batch_records, timeout=0.5)
                 messages = [
                     Message(int(m.partition() or 0), int(m.offset() or 0), m.value(), m.timestamp()[1])
@@ -115,19 +145,12 @@ def stream_embedded(
                     landed = land(lake, messages, state, _now())
                     result.add(landed)
                     on_batch(messages, landed)
-                    last_data = time.monotonic()
-                now = time.monotonic()
-                if stop.is_set():
-                    result.stopped_by = "SIGTERM"
-                    break
-                if now - last_data >= until_idle:
-                    break
-                if max_seconds is not None and now - begin >= max_seconds:
-                    result.stopped_by = "max-seconds"
-                    break
+                    clock.data_now()
+                reason = clock.stop_reason(stop)
+            result.stopped_by = reason
         finally:
             consumer.close()
-    result.seconds = time.monotonic() - begin
+    result.seconds = time.monotonic() - clock.begin
     return result
 
 
@@ -145,10 +168,9 @@ def stream_spark(
     of about 2 s each); the driver watches it and stops it between micro-batches."""
     ensure_topic(bootstrap)
     state = load_state(lake)
-    result, begin = StreamResult(), time.monotonic()
+    result, clock = StreamResult(), _Clock(until_idle, max_seconds, ready=False)
     checkpoint = (config.data_dir / "checkpoints" / "telemetry").resolve()
     starting = {TOPIC: {str(p): o + 1 for p, o in state.offsets.items()}} if state.offsets else "earliest"
-    last_data = [begin]
 
     def each_batch(frame, batch_id: int) -> None:  # noqa: ANN001 - a DataFrame of Kafka records
         started = time.monotonic()
@@ -162,9 +184,9 @@ def stream_spark(
             landed = land(lake, messages, state, _now())
             result.add(landed)
             on_batch(messages, landed)
-            last_data[0] = time.monotonic()
+            clock.data_now()
             log.debug("batch %s: %d messages read in %.2f s, landed in %.2f s", batch_id, len(messages),
-                      read - started, last_data[0] - read)
+                      read - started, time.monotonic() - read)
 
     source = (
         lake.spark.readStream.format("kafka")
@@ -177,29 +199,23 @@ def stream_spark(
     )
     writer = source.writeStream.foreachBatch(each_batch).option("checkpointLocation", str(checkpoint))
     query = writer.trigger(processingTime="200 milliseconds").start()
-    ready = False
     with sigterm_stops() as stop:
         try:
             # seconds; PySpark takes a float (it passes milliseconds on), its stub says int
             while not query.awaitTermination(0.2):  # type: ignore[arg-type]
-                now = time.monotonic()
                 status = query.status
-                if not ready and _waiting(status):  # the idle clock starts once the query is up
-                    ready, last_data[0] = True, max(last_data[0], now)
+                if not clock.ready and _waiting(status):  # the idle clock starts once the query is up
+                    clock.ready = True
+                    clock.data_now()
                     on_ready()
                 if status["isDataAvailable"]:  # a batch with data in hand: landing it is not idling
-                    last_data[0] = max(last_data[0], now)
-                if stop.is_set():
-                    result.stopped_by = "SIGTERM"
-                    break
-                if ready and now - last_data[0] >= until_idle:
-                    break
-                if max_seconds is not None and now - begin >= max_seconds:
-                    result.stopped_by = "max-seconds"
+                    clock.data_now()
+                if (reason := clock.stop_reason(stop)) is not None:
+                    result.stopped_by = reason
                     break
         finally:
             _stop_between_batches(query)
-    result.seconds = time.monotonic() - begin
+    result.seconds = time.monotonic() - clock.begin
     return result
 
 
