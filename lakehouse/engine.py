@@ -126,23 +126,35 @@ def _connect_profile(spark: SparkSession, url: str, config: Config) -> EnginePro
     )
 
 
-# Sail removes a session nobody used for 15 minutes (`spark.session_timeout_secs`); an engine
-# started by this process lives as long as the process, so an idle `lakehouse serve` or a long
-# job step must not lose its session. An operator's own SAIL_SPARK__SESSION_TIMEOUT_SECS wins.
+# Sail removes a session nobody used for `spark.session_timeout_secs` (15 minutes by default).
+# A server whose only clients are this process's own sessions (the embedded engine, the REST
+# API's query engine) keeps them as long as the process lives: an idle `lakehouse serve` or a long
+# step of a job must not lose its session. A server that outside clients reach (the Spark SQL
+# endpoint) keeps Sail's default, so sessions they abandon are freed, and its own session is kept
+# in use instead (`serving.sql_endpoint.GoldCatalog`). An operator's SAIL_SPARK__SESSION_TIMEOUT_SECS wins.
+SAIL_SESSION_TIMEOUT = "SAIL_SPARK__SESSION_TIMEOUT_SECS"
 SAIL_SESSION_IDLE_SECONDS = 10 * 365 * 24 * 3600
 
 
-def start_sail_server(host: str = "127.0.0.1", *, global_temp_database: str | None = None) -> Any:
-    """Start a Sail Spark Connect server in this process on `host` (any free port) and return it;
-    `global_temp_database` names the database that holds global temporary views."""
+def start_sail_server(host: str = "127.0.0.1", *, global_temp_database: str | None = None,
+                      idle_session_seconds: int | None = SAIL_SESSION_IDLE_SECONDS) -> Any:
+    """Start a Sail Spark Connect server in this process on `host` (any free port) and return it.
+    `global_temp_database` names the database that holds global temporary views;
+    `idle_session_seconds` how long an unused session lives (None: Sail's default)."""
     os.environ.setdefault("RUST_LOG", "error")  # Rust's env_logger: keep shutdown chatter out of user output
-    os.environ.setdefault("SAIL_SPARK__SESSION_TIMEOUT_SECS", str(SAIL_SESSION_IDLE_SECONDS))
     if global_temp_database is not None:  # read by Sail when the server starts
         os.environ["SAIL_CATALOG__GLOBAL_TEMPORARY_DATABASE"] = f'["{global_temp_database}"]'
     from pysail.spark import SparkConnectServer
 
-    server = SparkConnectServer(ip=host, port=0)
-    server.start(background=True)
+    ours = SAIL_SESSION_TIMEOUT not in os.environ and idle_session_seconds is not None
+    if ours:  # read when the server starts; not left behind for the next server of this process
+        os.environ[SAIL_SESSION_TIMEOUT] = str(idle_session_seconds)
+    try:
+        server = SparkConnectServer(ip=host, port=0)
+        server.start(background=True)
+    finally:
+        if ours:
+            os.environ.pop(SAIL_SESSION_TIMEOUT, None)
     return server
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -58,12 +59,19 @@ class SqlEndpoint:
 
 
 class GoldCatalog:
-    """Keeps `gold.<table>` current in the endpoint's shared catalog, for every visible gold table."""
+    """Keeps `gold.<table>` current in the endpoint's shared catalog, for every visible gold table,
+    and its session in use: the engine frees sessions idle for its idle time (Sail: 15 minutes),
+    so a query is sent at least every `keepalive` seconds."""
 
-    def __init__(self, spark: SparkSession, store: TableStore, lake: Lake, views: bool, interval: float) -> None:
+    KEEPALIVE = 60.0
+
+    def __init__(self, spark: SparkSession, store: TableStore, lake: Lake, views: bool, interval: float,
+                 keepalive: float = KEEPALIVE) -> None:
         self.spark, self.store, self.lake = spark, store, lake
         self.views = views
         self.interval = interval
+        self.keepalive = keepalive
+        self._used = time.monotonic()
         self._seen: dict[str, int | None] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -76,6 +84,7 @@ class GoldCatalog:
                 version = self.store.version(table)
                 if self._seen.get(table, -1) == version:
                     continue
+                self._used = time.monotonic()
                 if self.views:
                     name = table.split(".", 1)[1]
                     path = str(self.store.path(table)).replace("`", "``")
@@ -91,9 +100,12 @@ class GoldCatalog:
             return frozenset(self._seen)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(min(self.interval, self.keepalive)):
             try:
                 self.refresh()
+                if time.monotonic() - self._used >= self.keepalive:
+                    self.spark.sql("SELECT 1").collect()
+                    self._used = time.monotonic()
             except Exception:  # keep serving the last good catalog; the next round retries
                 log.exception("sql endpoint: refreshing gold tables failed")
 
@@ -136,7 +148,8 @@ def start_sql_endpoint(config: Config, host: str, port: int, *, api_keys: Sequen
     kind = config.engine.kind
     server = None
     if kind == "embedded":
-        server = start_sail_server(LOOPBACK, global_temp_database="gold")
+        # outside clients: the sessions they abandon are freed after Sail's idle time
+        server = start_sail_server(LOOPBACK, global_temp_database="gold", idle_session_seconds=None)
         engine_port = int(server.listening_address[1])
         url = f"sc://{LOOPBACK}:{engine_port}"
         session_config = config.model_copy(
