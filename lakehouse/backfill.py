@@ -1,6 +1,6 @@
 """`lakehouse backfill --from D1 --to D2 [JOB ...]`: recompute the rows of a date range.
 
-For each date-keyed job (its table module names a `DATE_COLUMN`), in dependency order: the job's
+For each date-keyed job (its table's spec names a `date_column`), in dependency order: the job's
 whole result is computed from the current inputs, the rows of the range are kept, checked by the
 quality gate and written over the range in one commit (`replaceWhere`). Rows outside the range
 are not touched, and a backfill run twice writes the same rows twice: it is idempotent.
@@ -38,7 +38,7 @@ class NotDateKeyed(ValueError):
 
 
 def date_keyed_jobs() -> list[Job]:
-    return [j for j in JOBS.values() if j.module is not None and getattr(j.module, "DATE_COLUMN", None)]
+    return [j for j in JOBS.values() if j.spec is not None and j.spec.date_column]
 
 
 def select_backfill_jobs(names: Sequence[str]) -> list[Job]:
@@ -76,21 +76,21 @@ def range_predicate(column: str, start: dt.date, end: dt.date) -> str:
 
 def backfill_job(ctx: JobContext, job: Job, start: dt.date, end: dt.date) -> JobOutcome:
     """Recompute `job`'s rows dated `start`..`end` (inclusive) and write them over that range."""
-    assert job.module is not None and job.compute is not None, f"{job.name} is not a transform"
-    module, lake = job.module, ctx.lake
-    table: str = module.TABLE
-    predicate = range_predicate(module.DATE_COLUMN, start, end)
+    spec, lake = job.spec, ctx.lake
+    assert spec is not None and spec.date_column and job.compute is not None, f"{job.name} is not dated"
+    table = spec.name
+    predicate = range_predicate(spec.date_column, start, end)
     result = job.compute(ctx)
     rows: DataFrame = result.rows if isinstance(result, Built) else result
     with lake.staging() as stage:
         staged = lake.stage_frame(rows.where(predicate), stage, "rows")
         written = staged.count()
-        distinct = staged.select(F.countDistinct(module.DATE_COLUMN)).first()
+        distinct = staged.select(F.countDistinct(spec.date_column)).first()
         days = int(distinct[0]) if distinct else 0
         replaced = lake.read(table).where(predicate).count() if lake.exists(table) else 0
         total = (lake.row_count(table) if lake.exists(table) else 0) - replaced + written
-        results = ctx.gate.check(f"backfill_{job.name}", module, staged, volume=total)
-        lake.replace_where(staged, table, predicate, module.PARTITION_BY)
+        results = ctx.gate.check(f"backfill_{job.name}", spec, staged, volume=total)
+        lake.replace_where(staged, table, predicate, spec.partition_by)
     ctx.gate.commit(f"backfill_{job.name}", table, results)
     return JobOutcome(replaced, written, 0, f"backfill {start}..{end}: {days} date(s)")
 

@@ -4,8 +4,8 @@
 A description comes from the table's Delta log (schema, partitioning, version, row count), read
 by delta-rs with no engine, so it is the same on every engine (Sail's catalog keeps no schema for
 a table registered by its location: its own DESCRIBE of one prints no column), and from the
-table's declaration in code: the column comments (`COMMENTS` in its module), its key, and the
-job that writes it (the job catalogue).
+table's declaration in code: the column comments and key of its spec (`lakehouse.tables`), and
+the job that writes it (the job catalogue).
 """
 
 from __future__ import annotations
@@ -16,15 +16,18 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 from pyspark.sql.types import StructType
 
 from lakehouse.deltalog import delta_table, delta_tables, stats_row_count
 from lakehouse.files import Location
+
+if TYPE_CHECKING:
+    from lakehouse.tables import TableSpec
 
 # Tables no job of the catalogue writes, and writers beside the catalogue's jobs.
 OTHER_WRITERS = {
@@ -128,17 +131,13 @@ def unknown_tables(sql: str, existing: Iterable[str]) -> list[str]:
 
 # -- a table's declaration ---------------------------------------------------------------------
 @functools.cache
-def _modules() -> dict[str, Mapping[str, object]]:
-    """Table -> what its module declares (comments, key)."""
+def specs() -> dict[str, TableSpec]:
+    """Every declared table (silver, gold and the rejects) by name."""
     from lakehouse.gold import customer_churn_scores, model_monitoring
     from lakehouse.jobs import JOBS, base
 
-    modules = [job.module for job in JOBS.values() if job.module is not None]
-    declared: dict[str, Mapping[str, object]] = {
-        m.TABLE: {"comments": m.COMMENTS, "key": m.KEY} for m in [*modules, customer_churn_scores, model_monitoring]
-    }
-    declared[base.REJECTS_TABLE] = {"comments": base.REJECTS_COMMENTS, "key": []}
-    return declared
+    declared = [job.spec for job in JOBS.values() if job.spec is not None]
+    return {s.name: s for s in [*declared, customer_churn_scores.SPEC, model_monitoring.SPEC, base.REJECTS]}
 
 
 def comments_of(table: str) -> dict[str, str]:
@@ -147,12 +146,13 @@ def comments_of(table: str) -> dict[str, str]:
 
     if table.startswith("bronze."):
         return dict(INGESTION_COMMENTS)
-    declared = _modules().get(table, {})
-    return dict(declared.get("comments", {}))  # type: ignore[call-overload]
+    spec = specs().get(table)
+    return dict(spec.comments) if spec else {}
 
 
 def key_of(table: str) -> list[str]:
-    return list(_modules().get(table, {}).get("key", []))  # type: ignore[call-overload]
+    spec = specs().get(table)
+    return list(spec.key) if spec else []
 
 
 def writer_of(table: str) -> str:

@@ -1,7 +1,7 @@
 """Which tables hold personal data, declared next to each table's definition.
 
 A table that can hold a customer's personal data declares it in its own module as
-`PERSONAL_DATA = PersonalData(TABLE, ...)`; `declared()` lists every declaration, and
+a `PersonalData` (for silver and gold tables, `personal` in its `TableSpec`); `declared()` lists every declaration, and
 `lakehouse maintain --purge-erased` (`lakehouse.maintenance.purge_erased`) scrubs and vacuums
 exactly those tables. A table without a declaration holds none (customer ids are pseudonyms:
 erasure keeps them, as silver.customers keeps the erased customer's versions).
@@ -44,9 +44,7 @@ def declared() -> tuple[PersonalData, ...]:
 
     return (
         app_tables.CUSTOMERS_PERSONAL_DATA,
-        customers.PERSONAL_DATA,
-        customer_segments.PERSONAL_DATA,
-        base.REJECTS_PERSONAL_DATA,
+        *(spec.personal for spec in (customers.SPEC, customer_segments.SPEC, base.REJECTS) if spec.personal),
         quarantine.PERSONAL_DATA,
         ledger.DEAD_PERSONAL_DATA,
         results.PERSONAL_DATA,

@@ -84,7 +84,7 @@ class TableInfo:
     last_change: dt.datetime
 
 
-def distinct_keys(df: DataFrame, key: list[str]) -> DataFrame:
+def distinct_keys(df: DataFrame, key: Sequence[str]) -> DataFrame:
     """One row per key (rows equal on the key but not otherwise: the smallest by every column)."""
     from pyspark.sql import Window
 
@@ -238,7 +238,7 @@ class Lake:
         return reader.load(str(self.path(table)))
 
     # -- writes -----------------------------------------------------------------------------
-    def _writer(self, df: DataFrame, mode: str, partition_by: list[str] | None):
+    def _writer(self, df: DataFrame, mode: str, partition_by: Sequence[str] | None):
         writer = df.write.format("delta").mode(mode)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
@@ -246,7 +246,7 @@ class Lake:
 
     @retry_conflicts
     @one_writer
-    def overwrite(self, df: DataFrame, table: str, partition_by: list[str] | None = None) -> None:
+    def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] | None = None) -> None:
         """Replace the table's content (and schema) in one Delta commit."""
         writer = self._writer(df, "overwrite", partition_by).option("overwriteSchema", "true")
         writer.save(str(self.path(table)))
@@ -254,7 +254,7 @@ class Lake:
 
     @retry_conflicts
     @one_writer
-    def append(self, df: DataFrame, table: str, partition_by: list[str] | None = None) -> None:
+    def append(self, df: DataFrame, table: str, partition_by: Sequence[str] | None = None) -> None:
         """Append in one commit; new columns are added to the schema (bronze keeps them)."""
         writer = self._writer(df, "append", partition_by).option("mergeSchema", "true")
         writer.save(str(self.path(table)))
@@ -304,7 +304,7 @@ class Lake:
         return {b: self.spark.read.schema(df.schema).parquet(str(parts[b])) for b in sorted(parts)} or {0: df}
 
     def append_staged(
-        self, stage: Location, schema: StructType, table: str, partition_by: list[str] | None = None
+        self, stage: Location, schema: StructType, table: str, partition_by: Sequence[str] | None = None
     ) -> None:
         """Append every Parquet part under `stage` in one commit (nothing when there is none)."""
         if stage.glob("*.parquet"):
@@ -318,7 +318,7 @@ class Lake:
     @retry_conflicts
     @one_writer
     def append_pandas(
-        self, frame: pd.DataFrame, schema: StructType, table: str, partition_by: list[str] | None = None
+        self, frame: pd.DataFrame, schema: StructType, table: str, partition_by: Sequence[str] | None = None
     ) -> None:
         """Append a driver-side frame, typed by `schema`, in one Delta commit written by delta-rs.
 
@@ -332,15 +332,15 @@ class Lake:
 
     @retry_conflicts
     @one_writer
-    def append_arrow(self, data: pa.Table, table: str, partition_by: list[str] | None = None) -> None:
+    def append_arrow(self, data: pa.Table, table: str, partition_by: Sequence[str] | None = None) -> None:
         """`append_pandas` of an Arrow table already in the table's schema."""
         if data.num_rows:
             self._append_arrow(data, table, partition_by)
 
-    def _append_arrow(self, data: pa.Table, table: str, partition_by: list[str] | None) -> None:
+    def _append_arrow(self, data: pa.Table, table: str, partition_by: Sequence[str] | None) -> None:
         path = self.path(table)
-        write_deltalake(str(path), data, mode="append", partition_by=partition_by, schema_mode="merge",
-                        storage_options=path.storage_options)
+        write_deltalake(str(path), data, mode="append", partition_by=list(partition_by or []) or None,
+                        schema_mode="merge", storage_options=path.storage_options)
         self.register(table)
 
     def append_rows(self, rows: Sequence[tuple], schema: StructType, table: str) -> None:
@@ -365,7 +365,9 @@ class Lake:
 
     @retry_conflicts
     @one_writer
-    def replace_where(self, df: DataFrame, table: str, predicate: str, partition_by: list[str] | None = None) -> None:
+    def replace_where(
+        self, df: DataFrame, table: str, predicate: str, partition_by: Sequence[str] | None = None
+    ) -> None:
         """Atomically replace the rows matching `predicate` with `df` (creates the table if needed)."""
         if not self.exists(table):
             self.overwrite(df, table, partition_by)
@@ -377,7 +379,7 @@ class Lake:
     @retry_conflicts
     @one_writer
     def upsert(
-        self, source: DataFrame, table: str, key: list[str], partition_by: list[str] | None = None,
+        self, source: DataFrame, table: str, key: Sequence[str], partition_by: Sequence[str] | None = None,
         keep_existing: bool = False, strategy: str | None = None,
     ) -> None:
         """Upsert `source` by `key` in one commit: matched rows are replaced (or kept, with
@@ -393,7 +395,7 @@ class Lake:
         chosen = strategy or upserts.choose(self, source, table, partition_by)
         if chosen not in upserts.STRATEGIES:
             raise ValueError(f"unknown upsert strategy '{chosen}': merge, rewrite or delta-rs")
-        upserts.STRATEGIES[chosen](self, source, table, key, partition_by or [], keep_existing)
+        upserts.STRATEGIES[chosen](self, source, table, list(key), list(partition_by or []), keep_existing)
         self.register(table)
 
     @property

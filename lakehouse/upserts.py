@@ -14,7 +14,7 @@ Measured in benchmarks/upsert.md.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -33,7 +33,7 @@ REWRITE_MAX_SHARE = 0.25
 DELTA_RS_WRITER_FEATURES = frozenset({"appendOnly", "invariants", "timestampNtz"})
 
 
-def choose(lake: Lake, source: DataFrame, table: str, partition_by: list[str] | None) -> str:
+def choose(lake: Lake, source: DataFrame, table: str, partition_by: Sequence[str] | None) -> str:
     """The measured winner for this engine, table layout and source (benchmarks/upsert.md).
 
     Apache Spark on one machine (`local[...]`): a delta-rs merge, 3-8x faster than Delta's
@@ -61,11 +61,11 @@ def _delta_rs_can_write(lake: Lake, table: str) -> bool:
     return protocol.min_writer_version == 7 and set(protocol.writer_features or ()) <= DELTA_RS_WRITER_FEATURES
 
 
-def partition_values(source: DataFrame, partition_by: list[str]) -> list[tuple]:
+def partition_values(source: DataFrame, partition_by: Sequence[str]) -> list[tuple]:
     return [tuple(r) for r in source.select(*partition_by).distinct().collect()]
 
 
-def partition_predicate(partition_by: list[str], values: list[tuple], alias: str = "") -> str:
+def partition_predicate(partition_by: Sequence[str], values: list[tuple], alias: str = "") -> str:
     """SQL that holds for the rows of these partitions (`false` for none); `alias` qualifies the columns."""
     prefix = f"{alias}." if alias else ""
 

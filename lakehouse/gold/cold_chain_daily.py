@@ -16,11 +16,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-TABLE = "gold.cold_chain_daily"
-KEY = ["reading_date", "device_id"]
-PARTITION_BY: list[str] = []
-DATE_COLUMN = "reading_date"  # incremental runs and backfills replace whole dates
-SOURCE_DATES = {"silver.telemetry": "reading_date"}  # the input and its date column
+from lakehouse.tables import ByDates, TableSpec, frozen
+
 GAP_BREAK_INTERVALS = 3
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
@@ -35,6 +32,21 @@ COMMENTS = {
     ),
     "excursions": "runs of consecutive readings above the limit starting that day",
 }
+SPEC = TableSpec(
+    name="gold.cold_chain_daily",
+    key=("reading_date", "device_id"),
+    comments=COMMENTS,
+    date_column="reading_date",  # incremental runs and backfills replace whole dates
+    inputs=frozen({"telemetry": "silver.telemetry"}),
+    incremental=ByDates(frozen({"silver.telemetry": "reading_date"})),
+)
+
+
+def days_reached(interval_minutes: int) -> int:
+    """Days a reading can move cold-chain results (its neighbours within the gap break matter);
+    -1 when the gap break spans a day or more (increments cannot bound it: rebuild whole)."""
+    minutes = interval_minutes * GAP_BREAK_INTERVALS
+    return -1 if minutes >= 24 * 60 else 1
 
 
 def build_cold_chain_daily(telemetry: DataFrame, limit_c: float, interval_minutes: int) -> DataFrame:

@@ -12,10 +12,8 @@ from __future__ import annotations
 from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
 from lakehouse.quality.suites import critical, expect
+from lakehouse.tables import TableSpec
 
-TABLE = "gold.customer_churn_scores"
-KEY = ["customer_id"]
-PARTITION_BY: list[str] = []
 SCHEMA = StructType(
     [
         StructField("customer_id", LongType()),
@@ -37,11 +35,18 @@ COMMENTS = {
     "feature_table_version": "Delta version of gold.customer_features that was scored",
     "as_of_date": "the features' date",
 }
-EXPECTATIONS = [
-    critical(
-        expect("ExpectColumnValuesToBeBetween", column="churn_probability", min_value=0, max_value=1),
-        "probability_out_of_range",
-        "churn_probability IS NULL OR churn_probability < 0 OR churn_probability > 1",
+# Written by the churn model's scoring (`lakehouse.ml.score`), not by a job.
+SPEC = TableSpec(
+    name="gold.customer_churn_scores",
+    key=("customer_id",),
+    comments=COMMENTS,
+    schema=SCHEMA,
+    expectations=(
+        critical(
+            expect("ExpectColumnValuesToBeBetween", column="churn_probability", min_value=0, max_value=1),
+            "probability_out_of_range",
+            "churn_probability IS NULL OR churn_probability < 0 OR churn_probability > 1",
+        ),
+        critical(expect("ExpectColumnValuesToNotBeNull", column="churn_probability"), "probability_missing"),
     ),
-    critical(expect("ExpectColumnValuesToNotBeNull", column="churn_probability"), "probability_missing"),
-]
+)

@@ -25,10 +25,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse import money
+from lakehouse.tables import TableSpec, frozen
 
-TABLE = "gold.customer_features"
-KEY = ["customer_id"]
-PARTITION_BY: list[str] = []
 WINDOW_DAYS = 30
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
@@ -44,6 +42,17 @@ COMMENTS = {
     "country": "current country (ISO 3166 alpha-2) from silver.customers",
     "as_of_date": "the run date the features are computed for (point in time)",
 }
+SPEC = TableSpec(
+    name="gold.customer_features",
+    key=("customer_id",),
+    comments=COMMENTS,
+    inputs=frozen({
+        "orders": "silver.orders",
+        "order_lines": "silver.order_lines",
+        "events": "silver.events",
+        "customers": "silver.customers",
+    }),
+)
 
 
 def _order_facts(orders: DataFrame, order_lines: DataFrame, as_of: dt.date) -> DataFrame:

@@ -23,13 +23,8 @@ from lakehouse import money
 from lakehouse.config import SegmentsConfig
 from lakehouse.personal import PersonalData
 from lakehouse.quality.suites import critical, expect
+from lakehouse.tables import TableSpec, frozen
 
-TABLE = "gold.customer_segments"
-KEY = ["customer_id"]
-PARTITION_BY: list[str] = []
-PERSONAL = ["email"]
-# A segment row without its email is of no use to the CRM: an erased customer's row is deleted.
-PERSONAL_DATA = PersonalData(TABLE, columns=tuple(PERSONAL), delete_rows=True)
 SEGMENTS = ["dormant", "at_risk", "vip", "new", "regular"]
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
@@ -41,10 +36,22 @@ COMMENTS = {
     "lifetime_value_eur": "as gold.customer_features has it, in EUR",
     "updated_at": "the features' as-of date",
 }
-EXPECTATIONS = [
-    critical(expect("ExpectColumnValuesToBeInSet", column="segment", value_set=SEGMENTS), "segment_unknown"),
-    critical(expect("ExpectColumnValuesToNotBeNull", column="email"), "email_missing", "email IS NULL"),
-]
+SPEC = TableSpec(
+    name="gold.customer_segments",
+    key=("customer_id",),
+    comments=COMMENTS,
+    # A segment row without its email is of no use to the CRM: an erased customer's row is deleted.
+    personal=PersonalData("gold.customer_segments", columns=("email",), delete_rows=True),
+    inputs=frozen({
+        "features": "gold.customer_features",
+        "customers": "silver.customers",
+        "churn_scores": "gold.customer_churn_scores",
+    }),
+    expectations=(
+        critical(expect("ExpectColumnValuesToBeInSet", column="segment", value_set=SEGMENTS), "segment_unknown"),
+        critical(expect("ExpectColumnValuesToNotBeNull", column="email"), "email_missing", "email IS NULL"),
+    ),
+)
 
 
 def segment_of(rules: SegmentsConfig) -> F.Column:

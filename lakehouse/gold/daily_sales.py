@@ -20,10 +20,8 @@ from pyspark.sql import functions as F
 
 from lakehouse import money
 from lakehouse.quality.suites import critical, expect
+from lakehouse.tables import ByDates, TableSpec, frozen
 
-TABLE = "gold.daily_sales"
-KEY = ["order_date", "country", "category"]
-PARTITION_BY: list[str] = []
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
     "order_date": "UTC date the orders were placed",
@@ -34,19 +32,27 @@ COMMENTS = {
     "revenue_eur": "net revenue in EUR at each order date's FX rate, rounded half-up to cents at the end",
     "avg_order_value_eur": "revenue_eur / orders, rounded half-up to cents",
 }
-DATE_COLUMN = "order_date"  # incremental runs and backfills replace whole dates
-SOURCE_DATES = {"silver.order_lines": "order_date"}  # the input and its date column
-EXPECTATIONS = [
-    critical(
-        expect("ExpectColumnMinToBeBetween", column="revenue_eur", min_value=0), "revenue_negative", "revenue_eur < 0"
+SPEC = TableSpec(
+    name="gold.daily_sales",
+    key=("order_date", "country", "category"),
+    comments=COMMENTS,
+    date_column="order_date",  # incremental runs and backfills replace whole dates
+    inputs=frozen({"order_lines": "silver.order_lines"}),
+    incremental=ByDates(frozen({"silver.order_lines": "order_date"})),
+    expectations=(
+        critical(
+            expect("ExpectColumnMinToBeBetween", column="revenue_eur", min_value=0),
+            "revenue_negative",
+            "revenue_eur < 0",
+        ),
     ),
-]
+)
 
 
 def build_daily_sales(order_lines: DataFrame) -> DataFrame:
     """Aggregate non-cancelled order lines per day, country and category."""
     sold = order_lines.where(F.col("status") != "cancelled")
-    totals = sold.groupBy(*KEY).agg(
+    totals = sold.groupBy(*SPEC.key).agg(
         F.countDistinct("order_id").cast("bigint").alias("orders"),
         F.sum("quantity").cast("bigint").alias("units"),
         money.cents(F.sum(F.col("net_amount_eur").cast(money.NET))).alias("revenue_eur"),

@@ -18,12 +18,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-TABLE = "gold.funnel_daily"
-KEY = ["event_date"]
-PARTITION_BY: list[str] = []
-DATE_COLUMN = "event_date"  # incremental runs and backfills replace whole dates
-# The inputs, in the builder's order, and their date columns: a row only counts on its own date.
-SOURCE_DATES = {"silver.events": "event_date", "silver.orders": "order_date"}
+from lakehouse.tables import ByDates, TableSpec, frozen
+
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
     "event_date": "UTC date of the events",
@@ -39,6 +35,15 @@ COMMENTS = {
     "checkout_to_order_rate": "orders / checkout_sessions; null when there is no checkout session",
     "session_to_order_rate": "orders / sessions; null when there is no session",
 }
+SPEC = TableSpec(
+    name="gold.funnel_daily",
+    key=("event_date",),
+    comments=COMMENTS,
+    date_column="event_date",  # incremental runs and backfills replace whole dates
+    inputs=frozen({"events": "silver.events", "orders": "silver.orders"}),
+    # the inputs' date columns: a row only counts on its own date
+    incremental=ByDates(frozen({"silver.events": "event_date", "silver.orders": "order_date"})),
+)
 
 
 def _count_type(event_type: str) -> Column:

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType, TimestampType
 
-TABLE = "gold.model_monitoring"
-KEY = ["run_id", "metric"]
-PARTITION_BY: list[str] = []
+from lakehouse.tables import TableSpec
+
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
     "run_id": "the `lakehouse monitor` run",
@@ -44,4 +43,11 @@ SCHEMA = StructType(
         StructField("status", StringType()),
         StructField("as_of_date", DateType()),
     ]
+)
+# Written by the model monitor (`lakehouse.ml.monitor`), not by a job.
+SPEC = TableSpec(
+    name="gold.model_monitoring",
+    key=("run_id", "metric"),
+    comments=COMMENTS,
+    schema=SCHEMA,
 )

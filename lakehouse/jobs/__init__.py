@@ -14,7 +14,6 @@ from lakehouse import ingest
 from lakehouse.bronze import app_tables
 from lakehouse.gold import (
     cold_chain_daily,
-    customer_churn_scores,
     customer_features,
     customer_segments,
     daily_sales,
@@ -59,9 +58,7 @@ INGEST_JOBS = [
 
 
 def _cold_chain_reach(params: dict[str, Any]) -> int:
-    """Days a reading can move cold-chain results: its neighbours within the gap break matter."""
-    minutes = params["interval_minutes"] * cold_chain_daily.GAP_BREAK_INTERVALS
-    return -1 if minutes >= 24 * 60 else 1
+    return cold_chain_daily.days_reached(params["interval_minutes"])
 
 
 def _as_of(ctx: JobContext) -> dict[str, Any]:
@@ -78,45 +75,24 @@ def _cold_chain_params(ctx: JobContext) -> dict[str, Any]:
 
 
 SILVER_JOBS = [
-    grouped_silver_job(customers, customers.build_customers, ("bronze.customers", "bronze.erasure_requests")),
-    silver_job(products, products.build_products, ("bronze.products",)),
-    grouped_silver_job(orders, orders.build_orders, orders.INPUTS),
-    silver_job(fx_rates, fx_rates.build_fx_rates, ("bronze.fx_rates",)),
-    grouped_silver_job(
-        order_lines,
-        order_lines.build_order_lines,
-        (
-            "bronze.order_items",
-            "silver.orders",
-            "silver.products",
-            "silver.customers",
-            "silver.fx_rates",
-            "bronze.erasure_requests",
-        ),
-    ),
-    incremental_silver_job(events, "bronze.events"),
-    incremental_silver_job(telemetry, "bronze.telemetry"),
-    silver_job(sales_targets, sales_targets.build_sales_targets, ("bronze.sales_targets",)),
+    grouped_silver_job(customers.SPEC, customers.build_customers, customers.affected_groups),
+    silver_job(products.SPEC, products.build_products),
+    grouped_silver_job(orders.SPEC, orders.build_orders, orders.affected_groups),
+    silver_job(fx_rates.SPEC, fx_rates.build_fx_rates),
+    grouped_silver_job(order_lines.SPEC, order_lines.build_order_lines, order_lines.affected_groups),
+    incremental_silver_job(events.SPEC, events.build_from_first),
+    incremental_silver_job(telemetry.SPEC, telemetry.build_from_first),
+    silver_job(sales_targets.SPEC, sales_targets.build_sales_targets),
 ]
 
 GOLD_JOBS = [
-    incremental_gold_job(daily_sales, daily_sales.build_daily_sales),
-    gold_job(
-        customer_features,
-        customer_features.build_customer_features,
-        ("silver.orders", "silver.order_lines", "silver.events", "silver.customers"),
-        _as_of,
-    ),
-    incremental_gold_job(funnel_daily, funnel_daily.build_funnel_daily),
+    incremental_gold_job(daily_sales.SPEC, daily_sales.build_daily_sales),
+    gold_job(customer_features.SPEC, customer_features.build_customer_features, _as_of),
+    incremental_gold_job(funnel_daily.SPEC, funnel_daily.build_funnel_daily),
     incremental_gold_job(
-        cold_chain_daily, cold_chain_daily.build_cold_chain_daily, _cold_chain_params, _cold_chain_reach
+        cold_chain_daily.SPEC, cold_chain_daily.build_cold_chain_daily, _cold_chain_params, _cold_chain_reach
     ),
-    gold_job(
-        customer_segments,
-        customer_segments.build_customer_segments,
-        ("gold.customer_features", "silver.customers", customer_churn_scores.TABLE),
-        _segment_params,
-    ),
+    gold_job(customer_segments.SPEC, customer_segments.build_customer_segments, _segment_params),
 ]
 
 JOBS: dict[str, Job] = {job.name: job for job in INGEST_JOBS + SILVER_JOBS + GOLD_JOBS}

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from types import ModuleType
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -25,6 +24,7 @@ from lakehouse.quality.checks import CheckResult
 from lakehouse.quality.event_time import TimeBounds, unbound
 from lakehouse.quality.gate import QualityGate
 from lakehouse.storage import Lake
+from lakehouse.tables import TableSpec
 
 REJECTS_TABLE = "silver.rejects"
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
@@ -43,6 +43,10 @@ REJECTS_PERSONAL_DATA = PersonalData(
                            "'erased', true))"},
     customer="CASE WHEN `table` = 'silver.customers' "
              "THEN CAST(get_json_object(row_json, '$.customer_id') AS BIGINT) END",
+)
+# Written by every silver job (its own slice, `table`), read by re-admission.
+REJECTS = TableSpec(
+    name=REJECTS_TABLE, key=(), comments=REJECTS_COMMENTS, partition_by=("table",), personal=REJECTS_PERSONAL_DATA
 )
 
 
@@ -107,8 +111,9 @@ class Job:
     # (Delta versions) and parameters are the same as at their last successful run.
     incremental_source: bool = False
     params: Callable[[JobContext], dict[str, Any]] = field(default=lambda ctx: {})
-    # Transforms: the table's module and its pure builder (re-admission runs them on rejects).
-    module: ModuleType | None = None
+    # Transforms: the table's spec and its pure builder, which takes the spec's inputs by name
+    # (re-admission runs it on rejects).
+    spec: TableSpec | None = None
     builder: Callable[..., Any] | None = None
     # Transforms: the whole result from the current inputs (a DataFrame, or Built for silver);
     # backfills keep the dates they were asked for.
@@ -122,7 +127,7 @@ class Job:
 # Inputs a job can run without (read as empty): no erasure requested yet, no model scored yet.
 OPTIONAL_INPUTS: dict[str, StructType] = {
     **{t: app_tables.schema(t.split(".", 1)[1]) for t in app_tables.OPTIONAL_BRONZE},
-    customer_churn_scores.TABLE: customer_churn_scores.SCHEMA,
+    customer_churn_scores.SPEC.name: customer_churn_scores.SPEC.declared_schema(),
 }
 
 
@@ -139,10 +144,20 @@ def read_inputs(
     return frames
 
 
-def builder_options(ctx: JobContext, module: ModuleType) -> dict[str, Any]:
+def by_name(spec: TableSpec, frames: Mapping[str, DataFrame]) -> dict[str, DataFrame]:
+    """The builder's arguments: each of the spec's inputs (`frames` by table) under its parameter name."""
+    return {param: frames[table] for param, table in spec.inputs.items()}
+
+
+def read_named(ctx: JobContext, spec: TableSpec) -> dict[str, DataFrame]:
+    """The spec's inputs' current rows, by the builder's parameter names (see `read_inputs`)."""
+    return by_name(spec, dict(zip(spec.input_tables, read_inputs(ctx, spec.input_tables), strict=True)))
+
+
+def builder_options(ctx: JobContext, spec: TableSpec) -> dict[str, Any]:
     """What a silver builder takes beyond its inputs: the run's time bounds, when the table's
-    `RULES` reject rows by them."""
-    return {"bounds": ctx.time_bounds} if unbound(getattr(module, "RULES", [])) else {}
+    rules reject rows by them."""
+    return {"bounds": ctx.time_bounds} if unbound(spec.rules) else {}
 
 
 def count_rows(ctx: JobContext, tables: tuple[str, ...]) -> int:

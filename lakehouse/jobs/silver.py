@@ -10,7 +10,6 @@ import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
-from types import ModuleType
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
@@ -27,39 +26,45 @@ from lakehouse.jobs.base import (
     JobContext,
     JobOutcome,
     builder_options,
+    by_name,
     count_rows,
     describe_warnings,
     read_inputs,
+    read_named,
     with_reject_columns,
 )
 from lakehouse.quality.rules import Built, keep_first
 from lakehouse.storage import Lake
+from lakehouse.tables import ByGroups, FirstLanding, TableSpec
 
 
-def silver_job(module: ModuleType, builder: Callable[..., Any], inputs: tuple[str, ...]) -> Job:
-    table: str = module.TABLE
+def silver_job(spec: TableSpec, builder: Callable[..., Built]) -> Job:
+    """A silver table rebuilt whole from its inputs (`spec.inputs`) whenever one of them changed."""
+    inputs = spec.input_tables
 
     def compute(ctx: JobContext) -> Built:
-        return builder(*read_inputs(ctx, inputs), **builder_options(ctx, module))
+        return builder(**read_named(ctx, spec), **builder_options(ctx, spec))
 
     def run(ctx: JobContext) -> JobOutcome:
-        return _write_silver(ctx, name, module, compute(ctx), count_rows(ctx, inputs))
+        return _write_silver(ctx, name, spec, compute(ctx), count_rows(ctx, inputs))
 
-    name = "silver_" + table.split(".", 1)[1]
-    return Job(name, inputs, (table, REJECTS_TABLE), run, module=module, builder=builder, compute=compute)
+    name = "silver_" + spec.short_name
+    return Job(name, inputs, (spec.name, REJECTS_TABLE), run, spec=spec, builder=builder, compute=compute)
 
 
-def incremental_silver_job(module: ModuleType, source: str) -> Job:
+def incremental_silver_job(spec: TableSpec, build_from_first: Callable[..., Built]) -> Job:
     """A silver table over one append-only bronze table, keyed by its first landing (events,
-    telemetry). Runs on only the bronze rows landed since its last run when it can (see
-    `lakehouse.incremental`): their first landings whose key bronze had not seen before are typed,
-    checked and upserted (the key's existing row wins); their rejects are added once."""
-    table: str = module.TABLE
-    name = "silver_" + table.split(".", 1)[1]
+    telemetry; `spec.incremental` is a `FirstLanding`). Runs on only the bronze rows landed since
+    its last run when it can (see `lakehouse.incremental`): their first landings whose key bronze
+    had not seen before are typed, checked and upserted (the key's existing row wins); their
+    rejects are added once. `build_from_first(first, ...)` types and checks first landings."""
+    table, name, kept = spec.name, "silver_" + spec.short_name, spec.incremental
+    assert isinstance(kept, FirstLanding), f"{table} is not kept by first landings"
+    source, key = kept.source, list(spec.key)
 
     def run(ctx: JobContext) -> JobOutcome:
         lake, increments = ctx.lake, Increments(ctx.lake)
-        order = [F.col(c).asc_nulls_last() for c in module.FIRST_BY]
+        order = [F.col(c).asc_nulls_last() for c in kept.first_by]
         version = lake.current_version(source)
         mark = increments.last(name)
         written_before = lake.version(table)
@@ -67,7 +72,7 @@ def incremental_silver_job(module: ModuleType, source: str) -> Job:
             not ctx.full
             and mark is not None
             and mark.input_table == source
-            and lake.partitioned_as(table, module.PARTITION_BY)
+            and lake.partitioned_as(table, spec.partition_by)
             and appended_only(lake, source, mark.input_version)
         )
         watermark = newest_ingestion(lake, source, version)
@@ -76,23 +81,24 @@ def incremental_silver_job(module: ModuleType, source: str) -> Job:
             if mark.watermark is not None:
                 new = new.where(F.col("_ingested_at") > F.lit(to_engine(mark.watermark)))
             # keys bronze had already seen, looked up only where the new keys' range overlaps
-            seen = lake.read(source, mark.input_version).select(*module.KEY).where(within_range(new, module.KEY))
+            seen = lake.read(source, mark.input_version).select(*key).where(within_range(new, key))
             # Nothing written to the table since the mark: every key bronze had not seen then is
             # new to the table too, so the rows are appended. Otherwise (a run that died after its
             # write, a compaction) they are upserted, existing keys winning.
             untouched = lake.version(table) == mark.output_version
-            first = keep_first(new, module.KEY, order).join(seen, module.KEY, "left_anti")
-            built = module.build_from_first(first, **builder_options(ctx, module))
-            outcome, dates = _write_increment(ctx, name, module, built, append=untouched)
+            first = keep_first(new, key, order).join(seen, key, "left_anti")
+            built = build_from_first(first=first, **builder_options(ctx, spec))
+            outcome, dates = _write_increment(ctx, name, spec, built, append=untouched)
         else:
             rows = lake.row_count(source)
             buckets = math.ceil(rows / ctx.config.pipeline.rebuild_bucket_rows)
             with ctx.alone(), lake.staging() as stage:
                 # In buckets of keys, one after the other: keeping the first landing of 41 M events
                 # in one pass took 17 GB. A key's rows are all in one bucket.
-                parts = lake.split_by_key(lake.read(source, version), module.KEY, buckets, stage).values()
-                options = builder_options(ctx, module)
-                outcome = _write_silver(ctx, name, module, [first_landing(module, p, **options) for p in parts], rows)
+                parts = lake.split_by_key(lake.read(source, version), key, buckets, stage).values()
+                options = builder_options(ctx, spec)
+                firsts = [first_landing(spec, build_from_first, p, **options) for p in parts]
+                outcome = _write_silver(ctx, name, spec, firsts, rows)
             dates = []
         increments.record(
             name, source, version, watermark, table, dates, "", "incremental" if incremental else "full",
@@ -101,31 +107,32 @@ def incremental_silver_job(module: ModuleType, source: str) -> Job:
         return outcome
 
     def compute(ctx: JobContext) -> Built:
-        return first_landing(module, ctx.lake.read(source), **builder_options(ctx, module))
+        return first_landing(spec, build_from_first, ctx.lake.read(source), **builder_options(ctx, spec))
 
-    return Job(
-        name, (source,), (table, REJECTS_TABLE), run, module=module, builder=module.build_from_first, compute=compute
-    )
+    return Job(name, (source,), (table, REJECTS_TABLE), run, spec=spec, builder=build_from_first, compute=compute)
 
 
-def first_landing(module: ModuleType, bronze: DataFrame, **options: Any) -> Built:
-    """`module.build_from_first` of every key's first landing in `bronze` (with `options`, see
+def first_landing(spec: TableSpec, build_from_first: Callable[..., Built], bronze: DataFrame, **options: Any) -> Built:
+    """`build_from_first` of every key's first landing in `bronze` (with `options`, see
     `builder_options`)."""
-    order = [F.col(c).asc_nulls_last() for c in module.FIRST_BY]
-    return module.build_from_first(keep_first(bronze, module.KEY, order), **options)
+    assert isinstance(spec.incremental, FirstLanding), f"{spec.name} is not kept by first landings"
+    order = [F.col(c).asc_nulls_last() for c in spec.incremental.first_by]
+    return build_from_first(first=keep_first(bronze, spec.key, order), **options)
 
 
-def grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs: tuple[str, ...]) -> Job:
+def grouped_silver_job(
+    spec: TableSpec, builder: Callable[..., Built], affected_groups: Callable[..., DataFrame]
+) -> Job:
     """A silver table rebuilt by groups (whole orders, whole customers) over one bronze table and
-    other inputs. When it can go on from its last run (see `lakehouse.incremental`), it recomputes
-    only the groups `module.affected_groups` names, and those whose bronze rows were changed in
-    place by a recorded rewrite, from those groups' rows of `module.KEYED_INPUTS` and the other
-    inputs whole, and replaces those groups' rows and rejects (`_replace_groups`); otherwise it
-    rebuilds the table. Either way the result is what a full rebuild gives."""
-    table: str = module.TABLE
-    source: str = module.SOURCE
-    group: str = module.GROUP_KEY
-    name = "silver_" + table.split(".", 1)[1]
+    other inputs (`spec.incremental` is a `ByGroups`). When it can go on from its last run (see
+    `lakehouse.incremental`), it recomputes only the groups `affected_groups` names, and those
+    whose bronze rows were changed in place by a recorded rewrite, from those groups' rows of the
+    keyed inputs and the other inputs whole, and replaces those groups' rows and rejects
+    (`_replace_groups`); otherwise it rebuilds the table. Either way the result is what a full
+    rebuild gives."""
+    table, name, kept = spec.name, "silver_" + spec.short_name, spec.incremental
+    assert isinstance(kept, ByGroups), f"{table} is not kept by groups"
+    source, group, inputs = kept.source, kept.group_key, spec.input_tables
 
     def run(ctx: JobContext) -> JobOutcome:
         lake, increments = ctx.lake, Increments(ctx.lake)
@@ -136,7 +143,7 @@ def grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs
         incremental = (
             not ctx.full
             and set(marks) == set(inputs)
-            and lake.partitioned_as(table, module.PARTITION_BY)
+            and lake.partitioned_as(table, spec.partition_by)
             and all(marks[t].input_version < 0 or readable(lake, t, marks[t].input_version)
                     for t in inputs if t != source)
         )
@@ -151,24 +158,23 @@ def grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs
             if mark.watermark is not None:
                 new = new.where(F.col("_ingested_at") > F.lit(to_engine(mark.watermark)))
             changed, previous = {}, {}
-            for t, columns in module.TRACKED.items():
+            for t, columns in kept.tracked.items():
                 since = marks[t].input_version
-                rows = changed_rows(lake, t, since, columns, getattr(module, "DATED_INPUTS", {}).get(t))
+                rows = changed_rows(lake, t, since, columns, kept.dated_inputs.get(t))
                 if rows is not None:
                     changed[t] = rows
                     previous[t] = lake.read(t, since) if since >= 0 else frames[t].limit(0)
             with lake.staging() as stage:
-                affected = module.affected_groups(new, changed, frames, previous)
+                affected = affected_groups(new, changed, frames, previous)
                 if rewritten:
-                    key = StructType([StructField(group, module.SCHEMA[group].dataType)])
+                    key = StructType([StructField(group, spec.declared_schema()[group].dataType)])
                     affected = affected.unionByName(lake.spark.createDataFrame([(k,) for k in rewritten], key))
                 groups = Groups.staged(lake, affected, group, stage)
-                keyed = {t: groups.rows_of(f) if t in module.KEYED_INPUTS else f
-                         for t, f in frames.items()}
-                built = builder(*(keyed[t] for t in inputs), **builder_options(ctx, module))
-                outcome, dates = _replace_groups(ctx, name, module, built, groups)
+                keyed = {t: groups.rows_of(f) if t in kept.keyed_inputs else f for t, f in frames.items()}
+                built = builder(**by_name(spec, keyed), **builder_options(ctx, spec))
+                outcome, dates = _replace_groups(ctx, name, spec, built, groups)
         else:
-            outcome = _rebuild_by_groups(ctx, name, module, builder, frames)
+            outcome = _rebuild_by_groups(ctx, name, spec, builder, frames)
             dates = []
         watermark = newest_ingestion(lake, source, source_version)
         recorded = {t: (-1 if v is None else v, watermark if t == source else None) for t, v in versions.items()}
@@ -178,9 +184,9 @@ def grouped_silver_job(module: ModuleType, builder: Callable[..., Built], inputs
         return outcome
 
     def compute(ctx: JobContext) -> Built:
-        return builder(*read_inputs(ctx, inputs), **builder_options(ctx, module))
+        return builder(**read_named(ctx, spec), **builder_options(ctx, spec))
 
-    return Job(name, inputs, (table, REJECTS_TABLE), run, module=module, builder=builder, compute=compute)
+    return Job(name, inputs, (table, REJECTS_TABLE), run, spec=spec, builder=builder, compute=compute)
 
 
 def within_range(df: DataFrame, columns: Sequence[str]) -> Column:
@@ -194,28 +200,30 @@ def within_range(df: DataFrame, columns: Sequence[str]) -> Column:
 
 
 def _rebuild_by_groups(
-    ctx: JobContext, name: str, module: ModuleType, builder: Callable[..., Built], frames: dict[str, DataFrame]
+    ctx: JobContext, name: str, spec: TableSpec, builder: Callable[..., Built], frames: dict[str, DataFrame]
 ) -> JobOutcome:
     """Rebuild a table recomputed by groups whole, in buckets of groups one after the other, as
-    first landings are (`pipeline.rebuild_bucket_rows` bronze rows of `module.SOURCE` a bucket):
+    first landings are (`pipeline.rebuild_bucket_rows` bronze rows of its source a bucket):
     every keyed input is split by a hash of the group key, so a group's rows are all in one bucket,
     and each bucket's groups are computed from their own rows and the other inputs whole, as an
     increment computes the groups it reaches. A first build of 120 days at scale 10 peaked at
     10 GB in `silver_order_lines` in one pass."""
-    lake, group = ctx.lake, module.GROUP_KEY
-    key = F.col(group).cast(module.SCHEMA[group].dataType)  # the same value hashes alike in every input
-    buckets = math.ceil(lake.row_count(module.SOURCE) / ctx.config.pipeline.rebuild_bucket_rows)
+    kept, lake = spec.incremental, ctx.lake
+    assert isinstance(kept, ByGroups), f"{spec.name} is not kept by groups"
+    group = kept.group_key
+    key = F.col(group).cast(spec.declared_schema()[group].dataType)  # the same value hashes alike in every input
+    buckets = math.ceil(lake.row_count(kept.source) / ctx.config.pipeline.rebuild_bucket_rows)
     with ctx.alone(), lake.staging() as stage:
         splits = {t: lake.split_by_key(frames[t], [key], buckets, stage, t.replace(".", "_"))
-                  for t in module.KEYED_INPUTS}
+                  for t in kept.keyed_inputs}
         numbers = sorted({b for split in splits.values() for b in split})
-        options = builder_options(ctx, module)
+        options = builder_options(ctx, spec)
         parts = [
-            builder(*(splits[t].get(b, frames[t].limit(0)) if t in splits else f for t, f in frames.items()),
+            builder(**by_name(spec, {t: splits[t].get(b, f.limit(0)) if t in splits else f for t, f in frames.items()}),
                     **options)
             for b in numbers
         ]
-        return _write_silver(ctx, name, module, parts, count_rows(ctx, tuple(frames)))
+        return _write_silver(ctx, name, spec, parts, count_rows(ctx, tuple(frames)))
 
 
 @dataclass(frozen=True)
@@ -250,25 +258,24 @@ class Groups:
 
 
 def _replace_groups(
-    ctx: JobContext, name: str, module: ModuleType, built: Built, groups: Groups
+    ctx: JobContext, name: str, spec: TableSpec, built: Built, groups: Groups
 ) -> tuple[JobOutcome, list[dt.date]]:
     """Replace the rows and rejects of `groups` with `built` (computed from those groups only).
 
     Partitioned tables rewrite only the partitions the groups have rows in, before or after; the
     rejects' group is read from the row each holds. Behind the quality gate, like a full write."""
-    table: str = module.TABLE
-    group: str = module.GROUP_KEY
-    partition_by: list[str] = module.PARTITION_BY
-    date_column: str | None = getattr(module, "DATE_COLUMN", None)  # the dates the replaced groups are on
-    lake = ctx.lake
-    key_type = module.SCHEMA[group].dataType
+    by_groups, lake = spec.incremental, ctx.lake
+    assert isinstance(by_groups, ByGroups), f"{spec.name} is not kept by groups"
+    table, group, partition_by = spec.name, by_groups.group_key, spec.partition_by
+    date_column = spec.date_column  # the dates the replaced groups are on
+    key_type = spec.declared_schema()[group].dataType
     with lake.staging() as stage:
         built = stage_built(lake, built, stage)
         rows, rejects = built.rows, with_reject_columns(built.rejects, ctx)
         current = lake.read(table)
         replaced = lake.stage_frame(groups.rows_of(current), stage, "replaced")
         new_rows, old_rows = rows.count(), replaced.count()
-        results = ctx.gate.check(name, module, rows, rejects, volume=lake.row_count(table) - old_rows + new_rows)
+        results = ctx.gate.check(name, spec, rows, rejects, volume=lake.row_count(table) - old_rows + new_rows)
         dates: list[dt.date] = []
         if partition_by:
             values = sorted({tuple(r) for f in (rows, replaced) for r in f.select(*partition_by).distinct().collect()},
@@ -315,17 +322,17 @@ def stage_built(lake: Lake, built: Built | Sequence[Built], stage: Location) -> 
 
 
 def _write_silver(
-    ctx: JobContext, name: str, module: ModuleType, built: Built | Sequence[Built], rows_in: int
+    ctx: JobContext, name: str, spec: TableSpec, built: Built | Sequence[Built], rows_in: int
 ) -> JobOutcome:
     """Replace the whole silver table and its rejects with `built` (or the union of several,
     see `stage_built`), behind the quality gate."""
-    table: str = module.TABLE
+    table = spec.name
     with ctx.lake.staging() as stage:
         # Computed once into Parquet: checked there, then committed only if no critical check failed.
         built = stage_built(ctx.lake, built, stage)
         rows, rejects = built.rows, with_reject_columns(built.rejects, ctx)
-        results = ctx.gate.check(name, module, rows, rejects)
-        ctx.lake.overwrite(rows, table, module.PARTITION_BY)
+        results = ctx.gate.check(name, spec, rows, rejects)
+        ctx.lake.overwrite(rows, table, spec.partition_by)
         ctx.lake.replace_where(rejects, REJECTS_TABLE, f"table = '{table}'", partition_by=["table"])
         rejected = rejects.count()  # the table's slice of silver.rejects is now exactly these rows
     warnings = ctx.gate.commit(name, table, results)
@@ -333,11 +340,12 @@ def _write_silver(
 
 
 def _write_increment(
-    ctx: JobContext, name: str, module: ModuleType, built: Built, append: bool = False
+    ctx: JobContext, name: str, spec: TableSpec, built: Built, append: bool = False
 ) -> tuple[JobOutcome, list[dt.date]]:
     """Upsert an increment's rows (existing keys win), or append them when the caller knows every
     key is new to the table (`append`); add its rejects not recorded before."""
-    table: str = module.TABLE
+    table = spec.name
+    assert spec.fresh_by and spec.date_column, f"{table}: increments need its freshness and date columns"
     lake = ctx.lake
     with lake.staging() as stage:
         built = stage_built(lake, built, stage)
@@ -348,14 +356,14 @@ def _write_increment(
         rejects = lake.stage_frame(rejects, stage, "rejects")
         new_rows, new_rejects = rows.count(), rejects.count()
         # The table keeps every row it holds: its freshness is that of its newest and the increment's.
-        kept = lake.newest(table, module.FRESH_BY)
-        results = ctx.gate.check(name, module, rows, rejects, volume=lake.row_count(table) + new_rows,
+        kept = lake.newest(table, spec.fresh_by)
+        results = ctx.gate.check(name, spec, rows, rejects, volume=lake.row_count(table) + new_rows,
                                  newest_kept=kept)
-        dates = [r[0] for r in rows.select(module.DATE_COLUMN).distinct().collect() if r[0] is not None]
+        dates = [r[0] for r in rows.select(spec.date_column).distinct().collect() if r[0] is not None]
         if new_rows and append:
-            lake.append(rows, table, module.PARTITION_BY)
+            lake.append(rows, table, spec.partition_by)
         elif new_rows:
-            lake.upsert(rows, table, module.KEY, module.PARTITION_BY, keep_existing=True)
+            lake.upsert(rows, table, spec.key, spec.partition_by, keep_existing=True)
         if new_rejects:
             lake.append(rejects, REJECTS_TABLE, ["table"])
     warnings = ctx.gate.commit(name, table, results)

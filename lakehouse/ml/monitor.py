@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from lakehouse.arrowio import write_parquet_part
 from lakehouse.config import Config
-from lakehouse.gold import model_monitoring as table
+from lakehouse.gold.model_monitoring import SPEC as MONITORING
 from lakehouse.ml import store
 from lakehouse.ml.features import FEATURES, LABEL, with_model_features
 from lakehouse.ml.score import champion
@@ -125,10 +125,11 @@ def monitor(config: Config, lake: Lake) -> MonitorResult:
     frame["run_id"], frame["monitored_at"] = run_id, now.replace(tzinfo=None)
     gate = QualityGate(config, lake, run_id, now)
     with lake.staging() as stage:
-        write_parquet_part(frame.astype({"as_of_date": "object"}), table.SCHEMA, stage / "part-0.parquet")
-        rows = lake.spark.read.schema(table.SCHEMA).parquet(str(stage))
-        checks = gate.check("monitor", table, rows)
-        lake.append(rows, table.TABLE)
-    gate.commit("monitor", table.TABLE, checks)
+        schema = MONITORING.declared_schema()
+        write_parquet_part(frame.astype({"as_of_date": "object"}), schema, stage / "part-0.parquet")
+        rows = lake.spark.read.schema(schema).parquet(str(stage))
+        checks = gate.check("monitor", MONITORING, rows)
+        lake.append(rows, MONITORING.name)
+    gate.commit("monitor", MONITORING.name, checks)
     gate.flush()
     return MonitorResult(frame)

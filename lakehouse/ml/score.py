@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.clock import to_engine
 from lakehouse.config import Config
-from lakehouse.gold import customer_churn_scores as scores_table
+from lakehouse.gold.customer_churn_scores import SPEC as SCORES
 from lakehouse.ml import store
 from lakehouse.ml.features import FEATURES, with_model_features
 from lakehouse.ml.train import CHAMPION
@@ -49,7 +49,7 @@ class ScoreResult:
     def describe(self) -> str:
         return (
             f"scored {self.customers:,} customers with churn v{self.model_version} "
-            f"(gold.customer_features version {self.feature_table_version}) into {scores_table.TABLE}"
+            f"(gold.customer_features version {self.feature_table_version}) into {SCORES.name}"
         )
 
 
@@ -107,8 +107,8 @@ def score(config: Config, lake: Lake) -> ScoreResult:
     gate = QualityGate(config, lake, f"score-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}", now)
     with lake.staging() as stage:
         rows = gate.stage(result, stage, "scores")
-        checks = gate.check("score", scores_table, rows)
-        lake.overwrite(rows, scores_table.TABLE, scores_table.PARTITION_BY)
-    gate.commit("score", scores_table.TABLE, checks)
+        checks = gate.check("score", SCORES, rows)
+        lake.overwrite(rows, SCORES.name, SCORES.partition_by)
+    gate.commit("score", SCORES.name, checks)
     gate.flush()
-    return ScoreResult(lake.row_count(scores_table.TABLE), version, table_version)
+    return ScoreResult(lake.row_count(SCORES.name), version, table_version)

@@ -18,7 +18,6 @@ import statistics
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -34,6 +33,7 @@ from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_crit
 from lakehouse.quality.event_time import reference_time
 from lakehouse.quality.suites import suite_for
 from lakehouse.storage import Lake
+from lakehouse.tables import TableSpec
 
 if TYPE_CHECKING:
     from lakehouse.quality.expectations import ExpectationRunner
@@ -164,7 +164,7 @@ class QualityGate:
     def check(
         self,
         job: str,
-        module: ModuleType,
+        spec: TableSpec,
         rows: DataFrame,
         rejects: DataFrame | None = None,
         volume: int | None = None,
@@ -174,20 +174,19 @@ class QualityGate:
 
         `volume` is the table's row count after the write when `rows` is only a part of it (an
         increment or a backfill); the volume check compares that, not the part, with past runs.
-        Likewise `newest_kept` is the newest record (`FRESH_BY`, naive UTC) of the rows the table keeps
+        Likewise `newest_kept` is the newest record (`spec.fresh_by`, naive UTC) of the rows the table keeps
         beside `rows`: freshness is that of the newest of both, the newest record the table will hold."""
-        table: str = module.TABLE
+        table = spec.name
         settings = self.config.quality
         if not settings.enabled:
             return []
         with self._lock:
             runner = self.runner  # Great Expectations imported (or the import started by `prepare` done)
-            suite = suite_for(module)
+            suite = suite_for(spec)
             results = runner.validate(suite, rows, self.run_id)
         if rejects is not None:
-            names = [r.name for r in getattr(module, "RULES", [])]
-            results += reject_checks(table, names, rejects)
-        fresh_by = getattr(module, "FRESH_BY", None)
+            results += reject_checks(table, [r.name for r in spec.rules], rejects)
+        fresh_by = spec.fresh_by
         stats = rows.agg(F.count(F.lit(1)), F.max(fresh_by) if fresh_by else F.lit(None)).first()
         count, newest = (int(stats[0]), stats[1]) if stats else (0, None)
         if isinstance(newest, dt.datetime):  # collected: local wall-clock time (lakehouse.clock)
@@ -201,7 +200,7 @@ class QualityGate:
             results.append(freshness_check(table, newest, self.reference_time, settings.freshness_limit_hours))
         failures = failed_critical(results)
         if failures:
-            failures = [_with_examples(f, suite, rows, module) for f in failures]
+            failures = [_with_examples(f, suite, rows, spec) for f in failures]
             self._keep(results, job, self.lake.version(table))
             raise QualityGateFailed(table, failures)
         return results
@@ -251,7 +250,7 @@ class QualityGate:
         return [r for r in results if r.severity == "warn" and not r.passed]
 
 
-def _with_examples(failure: CheckResult, suite, rows: DataFrame, module: ModuleType) -> CheckResult:  # noqa: ANN001
+def _with_examples(failure: CheckResult, suite, rows: DataFrame, spec: TableSpec) -> CheckResult:  # noqa: ANN001
     """A failure with up to three offending rows (personal columns left out) when the expectation
     says how to find them (`meta.examples_where`)."""
     where = next(
@@ -264,7 +263,7 @@ def _with_examples(failure: CheckResult, suite, rows: DataFrame, module: ModuleT
     )
     if not where:
         return failure
-    hidden = set(getattr(module, "PERSONAL", []))
+    hidden = set(spec.personal_columns)
     columns = [c for c in rows.columns if c not in hidden]
     found = rows.where(F.expr(where)).select(*columns).limit(3).collect()
     examples = tuple(json.dumps(r.asDict(), default=str) for r in found)

@@ -100,22 +100,24 @@ def _readmit_rows(
     ctx: JobContext, job: Job, table: str, rule: str, rejected: DataFrame, candidates: int
 ) -> ReadmitResult:
     lake = ctx.lake
-    module, builder = job.module, job.builder
-    assert module is not None and builder is not None, f"{job.name} is not a transform"
-    primary, *others = job.inputs
-    bronze = bronze_rows(rejected, lake.read(primary).schema)
+    spec, builder = job.spec, job.builder
+    assert spec is not None and builder is not None, f"{job.name} is not a transform"
+    (primary, source), *others = spec.inputs.items()  # the first input: the rows rejects hold
+    inputs = {primary: bronze_rows(rejected, lake.read(source).schema)}
+    inputs.update(zip((p for p, _ in others), read_inputs(ctx, tuple(t for _, t in others)), strict=True))
     # With this run's time bounds: a row rejected as dated in the future passes once its time has come.
-    built: Built = builder(bronze, *read_inputs(ctx, tuple(others)), **builder_options(ctx, module))
+    built: Built = builder(**inputs, **builder_options(ctx, spec))
     current = lake.read(table)
     with lake.staging() as stage:
         passing = lake.stage_frame(built.rows, stage, "passing")
         still_failing = lake.stage_frame(with_reject_columns(built.rejects, ctx), stage, "failing")
-        fresh = lake.stage_frame(passing.join(current.select(*module.KEY), module.KEY, "left_anti"), stage, "fresh")
+        key = list(spec.key)
+        fresh = lake.stage_frame(passing.join(current.select(*key), key, "left_anti"), stage, "fresh")
         already = _same_row(passing, current).count()  # admitted by an earlier, interrupted readmit
-        results = ctx.gate.check(f"readmit_{job.name}", module, fresh)
+        results = ctx.gate.check(f"readmit_{job.name}", spec, fresh)
         admitted = fresh.count()
         if admitted:
-            lake.append(fresh, table, module.PARTITION_BY)
+            lake.append(fresh, table, spec.partition_by)
         rest = lake.read(REJECTS_TABLE).where((F.col("table") == table) & (F.col("rule") != rule))
         kept = rest.unionByName(still_failing.select(*rest.columns))
         lake.replace_where(kept, REJECTS_TABLE, f"table = '{table}'", partition_by=["table"])

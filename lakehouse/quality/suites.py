@@ -1,16 +1,16 @@
 """Great Expectations suites for silver and gold tables, built from each table's module.
 
-Every table module declares `TABLE` and `KEY`; the suite always holds the key checks (no null key
-column, no duplicate key: critical), plus the module's own `EXPECTATIONS`: Great Expectations
-expectations named with `expect(...)` and tagged with `critical(...)` or `warn(...)`, e.g.
+Every table's spec (`lakehouse.tables.TableSpec`) declares its key; the suite always holds the key
+checks (no null key column, no duplicate key: critical), plus the spec's own `expectations`: Great
+Expectations expectations named with `expect(...)` and tagged with `critical(...)` or `warn(...)`, e.g.
 
-    EXPECTATIONS = [critical(expect("ExpectColumnMinToBeBetween", column="revenue_eur", min_value=0),
-                             "revenue_negative", "revenue_eur < 0")]
+    expectations=(critical(expect("ExpectColumnMinToBeBetween", column="revenue_eur", min_value=0),
+                           "revenue_negative", "revenue_eur < 0"),)
 
 `expect` only names the expectation: Great Expectations (seconds to import) is imported when a
 suite is first built, so importing the job catalog does not wait for it. A Great Expectations
 expectation object is accepted in place of `expect(...)` too. Row-level reject rules stay with the
-transform (`RULES`, Spark SQL) because a rejected row must leave the table before it is written;
+transform (the spec's `rules`, Spark SQL) because a rejected row must leave the table before it is written;
 their outcomes are recorded beside the suite's (see `lakehouse.quality.gate`).
 """
 
@@ -18,10 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType, ModuleType
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from lakehouse.quality.checks import Severity
+
+if TYPE_CHECKING:
+    from lakehouse.tables import TableSpec
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,9 @@ def key_expectations(key: Sequence[str]) -> list[Any]:
     return [t.build() for t in [*checks, critical(ExpectKeyToBeUnique(column_list=columns), "primary_key_unique")]]
 
 
-def suite_for(module: ModuleType) -> Any:
-    """The table's suite (a great_expectations.ExpectationSuite): key checks plus `module.EXPECTATIONS`."""
+def suite_for(spec: TableSpec) -> Any:
+    """The table's suite (a great_expectations.ExpectationSuite): key checks plus `spec.expectations`."""
     import great_expectations as gx
 
-    declared = [t.build() for t in getattr(module, "EXPECTATIONS", [])]
-    return gx.ExpectationSuite(name=module.TABLE, expectations=key_expectations(module.KEY) + declared)
+    declared = [t.build() for t in spec.expectations]
+    return gx.ExpectationSuite(name=spec.name, expectations=key_expectations(spec.key) + declared)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from lakehouse.config import Config
-from lakehouse.gold.customer_segments import TABLE
+from lakehouse.gold.customer_segments import SPEC as SEGMENTS
 from lakehouse.reverse_etl import ledger
 from lakehouse.reverse_etl.changes import Change, compute_changes, contacts
 from lakehouse.reverse_etl.targets import HttpTarget, PostgresTarget, SendFailed, Target
@@ -93,10 +93,10 @@ def _batches(changes: Sequence[Change], size: int) -> Iterator[Sequence[Change]]
 
 def plan(lake: Lake, target: str, full: bool = False, only: set[int] | None = None) -> SyncResult:
     """The changes to send (nothing is sent)."""
-    version = lake.version(TABLE)
+    version = lake.version(SEGMENTS.name)
     if version is None:
-        raise SyncError(f"{TABLE} does not exist yet: run the pipeline first")
-    segments = lake.delta(TABLE, version).to_pandas()
+        raise SyncError(f"{SEGMENTS.name} does not exist yet: run the pipeline first")
+    segments = lake.delta(SEGMENTS.name, version).to_pandas()
     current = contacts(segments)
     state = ledger.state(lake, target)
     known = {int(r.customer_id): (r.content_hash, r.status) for r in state.itertuples()}
@@ -227,7 +227,7 @@ def replay(config: Config, lake: Lake, target: str) -> SyncResult:
     CRM applied before its answer was lost is recognised by its idempotency key, not applied twice.
     A contact that changed in gold since then is updated by the next `sync crm`."""
     batches = _dead_batches(ledger.dead_letters(lake, target))
-    version = lake.version(TABLE) or 0
+    version = lake.version(SEGMENTS.name) or 0
     changes = [c for b in batches for c in b]
     result = SyncResult(f"replay-{uuid.uuid4().hex[:12]}", target, version, version, changes)
     connection = open_target(config, target)

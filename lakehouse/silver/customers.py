@@ -39,10 +39,8 @@ from lakehouse.quality.rules import (
     parse_text_timestamp,
     split_rejects,
 )
+from lakehouse.tables import ByGroups, TableSpec, frozen
 
-TABLE = "silver.customers"
-KEY = ["customer_id", "valid_from"]
-PARTITION_BY: list[str] = []
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
     "customer_id": "the customer (app database id)",
@@ -79,16 +77,26 @@ RULES = [
     Rule("country_invalid", not_matching("country", COUNTRY_CODE)),
     Rule("email_malformed", not_matching("email", EMAIL, nullable=True)),
 ]
-PERSONAL = ["email", "name", "address"]
-PERSONAL_DATA = PersonalData(TABLE, columns=tuple(PERSONAL))
+PERSONAL = ("email", "name", "address")
 # The version's content: what makes two consecutive versions different.
 CONTENT = ["email", "name", "country", "address"]
 _PAYLOAD = "_bronze"
-# Increments: customers are recomputed whole, from every bronze row and erasure request of theirs.
-SOURCE = "bronze.customers"
-GROUP_KEY = "customer_id"
-KEYED_INPUTS = ("bronze.customers", "bronze.erasure_requests")
-TRACKED = {"bronze.erasure_requests": ("customer_id",)}
+SPEC = TableSpec(
+    name="silver.customers",
+    key=("customer_id", "valid_from"),
+    comments=COMMENTS,
+    schema=SCHEMA,
+    personal=PersonalData("silver.customers", columns=PERSONAL),
+    inputs=frozen({"bronze_customers": "bronze.customers", "bronze_erasures": "bronze.erasure_requests"}),
+    # Increments: customers are recomputed whole, from every bronze row and erasure request of theirs.
+    incremental=ByGroups(
+        source="bronze.customers",
+        group_key="customer_id",
+        keyed_inputs=("bronze.customers", "bronze.erasure_requests"),
+        tracked=frozen({"bronze.erasure_requests": ("customer_id",)}),
+    ),
+    rules=tuple(RULES),
+)
 
 
 def _mask_erased(bronze: DataFrame, erasures: DataFrame) -> DataFrame:
@@ -133,7 +141,7 @@ def _history(versions: DataFrame) -> DataFrame:
 def build_customers(bronze_customers: DataFrame, bronze_erasures: DataFrame) -> Built:
     """bronze.customers + bronze.erasure_requests → silver.customers (SCD2) and its rejects."""
     versions = _typed_versions(bronze_customers, bronze_erasures)
-    checked = split_rejects(versions, TABLE, RULES, payload=_PAYLOAD)
+    checked = split_rejects(versions, SPEC.name, RULES, payload=_PAYLOAD)
     return checked.map_rows(lambda rows: conform(_history(rows), SCHEMA))
 
 

@@ -24,12 +24,8 @@ from lakehouse.quality.rules import (
     parse_iso_timestamp,
     split_rejects,
 )
+from lakehouse.tables import FirstLanding, TableSpec, frozen
 
-TABLE = "silver.events"
-KEY = ["event_id"]
-PARTITION_BY = ["event_date"]
-# Source freshness (a warning) is the age of the newest `event_ts` at the run date.
-FRESH_BY = "event_ts"
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
     "event_id": "the event (unique)",
@@ -68,16 +64,26 @@ RULES = [
 ]
 _PAYLOAD = "_bronze"
 
-
 # A key's first landing wins. Bronze only ever appends, in `_ingested_at` order, so a landing
 # already processed always comes before a new one: incremental runs rely on it.
-FIRST_BY = ("_ingested_at", "_source", "_line_no")
-DATE_COLUMN = "event_date"
+KEPT_BY = FirstLanding(source="bronze.events", first_by=("_ingested_at", "_source", "_line_no"))
+SPEC = TableSpec(
+    name="silver.events",
+    key=("event_id",),
+    comments=COMMENTS,
+    schema=SCHEMA,
+    partition_by=("event_date",),
+    date_column="event_date",
+    fresh_by="event_ts",  # source freshness (a warning) is the age of the newest `event_ts` at the run date
+    inputs=frozen({"first": "bronze.events"}),  # each key's first landing in bronze.events (`build_from_first`)
+    incremental=KEPT_BY,
+    rules=tuple(RULES),
+)
 
 
 def build_events(bronze_events: DataFrame, bounds: TimeBounds) -> Built:
     """bronze.events → silver.events and its rejects; events outside `bounds` are rejected."""
-    first = keep_first(bronze_events, KEY, [F.col(c).asc_nulls_last() for c in FIRST_BY])
+    first = keep_first(bronze_events, SPEC.key, [F.col(c).asc_nulls_last() for c in KEPT_BY.first_by])
     return build_from_first(first, bounds)
 
 
@@ -88,5 +94,5 @@ def build_from_first(first: DataFrame, bounds: TimeBounds) -> Built:
         .withColumn("event_ts", parse_iso_timestamp("ts"))
         .withColumn("event_date", F.to_date("event_ts"))
     )
-    checked = split_rejects(typed, TABLE, bind_time_rules(RULES, bounds), payload=_PAYLOAD)
+    checked = split_rejects(typed, SPEC.name, bind_time_rules(RULES, bounds), payload=_PAYLOAD)
     return checked.map_rows(lambda rows: conform(rows, SCHEMA))

@@ -23,12 +23,8 @@ from lakehouse.quality.rules import (
     parse_date,
     split_rejects,
 )
+from lakehouse.tables import TableSpec, frozen
 
-TABLE = "silver.fx_rates"
-KEY = ["rate_date", "currency"]
-PARTITION_BY: list[str] = []
-# Source freshness (a warning) is the age of the newest `rate_date` at the run date.
-FRESH_BY = "rate_date"
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
     "rate_date": "the day of the rate",
@@ -48,6 +44,15 @@ RULES = [
     Rule("rate_not_positive", "rate IS NULL OR isnan(rate) OR rate <= 0"),
     Rule("rate_not_exact", money.not_exactly("rate", money.RATE)),
 ]
+SPEC = TableSpec(
+    name="silver.fx_rates",
+    key=("rate_date", "currency"),
+    comments=COMMENTS,
+    schema=SCHEMA,
+    fresh_by="rate_date",  # source freshness (a warning) is the age of the newest `rate_date` at the run date
+    inputs=frozen({"bronze_fx": "bronze.fx_rates"}),
+    rules=tuple(RULES),
+)
 _PAYLOAD = "_bronze"
 
 
@@ -55,5 +60,5 @@ def build_fx_rates(bronze_fx: DataFrame) -> Built:
     """bronze.fx_rates → silver.fx_rates and its rejects."""
     typed = bronze_fx.withColumn(_PAYLOAD, json_struct(bronze_fx)).withColumn("rate_date", parse_date("date"))
     latest = keep_first(typed, ["rate_date", "currency"], [F.col("_ingested_at").desc_nulls_last()])
-    checked = split_rejects(latest, TABLE, RULES, payload=_PAYLOAD)
+    checked = split_rejects(latest, SPEC.name, RULES, payload=_PAYLOAD)
     return checked.map_rows(lambda rows: conform(rows.withColumn("rate", money.as_decimal("rate", money.RATE)), SCHEMA))

@@ -44,11 +44,8 @@ from lakehouse.quality.rules import (
     split_rejects,
 )
 from lakehouse.quality.suites import critical, expect
+from lakehouse.tables import ByGroups, TableSpec, frozen
 
-TABLE = "silver.order_lines"
-KEY = ["order_id", "line_no"]
-PARTITION_BY = ["order_date"]
-DATE_COLUMN = "order_date"  # backfills replace whole dates
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
     "order_id": "the order",
@@ -110,24 +107,43 @@ RULES = [
         f" OR CAST(quantity AS DOUBLE) * unit_price / CAST(fx_rate AS DOUBLE) >= {double_literal(money.MAX_NET_EUR)}",
     ),
 ]
-# Increments: lines are recomputed by whole orders, from the items and orders of those orders
-# only; the other inputs are read whole. Per input, the columns whose change moves a line.
-SOURCE = "bronze.order_items"
-GROUP_KEY = "order_id"
-KEYED_INPUTS = ("bronze.order_items", "silver.orders")
-TRACKED = {
-    "silver.orders": ("order_id", "order_date", "order_ts", "status", "customer_id", "currency"),
-    "silver.products": ("product_id", "name", "category"),
-    "silver.customers": ("customer_id", "valid_from", "valid_to", "country"),
-    "silver.fx_rates": ("rate_date", "currency", "rate"),
-    "bronze.erasure_requests": ("customer_id",),
-}
-# Inputs written by dated increments (`silver_orders` records the order dates it replaced), and
-# their date column: their changes are looked for on the dates those increments touched only.
-DATED_INPUTS = {"silver.orders": "order_date"}
-EXPECTATIONS = [
-    critical(expect("ExpectColumnValuesToNotBeNull", column="fx_rate"), "fx_rate_missing", "fx_rate IS NULL"),
-]
+SPEC = TableSpec(
+    name="silver.order_lines",
+    key=("order_id", "line_no"),
+    comments=COMMENTS,
+    schema=SCHEMA,
+    partition_by=("order_date",),
+    date_column="order_date",  # backfills replace whole dates
+    inputs=frozen({
+        "bronze_order_items": "bronze.order_items",
+        "orders": "silver.orders",
+        "products": "silver.products",
+        "customers": "silver.customers",
+        "fx_rates": "silver.fx_rates",
+        "erasures": "bronze.erasure_requests",
+    }),
+    # Increments: lines are recomputed by whole orders, from the items and orders of those orders
+    # only; the other inputs are read whole. Per input, the columns whose change moves a line.
+    incremental=ByGroups(
+        source="bronze.order_items",
+        group_key="order_id",
+        keyed_inputs=("bronze.order_items", "silver.orders"),
+        tracked=frozen({
+            "silver.orders": ("order_id", "order_date", "order_ts", "status", "customer_id", "currency"),
+            "silver.products": ("product_id", "name", "category"),
+            "silver.customers": ("customer_id", "valid_from", "valid_to", "country"),
+            "silver.fx_rates": ("rate_date", "currency", "rate"),
+            "bronze.erasure_requests": ("customer_id",),
+        }),
+        # Inputs written by dated increments (`silver_orders` records the order dates it replaced), and
+        # their date column: their changes are looked for on the dates those increments touched only.
+        dated_inputs=frozen({"silver.orders": "order_date"}),
+    ),
+    rules=tuple(RULES),
+    expectations=(
+        critical(expect("ExpectColumnValuesToNotBeNull", column="fx_rate"), "fx_rate_missing", "fx_rate IS NULL"),
+    ),
+)
 _PAYLOAD = "_bronze"
 
 
@@ -197,7 +213,7 @@ def build_order_lines(
     → silver.order_lines. Without `erasures`, a customer missing from silver.customers is unknown."""
     enriched = _enrich(_latest_items(bronze_order_items), orders, products, fx_rates)
     lines = _with_customer_known(_with_country(enriched, customers), customers, erasures)
-    return split_rejects(lines, TABLE, RULES, payload=_PAYLOAD).map_rows(_with_amounts)
+    return split_rejects(lines, SPEC.name, RULES, payload=_PAYLOAD).map_rows(_with_amounts)
 
 
 def _with_amounts(rows: DataFrame) -> DataFrame:
@@ -221,14 +237,14 @@ def affected_groups(
     """The orders whose lines an increment recomputes: one distinct `order_id` column (null
     stands for the items that have none).
 
-    `new_items` are the bronze item rows landed since the last run; `changed[t]` the rows of
-    input `t`'s TRACKED columns that differ since then (old and new values); `inputs` the current
-    inputs and `previous` those that changed as the last run read them. A product reaches every
-    order that has ever had an item of it, a rate every order of its date and currency, an erasure
-    every order of its customer when silver.customers does not hold them (no order otherwise); a
-    customer's new versions reach only the orders whose country (or whose customer's being known)
-    they change, so an email change or a move reaches no order placed before it.
-    """
+    `new_items` are the bronze item rows landed since the last run; `changed[t]` the rows of input
+    `t`'s tracked columns (`SPEC.incremental.tracked`) that differ since then (old and new values);
+    `inputs` the current inputs and `previous` those that changed as the last run read them. A
+    product reaches every order that has ever had an item of it, a rate every order of its date and
+    currency, an erasure every order of its customer when silver.customers does not hold them (no
+    order otherwise); a customer's new versions reach only the orders whose country (or whose
+    customer's being known) they change, so an email change or a move reaches no order placed before
+    it."""
     items, orders = inputs["bronze.order_items"], inputs["silver.orders"]
     parts = [new_items.select("order_id")]
     if "silver.orders" in changed:

@@ -42,15 +42,8 @@ from lakehouse.quality.rules import (
     parse_text_timestamp,
     split_rejects,
 )
+from lakehouse.tables import ByGroups, TableSpec, frozen
 
-TABLE = "silver.orders"
-KEY = ["order_id"]
-# An increment replaces the dates of the orders it recomputes (the day's and those whose status
-# moved), not the whole table; readers by date (the funnel, order lines' changes) read only theirs.
-PARTITION_BY = ["order_date"]
-DATE_COLUMN = "order_date"  # increments record the dates they touched; backfills replace whole dates
-# Source freshness (a warning) is the age of the newest `order_ts` at the run date.
-FRESH_BY = "order_ts"
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
     "order_id": "the order (app database id)",
@@ -85,19 +78,39 @@ RULES = [
     Rule("order_ts_too_early", too_early("order_ts")),
 ]
 _PAYLOAD = "_bronze"
-# Increments: orders are recomputed whole, from every bronze row of theirs.
-SOURCE = "bronze.orders"
-GROUP_KEY = "order_id"
-INPUTS = ("bronze.orders", "bronze.order_items", "bronze.customers", "bronze.erasure_requests", "bronze.products")
-KEYED_INPUTS = ("bronze.orders", "bronze.order_items")
-# Per input, the columns whose change can move an order: which customers and products exist, and
-# the batches of items landed (`_ingested_at`: a handful of values, cheap to compare).
-TRACKED: dict[str, tuple[str, ...]] = {
-    "bronze.order_items": ("_ingested_at",),
-    "bronze.customers": ("customer_id",),
-    "bronze.erasure_requests": ("customer_id",),
-    "bronze.products": ("product_id",),
-}
+SPEC = TableSpec(
+    name="silver.orders",
+    key=("order_id",),
+    comments=COMMENTS,
+    schema=SCHEMA,
+    # An increment replaces the dates of the orders it recomputes (the day's and those whose status
+    # moved), not the whole table; readers by date (the funnel, order lines' changes) read only theirs.
+    partition_by=("order_date",),
+    date_column="order_date",  # increments record the dates they touched; backfills replace whole dates
+    fresh_by="order_ts",  # source freshness (a warning) is the age of the newest `order_ts` at the run date
+    inputs=frozen({
+        "bronze_orders": "bronze.orders",
+        "bronze_order_items": "bronze.order_items",
+        "bronze_customers": "bronze.customers",
+        "bronze_erasures": "bronze.erasure_requests",
+        "bronze_products": "bronze.products",
+    }),
+    # Increments: orders are recomputed whole, from every bronze row of theirs.
+    incremental=ByGroups(
+        source="bronze.orders",
+        group_key="order_id",
+        keyed_inputs=("bronze.orders", "bronze.order_items"),
+        # Per input, the columns whose change can move an order: which customers and products exist, and
+        # the batches of items landed (`_ingested_at`: a handful of values, cheap to compare).
+        tracked=frozen({
+            "bronze.order_items": ("_ingested_at",),
+            "bronze.customers": ("customer_id",),
+            "bronze.erasure_requests": ("customer_id",),
+            "bronze.products": ("product_id",),
+        }),
+    ),
+    rules=tuple(RULES),
+)
 
 
 def build_orders(
@@ -121,7 +134,7 @@ def build_orders(
     order = [F.col("updated_at").desc_nulls_last(), F.col("_ingested_at").desc_nulls_last()]
     latest = keep_first(typed, ["order_id"], order)
     referenced = _with_references(latest, bronze_order_items, bronze_customers, bronze_erasures, bronze_products)
-    checked = split_rejects(referenced, TABLE, bind_time_rules(RULES, bounds), payload=_PAYLOAD)
+    checked = split_rejects(referenced, SPEC.name, bind_time_rules(RULES, bounds), payload=_PAYLOAD)
     return checked.map_rows(lambda rows: conform(rows, SCHEMA))
 
 

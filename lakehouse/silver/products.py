@@ -15,10 +15,8 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType, Tim
 
 from lakehouse import money
 from lakehouse.quality.rules import Built, Rule, conform, json_struct, keep_first, parse_text_timestamp, split_rejects
+from lakehouse.tables import TableSpec, frozen
 
-TABLE = "silver.products"
-KEY = ["product_id"]
-PARTITION_BY: list[str] = []
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
     "product_id": "the product (app database id)",
@@ -41,6 +39,14 @@ RULES = [
     Rule("price_negative", "isnan(list_price_eur) OR list_price_eur < 0"),
     Rule("price_not_cents", money.not_exactly("list_price_eur", money.PRICE)),
 ]
+SPEC = TableSpec(
+    name="silver.products",
+    key=("product_id",),
+    comments=COMMENTS,
+    schema=SCHEMA,
+    inputs=frozen({"bronze_products": "bronze.products"}),
+    rules=tuple(RULES),
+)
 _PAYLOAD = "_bronze"
 
 
@@ -51,6 +57,6 @@ def build_products(bronze_products: DataFrame) -> Built:
     )
     order = [F.col("updated_at").desc_nulls_last(), F.col("_ingested_at").desc_nulls_last()]
     latest = keep_first(typed, ["product_id"], order)
-    checked = split_rejects(latest, TABLE, RULES, payload=_PAYLOAD)
+    checked = split_rejects(latest, SPEC.name, RULES, payload=_PAYLOAD)
     price = money.as_decimal("list_price_eur", money.PRICE)
     return checked.map_rows(lambda rows: conform(rows.withColumn("list_price_eur", price), SCHEMA))

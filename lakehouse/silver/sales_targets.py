@@ -24,10 +24,8 @@ from lakehouse.quality.rules import (
     not_matching,
     split_rejects,
 )
+from lakehouse.tables import TableSpec, frozen
 
-TABLE = "silver.sales_targets"
-KEY = ["country", "month"]
-PARTITION_BY: list[str] = []
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
     "country": "ISO 3166 alpha-2, upper case",
@@ -48,6 +46,14 @@ RULES = [
     Rule("month_invalid", "month_start IS NULL"),
     Rule("target_not_numeric", "target_revenue_eur IS NULL"),
 ]
+SPEC = TableSpec(
+    name="silver.sales_targets",
+    key=("country", "month"),
+    comments=COMMENTS,
+    schema=SCHEMA,
+    inputs=frozen({"bronze_targets": "bronze.sales_targets"}),
+    rules=tuple(RULES),
+)
 # A plain decimal number (`1000`, `-5`, `12.5`, `1e6`): not `12k`, `1,000`, `NaN` or `Infinity`,
 # which a double cast would accept or read differently per engine.
 NUMBER = r"\A[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\z"
@@ -76,8 +82,8 @@ def _typed(upload: DataFrame) -> DataFrame:
 
 def build_sales_targets(bronze_targets: DataFrame) -> Built:
     """bronze.sales_targets → silver.sales_targets (latest upload) and its rejects."""
-    checked = split_rejects(_typed(latest_upload(bronze_targets)), TABLE, RULES, payload=_PAYLOAD)
+    checked = split_rejects(_typed(latest_upload(bronze_targets)), SPEC.name, RULES, payload=_PAYLOAD)
     by_line = Window.partitionBy("country", "month").orderBy(F.col("_line_no").asc_nulls_last())
     ranked = checked.rows.withColumn("_line_rank", F.row_number().over(by_line))
-    unique = split_rejects(ranked, TABLE, [DUPLICATE], payload=_PAYLOAD)
+    unique = split_rejects(ranked, SPEC.name, [DUPLICATE], payload=_PAYLOAD)
     return Built(conform(unique.rows, SCHEMA), combine(checked, unique).rejects)

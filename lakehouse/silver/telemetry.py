@@ -25,12 +25,8 @@ from lakehouse.quality.rules import (
     parse_iso_timestamp,
     split_rejects,
 )
+from lakehouse.tables import FirstLanding, TableSpec, frozen
 
-TABLE = "silver.telemetry"
-KEY = ["device_id", "seq"]
-PARTITION_BY = ["reading_date"]
-# Source freshness (a warning) is the age of the newest `reading_ts` at the run date.
-FRESH_BY = "reading_ts"
 # Column comments (`lakehouse describe`, DESCRIBE through `lakehouse sql`).
 COMMENTS = {
     "device_id": "the sensor (van or warehouse)",
@@ -65,16 +61,26 @@ RULES = [
 ]
 _PAYLOAD = "_bronze"
 
-
 # A key's first landing wins. Bronze only ever appends, in `_ingested_at` order, so a landing
 # already processed always comes before a new one: incremental runs rely on it.
-FIRST_BY = ("_ingested_at", "_source", "_line_no")
-DATE_COLUMN = "reading_date"
+KEPT_BY = FirstLanding(source="bronze.telemetry", first_by=("_ingested_at", "_source", "_line_no"))
+SPEC = TableSpec(
+    name="silver.telemetry",
+    key=("device_id", "seq"),
+    comments=COMMENTS,
+    schema=SCHEMA,
+    partition_by=("reading_date",),
+    date_column="reading_date",
+    fresh_by="reading_ts",  # source freshness (a warning) is the age of the newest `reading_ts` at the run date
+    inputs=frozen({"first": "bronze.telemetry"}),  # each key's first landing in bronze.telemetry (`build_from_first`)
+    incremental=KEPT_BY,
+    rules=tuple(RULES),
+)
 
 
 def build_telemetry(bronze_telemetry: DataFrame, bounds: TimeBounds) -> Built:
     """bronze.telemetry → silver.telemetry and its rejects; readings outside `bounds` are rejected."""
-    first = keep_first(bronze_telemetry, KEY, [F.col(c).asc_nulls_last() for c in FIRST_BY])
+    first = keep_first(bronze_telemetry, SPEC.key, [F.col(c).asc_nulls_last() for c in KEPT_BY.first_by])
     return build_from_first(first, bounds)
 
 
@@ -85,5 +91,5 @@ def build_from_first(first: DataFrame, bounds: TimeBounds) -> Built:
         .withColumn("reading_ts", parse_iso_timestamp("ts"))
         .withColumn("reading_date", F.to_date("reading_ts"))
     )
-    checked = split_rejects(typed, TABLE, bind_time_rules(RULES, bounds), payload=_PAYLOAD)
+    checked = split_rejects(typed, SPEC.name, bind_time_rules(RULES, bounds), payload=_PAYLOAD)
     return checked.map_rows(lambda rows: conform(rows, SCHEMA))

@@ -105,7 +105,7 @@ def test_describe_table_describe_and_show_columns_through_sql(engine: str, data_
         frame = _csv(result)
         assert list(zip(frame.col_name, frame.data_type, strict=True)) == expected
         # the comments are the table's definition's
-        assert list(frame.comment) == [daily_sales.COMMENTS[name] for name, _ in expected]
+        assert list(frame.comment) == [daily_sales.SPEC.comments[name] for name, _ in expected]
 
     result = _invoke(engine, data_dir, "sql", "--format", "csv", "SHOW COLUMNS IN gold.daily_sales")
     assert result.exit_code == 0, result.output

@@ -405,8 +405,8 @@ def test_psql_shows_the_column_comments_the_table_declares(server: Server) -> No
 
     schema = DeltaTable(str(server.data_dir / "lake" / "gold" / "daily_sales")).schema()
     kept = {f.name: f.metadata.get("comment") for f in schema.fields if f.metadata.get("comment")}
-    expected = {**daily_sales.COMMENTS, **kept}
-    assert daily_sales.COMMENTS.keys() - kept.keys()  # some columns show the declared comment
+    expected = {**daily_sales.SPEC.comments, **kept}
+    assert daily_sales.SPEC.comments.keys() - kept.keys()  # some columns show the declared comment
     assert {c: described.get(c) for c in expected} == expected
 
 

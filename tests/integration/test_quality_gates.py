@@ -192,11 +192,11 @@ def test_a_duplicate_key_is_critical(spark, built_world: Config, make_config, tm
     from lakehouse.jobs import JOBS
     from lakehouse.quality.checks import QualityGateFailed
 
-    module = JOBS[job_name].module
-    rows = Lake(spark, built_world.lake_dir).read(module.TABLE)
+    spec = JOBS[job_name].spec
+    rows = Lake(spark, built_world.lake_dir).read(spec.name)
     broken = rows.unionByName(rows.limit(1))
     with pytest.raises(QualityGateFailed) as failed:
-        _gate(spark, make_config, tmp_path).check(job_name, module, broken)
+        _gate(spark, make_config, tmp_path).check(job_name, spec, broken)
     [failure] = failed.value.failures
     assert (failure.rule, failure.failing_count) == ("primary_key_unique", 2)
 
@@ -206,7 +206,7 @@ def test_negative_revenue_in_daily_sales_is_critical(spark, built_world: Config,
     from lakehouse.quality.checks import QualityGateFailed
 
     rows = Lake(spark, built_world.lake_dir).read("gold.daily_sales")
-    first = rows.orderBy(*daily_sales.KEY).first()
+    first = rows.orderBy(*daily_sales.SPEC.key).first()
     broken = rows.withColumn(
         "revenue_eur",
         F.when((F.col("order_date") == first["order_date"]) & (F.col("country") == first["country"])
@@ -214,9 +214,9 @@ def test_negative_revenue_in_daily_sales_is_critical(spark, built_world: Config,
         .otherwise(F.col("revenue_eur")),
     )
     gate = _gate(spark, make_config, tmp_path)
-    assert gate.check("gold_daily_sales", daily_sales, rows)  # the table as built passes
+    assert gate.check("gold_daily_sales", daily_sales.SPEC, rows)  # the table as built passes
     with pytest.raises(QualityGateFailed) as failed:
-        gate.check("gold_daily_sales", daily_sales, broken)
+        gate.check("gold_daily_sales", daily_sales.SPEC, broken)
     [failure] = failed.value.failures
     assert failure.rule == "revenue_negative" and float(failure.observed) == -5.0
     assert '"revenue_eur": "-5.00"' in failure.examples[0]  # the decimal's exact digits

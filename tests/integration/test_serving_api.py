@@ -511,13 +511,13 @@ def _monitoring_run(run_id: str, at: str, values: list[tuple[str, str, float, st
     import datetime as dt
 
     from lakehouse.arrowio import arrow_schema
-    from lakehouse.gold.model_monitoring import SCHEMA
+    from lakehouse.gold.model_monitoring import SPEC
 
     rows = [{"run_id": run_id, "monitored_at": dt.datetime.fromisoformat(at), "model_name": "churn",
              "model_version": "3", "kind": kind, "metric": metric, "value": value, "warn_threshold": 0.1,
              "alert_threshold": 0.25, "status": status, "as_of_date": dt.date(2026, 4, 30)}
             for kind, metric, value, status in values]
-    return pa.Table.from_pylist(rows, schema=arrow_schema(SCHEMA))
+    return pa.Table.from_pylist(rows, schema=arrow_schema(SPEC.declared_schema()))
 
 
 def test_dashboard_labels_are_level_unknown_countries_named_and_monitoring_readable(

@@ -108,12 +108,12 @@ def test_unknown_tables_of_a_query(sql: str, unknown: list[str]) -> None:
     assert catalog.unknown_tables(sql, LAKE) == unknown
 
 
-@pytest.mark.parametrize("module", [customer_churn_scores, model_monitoring], ids=lambda m: m.TABLE)
+@pytest.mark.parametrize("module", [customer_churn_scores, model_monitoring], ids=lambda m: m.SPEC.name)
 def test_comments_are_declared_for_every_column_of_a_declared_schema(module: ModuleType) -> None:
     # tables the pipeline does not write (the churn model's): checked against their schema here,
     # the others against the built world's tables (tests/integration/test_describe.py)
-    assert list(catalog.comments_of(module.TABLE)) == module.SCHEMA.fieldNames()
-    assert all(comment.strip() for comment in catalog.comments_of(module.TABLE).values())
+    assert list(catalog.comments_of(module.SPEC.name)) == module.SPEC.schema.fieldNames()
+    assert all(comment.strip() for comment in catalog.comments_of(module.SPEC.name).values())
 
 
 def test_writers_come_from_the_job_catalogue_and_the_commands() -> None:

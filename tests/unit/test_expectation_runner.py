@@ -27,7 +27,7 @@ def _filed(root: Path) -> list[Path]:
 
 def test_checks_are_filed_once_for_data_docs(spark, tmp_path: Path) -> None:
     runner = ExpectationRunner(tmp_path / "q")
-    results = runner.validate(suite_for(products), _frame(spark, [1, 1, 2]), "run-1")
+    results = runner.validate(suite_for(products.SPEC), _frame(spark, [1, 1, 2]), "run-1")
     unique = next(r for r in results if r.rule == "primary_key_unique")
     assert (unique.passed, unique.failing_count) == (False, 2)
     assert unique.examples == ('{"product_id": 1}',)  # the shared key, not the whole rows
@@ -51,7 +51,7 @@ def _pages(root: Path) -> dict[str, int]:
 def test_data_docs_render_only_what_was_filed_since_the_last_build(spark, tmp_path: Path) -> None:
     root = tmp_path / "q"
     scoring = ExpectationRunner(root)  # a run that files its results and builds nothing
-    scoring.validate(suite_for(products), _frame(spark, [1, 2]), "run-1")
+    scoring.validate(suite_for(products.SPEC), _frame(spark, [1, 2]), "run-1")
     scoring.persist()
     first = ExpectationRunner(root)  # the next process that builds
     index = first.build_docs()
@@ -60,7 +60,7 @@ def test_data_docs_render_only_what_was_filed_since_the_last_build(spark, tmp_pa
     assert first.build_docs() == index and index.stat().st_mtime_ns == built  # nothing new: left alone
 
     second = ExpectationRunner(root)  # the next run
-    second.validate(suite_for(products), _frame(spark, [3]), "run-2")
+    second.validate(suite_for(products.SPEC), _frame(spark, [3]), "run-2")
     pages = _pages(root)
     assert second.build_docs() == index
     after = _pages(root)
@@ -87,7 +87,7 @@ def test_a_site_that_shows_everything_filed_is_published_without_great_expectati
     root = tmp_path / "q"
     assert _publish_elsewhere(root) == ("None", False)  # nothing filed yet: no site
     scoring = ExpectationRunner(root)
-    scoring.validate(suite_for(products), _frame(spark, [1, 2]), "run-1")
+    scoring.validate(suite_for(products.SPEC), _frame(spark, [1, 2]), "run-1")
     scoring.persist()
     index, imported = _publish_elsewhere(root)
     assert imported and list(_pages(root)) == ["run-1"]
@@ -95,7 +95,7 @@ def test_a_site_that_shows_everything_filed_is_published_without_great_expectati
     assert _publish_elsewhere(root) == (index, False)  # nothing new: left as it is
     assert Path(index).stat().st_mtime_ns == built
 
-    scoring.validate(suite_for(products), _frame(spark, [3]), "run-2")
+    scoring.validate(suite_for(products.SPEC), _frame(spark, [3]), "run-2")
     scoring.persist()  # filed by another process after the build
     assert _publish_elsewhere(root) == (index, True)
     assert sorted(_pages(root)) == ["run-1", "run-2"]
@@ -116,7 +116,7 @@ def test_the_index_lists_the_latest_results_and_every_result_keeps_its_page(
     root = tmp_path / "q"
     runner = ExpectationRunner(root)
     for run in ("run-1", "run-2", "run-3"):  # a run, then its Data Docs refresh
-        runner.validate(suite_for(products), _frame(spark, [1, 2]), run)
+        runner.validate(suite_for(products.SPEC), _frame(spark, [1, 2]), run)
         index = runner.build_docs()
     assert index is not None
     listed = {run for run in ("run-1", "run-2", "run-3") if run in index.read_text()}
@@ -132,7 +132,7 @@ def test_results_too_old_for_the_index_are_not_left_to_render(
     root = tmp_path / "q"
     runner = ExpectationRunner(root)  # three runs filed with Data Docs off, then one that builds
     for run in ("run-1", "run-2", "run-3"):
-        runner.validate(suite_for(products), _frame(spark, [1, 2]), run)
+        runner.validate(suite_for(products.SPEC), _frame(spark, [1, 2]), run)
         runner.persist()
     assert runner.build_docs() is not None
     assert sorted(_pages(root)) == ["run-2", "run-3"]
@@ -141,9 +141,9 @@ def test_results_too_old_for_the_index_are_not_left_to_render(
 
 def test_discarded_checks_are_never_filed(spark, tmp_path: Path) -> None:
     runner = ExpectationRunner(tmp_path / "q")
-    assert all(r.passed for r in runner.validate(suite_for(products), _frame(spark, [1, 2]), "run-1"))
+    assert all(r.passed for r in runner.validate(suite_for(products.SPEC), _frame(spark, [1, 2]), "run-1"))
     runner.discard()
-    runner.validate(suite_for(products), _frame(spark, [3]), "run-2")
+    runner.validate(suite_for(products.SPEC), _frame(spark, [3]), "run-2")
     runner.persist()
     filed = _filed(tmp_path / "q")
     assert len(filed) == 1 and "run-2" in str(filed[0])

@@ -48,7 +48,7 @@ def test_first_matching_rule_wins(spark: SparkSession) -> None:
     ], CUSTOMERS)
     scores = spark.createDataFrame(
         [(2, 0.7, "churn", "3", None, 1, AS_OF), (3, 0.59, "churn", "3", None, 1, AS_OF)],
-        customer_churn_scores.SCHEMA,
+        customer_churn_scores.SPEC.schema,
     )
     got = customer_segments.build_customer_segments(features, customers, scores, RULES)
     at = dt.datetime(2026, 4, 30, tzinfo=dt.UTC)
@@ -67,6 +67,6 @@ def test_first_matching_rule_wins(spark: SparkSession) -> None:
 def test_without_scores_no_one_is_at_risk(spark: SparkSession) -> None:
     features = spark.createDataFrame([feature(2, D(2026, 1, 1), 5, 5000.0)], FEATURES)
     customers = spark.createDataFrame([(2, "b@x.de", "FR", True, False)], CUSTOMERS)
-    empty = spark.createDataFrame([], customer_churn_scores.SCHEMA)
+    empty = spark.createDataFrame([], customer_churn_scores.SPEC.schema)
     got = customer_segments.build_customer_segments(features, customers, empty, RULES).collect()
     assert [(r["segment"], r["churn_probability"]) for r in got] == [("vip", None)]

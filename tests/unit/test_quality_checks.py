@@ -53,10 +53,9 @@ def test_timestamps_may_be_text_or_timestamp() -> None:
 
 @pytest.mark.parametrize("job", [j for j in JOBS.values() if j.layer in ("silver", "gold")], ids=lambda j: j.name)
 def test_every_silver_and_gold_table_has_critical_key_checks(job) -> None:  # noqa: ANN001
-    module = job.module
-    rules = {e.meta["rule"]: e.meta["severity"] for e in suite_for(module).expectations}
+    rules = {e.meta["rule"]: e.meta["severity"] for e in suite_for(job.spec).expectations}
     assert rules["primary_key_unique"] == "critical"
-    assert all(rules[f"{k}_not_null"] == "critical" for k in module.KEY)
+    assert all(rules[f"{k}_not_null"] == "critical" for k in job.spec.key)
 
 
 def test_declared_expectations_become_tagged_great_expectations_objects() -> None:
@@ -64,24 +63,23 @@ def test_declared_expectations_become_tagged_great_expectations_objects() -> Non
 
     from lakehouse.gold import daily_sales
 
-    built = {e.meta["rule"]: e for e in suite_for(daily_sales).expectations}
+    built = {e.meta["rule"]: e for e in suite_for(daily_sales.SPEC).expectations}
     revenue = built["revenue_negative"]
     assert isinstance(revenue, gxe.ExpectColumnMinToBeBetween)
     assert (revenue.column, revenue.min_value) == ("revenue_eur", 0)
     assert revenue.meta == {"severity": "critical", "rule": "revenue_negative", "examples_where": "revenue_eur < 0"}
     # built afresh for every suite: an expectation belongs to one suite
-    assert suite_for(daily_sales).expectations[-1] is not revenue
+    assert suite_for(daily_sales.SPEC).expectations[-1] is not revenue
 
 
 def test_an_unknown_expectation_is_named_in_the_error() -> None:
-    from types import SimpleNamespace
-
     from lakehouse.quality.suites import critical, expect
+    from lakehouse.tables import TableSpec
 
     green = critical(expect("ExpectColumnToBeGreen", column="k"))
-    module = SimpleNamespace(TABLE="gold.t", KEY=["k"], EXPECTATIONS=[green])
+    spec = TableSpec(name="gold.t", key=("k",), comments={"k": "the key"}, expectations=(green,))
     with pytest.raises(ValueError, match="unknown expectation 'ExpectColumnToBeGreen'"):
-        suite_for(module)
+        suite_for(spec)
 
 
 def test_the_job_catalog_imports_no_great_expectations_until_a_suite_is_built() -> None:
@@ -95,7 +93,7 @@ def test_the_job_catalog_imports_no_great_expectations_until_a_suite_is_built() 
         "assert 'great_expectations' not in sys.modules, 'imported with the job catalog'\n"
         "from lakehouse.jobs import JOBS\n"
         "from lakehouse.quality.suites import suite_for\n"
-        "suite_for(JOBS['gold_daily_sales'].module)\n"
+        "suite_for(JOBS['gold_daily_sales'].spec)\n"
         "assert 'great_expectations' in sys.modules\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)

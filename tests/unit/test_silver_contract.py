@@ -39,13 +39,13 @@ def documented_columns() -> dict[str, tuple[list[str], list[str], dict[str, str]
     return out
 
 
-@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.TABLE)
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.SPEC.name)
 def test_schema_key_and_partitions_match_the_architecture(module: ModuleType) -> None:
-    key, columns, types = documented_columns()[module.TABLE]
-    assert module.SCHEMA.fieldNames() == columns
-    assert types == {name: module.SCHEMA[name].dataType.simpleString() for name in types}
-    assert key == module.KEY
-    assert set(module.PARTITION_BY) <= set(columns)
+    key, columns, types = documented_columns()[module.SPEC.name]
+    assert module.SPEC.schema.fieldNames() == columns
+    assert types == {name: module.SPEC.schema[name].dataType.simpleString() for name in types}
+    assert tuple(key) == module.SPEC.key
+    assert set(module.SPEC.partition_by) <= set(columns)
 
 
 def test_amounts_and_rates_are_documented_decimals() -> None:
@@ -68,26 +68,26 @@ def build_on_empty(spark: SparkSession, module: ModuleType) -> Built:
         orders: [app_tables.schema("orders")],
         order_lines: [
             app_tables.schema("order_items"),
-            orders.SCHEMA,
-            products.SCHEMA,
-            customers.SCHEMA,
-            fx_rates.SCHEMA,
+            orders.SPEC.schema,
+            products.SPEC.schema,
+            customers.SPEC.schema,
+            fx_rates.SPEC.schema,
         ],
         events: [bronze_events.SCHEMA],
         telemetry: [bronze_telemetry.SCHEMA],
         fx_rates: [bronze_fx.SCHEMA],
         sales_targets: [bronze_targets.SCHEMA],
     }[module]
-    builder = getattr(module, "build_" + module.TABLE.split(".", 1)[1])
-    options = {"bounds": BOUNDS} if unbound(getattr(module, "RULES", [])) else {}  # tables dated by their rows
+    builder = getattr(module, "build_" + module.SPEC.short_name)
+    options = {"bounds": BOUNDS} if unbound(module.SPEC.rules) else {}  # tables dated by their rows
     return builder(*[empty(spark, s) for s in bronze], **options)
 
 
-@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.TABLE)
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.SPEC.name)
 def test_empty_bronze_gives_empty_typed_outputs(spark: SparkSession, module: ModuleType) -> None:
     built = build_on_empty(spark, module)
     shape = [(f.name, f.dataType) for f in built.rows.schema.fields]
-    assert shape == [(f.name, f.dataType) for f in module.SCHEMA.fields]
+    assert shape == [(f.name, f.dataType) for f in module.SPEC.schema.fields]
     assert tuple(built.rejects.columns) == REJECT_COLUMNS
     assert built.rows.count() == 0 and built.rejects.count() == 0
 

@@ -82,7 +82,7 @@ def test_history_collapses_versions_dates_them_and_erases(spark: SparkSession) -
     # fmt: off
     expected = frame(
         spark,
-        customers.SCHEMA,
+        customers.SPEC.schema,
         [
             (1, *ANN, "DE", "Berlin 1", created1, t("2026-01-01 09:00:00"), created1, t("2026-01-03 12:00:00"),
              False, False),
@@ -143,9 +143,9 @@ def test_rejects_carry_the_bronze_row_but_no_erased_personal_data(spark: SparkSe
 def test_no_erasure_requests_and_output_contract(spark: SparkSession) -> None:
     rows = [person(1, *ANN, "DE", "Berlin 1", "2026-01-01 08:00:00", "2026-01-01 09:00:00", 2)]
     built = customers.build_customers(bronze(spark, CUSTOMERS, rows), spark.createDataFrame([], ERASURES))
-    assert built.rows.columns == customers.SCHEMA.fieldNames()
+    assert built.rows.columns == customers.SPEC.schema.fieldNames()
     got = built.rows.collect()
     assert len(got) == 1 and got[0]["is_erased"] is False and got[0]["email"] == "ann@x.de"
     assert built.rejects.count() == 0
-    assert customers.TABLE == "silver.customers" and customers.KEY == ["customer_id", "valid_from"]
-    assert customers.PARTITION_BY == []
+    assert customers.SPEC.name == "silver.customers" and customers.SPEC.key == ("customer_id", "valid_from")
+    assert customers.SPEC.partition_by == ()

@@ -67,7 +67,7 @@ def test_events_are_deduplicated_and_typed(spark: SparkSession) -> None:
     built = events.build_events(bronze(spark, bronze_events.SCHEMA, BRONZE), BOUNDS)
     expected = frame(
         spark,
-        events.SCHEMA,
+        events.SPEC.schema,
         [
             ("e1", "s1", 7, "page_view", ts("2026-01-01 10:00:00"), day("2026-01-01"), "/first", None, None, "web"),
             ("e2", "s1", None, "add_to_cart", ts("2026-01-01 23:59:59"), day("2026-01-01"), "/a", 500, None, "web"),
@@ -92,7 +92,8 @@ def test_rejects(spark: SparkSession) -> None:
         ],
         key=repr,
     )
-    assert (events.TABLE, events.KEY, events.PARTITION_BY) == ("silver.events", ["event_id"], ["event_date"])
+    spec = events.SPEC
+    assert (spec.name, spec.key, spec.partition_by) == ("silver.events", ("event_id",), ("event_date",))
 
 
 @pytest.mark.parametrize("buckets", [3, 7])
@@ -104,9 +105,9 @@ def test_a_rebuild_in_buckets_of_keys_gives_the_whole_result(spark: SparkSession
     landed = bronze(spark, bronze_events.SCHEMA, rows)
     lake = Lake(spark, tmp_path)
     with lake.staging() as stage:
-        split = list(lake.split_by_key(landed, events.KEY, buckets, stage).values())
+        split = list(lake.split_by_key(landed, events.SPEC.key, buckets, stage).values())
         assert 1 < len(split) <= buckets and sum(part.count() for part in split) == len(rows)
-        parts = [first_landing(events, part, bounds=BOUNDS) for part in split]
+        parts = [first_landing(events.SPEC, events.build_from_first, part, bounds=BOUNDS) for part in split]
         whole = events.build_events(landed, BOUNDS)
         for side in ("rows", "rejects"):
             union = getattr(parts[0], side)

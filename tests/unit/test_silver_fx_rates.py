@@ -37,7 +37,7 @@ def test_one_rate_per_day_and_currency(spark: SparkSession) -> None:
     built = fx_rates.build_fx_rates(bronze(spark, bronze_fx.SCHEMA, BRONZE))
     expected = frame(
         spark,
-        fx_rates.SCHEMA,
+        fx_rates.SPEC.schema,
         [(day("2026-01-01"), "USD", D("1.2")), (day("2026-01-01"), "EUR", D(1)), (day("2026-01-02"), "USD", D("1.15"))],
     )
     assert_df_equality(built.rows, expected, ignore_row_order=True, ignore_nullable=True)
@@ -56,7 +56,8 @@ def test_rejects(spark: SparkSession) -> None:
         ],
         key=repr,
     )
-    assert (fx_rates.TABLE, fx_rates.KEY, fx_rates.PARTITION_BY) == ("silver.fx_rates", ["rate_date", "currency"], [])
+    spec = fx_rates.SPEC
+    assert (spec.name, spec.key, spec.partition_by) == ("silver.fx_rates", ("rate_date", "currency"), ())
 
 
 def test_rates_are_decimals_and_one_that_does_not_fit_is_rejected(spark: SparkSession) -> None:

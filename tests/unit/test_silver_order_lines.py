@@ -17,6 +17,8 @@ from tests.unit.silver_rows import bronze, day, frame, rejected, ts, utc
 ITEMS = app_tables.schema("order_items")
 T = ts
 
+TRACKED = order_lines.SPEC.incremental.tracked  # type: ignore[union-attr]
+
 
 def item(
     oid: int | None,
@@ -43,7 +45,7 @@ def item(
 
 # fmt: off
 def silver_inputs(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
-    silver_orders = frame(spark, orders.SCHEMA, [
+    silver_orders = frame(spark, orders.SPEC.schema, [
         # at exactly the start of customer 1's French version: France
         (100, 1, "delivered", "EUR", T("2026-01-03 12:00:00"), day("2026-01-03"), T("2026-01-05 00:00:00")),
         # one second earlier: still Germany
@@ -58,7 +60,7 @@ def silver_inputs(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame,
         # no customer on the order: ZZ
         (106, None, "placed", "EUR", T("2026-01-04 10:00:00"), day("2026-01-04"), T("2026-01-04 10:00:00")),
     ])
-    silver_customers = frame(spark, customers.SCHEMA, [
+    silver_customers = frame(spark, customers.SPEC.schema, [
         (1, None, None, "DE", None, T("2026-01-01 08:00:00"), T("2026-01-01 09:00:00"),
          T("2026-01-01 08:00:00"), T("2026-01-03 12:00:00"), False, True),
         (1, None, None, "FR", None, T("2026-01-01 08:00:00"), T("2026-01-03 12:00:00"),
@@ -66,11 +68,11 @@ def silver_inputs(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame,
         (3, "c@c.it", "Cy", "IT", "Roma", T("2026-01-01 00:00:00"), T("2026-01-01 00:00:00"),
          T("2026-01-01 00:00:00"), None, True, False),
     ])
-    silver_products = frame(spark, products.SCHEMA, [
+    silver_products = frame(spark, products.SPEC.schema, [
         (500, "Milk", "dairy", D("1.00"), T("2026-01-01 00:00:00")),
         (501, "Cheese", "dairy", D("3.00"), T("2026-01-01 00:00:00")),
     ])
-    silver_fx = frame(spark, fx_rates.SCHEMA, [
+    silver_fx = frame(spark, fx_rates.SPEC.schema, [
         (day("2026-01-01"), "EUR", D(1)),
         (day("2026-01-03"), "EUR", D(1)),
         (day("2026-01-03"), "USD", D("1.25")),
@@ -143,7 +145,7 @@ def test_lines_are_enriched_and_converted(spark: SparkSession) -> None:
     ]
     # fmt: on
     rows = build(spark).rows
-    assert [(f.name, f.dataType) for f in rows.schema.fields] == [(f.name, f.dataType) for f in order_lines.SCHEMA]
+    assert [(f.name, f.dataType) for f in rows.schema.fields] == [(f.name, f.dataType) for f in order_lines.SPEC.schema]
     converted = rows.where("order_id <> 103").orderBy("order_id", "line_no").collect()
     assert [tuple(utc(v) for v in r) for r in converted] == expected
     # exact decimals, digit for digit (a double or a truncated quotient would differ)
@@ -194,10 +196,11 @@ def test_rejects_carry_the_bronze_item(spark: SparkSession) -> None:
         '"updated_at":"2026-01-03 12:00:00","_updated_date":"2026-01-03",'
         '"_ingested_at":"2026-01-04 00:00:00","_source":"test","_batch_id":"b1"}'
     )
-    assert (order_lines.TABLE, order_lines.KEY, order_lines.PARTITION_BY) == (
+    spec = order_lines.SPEC
+    assert (spec.name, spec.key, spec.partition_by) == (
         "silver.order_lines",
-        ["order_id", "line_no"],
-        ["order_date"],
+        ("order_id", "line_no"),
+        ("order_date",),
     )
 
 
@@ -307,7 +310,7 @@ def test_an_increment_recomputes_the_orders_a_change_reaches_and_no_other_order_
     after[table] = spark.createDataFrame(kept.collect() + added_rows.collect(), schema)  # a plain frame, as read
     new_items = added_rows if table == "bronze.order_items" else before["bronze.order_items"].limit(0)
     changed = {
-        t: _changed(before[t], after[t], columns) for t, columns in order_lines.TRACKED.items() if t == table
+        t: _changed(before[t], after[t], columns) for t, columns in TRACKED.items() if t == table
     }
 
     previous = {t: before[t] for t in changed}

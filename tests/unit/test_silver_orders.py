@@ -56,7 +56,7 @@ def test_latest_version_per_order(spark: SparkSession) -> None:
     built = orders.build_orders(bronze(spark, BRONZE_SCHEMA, BRONZE), bounds=BOUNDS)
     expected = frame(
         spark,
-        orders.SCHEMA,
+        orders.SPEC.schema,
         [
             (10, 1, "shipped", "EUR", ts("2026-01-01 23:59:59"), day("2026-01-01"), ts("2026-01-02 08:00:00")),
             (16, None, "cancelled", "USD", ts("2026-01-02 00:00:00"), day("2026-01-02"), ts("2026-01-03 00:00:00")),
@@ -79,7 +79,8 @@ def test_rejects(spark: SparkSession) -> None:
         ],
         key=repr,
     )
-    assert (orders.TABLE, orders.KEY, orders.PARTITION_BY) == ("silver.orders", ["order_id"], ["order_date"])
+    spec = orders.SPEC
+    assert (spec.name, spec.key, spec.partition_by) == ("silver.orders", ("order_id",), ("order_date",))
 
 
 def test_orders_dated_in_the_future_or_too_early_are_rejected(spark: SparkSession) -> None:

@@ -46,7 +46,7 @@ def test_latest_version_per_product(spark: SparkSession) -> None:
     built = products.build_products(bronze(spark, BRONZE_SCHEMA, BRONZE))
     expected = frame(
         spark,
-        products.SCHEMA,
+        products.SPEC.schema,
         [
             (1, "Milk 1L", "dairy", D("12.00"), ts("2026-01-03 00:00:01")),
             (2, "New name", "dairy", D("5.00"), ts("2026-01-01 00:00:00")),
@@ -69,4 +69,5 @@ def test_rejects(spark: SparkSession) -> None:
         ],
         key=repr,
     )
-    assert (products.TABLE, products.KEY, products.PARTITION_BY) == ("silver.products", ["product_id"], [])
+    spec = products.SPEC
+    assert (spec.name, spec.key, spec.partition_by) == ("silver.products", ("product_id",), ())

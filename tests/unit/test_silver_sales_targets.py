@@ -49,7 +49,7 @@ def test_latest_upload_is_cleaned_and_typed(spark: SparkSession) -> None:
     built = sales_targets.build_sales_targets(bronze(spark, bronze_targets.SCHEMA, BRONZE))
     expected = frame(
         spark,
-        sales_targets.SCHEMA,
+        sales_targets.SPEC.schema,
         [
             ("DE", "2026-01", day("2026-01-01"), 1000.0),
             ("DE", "2026-02", day("2026-02-01"), 1200.5),
@@ -79,8 +79,9 @@ def test_rejects(spark: SparkSession) -> None:
     # rejects keep the raw text as uploaded
     raw = built.rejects.where("row_json LIKE '%\"_line_no\":7%'").first()
     assert raw is not None and '"target_revenue_eur":""' in raw["row_json"]
-    assert (sales_targets.TABLE, sales_targets.KEY, sales_targets.PARTITION_BY) == (
+    spec = sales_targets.SPEC
+    assert (spec.name, spec.key, spec.partition_by) == (
         "silver.sales_targets",
-        ["country", "month"],
-        [],
+        ("country", "month"),
+        (),
     )

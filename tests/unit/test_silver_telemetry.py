@@ -60,7 +60,7 @@ def test_readings_are_deduplicated_and_typed(spark: SparkSession) -> None:
     built = telemetry.build_telemetry(bronze(spark, bronze_telemetry.SCHEMA, BRONZE), BOUNDS)
     expected = frame(
         spark,
-        telemetry.SCHEMA,
+        telemetry.SPEC.schema,
         [
             ("van-1", 1, ts("2026-01-01 10:00:00"), day("2026-01-01"), 4.5, 50.0, 90.0),
             ("van-1", 8, ts("2026-01-01 09:00:00"), day("2026-01-01"), 3.0, 50.0, 90.0),
@@ -88,10 +88,11 @@ def test_rejects(spark: SparkSession) -> None:
     )
     nan_row = built.rejects.where("rule = 'temperature_out_of_range' AND row_json LIKE '%\"seq\":3%'").first()
     assert nan_row is not None and '"temperature_c":"NaN"' in nan_row["row_json"]
-    assert (telemetry.TABLE, telemetry.KEY, telemetry.PARTITION_BY) == (
+    spec = telemetry.SPEC
+    assert (spec.name, spec.key, spec.partition_by) == (
         "silver.telemetry",
-        ["device_id", "seq"],
-        ["reading_date"],
+        ("device_id", "seq"),
+        ("reading_date",),
     )
 
 
