@@ -32,6 +32,7 @@ from lakehouse.quality.suites import Tagged
 
 K = TypeVar("K")
 V = TypeVar("V")
+S = TypeVar("S", "FirstLanding", "ByGroups", "ByDates")
 
 
 def frozen(mapping: Mapping[K, V] | None = None) -> Mapping[K, V]:
@@ -137,6 +138,12 @@ class TableSpec:
     @property
     def input_tables(self) -> tuple[str, ...]:
         return tuple(self.inputs.values())
+
+    def kept_by(self, kind: type[S]) -> S:
+        """The table's incremental strategy, which its job expects to be a `kind`."""
+        if not isinstance(self.incremental, kind):
+            raise TypeError(f"table spec {self.name!r} is not kept by {kind.__name__}: {self.incremental!r}")
+        return self.incremental
 
     def declared_schema(self) -> StructType:
         """The declared schema (for tables written outside a transform, and silver tables)."""

@@ -49,52 +49,29 @@ def incremental_gold_job(
     increments (an input written by anything but a recorded increment since, e.g. a backfill, a
     full rebuild or a compaction) the whole table is rebuilt.
     """
-    table, name, kept = spec.name, "gold_" + spec.short_name, spec.incremental
-    assert isinstance(kept, ByDates) and spec.date_column, f"{table} is not kept by dates"
-    date_column, sources, inputs = spec.date_column, kept.input_dates, spec.input_tables
-
-    def touched_since(ctx: JobContext, versions: dict[str, int], fingerprint: str) -> set[dt.date] | None:
-        """The dates the inputs' increments since the last run touched; None: rebuild whole."""
-        increments = Increments(ctx.lake)
-        marks = increments.last_inputs(name)
-        if ctx.full or set(marks) != set(inputs) or not ctx.lake.partitioned_as(table, spec.partition_by):
-            return None
-        touched: set[dt.date] = set()
-        for source, mark in marks.items():
-            if mark.params != fingerprint:
-                return None
-            written = dates_written(increments, source, mark.input_version, versions[source])
-            if written is None:
-                return None
-            touched |= written
-        return touched
+    table, name, inputs = spec.name, "gold_" + spec.short_name, spec.input_tables
+    spec.kept_by(ByDates)
 
     def run(ctx: JobContext) -> JobOutcome:
         lake = ctx.lake
         versions = {source: lake.current_version(source) for source in inputs}
         settings = params(ctx)
-        fingerprint = params_text(settings)
-        days = reach(settings)
-        touched = touched_since(ctx, versions, fingerprint) if days >= 0 else None
+        fingerprint, days = params_text(settings), reach(settings)
+        touched = _dates_touched(ctx, name, spec, versions, fingerprint) if days >= 0 else None
         written_before = lake.version(table)
         frames = {source: lake.read(source, versions[source]) for source in inputs}
         if touched is None:
             with ctx.alone():
                 outcome = _write_gold(ctx, name, spec, builder(**by_name(spec, frames), **settings),
                                       count_rows(ctx, inputs))
-            mode, dates = "full", []
+            dates: list[dt.date] = []
         else:
             dates = sorted(_widen(touched, days))
-            outcome = JobOutcome(note="incremental: no date touched")
-            if dates:
-                needed = sorted(_widen(set(dates), days))
-                narrowed = {s: f.where(dates_predicate(sources[s], needed)) for s, f in frames.items()}
-                result = builder(**by_name(spec, narrowed), **settings).where(dates_predicate(date_column, dates))
-                outcome = _replace_dates(ctx, name, spec, result, dates)
-            mode = "incremental"
+            outcome = _recompute_dates(ctx, name, spec, builder, frames, settings, dates, days)
         Increments(lake).record_inputs(
-            name, {s: (v, None) for s, v in versions.items()}, table, dates, mode, outcome.rows_out, ctx.run_id,
-            ctx.started_at, fingerprint, wrote=lake.version(table) != written_before,
+            name, {s: (v, None) for s, v in versions.items()}, table, dates, "full" if touched is None else
+            "incremental", outcome.rows_out, ctx.run_id, ctx.started_at, fingerprint,
+            wrote=lake.version(table) != written_before,
         )
         return outcome
 
@@ -102,6 +79,48 @@ def incremental_gold_job(
         return builder(**by_name(spec, {source: ctx.lake.read(source) for source in inputs}), **params(ctx))
 
     return Job(name, inputs, (table,), run, params=params, spec=spec, builder=builder, compute=compute)
+
+
+def _dates_touched(
+    ctx: JobContext, name: str, spec: TableSpec, versions: dict[str, int], fingerprint: str
+) -> set[dt.date] | None:
+    """The dates the inputs' increments since the job's last run touched; None: rebuild whole (asked
+    to, other inputs or parameters than then, laid out otherwise than declared, or an input written
+    since by anything but a recorded increment)."""
+    increments = Increments(ctx.lake)
+    marks = increments.last_inputs(name)
+    if ctx.full or set(marks) != set(spec.input_tables) or not ctx.lake.partitioned_as(spec.name, spec.partition_by):
+        return None
+    touched: set[dt.date] = set()
+    for source, mark in marks.items():
+        if mark.params != fingerprint:
+            return None
+        written = dates_written(increments, source, mark.input_version, versions[source])
+        if written is None:
+            return None
+        touched |= written
+    return touched
+
+
+def _recompute_dates(
+    ctx: JobContext,
+    name: str,
+    spec: TableSpec,
+    builder: Callable[..., DataFrame],
+    frames: dict[str, DataFrame],
+    settings: dict[str, Any],
+    dates: list[dt.date],
+    days: int,
+) -> JobOutcome:
+    """The table's rows of `dates` recomputed from the inputs' rows within `days` of them (every
+    row they need) and replaced, behind the gate; nothing when no date was touched."""
+    if not dates:
+        return JobOutcome(note="incremental: no date touched")
+    assert spec.date_column, f"{spec.name} has no date column"
+    needed, by_dates = sorted(_widen(set(dates), days)), spec.kept_by(ByDates).input_dates
+    narrowed = {s: f.where(dates_predicate(by_dates[s], needed)) for s, f in frames.items()}
+    result = builder(**by_name(spec, narrowed), **settings).where(dates_predicate(spec.date_column, dates))
+    return _replace_dates(ctx, name, spec, result, dates)
 
 
 def _widen(dates: set[dt.date], days: int) -> set[dt.date]:

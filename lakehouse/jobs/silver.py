@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -19,7 +19,15 @@ from pyspark.sql.types import StructField, StructType
 from lakehouse import upserts
 from lakehouse.clock import to_engine
 from lakehouse.files import Location
-from lakehouse.incremental import Increments, appended_only, changed_rows, newest_ingestion, readable, rewritten_keys
+from lakehouse.incremental import (
+    Increments,
+    Mark,
+    appended_only,
+    changed_rows,
+    newest_ingestion,
+    readable,
+    rewritten_keys,
+)
 from lakehouse.jobs.base import (
     REJECTS_TABLE,
     Job,
@@ -58,48 +66,17 @@ def incremental_silver_job(spec: TableSpec, build_from_first: Callable[..., Buil
     its last run when it can (see `lakehouse.incremental`): their first landings whose key bronze
     had not seen before are typed, checked and upserted (the key's existing row wins); their
     rejects are added once. `build_from_first(first, ...)` types and checks first landings."""
-    table, name, kept = spec.name, "silver_" + spec.short_name, spec.incremental
-    assert isinstance(kept, FirstLanding), f"{table} is not kept by first landings"
-    source, key = kept.source, list(spec.key)
+    table, name, source = spec.name, "silver_" + spec.short_name, spec.kept_by(FirstLanding).source
 
     def run(ctx: JobContext) -> JobOutcome:
         lake, increments = ctx.lake, Increments(ctx.lake)
-        order = [F.col(c).asc_nulls_last() for c in kept.first_by]
-        version = lake.current_version(source)
-        mark = increments.last(name)
-        written_before = lake.version(table)
-        incremental = (
-            not ctx.full
-            and mark is not None
-            and mark.input_table == source
-            and lake.partitioned_as(table, spec.partition_by)
-            and appended_only(lake, source, mark.input_version)
-        )
+        version, mark, written_before = lake.current_version(source), increments.last(name), lake.version(table)
         watermark = newest_ingestion(lake, source, version)
+        incremental = mark is not None and _first_goes_on(ctx, spec, mark)
         if incremental and mark is not None:
-            new = lake.read(source, version)
-            if mark.watermark is not None:
-                new = new.where(F.col("_ingested_at") > F.lit(to_engine(mark.watermark)))
-            # keys bronze had already seen, looked up only where the new keys' range overlaps
-            seen = lake.read(source, mark.input_version).select(*key).where(within_range(new, key))
-            # Nothing written to the table since the mark: every key bronze had not seen then is
-            # new to the table too, so the rows are appended. Otherwise (a run that died after its
-            # write, a compaction) they are upserted, existing keys winning.
-            untouched = lake.version(table) == mark.output_version
-            first = keep_first(new, key, order).join(seen, key, "left_anti")
-            built = build_from_first(first=first, **builder_options(ctx, spec))
-            outcome, dates = _write_increment(ctx, name, spec, built, append=untouched)
+            outcome, dates = _land_first(ctx, name, spec, build_from_first, mark, version)
         else:
-            rows = lake.row_count(source)
-            buckets = math.ceil(rows / ctx.config.pipeline.rebuild_bucket_rows)
-            with ctx.alone(), lake.staging() as stage:
-                # In buckets of keys, one after the other: keeping the first landing of 41 M events
-                # in one pass took 17 GB. A key's rows are all in one bucket.
-                parts = lake.split_by_key(lake.read(source, version), key, buckets, stage).values()
-                options = builder_options(ctx, spec)
-                firsts = [first_landing(spec, build_from_first, p, **options) for p in parts]
-                outcome = _write_silver(ctx, name, spec, firsts, rows)
-            dates = []
+            outcome, dates = _rebuild_first(ctx, name, spec, build_from_first, version), []
         increments.record(
             name, source, version, watermark, table, dates, "", "incremental" if incremental else "full",
             outcome.rows_out, ctx.run_id, ctx.started_at, wrote=lake.version(table) != written_before,
@@ -112,11 +89,61 @@ def incremental_silver_job(spec: TableSpec, build_from_first: Callable[..., Buil
     return Job(name, (source,), (table, REJECTS_TABLE), run, spec=spec, builder=build_from_first, compute=compute)
 
 
+def _first_goes_on(ctx: JobContext, spec: TableSpec, mark: Mark) -> bool:
+    """Whether a table of first landings can go on from its last run (`mark`): not asked to
+    rebuild, same source, laid out as declared, and the source only appended to since."""
+    source, lake = spec.kept_by(FirstLanding).source, ctx.lake
+    return (
+        not ctx.full
+        and mark.input_table == source
+        and lake.partitioned_as(spec.name, spec.partition_by)
+        and appended_only(lake, source, mark.input_version)
+    )
+
+
+def landed_since(bronze: DataFrame, watermark: dt.datetime | None) -> DataFrame:
+    """The bronze rows ingested after `watermark` (all of them without one)."""
+    return bronze if watermark is None else bronze.where(F.col("_ingested_at") > F.lit(to_engine(watermark)))
+
+
+def _land_first(
+    ctx: JobContext, name: str, spec: TableSpec, build_from_first: Callable[..., Built], mark: Mark, version: int
+) -> tuple[JobOutcome, list[dt.date]]:
+    """The first landings of the keys new to the source since `mark`, typed, checked and written."""
+    lake, kept, key = ctx.lake, spec.kept_by(FirstLanding), list(spec.key)
+    new = landed_since(lake.read(kept.source, version), mark.watermark)
+    # keys bronze had already seen, looked up only where the new keys' range overlaps
+    seen = lake.read(kept.source, mark.input_version).select(*key).where(within_range(new, key))
+    order = [F.col(c).asc_nulls_last() for c in kept.first_by]
+    first = keep_first(new, key, order).join(seen, key, "left_anti")
+    built = build_from_first(first=first, **builder_options(ctx, spec))
+    # Nothing written to the table since the mark: every key bronze had not seen then is new to
+    # the table too, so the rows are appended. Otherwise (a run that died after its write, a
+    # compaction) they are upserted, existing keys winning.
+    untouched = lake.version(spec.name) == mark.output_version
+    return _write_increment(ctx, name, spec, built, append=untouched)
+
+
+def _rebuild_first(
+    ctx: JobContext, name: str, spec: TableSpec, build_from_first: Callable[..., Built], version: int
+) -> JobOutcome:
+    """The table rebuilt from every first landing in the source, in buckets of keys one after the
+    other: keeping the first landing of 41 M events in one pass took 17 GB. A key's rows are all
+    in one bucket."""
+    lake, source = ctx.lake, spec.kept_by(FirstLanding).source
+    rows = lake.row_count(source)
+    buckets = math.ceil(rows / ctx.config.pipeline.rebuild_bucket_rows)
+    with ctx.alone(), lake.staging() as stage:
+        parts = lake.split_by_key(lake.read(source, version), list(spec.key), buckets, stage).values()
+        options = builder_options(ctx, spec)
+        firsts = [first_landing(spec, build_from_first, p, **options) for p in parts]
+        return _write_silver(ctx, name, spec, firsts, rows)
+
+
 def first_landing(spec: TableSpec, build_from_first: Callable[..., Built], bronze: DataFrame, **options: Any) -> Built:
     """`build_from_first` of every key's first landing in `bronze` (with `options`, see
     `builder_options`)."""
-    assert isinstance(spec.incremental, FirstLanding), f"{spec.name} is not kept by first landings"
-    order = [F.col(c).asc_nulls_last() for c in spec.incremental.first_by]
+    order = [F.col(c).asc_nulls_last() for c in spec.kept_by(FirstLanding).first_by]
     return build_from_first(first=keep_first(bronze, spec.key, order), **options)
 
 
@@ -130,55 +157,23 @@ def grouped_silver_job(
     keyed inputs and the other inputs whole, and replaces those groups' rows and rejects
     (`_replace_groups`); otherwise it rebuilds the table. Either way the result is what a full
     rebuild gives."""
-    table, name, kept = spec.name, "silver_" + spec.short_name, spec.incremental
-    assert isinstance(kept, ByGroups), f"{table} is not kept by groups"
-    source, group, inputs = kept.source, kept.group_key, spec.input_tables
+    table, name, inputs = spec.name, "silver_" + spec.short_name, spec.input_tables
+    source = spec.kept_by(ByGroups).source
 
     def run(ctx: JobContext) -> JobOutcome:
         lake, increments = ctx.lake, Increments(ctx.lake)
         source_version = lake.current_version(source)
         versions = {t: source_version if t == source else lake.version(t) for t in inputs}
-        marks = increments.last_inputs(name)
-        written_before = lake.version(table)
-        incremental = (
-            not ctx.full
-            and set(marks) == set(inputs)
-            and lake.partitioned_as(table, spec.partition_by)
-            and all(marks[t].input_version < 0 or readable(lake, t, marks[t].input_version)
-                    for t in inputs if t != source)
-        )
-        # The groups whose bronze rows were changed in place since (the erasure scrub); None: a
-        # change of bronze whose groups are not recorded, which only a rebuild can take in.
-        rewritten = rewritten_keys(lake, source, marks[source].input_version, group) if incremental else None
-        incremental = incremental and rewritten is not None
+        marks, written_before = increments.last_inputs(name), lake.version(table)
+        rewritten = _groups_rewritten(ctx, spec, marks)
         frames = dict(zip(inputs, read_inputs(ctx, inputs, versions), strict=True))
-        if incremental:
-            mark = marks[source]
-            new = frames[source]
-            if mark.watermark is not None:
-                new = new.where(F.col("_ingested_at") > F.lit(to_engine(mark.watermark)))
-            changed, previous = {}, {}
-            for t, columns in kept.tracked.items():
-                since = marks[t].input_version
-                rows = changed_rows(lake, t, since, columns, kept.dated_inputs.get(t))
-                if rows is not None:
-                    changed[t] = rows
-                    previous[t] = lake.read(t, since) if since >= 0 else frames[t].limit(0)
-            with lake.staging() as stage:
-                affected = affected_groups(new, changed, frames, previous)
-                if rewritten:
-                    key = StructType([StructField(group, spec.declared_schema()[group].dataType)])
-                    affected = affected.unionByName(lake.spark.createDataFrame([(k,) for k in rewritten], key))
-                groups = Groups.staged(lake, affected, group, stage)
-                keyed = {t: groups.rows_of(f) if t in kept.keyed_inputs else f for t, f in frames.items()}
-                built = builder(**by_name(spec, keyed), **builder_options(ctx, spec))
-                outcome, dates = _replace_groups(ctx, name, spec, built, groups)
+        if rewritten is not None:
+            outcome, dates = _recompute_groups(ctx, name, spec, builder, affected_groups, frames, marks, rewritten)
         else:
-            outcome = _rebuild_by_groups(ctx, name, spec, builder, frames)
-            dates = []
+            outcome, dates = _rebuild_by_groups(ctx, name, spec, builder, frames), []
         watermark = newest_ingestion(lake, source, source_version)
         recorded = {t: (-1 if v is None else v, watermark if t == source else None) for t, v in versions.items()}
-        increments.record_inputs(name, recorded, table, dates, "incremental" if incremental else "full",
+        increments.record_inputs(name, recorded, table, dates, "full" if rewritten is None else "incremental",
                                  outcome.rows_out, ctx.run_id, ctx.started_at,
                                  wrote=lake.version(table) != written_before)
         return outcome
@@ -187,6 +182,63 @@ def grouped_silver_job(
         return builder(**read_named(ctx, spec), **builder_options(ctx, spec))
 
     return Job(name, inputs, (table, REJECTS_TABLE), run, spec=spec, builder=builder, compute=compute)
+
+
+def _groups_rewritten(ctx: JobContext, spec: TableSpec, marks: Mapping[str, Mark]) -> list[Any] | None:
+    """When a table kept by groups can go on from its last run (`marks`: not asked to rebuild, the
+    same inputs, laid out as declared, every other input's last read version still readable), the
+    groups whose source rows were changed in place since (the erasure scrub); None: rebuild (also
+    for a change of the source whose groups are not recorded, which only a rebuild can take in)."""
+    kept, lake, inputs = spec.kept_by(ByGroups), ctx.lake, spec.input_tables
+    goes_on = (
+        not ctx.full
+        and set(marks) == set(inputs)
+        and lake.partitioned_as(spec.name, spec.partition_by)
+        and all(marks[t].input_version < 0 or readable(lake, t, marks[t].input_version)
+                for t in inputs if t != kept.source)
+    )
+    return rewritten_keys(lake, kept.source, marks[kept.source].input_version, kept.group_key) if goes_on else None
+
+
+def _changes_since(
+    lake: Lake, kept: ByGroups, marks: Mapping[str, Mark], frames: Mapping[str, DataFrame]
+) -> tuple[dict[str, DataFrame], dict[str, DataFrame]]:
+    """Per tracked input that changed since the last run: its rows whose tracked columns differ
+    (old and new values), and the input as the last run read it."""
+    changed, previous = {}, {}
+    for t, columns in kept.tracked.items():
+        since = marks[t].input_version
+        rows = changed_rows(lake, t, since, columns, kept.dated_inputs.get(t))
+        if rows is not None:
+            changed[t] = rows
+            previous[t] = lake.read(t, since) if since >= 0 else frames[t].limit(0)
+    return changed, previous
+
+
+def _recompute_groups(
+    ctx: JobContext,
+    name: str,
+    spec: TableSpec,
+    builder: Callable[..., Built],
+    affected_groups: Callable[..., DataFrame],
+    frames: dict[str, DataFrame],
+    marks: Mapping[str, Mark],
+    rewritten: list[Any],
+) -> tuple[JobOutcome, list[dt.date]]:
+    """An increment: the groups the changes since `marks` reach (`affected_groups`) and the
+    `rewritten` ones, recomputed from their rows of the keyed inputs and the other inputs whole."""
+    kept, lake = spec.kept_by(ByGroups), ctx.lake
+    new = landed_since(frames[kept.source], marks[kept.source].watermark)
+    changed, previous = _changes_since(lake, kept, marks, frames)
+    with lake.staging() as stage:
+        affected = affected_groups(new, changed, frames, previous)
+        if rewritten:
+            key = StructType([StructField(kept.group_key, spec.declared_schema()[kept.group_key].dataType)])
+            affected = affected.unionByName(lake.spark.createDataFrame([(k,) for k in rewritten], key))
+        groups = Groups.staged(lake, affected, kept.group_key, stage)
+        keyed = {t: groups.rows_of(f) if t in kept.keyed_inputs else f for t, f in frames.items()}
+        built = builder(**by_name(spec, keyed), **builder_options(ctx, spec))
+        return _replace_groups(ctx, name, spec, built, groups)
 
 
 def within_range(df: DataFrame, columns: Sequence[str]) -> Column:
@@ -208,8 +260,7 @@ def _rebuild_by_groups(
     and each bucket's groups are computed from their own rows and the other inputs whole, as an
     increment computes the groups it reaches. A first build of 120 days at scale 10 peaked at
     10 GB in `silver_order_lines` in one pass."""
-    kept, lake = spec.incremental, ctx.lake
-    assert isinstance(kept, ByGroups), f"{spec.name} is not kept by groups"
+    kept, lake = spec.kept_by(ByGroups), ctx.lake
     group = kept.group_key
     key = F.col(group).cast(spec.declared_schema()[group].dataType)  # the same value hashes alike in every input
     buckets = math.ceil(lake.row_count(kept.source) / ctx.config.pipeline.rebuild_bucket_rows)
@@ -264,9 +315,8 @@ def _replace_groups(
 
     Partitioned tables rewrite only the partitions the groups have rows in, before or after; the
     rejects' group is read from the row each holds. Behind the quality gate, like a full write."""
-    by_groups, lake = spec.incremental, ctx.lake
-    assert isinstance(by_groups, ByGroups), f"{spec.name} is not kept by groups"
-    table, group, partition_by = spec.name, by_groups.group_key, spec.partition_by
+    lake = ctx.lake
+    table, group, partition_by = spec.name, spec.kept_by(ByGroups).group_key, spec.partition_by
     date_column = spec.date_column  # the dates the replaced groups are on
     key_type = spec.declared_schema()[group].dataType
     with lake.staging() as stage:

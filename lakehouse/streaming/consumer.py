@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -26,7 +27,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import Config
 from lakehouse.storage import Lake
-from lakehouse.streaming.landing import TOPIC, Landed, Message, land, load_state
+from lakehouse.streaming.landing import TOPIC, Landed, Message, StreamState, land, load_state
 
 log = logging.getLogger(__name__)
 PARTITIONS = 2
@@ -171,6 +172,33 @@ def stream_spark(
     result, clock = StreamResult(), _Clock(until_idle, max_seconds, ready=False)
     checkpoint = (config.data_dir / "checkpoints" / "telemetry").resolve()
     starting = {TOPIC: {str(p): o + 1 for p, o in state.offsets.items()}} if state.offsets else "earliest"
+    source = (
+        lake.spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", TOPIC)
+        .option("startingOffsets", starting if isinstance(starting, str) else json.dumps(starting))
+        .option("maxOffsetsPerTrigger", batch_records)
+        .option("failOnDataLoss", "false")
+        .load()
+    )
+    each_batch = _batch_lander(lake, state, result, clock, on_batch)
+    writer = source.writeStream.foreachBatch(each_batch).option("checkpointLocation", str(checkpoint))
+    query = writer.trigger(processingTime="200 milliseconds").start()
+    with sigterm_stops() as stop:
+        try:
+            if (reason := _watch(query, clock, stop, on_ready)) is not None:
+                result.stopped_by = reason
+        finally:
+            _stop_between_batches(query)
+    result.seconds = time.monotonic() - clock.begin
+    return result
+
+
+def _batch_lander(
+    lake: Lake, state: StreamState, result: StreamResult, clock: _Clock,
+    on_batch: Callable[[list[Message], Landed], None],
+) -> Callable[[Any, int], None]:
+    """What the query does with each micro-batch: its Kafka records landed in bronze (`land`)."""
 
     def each_batch(frame, batch_id: int) -> None:  # noqa: ANN001 - a DataFrame of Kafka records
         started = time.monotonic()
@@ -188,35 +216,23 @@ def stream_spark(
             log.debug("batch %s: %d messages read in %.2f s, landed in %.2f s", batch_id, len(messages),
                       read - started, time.monotonic() - read)
 
-    source = (
-        lake.spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", bootstrap)
-        .option("subscribe", TOPIC)
-        .option("startingOffsets", starting if isinstance(starting, str) else json.dumps(starting))
-        .option("maxOffsetsPerTrigger", batch_records)
-        .option("failOnDataLoss", "false")
-        .load()
-    )
-    writer = source.writeStream.foreachBatch(each_batch).option("checkpointLocation", str(checkpoint))
-    query = writer.trigger(processingTime="200 milliseconds").start()
-    with sigterm_stops() as stop:
-        try:
-            # seconds; PySpark takes a float (it passes milliseconds on), its stub says int
-            while not query.awaitTermination(0.2):  # type: ignore[arg-type]
-                status = query.status
-                if not clock.ready and _waiting(status):  # the idle clock starts once the query is up
-                    clock.ready = True
-                    clock.data_now()
-                    on_ready()
-                if status["isDataAvailable"]:  # a batch with data in hand: landing it is not idling
-                    clock.data_now()
-                if (reason := clock.stop_reason(stop)) is not None:
-                    result.stopped_by = reason
-                    break
-        finally:
-            _stop_between_batches(query)
-    result.seconds = time.monotonic() - clock.begin
-    return result
+    return each_batch
+
+
+def _watch(query, clock: _Clock, stop: threading.Event, on_ready: Callable[[], None]) -> str | None:  # noqa: ANN001
+    """Watch the running `query` until `clock` says why to stop (or the query ends: None)."""
+    # seconds; PySpark takes a float (it passes milliseconds on), its stub says int
+    while not query.awaitTermination(0.2):  # type: ignore[arg-type]
+        status = query.status
+        if not clock.ready and _waiting(status):  # the idle clock starts once the query is up
+            clock.ready = True
+            clock.data_now()
+            on_ready()
+        if status["isDataAvailable"]:  # a batch with data in hand: landing it is not idling
+            clock.data_now()
+        if (reason := clock.stop_reason(stop)) is not None:
+            return reason
+    return None
 
 
 def _waiting(status: dict) -> bool:
