@@ -1,9 +1,9 @@
 """Which tables hold personal data, declared next to each table's definition.
 
 A table that can hold a customer's personal data declares it in its own module as
-`PERSONAL_DATA = PersonalData(TABLE, ...)`; `declared()` lists every declaration, and
-`lakehouse maintain --purge-erased` (`lakehouse.maintenance.purge_erased`) scrubs and vacuums
-exactly those tables. A table without a declaration holds none (customer ids are pseudonyms:
+`PERSONAL_DATA = PersonalData(TABLE, ...)`; `lakehouse maintain --purge-erased`
+(`lakehouse.maintenance.purge_erased`) lists every declaration (`personal_data_tables`) and scrubs
+and vacuums exactly those tables. A table without a declaration holds none (customer ids are pseudonyms:
 erasure keeps them, as silver.customers keeps the erased customer's versions).
 
 Two kinds of personal data:
@@ -31,23 +31,3 @@ class PersonalData:
     # SQL expression of the row's customer_id (None: rows are matched by the values they quote)
     customer: str | None = "customer_id"
     delete_rows: bool = False
-
-
-def declared() -> tuple[PersonalData, ...]:
-    """Every table that declares personal data, in the order the purge treats them."""
-    from lakehouse.bronze import app_tables, quarantine
-    from lakehouse.gold import customer_segments
-    from lakehouse.jobs import base
-    from lakehouse.quality import results
-    from lakehouse.reverse_etl import ledger
-    from lakehouse.silver import customers
-
-    return (
-        app_tables.CUSTOMERS_PERSONAL_DATA,
-        customers.PERSONAL_DATA,
-        customer_segments.PERSONAL_DATA,
-        base.REJECTS_PERSONAL_DATA,
-        quarantine.PERSONAL_DATA,
-        ledger.DEAD_PERSONAL_DATA,
-        results.PERSONAL_DATA,
-    )
