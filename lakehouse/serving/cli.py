@@ -6,8 +6,9 @@ import socket
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from lakehouse.console import console, err, state
+from lakehouse.console import console, err, need_extras, state
 
 
 def serve(
@@ -22,7 +23,8 @@ def serve(
 ) -> None:
     """Serve the REST API (/docs), the dashboard (/dashboard), a Spark Connect SQL endpoint and,
     with --pg-port, a PostgreSQL endpoint (psql, JDBC, BI tools)."""
-    from lakehouse.ml.api import build_router
+    need_extras("lakehouse serve", "serve")
+    from lakehouse.extras import install_hint, installed
     from lakehouse.serving.pg_endpoint import pg_tls
     from lakehouse.serving.security import UnsafeBinding, keys_from_env, resolve_keys
     from lakehouse.serving.server import serve as run_server
@@ -64,9 +66,17 @@ def serve(
             console.print(f"No LAKEHOUSE_API_KEYS set: this run's key is {keys[0]}", highlight=False)
         console.print("Ctrl-C to stop", highlight=False)
 
+    if installed("ml"):
+        from lakehouse.ml.api import build_router
+
+        routers = [build_router(config)]
+    else:
+        routers = []
+        err.print(escape(f"POST /predict is off: the churn model needs the ml extra ({install_hint(['ml'])})"),
+                  highlight=False)
     try:
         run_server(config, host, port if port is not None else serving.port,
-                   sql_port if sql_port is not None else serving.sql_port, keys, routers=[build_router(config)],
+                   sql_port if sql_port is not None else serving.sql_port, keys, routers=routers,
                    on_ready=ready, pg_port=pg_port)
     except OSError as exc:
         err.print(f"[red]error:[/red] cannot listen: {exc}")
