@@ -55,7 +55,8 @@ def require(command: str, *extras: str) -> None:
     the extras, the missing packages and the pip command that installs them."""
     lacking = {extra: names for extra in extras if (names := missing(extra))}
     if lacking:
-        which = " and ".join(f"the {extra} extra" for extra in lacking)
+        names = list(lacking)
+        which = f"the {names[0]} extra" if len(names) == 1 else f"the {', '.join(names[:-1])} and {names[-1]} extras"
         packages = ", ".join(name for names in lacking.values() for name in names)
         raise MissingExtra(f"`{command}` needs {which} ({packages} not installed): {install_hint(lacking)}")
 
