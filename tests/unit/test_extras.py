@@ -87,3 +87,13 @@ def test_a_missing_package_of_no_extra_is_not_hidden(monkeypatch) -> None:
     monkeypatch.setattr(cli, "app", app)
     with pytest.raises(ModuleNotFoundError):
         cli.entry()
+
+
+def test_serve_without_the_ml_extra_serves_the_rest_and_says_predict_is_off(hide, capsys) -> None:
+    from lakehouse.config import Config
+    from lakehouse.serving.cli import _ml_routers
+
+    hide("sklearn")
+    assert _ml_routers(Config()) == []
+    assert capsys.readouterr().err.strip() == (
+        "POST /predict is off: the churn model needs the ml extra (pip install 'lakehouse[ml]')")
