@@ -53,12 +53,12 @@ def install_hint(extras: Iterable[str]) -> str:
 def require(command: str, *extras: str) -> None:
     """Raise `MissingExtra` when a package of one of `extras` is not installed, naming `command`,
     the extras, the missing packages and the pip command that installs them."""
-    lacking = {extra: names for extra in extras if (names := missing(extra))}
+    lacking = {extra: absent for extra in extras if (absent := missing(extra))}
     if lacking:
-        names = list(lacking)
-        which = f"the {names[0]} extra" if len(names) == 1 else f"the {', '.join(names[:-1])} and {names[-1]} extras"
-        packages = ", ".join(name for names in lacking.values() for name in names)
-        raise MissingExtra(f"`{command}` needs {which} ({packages} not installed): {install_hint(lacking)}")
+        short = list(lacking)
+        which = f"the {short[0]} extra" if len(short) == 1 else f"the {', '.join(short[:-1])} and {short[-1]} extras"
+        packages = ", ".join(name for absent in lacking.values() for name in absent)
+        raise MissingExtra(f"`{command}` needs {which} ({packages} not installed): {install_hint(short)}")
 
 
 def extra_of(module: str) -> str | None:
