@@ -14,12 +14,14 @@ MVN   := MAVEN_OPTS="-Djansi.noreset=true $$MAVEN_OPTS" mvn --quiet --batch-mode
 
 setup: $(VENV)/.installed jvm/target/jars/.fetched jvm/kafka/target/jars/.fetched jvm/s3/target/jars/.fetched jvm/s3a/target/jars/.fetched jvm/pg/target/jars/.fetched
 
+# Every extra and the dev tools: the demo and the tests use them all. A cluster's driver needs only
+# `pip install .` (the batch jobs); pyproject.toml and lakehouse/extras.py say what each extra adds.
 # setuptools announces every editable install with a warning that pip repeats ("Editable
 # installation ... folders with the same name as your package"): nothing to act on, so not shown.
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e ".[dev,postgres]"
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e ".[all,dev]"
 	touch $@
 
 jvm/target/jars/.fetched: jvm/pom.xml

@@ -19,7 +19,9 @@
 #   AWS SDK among them) into its work folder, per application. LAKEHOUSE_JARS_ON_CLASSPATH=1 does
 #   the same for any master whose nodes have that folder at the same path; =0 keeps --jars.
 # The library ships as dist/lakehouse.zip via --py-files; the driver's Python needs the
-# package's dependencies (pip install . on the driver, or --archives a packed venv on a cluster).
+# package's core dependencies, no extra (pip install . on the driver, or --archives a packed venv
+# on a cluster): the jobs import nothing of serve, ml, stream, services or postgres
+# (tests/unit/test_driver_dependencies.py). Executors need no Python package for the jobs.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from lakehouse.config import Config
-from lakehouse.console import console, err, state
+from lakehouse.console import console, err, need_extras, state
 
 if TYPE_CHECKING:
     from lakehouse.generate.world import GenerationSummary
@@ -410,6 +410,7 @@ def demo(
         "(started under <data_dir>/s3 and left running; `lakehouse s3 stop` stops it).")] = False,
 ) -> None:
     """The whole lifecycle on a small world: generate, pipeline, churn model, CRM sync; then where to look."""
+    need_extras("lakehouse demo", "stream", "ml", "services", "postgres")  # checked before a world is generated
     from lakehouse.demo import PLANTED, run_lifecycle
 
     exports = _demo_object_store() if object_store else {}
@@ -670,7 +671,9 @@ app.add_typer(connect_app, name="connect-server")
 def entry() -> None:
     """The `lakehouse` command: `app`, with a lake store that cannot be reached (a stopped S3 server,
     a missing bucket, refused keys) said in one line naming endpoint and bucket, whatever the
-    command, instead of a traceback."""
+    command, instead of a traceback; likewise a package of an extra that is not installed, where a
+    command reaches one it did not check for (`lakehouse.extras`)."""
+    from lakehouse.extras import extra_of, install_hint
     from lakehouse.files import StorageError
 
     try:
@@ -678,3 +681,10 @@ def entry() -> None:
     except StorageError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
+    except ModuleNotFoundError as exc:
+        extra = extra_of(exc.name or "")
+        if extra is None:
+            raise
+        line = f"{exc.name} is not installed (the {extra} extra): {install_hint([extra])}"
+        err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None

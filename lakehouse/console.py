@@ -87,3 +87,15 @@ class State:
 
 
 state = State()
+
+
+def need_extras(command: str, *extras: str) -> None:
+    """Stop `command` in one line (exit 2) when a package of one of `extras` is not installed,
+    naming the extra to install (`lakehouse.extras`)."""
+    from lakehouse.extras import MissingExtra, require
+
+    try:
+        require(command, *extras)
+    except MissingExtra as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None

@@ -46,6 +46,7 @@ from lakehouse.files import Location
 from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_critical
 from lakehouse.quality.source_schema import source_column_checks, value_type_changed
 from lakehouse.sources import app_db, landing
+from lakehouse.sources.app_contract import APP_TABLES, AppTable
 from lakehouse.sources.found import fx_rates_file, sqlite_file
 from lakehouse.sources.fx_api import BadAnswer, FxClient
 from lakehouse.state import FileRecord, IngestState, LedgerEntry
@@ -367,7 +368,7 @@ def ingest_telemetry_files(
 # its customer, its products), so they move together: all of them are extracted and checked
 # before any is written, and none is written when one fails its checks.
 ERASURES = "erasure_requests"
-LINKED_APP_TABLES = tuple(name for name in app_db.APP_TABLES if name != ERASURES)
+LINKED_APP_TABLES = tuple(name for name in APP_TABLES if name != ERASURES)
 
 
 @dataclass(frozen=True)
@@ -404,7 +405,7 @@ class _Window:
         return cls(since, start, now.strftime(_STAMP), (now + dt.timedelta(hours=skew_h)).strftime(_STAMP))
 
 
-def _already_extracted(lake: Lake, table: app_db.AppTable, target: str, frame: pd.DataFrame,
+def _already_extracted(lake: Lake, table: AppTable, target: str, frame: pd.DataFrame,
                        start: str | None) -> pd.Series:
     """Rows of `frame` that bronze already holds as their key's latest version, value for value.
 
@@ -429,7 +430,7 @@ def _already_extracted(lake: Lake, table: app_db.AppTable, target: str, frame: p
     return pd.Series(held, index=frame.index)
 
 
-def _stamp_checks(target: str, table: app_db.AppTable, frame: pd.DataFrame, unstamped: int,
+def _stamp_checks(target: str, table: AppTable, frame: pd.DataFrame, unstamped: int,
                   window: _Window) -> list[CheckResult]:
     """Warnings for rows the watermark cannot follow: stamped after the run, or not stamped at all."""
     ahead = int(frame[table.change_column].map(lambda v: isinstance(v, str) and v > window.future).sum())
@@ -446,7 +447,7 @@ def _stamp_checks(target: str, table: app_db.AppTable, frame: pd.DataFrame, unst
 def _extract_app_table(lake: Lake, engine: Any, name: str, at: dt.datetime, config: Config) -> _Extract:
     """Check and extract one app table's changes; raises QualityGateFailed, writes nothing."""
     state = IngestState(lake)
-    table = app_db.APP_TABLES[name]
+    table = APP_TABLES[name]
     key = f"app_db.{name}"
     target = app_tables.bronze_table(name)
     kinds = app_db.column_kinds(engine, table)

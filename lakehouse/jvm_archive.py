@@ -7,10 +7,11 @@ maps at start. Measured on 2 cores: a session plus five Delta overwrites took 42
 JVM, 37 s with the archive (start-up 13-14 s -> 8-9 s, the first write 15 s -> 10 s).
 
 `lakehouse jvm-archive` (run by `make setup`) builds it once per machine: it runs a short Spark
-workload in a new JVM started with `-XX:ArchiveClassesAtExit`, then moves the file beside the
-jars, `<engine.jars_dir>/../spark-classes.jsa`. Local sessions and `spark-submit.sh` use it when
-it is there. An archive made by another JDK or for other jars is ignored by the JVM (silently: its
-CDS logging is off), so a stale one costs nothing but the speed-up.
+workload (`lakehouse.jvm_workload`, in a process of its own: this module, where the engine reads
+its JVM options, never reaches the Lake) in a new JVM started with `-XX:ArchiveClassesAtExit`,
+then moves the file beside the jars, `<engine.jars_dir>/../spark-classes.jsa`. Local sessions and
+`spark-submit.sh` use it when it is there. An archive made by another JDK or for other jars is
+ignored by the JVM (silently: its CDS logging is off), so a stale one costs nothing but the speed-up.
 """
 
 from __future__ import annotations
@@ -64,8 +65,7 @@ def build(config: Config, timeout: float = 900) -> tuple[Path, float]:
         # The JVM inherits the pipes and writes the archive as it exits: reading the output to its
         # end waits for the dump to finish, not just for the Python side.
         done = subprocess.run(
-            [sys.executable, "-m", "lakehouse.jvm_archive", "--workload", str(Path(work) / "data"),
-             str(config.jars_dir)],
+            [sys.executable, "-m", "lakehouse.jvm_workload", str(Path(work) / "data"), str(config.jars_dir)],
             env=env, capture_output=True, text=True, timeout=timeout,
         )
         if done.returncode != 0 or not dump.is_file():
@@ -75,45 +75,3 @@ def build(config: Config, timeout: float = 900) -> tuple[Path, float]:
         shutil.move(str(dump), partial)
         partial.replace(target)  # never a half-written archive under the name the JVM maps
     return target, time.monotonic() - started
-
-
-def _workload(data_dir: Path, jars_dir: Path) -> None:
-    """What a job does on Spark, small: Delta overwrites, appends and replaceWhere, time-travel-free
-    reads, a window and a join, Parquet staging, Arrow both ways, SQL over registered tables.
-    (Classes it does not load, MERGE or OPTIMIZE say, load as before.)"""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    from lakehouse.config import load_config
-    from lakehouse.engine import get_session
-    from lakehouse.storage import Lake
-
-    overrides = {"engine.kind": "spark", "data_dir": str(data_dir), "engine.jars_dir": str(jars_dir)}
-    config = load_config("local", overrides=overrides, environ={})
-    spark = get_session(config)
-    lake = Lake(spark, config.lake)
-    rows = spark.range(0, 5000).selectExpr(
-        "id", "id % 7 AS k", "CAST(id AS DOUBLE) * 1.5 AS x", "CAST(id AS STRING) AS s",
-        "date_add(DATE '2026-01-01', CAST(id % 5 AS INT)) AS d", "TIMESTAMP '2026-01-01 00:00:00' AS ts",
-    )
-    lake.overwrite(rows, "silver.warm", ["d"])
-    lake.append(rows.where("id < 100"), "silver.warm", ["d"])
-    latest = Window.partitionBy("k").orderBy(F.col("id").desc())
-    first = lake.read("silver.warm").withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
-    with lake.staging() as stage:
-        labels = rows.select("id", F.upper("s").alias("label"))
-        staged = lake.stage_frame(first.join(labels, "id", "left"), stage, "rows")
-        lake.overwrite(staged, "gold.warm")
-    day = "d = DATE '2026-01-02'"
-    lake.replace_where(rows.where(day), "silver.warm", day, ["d"])
-    frame = lake.run_sql("SELECT k, sum(x) AS x, count(*) AS n FROM silver.warm GROUP BY k").toPandas()
-    lake.append_pandas(frame, spark.createDataFrame(frame).schema, "ops.warm")
-    lake.read("ops.warm").agg(F.max("n")).collect()
-    spark.stop()
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--workload":
-        _workload(Path(sys.argv[2]), Path(sys.argv[3]))
-    else:
-        sys.exit("usage: python -m lakehouse.jvm_archive --workload DATA_DIR JARS_DIR (use `lakehouse jvm-archive`)")

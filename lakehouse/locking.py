@@ -17,34 +17,18 @@ alone (full rebuilds) alone.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import logging
-import os
-import re
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from lakehouse.files import Location
+from lakehouse.holder import LakeBusy, holder_text
 
 log = logging.getLogger(__name__)
 _HELD: set[Path] = set()
-
-
-class LakeBusy(RuntimeError):
-    """Another process holds the lake."""
-
-
-def holder_text() -> str:
-    """Who this process is, for the lock's record and another run's error message."""
-    # The program and its command words only: an argument may be a path, a query or an email
-    # address, and the lock is shown to other runs and, on S3, kept inside the lake.
-    words = [w for w in sys.argv[1:] if re.fullmatch(r"[a-z][a-z0-9_-]*", w)][:6]
-    command = " ".join([os.path.basename(sys.argv[0]) if sys.argv else "?", *words])
-    return f"a run (pid {os.getpid()}, started {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC: {command})"
 
 
 def _holder(path: Path) -> str:

@@ -11,7 +11,7 @@ A shorter retention is refused unless forced.
 
 `purge_erased` is the forced case that privacy asks for. It first removes everything under the
 lake's staging folder (stages a killed run left, holding rows as they were staged). Then, for
-every table that declares personal data (`lakehouse.personal`), it
+every table that declares personal data (`lakehouse.personal`, listed by `personal_data_tables`), it
 1. scrubs the current rows: an erased customer's personal columns are set to null (or the row is
    deleted), free text that mentions an erased customer's email, name or address is redacted;
 2. vacuums with retention 0, so no file of an older version is left;
@@ -45,7 +45,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType, Tim
 from lakehouse.clock import from_engine
 from lakehouse.deltalog import delta_table
 from lakehouse.files import Location
-from lakehouse.personal import PersonalData, declared
+from lakehouse.personal import PersonalData
 from lakehouse.staging import FOLDER as STAGING
 from lakehouse.staging import Swept, sweep
 from lakehouse.storage import Lake
@@ -389,6 +389,24 @@ def _has_history(lake: Lake, table: str) -> bool:
         lake, table) > 0
 
 
+def personal_data_tables() -> tuple[PersonalData, ...]:
+    """Every table that declares personal data, in the order the purge treats them."""
+    from lakehouse.bronze import app_tables, quarantine
+    from lakehouse.gold import customer_segments
+    from lakehouse.jobs import base
+    from lakehouse.quality import results
+    from lakehouse.reverse_etl import ledger
+    from lakehouse.silver import customers
+
+    return (
+        app_tables.CUSTOMERS_PERSONAL_DATA,
+        *(spec.personal for spec in (customers.SPEC, customer_segments.SPEC, base.REJECTS) if spec.personal),
+        quarantine.PERSONAL_DATA,
+        ledger.DEAD_PERSONAL_DATA,
+        results.PERSONAL_DATA,
+    )
+
+
 def purge_erased(lake: Lake, at: dt.datetime | None = None) -> list[PurgeResult]:
     """Erase erased customers' personal data from every file of every table that declares some,
     in every retained version (see the module docstring); returns the tables it changed."""
@@ -396,7 +414,7 @@ def purge_erased(lake: Lake, at: dt.datetime | None = None) -> list[PurgeResult]
 
     at = at or dt.datetime.now(dt.UTC)
     remove_stages(lake)
-    declarations = [d for d in declared() if lake.exists(d.table)]
+    declarations = [d for d in personal_data_tables() if lake.exists(d.table)]
     customers = erased_customers(lake)
     values = erased_values(lake, customers, declarations)
     ingest.scrub_erased_customers(lake, at)  # bronze first, recorded so silver recomputes just them

@@ -1,10 +1,11 @@
 """Which tables hold personal data, declared next to each table's definition.
 
-A table that can hold a customer's personal data declares it in its own module as
-a `PersonalData` (for silver and gold tables, `personal` in its `TableSpec`); `declared()` lists every declaration, and
-`lakehouse maintain --purge-erased` (`lakehouse.maintenance.purge_erased`) scrubs and vacuums
-exactly those tables. A table without a declaration holds none (customer ids are pseudonyms:
-erasure keeps them, as silver.customers keeps the erased customer's versions).
+A table that can hold a customer's personal data declares it next to its definition as a
+`PersonalData` (silver and gold tables: `personal` in their `TableSpec`); `lakehouse maintain
+--purge-erased` (`lakehouse.maintenance.purge_erased`) lists every declaration
+(`personal_data_tables`) and scrubs and vacuums exactly those tables. A table without a declaration
+holds none (customer ids are pseudonyms: erasure keeps them, as silver.customers keeps the erased
+customer's versions).
 
 Two kinds of personal data:
 - `columns`: structured columns (email, name, address), set to null on the rows of an erased
@@ -31,21 +32,3 @@ class PersonalData:
     # SQL expression of the row's customer_id (None: rows are matched by the values they quote)
     customer: str | None = "customer_id"
     delete_rows: bool = False
-
-
-def declared() -> tuple[PersonalData, ...]:
-    """Every table that declares personal data, in the order the purge treats them."""
-    from lakehouse.bronze import app_tables, quarantine
-    from lakehouse.gold import customer_segments
-    from lakehouse.jobs import base
-    from lakehouse.quality import results
-    from lakehouse.reverse_etl import ledger
-    from lakehouse.silver import customers
-
-    return (
-        app_tables.CUSTOMERS_PERSONAL_DATA,
-        *(spec.personal for spec in (customers.SPEC, customer_segments.SPEC, base.REJECTS) if spec.personal),
-        quarantine.PERSONAL_DATA,
-        ledger.DEAD_PERSONAL_DATA,
-        results.PERSONAL_DATA,
-    )

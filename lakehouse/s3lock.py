@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.files import Location, StorageError
+from lakehouse.holder import LakeBusy, holder_text
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig, S3Config
@@ -230,8 +231,6 @@ class _Lease:
 def lease_lock(lake: Location, wait_seconds: float = 0.0, lease_seconds: float = 30.0) -> Iterator[None]:
     """Hold the lease lock of a lake on object storage (see the module docstring); wait up to
     `wait_seconds` for it, else raise `LakeBusy`. `StorageError` when the store cannot be reached."""
-    from lakehouse.locking import LakeBusy, holder_text
-
     key = str(lake)
     if key in _HELD:
         yield

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from lakehouse.console import console, err, state
+from lakehouse.console import console, err, need_extras, state
 
 s3_app = typer.Typer(no_args_is_help=True, help="A local S3 API server (s3proxy) for the lake and landing zone.")
 cluster_app = typer.Typer(no_args_is_help=True, help="A Spark standalone cluster on this machine (master and workers).")
@@ -34,6 +34,7 @@ def s3_start(
     """Start the server in the background and print the variables S3 clients read (secret included),
     after an `unset` of this environment's other AWS_* variables, which some clients would read
     over them (`eval "$(lakehouse s3 start)"` then points a shell at this server alone)."""
+    need_extras("lakehouse s3 start", "services")
     from lakehouse import s3server
 
     folder = s3_folder(data_dir)

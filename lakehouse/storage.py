@@ -84,14 +84,6 @@ class TableInfo:
     last_change: dt.datetime
 
 
-def distinct_keys(df: DataFrame, key: Sequence[str]) -> DataFrame:
-    """One row per key (rows equal on the key but not otherwise: the smallest by every column)."""
-    from pyspark.sql import Window
-
-    window = Window.partitionBy(*key).orderBy(*[F.col(c).asc_nulls_first() for c in df.columns if c not in key])
-    return df.withColumn("__n", F.row_number().over(window)).where("__n = 1").drop("__n")
-
-
 def _split(table: str) -> tuple[str, str]:
     layer, _, name = table.partition(".")
     if layer not in LAYERS or not name.isidentifier():
@@ -390,7 +382,7 @@ class Lake:
         engine and table (`lakehouse.upserts.choose`, benchmarks/upsert.md).
         """
         if not self.exists(table):
-            self.overwrite(distinct_keys(source, key), table, partition_by)
+            self.overwrite(upserts.distinct_keys(source, key), table, partition_by)
             return
         chosen = strategy or upserts.choose(self, source, table, partition_by)
         if chosen not in upserts.STRATEGIES:

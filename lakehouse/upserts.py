@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
 
 from lakehouse.arrowio import first_per_key, read_parquet
 
@@ -31,6 +32,12 @@ REWRITE_MAX_SHARE = 0.25
 # Table features delta-rs writes as the engines do; a table with others (deletion vectors,
 # column mapping, ...) is merged by the engine.
 DELTA_RS_WRITER_FEATURES = frozenset({"appendOnly", "invariants", "timestampNtz"})
+
+
+def distinct_keys(df: DataFrame, key: Sequence[str]) -> DataFrame:
+    """One row per key (rows equal on the key but not otherwise: the smallest by every column)."""
+    window = Window.partitionBy(*key).orderBy(*[F.col(c).asc_nulls_first() for c in df.columns if c not in key])
+    return df.withColumn("__n", F.row_number().over(window)).where("__n = 1").drop("__n")
 
 
 def choose(lake: Lake, source: DataFrame, table: str, partition_by: Sequence[str] | None) -> str:
@@ -86,8 +93,6 @@ def partition_predicate(partition_by: Sequence[str], values: list[tuple], alias:
 
 def merge_sql(lake: Lake, source: DataFrame, table: str, key: list[str], partition_by: list[str],
               keep_existing: bool) -> None:
-    from lakehouse.storage import distinct_keys
-
     source = distinct_keys(source, key)  # a merge must not see two source rows for one target row
     view = f"upsert_source_{uuid.uuid4().hex[:8]}"
     source.createOrReplaceTempView(view)
@@ -111,8 +116,6 @@ def rewrite_partitions(lake: Lake, source: DataFrame, table: str, key: list[str]
     if not partition_by:
         merge_delta_rs(lake, source, table, key, partition_by, keep_existing)
         return
-    from lakehouse.storage import distinct_keys
-
     source = distinct_keys(source, key)
     values = partition_values(source, partition_by)
     predicate = partition_predicate(partition_by, values)

@@ -8,7 +8,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from lakehouse.bronze.records import Field, spark_schema
 from lakehouse.personal import PersonalData
-from lakehouse.sources.app_db import APP_TABLES, AppTable
+from lakehouse.sources.app_contract import APP_TABLES, AppTable
 
 SOURCE = "app_db"
 # order_items is the large one: partitioned by the day its rows changed.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lakehouse.console import console, err, state
+from lakehouse.console import console, err, need_extras, state
 
 
 def _fail(exc: Exception) -> None:
@@ -14,6 +14,7 @@ def _fail(exc: Exception) -> None:
 
 def train() -> None:
     """Train the churn model as of the cut-off; it becomes champion only if it beats the current one."""
+    need_extras("lakehouse train", "ml")
     from lakehouse.ml.train import NotEnoughData
     from lakehouse.ml.train import train as run
 
@@ -29,6 +30,7 @@ def train() -> None:
 
 def score() -> None:
     """Score every customer with the champion model into gold.customer_churn_scores."""
+    need_extras("lakehouse score", "ml")
     from lakehouse.ml.score import NoChampion
     from lakehouse.ml.score import score as run
 
@@ -41,6 +43,7 @@ def score() -> None:
 
 def monitor() -> None:
     """Feature drift, score drift and realised performance of the champion into gold.model_monitoring."""
+    need_extras("lakehouse monitor", "ml")
     from lakehouse.ml.monitor import monitor as run
     from lakehouse.ml.score import NoChampion
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lakehouse.quality.checks import CheckResult
-from lakehouse.sources.app_db import AppTable
+from lakehouse.sources.app_contract import AppTable
 
 COMPATIBLE = {
     "integer": {"integer"},

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lakehouse.console import console, err, state
+from lakehouse.console import console, err, need_extras, state
 
 sync_app = typer.Typer(no_args_is_help=True, help="Reverse ETL: send gold.customer_segments to a CRM.")
 crm_app = typer.Typer(no_args_is_help=True, help="Local CRM targets for the demo and tests.")
@@ -54,6 +54,8 @@ def sync_crm(
     full: Annotated[bool, typer.Option("--full", help="Resend every contact, not only changes.")] = False,
 ) -> None:
     """Send what changed in gold.customer_segments since the last sync to the CRM."""
+    if target == "postgres":
+        need_extras("lakehouse sync crm --target postgres", "postgres")
     from lakehouse.reverse_etl.sync import sync
 
     with state.exclusive():
@@ -68,6 +70,8 @@ def sync_crm(
 @sync_app.command("replay")
 def sync_replay(target: Target = "postgres") -> None:
     """Resend the contacts in ops.sync_dead_letter."""
+    if target == "postgres":
+        need_extras("lakehouse sync replay --target postgres", "postgres")
     from lakehouse.reverse_etl.sync import replay
 
     with state.exclusive():
@@ -84,6 +88,7 @@ def http_server(
     fail_rate: Annotated[float, typer.Option(help="Share of requests answered 5xx.")] = 0.0,
 ) -> None:
     """Run the local CRM (batch contact API) on localhost; token from LAKEHOUSE_CRM_TOKEN."""
+    need_extras("lakehouse crm http-server", "serve")
     import uvicorn
 
     from lakehouse.reverse_etl.crm_server import Faults, create_crm_app
@@ -100,6 +105,7 @@ def http_server(
 @crm_app.command("postgres")
 def postgres() -> None:
     """Run a PostgreSQL server for crm.contacts under <data_dir>/crm/postgres until Ctrl-C."""
+    need_extras("lakehouse crm postgres", "services")
     import time
 
     from lakehouse.reverse_etl.demo import start_postgres

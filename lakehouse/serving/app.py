@@ -1,120 +1,40 @@
 """The REST API: `create_app(config, api_keys=..., ...)` builds the FastAPI application.
 
 Every endpoint but `/health` needs a key (see `security.py`). Responses that read tables go
-through `Services.respond`, which keys the cache on the request and the Delta versions read and
+through `Services.respond` (`services.py`), which keys the cache on the request and the Delta versions read and
 answers `If-None-Match` with 304. Request logs carry method, path, status and time only: never a
 query string, a body or a result, which may hold personal data.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lakehouse.config import Config
 from lakehouse.files import StorageError, error_line
-from lakehouse.serving.cache import CACHE_CONTROL, ResponseCache, etags_in
+from lakehouse.serving import dashboard, routes_data, routes_kpi
+from lakehouse.serving.cache import ResponseCache
 from lakehouse.serving.errors import error_responses, store_unavailable
 from lakehouse.serving.fastsql import FastSql
 from lakehouse.serving.front import CacheFront
-from lakehouse.serving.kpis import Base, Kpi
-from lakehouse.serving.rollup import Frame, Frames
+from lakehouse.serving.rollup import Frames
 from lakehouse.serving.security import KeyChecker, RequestGuard, key_cookie_redirect
+from lakehouse.serving.services import Services
 from lakehouse.serving.sql_runner import FastSqlRunner, SqlRunner
 from lakehouse.serving.tables import TableStore
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("lakehouse.serving.access")
-
-
-def _json_default(value: Any) -> Any:
-    """Decimals (money) as JSON numbers with their own digits (`196599.98`, `12.50`), never
-    through a float; anything else orjson cannot write as its text."""
-    if isinstance(value, Decimal):
-        return orjson.Fragment(format(value, "f"))
-    return str(value)
-
-
-def dumps(payload: Any) -> bytes:
-    return orjson.dumps(payload, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-@dataclass
-class Services:
-    """What the routes share: config, tables, the fast query path, KPI frames, the cache and the SQL runner."""
-
-    config: Config
-    store: TableStore
-    fast: FastSql
-    cache: ResponseCache
-    sql_runner: SqlRunner
-    frames: Frames
-
-    def cached_frames(self, kpi: Kpi, versions: Mapping[str, int | None]) -> dict[str, Frame] | None:
-        """The pre-aggregates of `kpi` at `versions` if every one is made already (array work only,
-        fit for the event loop), else None."""
-        frames = {}
-        for base in kpi.bases:
-            frame = self.frames.get((base.sql, versions[base.table]))
-            if frame is None:
-                return None
-            frames[base.name] = frame
-        return frames
-
-    def kpi_frames(self, kpi: Kpi, versions: Mapping[str, int | None]) -> dict[str, Frame]:
-        """The pre-aggregates of `kpi` at `versions`, made from their SQL when missing (this reads
-        tables: call it from a worker thread)."""
-        return {
-            base.name: self.frames.build((base.sql, versions[base.table]),
-                                         functools.partial(self._make_frame, base, {base.table: versions[base.table]}))
-            for base in kpi.bases
-        }
-
-    def _make_frame(self, base: Base, versions: Mapping[str, int | None]) -> Frame:
-        return base.frame(self.fast.query(base.sql, versions))
-
-    async def respond(
-        self, request: Request, tables: Iterable[str], build: Callable[[dict[str, int | None]], Any],
-        extra_key: Any = None, fixed: bool = False,
-        versions: tuple[tuple[str, int | None], ...] | None = None, inline: bool = False,
-    ) -> Response:
-        """JSON of `build(versions)`, cached by request and the versions of `tables`.
-
-        A hit is answered on the event loop; a miss runs `build` in a worker thread (a thread
-        hop per request costs more than answering from the cache does), or on the loop when
-        `inline` says it is array work of well under a millisecond. `versions` pins what the
-        caller already read. `fixed` says the GET's path and query alone decide `tables` and the
-        answer, so `CacheFront` may replay it."""
-        versions = versions if versions is not None else self.store.versions(tables)
-        query = tuple(sorted(request.query_params.multi_items()))
-        key = (request.method, request.url.path, query, extra_key, versions)
-        entry = self.cache.get(key)
-        hit = entry is not None
-        if entry is None:
-            pinned = dict(versions)
-            body = dumps(build(pinned)) if inline else await run_in_threadpool(lambda: dumps(build(pinned)))
-            entry = self.cache.put(key, body)
-        if fixed and extra_key is None and request.method == "GET":
-            self.cache.remember(request.scope["path"], request.scope["query_string"], versions, entry)
-        headers = {"ETag": entry.etag, "X-Cache": "hit" if hit else "miss", "Cache-Control": CACHE_CONTROL}
-        if entry.etag in etags_in(request.headers.get("if-none-match")):
-            return Response(status_code=304, headers=headers)
-        return Response(entry.body, media_type="application/json", headers=headers)
 
 
 class AccessLog:
@@ -196,8 +116,6 @@ def create_app(
     routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """The API over `config.lake`; `routers` are mounted behind the same key check."""
-    from lakehouse.serving import dashboard, routes_data, routes_kpi
-
     serving = config.serving
     store = TableStore(config.lake, hidden=serving.hidden_tables)
     fast = FastSql(store)

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import socket
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
-from lakehouse.console import console, err, state
+from lakehouse.config import Config
+from lakehouse.console import console, err, need_extras, state
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+
+def _ml_routers(config: Config) -> list[APIRouter]:
+    """`POST /predict` when the ml extra is installed; without it, one line says it is off."""
+    from lakehouse.extras import install_hint, installed
+
+    if not installed("ml"):
+        err.print(escape(f"POST /predict is off: the churn model needs the ml extra ({install_hint(['ml'])})"),
+                  highlight=False)
+        return []
+    from lakehouse.ml.api import build_router
+
+    return [build_router(config)]
 
 
 def serve(
@@ -22,7 +40,7 @@ def serve(
 ) -> None:
     """Serve the REST API (/docs), the dashboard (/dashboard), a Spark Connect SQL endpoint and,
     with --pg-port, a PostgreSQL endpoint (psql, JDBC, BI tools)."""
-    from lakehouse.ml.api import build_router
+    need_extras("lakehouse serve", "serve")
     from lakehouse.serving.pg_endpoint import pg_tls
     from lakehouse.serving.security import UnsafeBinding, keys_from_env, resolve_keys
     from lakehouse.serving.server import serve as run_server
@@ -66,7 +84,7 @@ def serve(
 
     try:
         run_server(config, host, port if port is not None else serving.port,
-                   sql_port if sql_port is not None else serving.sql_port, keys, routers=[build_router(config)],
+                   sql_port if sql_port is not None else serving.sql_port, keys, routers=_ml_routers(config),
                    on_ready=ready, pg_port=pg_port)
     except OSError as exc:
         err.print(f"[red]error:[/red] cannot listen: {exc}")

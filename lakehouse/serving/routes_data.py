@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from lakehouse.catalog import closest_tables
-from lakehouse.serving.app import Services
 from lakehouse.serving.errors import error_responses
 from lakehouse.serving.query_server import EngineUnavailable
+from lakehouse.serving.services import Services
 from lakehouse.serving.sql_guard import QueryRejected, check_query
 from lakehouse.serving.sql_runner import QueryBusy, QueryTimeout
 from lakehouse.storage import LAYERS

@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from lakehouse.serving import kpis
-from lakehouse.serving.app import Services
 from lakehouse.serving.errors import error_responses
+from lakehouse.serving.services import Services
 
 router = APIRouter(prefix="/kpi", tags=["kpi"], responses=error_responses(503))  # every route reads the lake
 FAR_PAST, FAR_FUTURE = dt.date(1900, 1, 1), dt.date(9999, 12, 31)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from lakehouse.config import Config
-from lakehouse.console import console, err, state
+from lakehouse.console import console, err, need_extras, state
 
 kafka_app = typer.Typer(no_args_is_help=True, help="A local single-node Kafka broker (KRaft).")
 iot_app = typer.Typer(no_args_is_help=True, help="The IoT device swarm.")
@@ -41,6 +41,7 @@ def kafka_start(
     port: Annotated[int | None, typer.Option(help="Port (default: free).")] = None, data_dir: Folder = None
 ) -> None:
     """Start the broker in the background (formats its storage the first time)."""
+    need_extras("lakehouse kafka start", "stream")
     from lakehouse.streaming import broker
 
     try:
@@ -75,6 +76,7 @@ def iot_publish(
     ] = 0,
 ) -> None:
     """Produce readings to fleet.telemetry, keyed by device_id, with the replay files' defects."""
+    need_extras("lakehouse iot publish", "stream")
     from lakehouse.streaming.swarm import publish
 
     config = state.config
@@ -96,6 +98,7 @@ def stream_telemetry(
     max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds in all.")] = None,
 ) -> None:
     """Land fleet.telemetry in bronze.telemetry exactly once (SIGTERM: finish the batch, then exit)."""
+    need_extras("lakehouse stream telemetry", "stream")
     from lakehouse.streaming.consumer import stream_telemetry as run
 
     config = state.config

@@ -16,7 +16,8 @@ from pyspark.sql.types import DateType, DoubleType, LongType, StringType, Struct
 from lakehouse import upserts
 from lakehouse.arrowio import first_per_key
 from lakehouse.clock import from_engine, naive_utc, to_engine
-from lakehouse.storage import Lake, TableNotFound, distinct_keys
+from lakehouse.storage import Lake, TableNotFound
+from lakehouse.upserts import distinct_keys
 
 pytestmark = pytest.mark.integration
 SCHEMA = StructType([StructField("id", LongType()), StructField("day", StringType())])

@@ -10,7 +10,7 @@ from lakehouse.jobs import JOBS
 from lakehouse.quality.gate import freshness_check, volume_check
 from lakehouse.quality.source_schema import source_column_checks
 from lakehouse.quality.suites import suite_for
-from lakehouse.sources.app_db import APP_TABLES
+from lakehouse.sources.app_contract import APP_TABLES
 
 
 @pytest.mark.parametrize(

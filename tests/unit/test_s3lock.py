@@ -42,7 +42,7 @@ def test_a_malformed_lock_says_what_is_wrong_and_is_held_for_a_lease_after_it_wa
 
 def test_the_holder_names_the_command_words_never_its_arguments(monkeypatch) -> None:
     """The holder text is shown to other runs and, on S3, kept in the lake: no path, query or address."""
-    from lakehouse.locking import holder_text
+    from lakehouse.holder import holder_text
 
     monkeypatch.setattr("sys.argv", ["/opt/venv/bin/lakehouse", "--data-dir", "/home/jane.doe/lake", "run",
                                      "gold", "--wait", "30", "jane.doe@example.com", "SELECT * FROM x"])
