@@ -199,7 +199,6 @@ def _run_pipeline(names: list[str], wait: float = 0.0, full: bool = False):  # n
     warnings = [w for r in summary.reports for w in r.outcome.warnings]
     for warning in warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True, highlight=False)
-    _publish_quality_docs()
     return lake, summary
 
 
@@ -221,17 +220,6 @@ def _require_sources(jobs: list[str]) -> None:
                                      "(LAKEHOUSE_DATA_DIR) at the directory that holds them.")
         err.print(hint, highlight=False, soft_wrap=True)
         raise typer.Exit(2)
-
-
-def _publish_quality_docs() -> None:
-    """Refresh the Great Expectations Data Docs for the checks of this run."""
-    if not state.config.quality.data_docs:
-        return
-    from lakehouse.quality.gate import publish_docs, quality_dir
-
-    index = publish_docs(quality_dir(state.config))
-    if index:
-        logging.getLogger(__name__).info("data docs: %s", index)
 
 
 @app.command()

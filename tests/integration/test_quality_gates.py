@@ -163,8 +163,13 @@ def test_readmission_admits_fixed_rows_once(spark, world_copy: Config) -> None:
 
 
 def test_report_shows_latest_checks_trends_and_builds_data_docs(world_copy: Config) -> None:
+    from lakehouse.quality.site import unrendered
+
+    root = world_copy.data_dir / "quality"
+    assert unrendered(root)  # the runs filed their results and built no page
     result = _cli(world_copy, "dq", "report", "--table", "silver.telemetry", "--last", "5")
     assert result.exit_code == 0, result.output
+    assert unrendered(root) == []  # the report built every page the site shows
     assert "temperature_out_of_range" in result.output and "primary_key_unique" in result.output
     index = Path(result.output.split("file://", 1)[1].split()[0])
     assert index.is_file() and "silver.telemetry" in index.read_text() + "".join(
