@@ -390,17 +390,19 @@ def _has_history(lake: Lake, table: str) -> bool:
 
 
 def personal_data_tables() -> tuple[PersonalData, ...]:
-    """Every table that declares personal data, in the order the purge treats them."""
+    """Every table that declares personal data, in the order the purge treats them: bronze's app
+    customers, every silver then gold table whose spec declares some, the rejects, the
+    quarantine, the CRM's dead letters and the checks' examples."""
+    from lakehouse import catalog
     from lakehouse.bronze import app_tables, quarantine
-    from lakehouse.gold import customer_segments
-    from lakehouse.jobs import base
+    from lakehouse.jobs.base import REJECTS_TABLE
     from lakehouse.quality import results
     from lakehouse.reverse_etl import ledger
-    from lakehouse.silver import customers
 
+    declared = [spec.personal for spec in catalog.specs().values() if spec.personal is not None]
     return (
         app_tables.CUSTOMERS_PERSONAL_DATA,
-        *(spec.personal for spec in (customers.SPEC, customer_segments.SPEC, base.REJECTS) if spec.personal),
+        *sorted(declared, key=lambda p: (p.table == REJECTS_TABLE, p.table.split(".")[0] != "silver", p.table)),
         quarantine.PERSONAL_DATA,
         ledger.DEAD_PERSONAL_DATA,
         results.PERSONAL_DATA,

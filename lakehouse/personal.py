@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,9 @@ class PersonalData:
     # SQL expression of the row's customer_id (None: rows are matched by the values they quote)
     customer: str | None = "customer_id"
     delete_rows: bool = False
+
+    def __post_init__(self) -> None:  # read-only once declared
+        if isinstance(self.columns, str):
+            raise ValueError(f"personal data of {self.table}: columns is a tuple of names, got {self.columns!r}")
+        object.__setattr__(self, "columns", tuple(self.columns))
+        object.__setattr__(self, "free_text", MappingProxyType(dict(self.free_text)))

@@ -19,7 +19,7 @@ How a table is kept up to date (`incremental`):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
@@ -40,6 +40,19 @@ def frozen(mapping: Mapping[K, V] | None = None) -> Mapping[K, V]:
     return MappingProxyType(dict(mapping or {}))
 
 
+def as_names(value: Iterable[str], what: str, owner: str) -> tuple[str, ...]:
+    """`value` as a tuple of column or table names; a bare string (a common slip for a one-name
+    tuple: `("id")`) is refused by name."""
+    if isinstance(value, str):
+        raise ValueError(f"{owner}: {what} is a tuple of names, got the string {value!r} (write ({value!r},))")
+    return tuple(value)
+
+
+def _set(obj: object, **fields: object) -> None:
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+
+
 @dataclass(frozen=True)
 class FirstLanding:
     """Kept by first landings: `source`'s rows landed since the last run, the first landing of
@@ -47,6 +60,9 @@ class FirstLanding:
 
     source: str
     first_by: tuple[str, ...] = ("_ingested_at", "_source", "_line_no")
+
+    def __post_init__(self) -> None:
+        _set(self, first_by=as_names(self.first_by, "first_by", f"first landings of {self.source}"))
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,12 @@ class ByGroups:
     tracked: Mapping[str, tuple[str, ...]] = field(default_factory=frozen)
     dated_inputs: Mapping[str, str] = field(default_factory=frozen)
 
+    def __post_init__(self) -> None:
+        owner = f"groups of {self.source}"
+        _set(self, keyed_inputs=as_names(self.keyed_inputs, "keyed_inputs", owner),
+             tracked=frozen({t: as_names(c, f"tracked[{t!r}]", owner) for t, c in self.tracked.items()}),
+             dated_inputs=frozen(self.dated_inputs))
+
 
 @dataclass(frozen=True)
 class ByDates:
@@ -71,6 +93,9 @@ class ByDates:
     `date_column` names the dates it holds."""
 
     input_dates: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        _set(self, input_dates=frozen(self.input_dates))
 
 
 Incremental = FirstLanding | ByGroups | ByDates
@@ -97,6 +122,13 @@ class TableSpec:
         layer, _, table = self.name.partition(".")
         if not (layer and table):
             raise ValueError(f"table spec {self.name!r}: the name is <layer>.<table>")
+        owner = f"table spec {self.name!r}"
+        # Read-only from here on: tuples, read-only mappings, a copy of the schema.
+        _set(self, key=as_names(self.key, "key", owner),
+             partition_by=as_names(self.partition_by, "partition_by", owner),
+             comments=frozen(self.comments), inputs=frozen(self.inputs), rules=tuple(self.rules),
+             expectations=tuple(self.expectations),
+             schema=None if self.schema is None else StructType.fromJson(self.schema.jsonValue()))
         if self.personal is not None and self.personal.table != self.name:
             raise ValueError(f"table spec {self.name!r}: its personal data names {self.personal.table!r}")
         columns = set(self.schema.fieldNames()) if self.schema is not None else set(self.comments)
@@ -117,15 +149,23 @@ class TableSpec:
         kept, inputs = self.incremental, set(self.inputs.values())
         if kept is None:
             return
+        first = next(iter(self.inputs.values()), None)
+        if isinstance(kept, FirstLanding | ByGroups) and first != kept.source:
+            raise ValueError(f"table spec {self.name!r}: its first input is its source {kept.source!r} (the rows "
+                             f"its rejects hold), not {first!r}")
         if isinstance(kept, FirstLanding):
             named = {kept.source}
         elif isinstance(kept, ByGroups):
             named = {kept.source, *kept.keyed_inputs, *kept.tracked, *kept.dated_inputs}
+            if self.schema is not None and kept.group_key not in self.schema.fieldNames():
+                raise ValueError(f"table spec {self.name!r}: group_key names unknown column {kept.group_key!r}")
         else:
             named = set(kept.input_dates)
-            if named != inputs or self.date_column is None:
-                raise ValueError(f"table spec {self.name!r}: kept by dates needs its date_column and the date "
-                                 "column of every input")
+            if self.date_column is None:
+                raise ValueError(f"table spec {self.name!r}: kept by dates needs its date_column")
+            if named != inputs:
+                raise ValueError(f"table spec {self.name!r}: kept by dates needs the date column of every input; "
+                                 f"missing: {sorted(inputs - named)}")
         if not named <= inputs:
             raise ValueError(f"table spec {self.name!r}: its incremental strategy names tables that are not "
                              f"its inputs: {sorted(named - inputs)}")

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyspark.sql.types import StructType
+
 from lakehouse import ingest
-from lakehouse.bronze import app_tables
+from lakehouse.bronze import app_tables, quarantine
+from lakehouse.bronze import events as bronze_events
+from lakehouse.bronze import fx_rates as bronze_fx
+from lakehouse.bronze import sales_targets as bronze_targets
+from lakehouse.bronze import telemetry as bronze_telemetry
 from lakehouse.gold import (
     cold_chain_daily,
     customer_features,
@@ -41,6 +47,7 @@ from lakehouse.silver import (
     sales_targets,
     telemetry,
 )
+from lakehouse.tables import ByDates, ByGroups, FirstLanding, TableSpec
 
 __all__ = [
     "GOLD_JOBS", "INGEST_JOBS", "JOBS", "OPTIONAL_INPUTS", "REJECTS_TABLE", "SILVER_JOBS", "Job", "JobContext",
@@ -95,4 +102,51 @@ GOLD_JOBS = [
     gold_job(customer_segments.SPEC, customer_segments.build_customer_segments, _segment_params),
 ]
 
-JOBS: dict[str, Job] = {job.name: job for job in INGEST_JOBS + SILVER_JOBS + GOLD_JOBS}
+# What the bronze tables hold (the columns the silver specs' strategies name are checked against them).
+BRONZE_SCHEMAS: dict[str, StructType] = {
+    **{app_tables.bronze_table(n): app_tables.schema(n)
+       for n in ("customers", "products", "orders", "order_items", "erasure_requests")},
+    **{m.TABLE: m.SCHEMA for m in (bronze_events, bronze_telemetry, bronze_fx, bronze_targets)},
+}
+
+
+def catalogue(jobs: list[Job]) -> dict[str, Job]:
+    """The jobs by name, checked: one job per name and one writer per table (but `silver.rejects` and
+    `bronze.quarantine`, which jobs write a slice of each), and every column a spec's incremental strategy
+    names is a column of the input it names it in. A slip there (a copied spec left with another
+    table's name, a misspelt date column) is an error at import naming the table, not a table
+    overwritten or a run failing deep in the engine."""
+    by_name: dict[str, Job] = {}
+    writers: dict[str, str] = {}
+    for job in jobs:
+        if job.name in by_name:
+            raise ValueError(f"two jobs are named {job.name} (two table specs named {job.outputs[0]}?)")
+        for table in (t for t in job.outputs if t not in (REJECTS_TABLE, quarantine.TABLE)):
+            if table in writers:
+                raise ValueError(f"{table} is written by two jobs: {writers[table]} and {job.name}")
+            writers[table] = job.name
+        by_name[job.name] = job
+    schemas = {**BRONZE_SCHEMAS, **{j.spec.name: j.spec.schema for j in jobs if j.spec and j.spec.schema}}
+    for spec in (j.spec for j in jobs if j.spec is not None):
+        for table, column in strategy_columns(spec):
+            known = schemas.get(table)
+            if known is not None and column not in known.fieldNames():
+                raise ValueError(f"{spec.name}: its incremental strategy names {column!r}, not a column of {table}")
+    return by_name
+
+
+def strategy_columns(spec: TableSpec) -> list[tuple[str, str]]:
+    """(input table, column) for each column of an input that the spec's strategy names."""
+    kept = spec.incremental
+    if isinstance(kept, FirstLanding):
+        return [(kept.source, c) for c in kept.first_by]
+    if isinstance(kept, ByGroups):
+        return ([(t, kept.group_key) for t in kept.keyed_inputs]
+                + [(t, c) for t, columns in kept.tracked.items() for c in columns]
+                + list(kept.dated_inputs.items()))
+    if isinstance(kept, ByDates):
+        return list(kept.input_dates.items())
+    return []
+
+
+JOBS: dict[str, Job] = catalogue(INGEST_JOBS + SILVER_JOBS + GOLD_JOBS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -142,6 +143,18 @@ def read_inputs(
         else:
             frames.append(ctx.lake.read(table, (versions or {}).get(table)))
     return frames
+
+
+def check_builder(spec: TableSpec, builder: Callable[..., Any]) -> None:
+    """`builder` takes every input of `spec` by the name the spec gives it (checked when the job is
+    made, at import: a misnamed input is an error naming both, not a failed run)."""
+    parameters = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    missing = [name for name in spec.inputs if name not in parameters]
+    if missing:
+        raise ValueError(f"{spec.name}: its builder {builder.__name__}() takes no parameter {', '.join(missing)} "
+                         f"(its spec's inputs); it takes {', '.join(parameters)}")
 
 
 def by_name(spec: TableSpec, frames: Mapping[str, DataFrame]) -> dict[str, DataFrame]:

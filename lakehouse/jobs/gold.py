@@ -10,7 +10,16 @@ from typing import Any
 from pyspark.sql import DataFrame
 
 from lakehouse.incremental import Increments, dates_written, params_text
-from lakehouse.jobs.base import Job, JobContext, JobOutcome, by_name, count_rows, describe_warnings, read_named
+from lakehouse.jobs.base import (
+    Job,
+    JobContext,
+    JobOutcome,
+    by_name,
+    check_builder,
+    count_rows,
+    describe_warnings,
+    read_named,
+)
 from lakehouse.tables import ByDates, TableSpec
 
 
@@ -21,6 +30,7 @@ def gold_job(
 ) -> Job:
     """A gold table rebuilt whole from its inputs (`spec.inputs`) whenever one of them changed."""
     inputs = spec.input_tables
+    check_builder(spec, builder)
 
     def compute(ctx: JobContext) -> DataFrame:
         return builder(**read_named(ctx, spec), **params(ctx))
@@ -51,6 +61,7 @@ def incremental_gold_job(
     """
     table, name, inputs = spec.name, "gold_" + spec.short_name, spec.input_tables
     spec.kept_by(ByDates)
+    check_builder(spec, builder)
 
     def run(ctx: JobContext) -> JobOutcome:
         lake = ctx.lake

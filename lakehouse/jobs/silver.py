@@ -35,6 +35,7 @@ from lakehouse.jobs.base import (
     JobOutcome,
     builder_options,
     by_name,
+    check_builder,
     count_rows,
     describe_warnings,
     read_inputs,
@@ -49,6 +50,7 @@ from lakehouse.tables import ByGroups, FirstLanding, TableSpec
 def silver_job(spec: TableSpec, builder: Callable[..., Built]) -> Job:
     """A silver table rebuilt whole from its inputs (`spec.inputs`) whenever one of them changed."""
     inputs = spec.input_tables
+    check_builder(spec, builder)
 
     def compute(ctx: JobContext) -> Built:
         return builder(**read_named(ctx, spec), **builder_options(ctx, spec))
@@ -67,6 +69,7 @@ def incremental_silver_job(spec: TableSpec, build_from_first: Callable[..., Buil
     had not seen before are typed, checked and upserted (the key's existing row wins); their
     rejects are added once. `build_from_first(first, ...)` types and checks first landings."""
     table, name, source = spec.name, "silver_" + spec.short_name, spec.kept_by(FirstLanding).source
+    check_builder(spec, build_from_first)
 
     def run(ctx: JobContext) -> JobOutcome:
         lake, increments = ctx.lake, Increments(ctx.lake)
@@ -159,6 +162,7 @@ def grouped_silver_job(
     rebuild gives."""
     table, name, inputs = spec.name, "silver_" + spec.short_name, spec.input_tables
     source = spec.kept_by(ByGroups).source
+    check_builder(spec, builder)
 
     def run(ctx: JobContext) -> JobOutcome:
         lake, increments = ctx.lake, Increments(ctx.lake)

@@ -76,6 +76,24 @@ def imports_of(path: Path, module: str | None = None) -> list[Import]:
         else:
             continue
         found += [Import(name, deferred, typing_only, node.lineno) for name in names]
+    return found + _dynamic_imports(path)
+
+
+def _dynamic_imports(path: Path) -> list[Import]:
+    """`importlib.import_module("x")` and `__import__("x")` with the name written out: imports too
+    (deferred when inside a function)."""
+    tree = ast.parse(path.read_text())
+    functions = [(n.lineno, n.end_lineno or n.lineno) for n in ast.walk(tree)
+                 if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)]
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)):
+            continue
+        called = ast.unparse(node.func)
+        if called in ("importlib.import_module", "import_module", "__import__"):
+            deferred = any(start <= node.lineno <= end for start, end in functions)
+            found.append(Import(node.args[0].value, deferred, False, node.lineno))
     return found
 
 

@@ -5,7 +5,9 @@ deferred import (a cycle hidden inside a function is still a cycle). Read from t
 
 from __future__ import annotations
 
-from tests.unit.import_graph import cycles, internal_edges, package_modules
+from pathlib import Path
+
+from tests.unit.import_graph import cycles, imports_of, internal_edges, package_modules
 
 # Bottom to top. A module may import its own layer and those below; the longest prefix names its
 # layer. The transforms sit below every kind of I/O, so they cannot reach a session, a table or a
@@ -36,13 +38,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "lakehouse.reverse_etl.cli", "lakehouse.streaming.cli")),
 ]
 
+TRANSFORMS = [name for name, _ in LAYERS].index("transforms")
+
 
 def layer_of(module: str) -> int | None:
     """The index in LAYERS of the longest prefix of `module` listed there (None: none listed)."""
     best: tuple[int, int] | None = None  # (prefix length, layer)
     for level, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[0]):
+            # the package itself is placed by its own name only, not as the prefix of every module
+            within = prefix != "lakehouse" and module.startswith(prefix + ".")
+            if (module == prefix or within) and (best is None or len(prefix) > best[0]):
                 best = (len(prefix), level)
     return None if best is None else best[1]
 
@@ -83,6 +89,31 @@ def test_no_import_cycle_through_deferred_imports() -> None:
     graph = internal_edges(module_level_only=False)
     found = cycles(graph)
     assert not found, _describe(found, graph)
+
+
+# What no transform may import: a session, a table, a file system, a network or database client.
+NOT_FOR_TRANSFORMS = ("pyspark.sql.SparkSession", "pyspark.sql.session", "deltalake", "pyarrow.fs", "sqlalchemy",
+                      "httpx", "boto3", "obstore", "confluent_kafka", "os", "pathlib", "shutil", "subprocess")
+
+
+def test_transforms_reach_no_session_store_or_client() -> None:
+    found = [f"{module}:{imp.line} imports {imp.name}"
+             for module, path in package_modules().items() if layer_of(module) == TRANSFORMS
+             for imp in imports_of(path, module)
+             if any(imp.name == n or imp.name.startswith(n + ".") for n in NOT_FOR_TRANSFORMS)]
+    assert not found, "transforms with I/O:\n" + "\n".join(found)
+
+
+def test_dynamic_imports_count_and_new_modules_need_a_place(tmp_path: Path) -> None:
+    """`importlib.import_module("...")` is an import like any other; a module of a new name is in
+    no layer until it is placed (the package's own name places only the package)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text('import importlib\n\ndef f():\n    importlib.import_module("lakehouse.jobs")\n'
+                     '    __import__("lakehouse.storage")\n')
+    assert [(i.name, i.deferred) for i in imports_of(probe, "lakehouse.probe")] == [
+        ("importlib", False), ("lakehouse.jobs", True), ("lakehouse.storage", True)]
+    assert layer_of("lakehouse.brandnew") is None and layer_of("lakehouse") == 0
+    assert layer_of("lakehouse.silver.orders") == TRANSFORMS
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

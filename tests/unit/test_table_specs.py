@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 from pathlib import Path
 
 import pytest
+import yaml
 from pyspark.sql.types import LongType, StructField, StructType
 
 from lakehouse import catalog
@@ -41,27 +43,50 @@ def _described(name: str) -> bool:
     return name.isupper() and name != "SPEC"
 
 
+TABLE_PACKAGES = ("lakehouse.silver", "lakehouse.gold")
+
+
+def _dotted(node: ast.expr) -> str | None:
+    """`a.b.c` of a chain of names and attributes, None for anything else."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
 def _attribute_reads(path: Path) -> list[str]:
-    """`module.NAME` reads (and `from module import NAME`) of an upper-case name of a silver or
-    gold table module, other than `SPEC`, in one source file."""
+    """Reads of an upper-case name of a silver or gold table module, other than `SPEC`, in one
+    source file: `module.NAME` however the module was imported (`from lakehouse.silver import
+    orders`, `import lakehouse.silver.orders as o`, or the whole dotted path), `from module import
+    NAME`, `getattr(module, ...)` and `vars(module)`."""
     tree = ast.parse(path.read_text())
-    aliases: dict[str, str] = {}
+    aliases: dict[str, str] = {}  # local name -> table module
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
             for a in node.names:
-                if node.module in ("lakehouse.silver", "lakehouse.gold"):
+                if node.module in TABLE_PACKAGES:
                     aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-                elif node.module.startswith(("lakehouse.silver.", "lakehouse.gold.")) and _described(a.name):
+                elif node.module.startswith(TABLE_PACKAGES) and _described(a.name):
                     found.append(f"{path.name}: from {node.module} import {a.name}")
+        elif isinstance(node, ast.Import):
+            aliases.update({a.asname: a.name for a in node.names if a.asname and a.name.startswith(TABLE_PACKAGES)})
+
+    def module_of(node: ast.expr) -> str | None:
+        name = _dotted(node)
+        if name in aliases:
+            return aliases[name]
+        return name if name and name.startswith(TABLE_PACKAGES) and name.count(".") >= 2 else None
+
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                and _described(node.attr)):
-            found.append(f"{path.name}: {aliases[node.value.id]}.{node.attr}")
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+        if isinstance(node, ast.Attribute) and _described(node.attr) and (module := module_of(node.value)):
+            found.append(f"{path.name}: {module}.{node.attr}")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "vars"):
             target = node.args[0] if node.args else None
-            if isinstance(target, ast.Name) and target.id in ({"module", "m"} | set(aliases)):
-                found.append(f"{path.name}: getattr({target.id}, ...)")
+            if target is not None and (module_of(target) or _dotted(target) in ("module", "m")):
+                found.append(f"{path.name}: {node.func.id}({_dotted(target)}, ...)")
     return found
 
 
@@ -75,14 +100,20 @@ def test_outside_its_module_a_table_is_read_through_its_spec_only() -> None:
 def test_the_check_finds_a_module_constant_read(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text(
+        "import lakehouse.gold.daily_sales\n"
+        "import lakehouse.silver.events as ev\n"
         "from lakehouse.silver import orders\n"
         "from lakehouse.gold.daily_sales import COMMENTS\n"
-        "print(orders.SPEC.key, orders.SCHEMA, getattr(orders, 'RULES'))\n"
+        "print(orders.SPEC.key, orders.SCHEMA, getattr(orders, 'RULES'), ev.SPEC, ev.RULES, vars(ev))\n"
+        "print(lakehouse.gold.daily_sales.SPEC.name, lakehouse.gold.daily_sales.COMMENTS)\n"
     )
     assert sorted(_attribute_reads(probe)) == [
         "probe.py: from lakehouse.gold.daily_sales import COMMENTS",
         "probe.py: getattr(orders, ...)",
+        "probe.py: lakehouse.gold.daily_sales.COMMENTS",
+        "probe.py: lakehouse.silver.events.RULES",
         "probe.py: lakehouse.silver.orders.SCHEMA",
+        "probe.py: vars(ev, ...)",
     ]
 
 
@@ -97,9 +128,15 @@ SCHEMA = StructType([StructField("k", LongType()), StructField("d", LongType())]
         ({"partition_by": ("day",)}, r"partition_by names unknown column\(s\) \['day'\]"),
         ({"fresh_by": "ts"}, r"fresh_by names unknown column\(s\) \['ts'\]"),
         ({"comments": {"x": "no such column"}}, r"comments names unknown column\(s\) \['x'\]"),
-        ({"incremental": FirstLanding("bronze.other")}, r"names tables that are not its inputs: \['bronze.other'\]"),
+        ({"incremental": FirstLanding("bronze.other")}, "its first input is its source 'bronze.other'"),
         ({"incremental": ByGroups("bronze.a", "k", ("bronze.a", "silver.b"))}, r"not its inputs: \['silver.b'\]"),
+        ({"incremental": ByGroups("bronze.a", "kk", ("bronze.a",))}, "group_key names unknown column 'kk'"),
         ({"incremental": ByDates(frozen({"bronze.a": "d"}))}, "needs its date_column"),
+        ({"date_column": "d", "incremental": ByDates(frozen({}))},
+         r"date column of every input; missing: \['bronze.a'\]"),
+        ({"key": "k"}, r"key is a tuple of names, got the string 'k' \(write \('k',\)\)"),
+        ({"inputs": frozen({"b": "silver.b", "a": "bronze.a"}), "incremental": FirstLanding("bronze.a")},
+         "its first input is its source 'bronze.a' .*not 'silver.b'"),
     ],
 )
 def test_a_spec_that_names_what_is_not_there_is_refused(fields: dict, message: str) -> None:
@@ -111,9 +148,70 @@ def test_a_spec_that_names_what_is_not_there_is_refused(fields: dict, message: s
 
 
 def test_a_spec_cannot_be_changed_once_declared() -> None:
-    from lakehouse.silver import orders
+    from lakehouse.gold import customer_segments
+    from lakehouse.silver import order_lines, orders
 
     with pytest.raises(AttributeError):
         orders.SPEC.key = ("x",)  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        orders.SPEC.inputs["x"] = "bronze.x"  # type: ignore[index]
+    for mapping in (orders.SPEC.inputs, orders.SPEC.comments, order_lines.SPEC.incremental.tracked,  # type: ignore[union-attr]
+                    customer_segments.SPEC.personal.free_text):  # type: ignore[union-attr]
+        with pytest.raises(TypeError):
+            mapping["x"] = "y"  # type: ignore[index]
+    declared = {"order_id": "the order"}
+    spec = TableSpec(name="silver.t", key=["order_id"], comments=declared)  # type: ignore[arg-type]
+    declared["order_id"] = "changed afterwards"
+    assert spec.key == ("order_id",) and spec.comments["order_id"] == "the order"
+    assert orders.SPEC.schema is not orders.SCHEMA and orders.SPEC.schema == orders.SCHEMA  # its own copy
+
+
+def _gold(name: str, inputs: dict[str, str], builder, incremental=None):  # noqa: ANN001, ANN202
+    from lakehouse.jobs import gold_job, incremental_gold_job
+
+    spec = TableSpec(name=name, key=("order_date",), comments={"order_date": "the day"}, date_column="order_date",
+                     inputs=frozen(inputs), incremental=incremental)
+    return (incremental_gold_job if incremental else gold_job)(spec, builder)
+
+
+def _by_day(order_lines):  # noqa: ANN001, ANN202 - a builder
+    return order_lines.groupBy("order_date").count()
+
+
+def test_a_copied_spec_left_with_another_table_s_name_is_refused_at_import() -> None:
+    from lakehouse.jobs import INGEST_JOBS, SILVER_JOBS, catalogue
+
+    copy = _gold("gold.daily_sales", {"order_lines": "silver.order_lines"}, _by_day)
+    with pytest.raises(ValueError, match="two jobs are named gold_daily_sales"):
+        catalogue([*INGEST_JOBS, *SILVER_JOBS, *[j for j in JOBS.values() if j.layer == "gold"], copy])
+    other = _gold("gold.by_day", {"order_lines": "silver.order_lines"}, _by_day)
+    writes_twice = dataclasses.replace(other, name="gold_other")
+    with pytest.raises(ValueError, match="gold.by_day is written by two jobs: gold_by_day and gold_other"):
+        catalogue([*INGEST_JOBS, *SILVER_JOBS, other, writes_twice])
+
+
+def test_a_misspelt_column_of_an_input_is_refused_at_import() -> None:
+    from lakehouse.jobs import INGEST_JOBS, SILVER_JOBS, catalogue
+
+    misspelt = _gold("gold.by_day", {"order_lines": "silver.order_lines"}, _by_day,
+                     ByDates(frozen({"silver.order_lines": "order_day"})))
+    with pytest.raises(ValueError, match="gold.by_day: its incremental strategy names 'order_day', not a column of "
+                                         "silver.order_lines"):
+        catalogue([*INGEST_JOBS, *SILVER_JOBS, misspelt])
+    assert catalogue([*INGEST_JOBS, *SILVER_JOBS, _gold("gold.by_day", {"order_lines": "silver.order_lines"}, _by_day,
+                                                      ByDates(frozen({"silver.order_lines": "order_date"})))])
+
+
+def test_a_builder_that_does_not_take_an_input_s_name_is_refused_when_the_job_is_made() -> None:
+    with pytest.raises(ValueError, match=r"gold.by_day: its builder _by_day\(\) takes no parameter order_line "):
+        _gold("gold.by_day", {"order_line": "silver.order_lines"}, _by_day)
+
+
+def test_every_declared_personal_column_is_purged_and_gold_ones_are_not_served() -> None:
+    from lakehouse.config import ServingConfig
+    from lakehouse.maintenance import personal_data_tables
+
+    declared = {s.name for s in catalog.specs().values() if s.personal is not None}
+    assert {"silver.customers", "gold.customer_segments", "silver.rejects"} <= declared
+    assert declared <= {p.table for p in personal_data_tables()}
+    gold = {t for t in declared if t.startswith("gold.")}
+    base = yaml.safe_load((ROOT / "conf" / "base.yaml").read_text())
+    assert gold <= set(ServingConfig().hidden_tables) and gold <= set(base["serving"]["hidden_tables"])
