@@ -48,6 +48,15 @@ def as_names(value: Iterable[str], what: str, owner: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _items(value: Iterable[object], kind: type, what: str, owner: str) -> tuple:
+    """`value` as a tuple of `kind` (rules, expectations), refused by name otherwise."""
+    items = tuple(value) if not isinstance(value, str) else (value,)
+    wrong = [i for i in items if not isinstance(i, kind)]
+    if wrong:
+        raise ValueError(f"{owner}: {what} holds {kind.__name__} objects, not {wrong[0]!r}")
+    return items
+
+
 def _set(obj: object, **fields: object) -> None:
     for name, value in fields.items():
         object.__setattr__(obj, name, value)
@@ -85,6 +94,11 @@ class ByGroups:
         _set(self, keyed_inputs=as_names(self.keyed_inputs, "keyed_inputs", owner),
              tracked=frozen({t: as_names(c, f"tracked[{t!r}]", owner) for t, c in self.tracked.items()}),
              dated_inputs=frozen(self.dated_inputs))
+        if self.source not in self.keyed_inputs:
+            raise ValueError(f"{owner}: the source is one of the keyed inputs (its rows are split by group)")
+        untracked = sorted(set(self.dated_inputs) - set(self.tracked))
+        if untracked:
+            raise ValueError(f"{owner}: dated_inputs names inputs that are not tracked: {untracked}")
 
 
 @dataclass(frozen=True)
@@ -120,14 +134,15 @@ class TableSpec:
 
     def __post_init__(self) -> None:
         layer, _, table = self.name.partition(".")
-        if not (layer and table):
+        if not (layer.isidentifier() and table.isidentifier()):
             raise ValueError(f"table spec {self.name!r}: the name is <layer>.<table>")
         owner = f"table spec {self.name!r}"
         # Read-only from here on: tuples, read-only mappings, a copy of the schema.
         _set(self, key=as_names(self.key, "key", owner),
              partition_by=as_names(self.partition_by, "partition_by", owner),
-             comments=frozen(self.comments), inputs=frozen(self.inputs), rules=tuple(self.rules),
-             expectations=tuple(self.expectations),
+             comments=frozen(self.comments), inputs=frozen(self.inputs),
+             rules=_items(self.rules, Rule, "rules", owner),
+             expectations=_items(self.expectations, Tagged, "expectations", owner),
              schema=None if self.schema is None else StructType.fromJson(self.schema.jsonValue()))
         if self.personal is not None and self.personal.table != self.name:
             raise ValueError(f"table spec {self.name!r}: its personal data names {self.personal.table!r}")
@@ -157,8 +172,9 @@ class TableSpec:
             named = {kept.source}
         elif isinstance(kept, ByGroups):
             named = {kept.source, *kept.keyed_inputs, *kept.tracked, *kept.dated_inputs}
-            if self.schema is not None and kept.group_key not in self.schema.fieldNames():
-                raise ValueError(f"table spec {self.name!r}: group_key names unknown column {kept.group_key!r}")
+            if self.schema is None or kept.group_key not in self.schema.fieldNames():
+                raise ValueError(f"table spec {self.name!r}: group_key {kept.group_key!r} is a column of its "
+                                 "declared schema (kept by groups, it needs one)")
         else:
             named = set(kept.input_dates)
             if self.date_column is None:

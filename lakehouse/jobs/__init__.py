@@ -20,10 +20,12 @@ from lakehouse.bronze import sales_targets as bronze_targets
 from lakehouse.bronze import telemetry as bronze_telemetry
 from lakehouse.gold import (
     cold_chain_daily,
+    customer_churn_scores,
     customer_features,
     customer_segments,
     daily_sales,
     funnel_daily,
+    model_monitoring,
 )
 from lakehouse.jobs.base import (
     OPTIONAL_INPUTS,
@@ -110,23 +112,43 @@ BRONZE_SCHEMAS: dict[str, StructType] = {
 }
 
 
+# Tables a slice of which each job of one layer writes (its own rows).
+SHARED = {REJECTS_TABLE: "silver", quarantine.TABLE: "bronze"}
+# Gold tables written by commands, not jobs (`lakehouse score`, `lakehouse monitor`).
+WRITTEN_ELSEWHERE = (customer_churn_scores.SPEC, model_monitoring.SPEC)
+
+
 def catalogue(jobs: list[Job]) -> dict[str, Job]:
-    """The jobs by name, checked: one job per name and one writer per table (but `silver.rejects` and
-    `bronze.quarantine`, which jobs write a slice of each), and every column a spec's incremental strategy
-    names is a column of the input it names it in. A slip there (a copied spec left with another
-    table's name, a misspelt date column) is an error at import naming the table, not a table
-    overwritten or a run failing deep in the engine."""
+    """The jobs by name, checked when the catalogue is imported, so that a slip (a spec copied and
+    left with another table's name, a misspelt column) is an error naming the table, not a table
+    overwritten or a run failing deep in the engine:
+    - one job per name, one writer per table (`SHARED` tables: a slice per job of their layer),
+      no job writing an `ops` table or a table a command writes (`WRITTEN_ELSEWHERE`);
+    - every input is written by a job or may be absent (`OPTIONAL_INPUTS`);
+    - every column a spec's incremental strategy names is a column of that input, where the
+      input's schema is declared (bronze, silver, and the gold tables commands write)."""
     by_name: dict[str, Job] = {}
     writers: dict[str, str] = {}
+    elsewhere = {spec.name for spec in WRITTEN_ELSEWHERE}
     for job in jobs:
         if job.name in by_name:
             raise ValueError(f"two jobs are named {job.name} (two table specs named {job.outputs[0]}?)")
-        for table in (t for t in job.outputs if t not in (REJECTS_TABLE, quarantine.TABLE)):
-            if table in writers:
+        for table in job.outputs:
+            if table in SHARED:
+                if job.layer != SHARED[table]:
+                    raise ValueError(f"{job.name} writes {table}, which only {SHARED[table]} jobs write")
+            elif table in elsewhere or table.startswith("ops."):
+                raise ValueError(f"{job.name} writes {table}, which a command or the run's state owns")
+            elif table in writers:
                 raise ValueError(f"{table} is written by two jobs: {writers[table]} and {job.name}")
             writers[table] = job.name
         by_name[job.name] = job
-    schemas = {**BRONZE_SCHEMAS, **{j.spec.name: j.spec.schema for j in jobs if j.spec and j.spec.schema}}
+    for job in jobs:
+        unwritten = [t for t in job.inputs if t not in writers and t not in OPTIONAL_INPUTS]
+        if unwritten:
+            raise ValueError(f"{job.name} reads {', '.join(unwritten)}, which no job writes")
+    declared = [*(j.spec for j in jobs if j.spec), *WRITTEN_ELSEWHERE]
+    schemas = {**BRONZE_SCHEMAS, **{spec.name: spec.schema for spec in declared if spec.schema}}
     for spec in (j.spec for j in jobs if j.spec is not None):
         for table, column in strategy_columns(spec):
             known = schemas.get(table)

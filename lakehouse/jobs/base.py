@@ -151,10 +151,12 @@ def check_builder(spec: TableSpec, builder: Callable[..., Any]) -> None:
     parameters = inspect.signature(builder).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return
-    missing = [name for name in spec.inputs if name not in parameters]
+    by_keyword = [n for n, p in parameters.items() if p.kind is not inspect.Parameter.POSITIONAL_ONLY]
+    missing = [name for name in spec.inputs if name not in by_keyword]
     if missing:
-        raise ValueError(f"{spec.name}: its builder {builder.__name__}() takes no parameter {', '.join(missing)} "
-                         f"(its spec's inputs); it takes {', '.join(parameters)}")
+        called = getattr(builder, "__name__", repr(builder))
+        raise ValueError(f"{spec.name}: its builder {called}() takes no parameter {', '.join(missing)} by name "
+                         f"(its spec's inputs); it takes {', '.join(by_keyword) or 'none'}")
 
 
 def by_name(spec: TableSpec, frames: Mapping[str, DataFrame]) -> dict[str, DataFrame]:

@@ -91,9 +91,12 @@ def test_no_import_cycle_through_deferred_imports() -> None:
     assert not found, _describe(found, graph)
 
 
-# What no transform may import: a session, a table, a file system, a network or database client.
-NOT_FOR_TRANSFORMS = ("pyspark.sql.SparkSession", "pyspark.sql.session", "deltalake", "pyarrow.fs", "sqlalchemy",
-                      "httpx", "boto3", "obstore", "confluent_kafka", "os", "pathlib", "shutil", "subprocess")
+# What no transform may import: a session, a table, a file system, a network or database client, the
+# project's file layer. A guard against slips read from the source, not a sandbox.
+NOT_FOR_TRANSFORMS = ("pyspark.sql.SparkSession", "pyspark.sql.session", "pyspark.sql.connect.session",
+                      "pyspark.SparkContext", "pyspark.context", "deltalake", "pyarrow.fs", "sqlalchemy", "httpx",
+                      "boto3", "obstore", "confluent_kafka", "os", "io", "pathlib", "shutil", "subprocess", "socket",
+                      "tempfile", "urllib", "lakehouse.files", "lakehouse.daemons")
 
 
 def test_transforms_reach_no_session_store_or_client() -> None:

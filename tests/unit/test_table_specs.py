@@ -56,43 +56,61 @@ def _dotted(node: ast.expr) -> str | None:
     return None
 
 
-def _attribute_reads(path: Path) -> list[str]:
+def _absolute(node: ast.ImportFrom, path: Path) -> str:
+    """The module `from ... import` names, relative imports resolved from the package of `path` (a
+    file of the project)."""
+    if not node.level:
+        return node.module or ""
+    package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
+
+
+def _attribute_reads(path: Path, located: Path | None = None) -> list[str]:
     """Reads of an upper-case name of a silver or gold table module, other than `SPEC`, in one
     source file: `module.NAME` however the module was imported (`from lakehouse.silver import
-    orders`, `import lakehouse.silver.orders as o`, or the whole dotted path), `from module import
-    NAME`, `getattr(module, ...)` and `vars(module)`."""
+    orders`, `from lakehouse import silver`, relative imports, `import lakehouse.silver.orders as
+    o`, the whole dotted path), `from module import NAME` or `*`, `getattr(module, ...)` and
+    `vars(module)`. `located`: where the file stands in the project (relative imports), if not at
+    `path`."""
     tree = ast.parse(path.read_text())
-    aliases: dict[str, str] = {}  # local name -> table module
+    located = located or path.resolve()
+    aliases: dict[str, str] = {}  # local name -> what it stands for (a table module or package)
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
+        if isinstance(node, ast.ImportFrom):
+            source = _absolute(node, located)
             for a in node.names:
-                if node.module in TABLE_PACKAGES:
-                    aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-                elif node.module.startswith(TABLE_PACKAGES) and _described(a.name):
-                    found.append(f"{path.name}: from {node.module} import {a.name}")
+                target = f"{source}.{a.name}"
+                if target.startswith(TABLE_PACKAGES) or target in TABLE_PACKAGES:
+                    aliases[a.asname or a.name] = target
+                if source.startswith(TABLE_PACKAGES) and source not in TABLE_PACKAGES and (
+                        _described(a.name) or a.name == "*"):
+                    found.append(f"{path.name}: from {source} import {a.name}")
         elif isinstance(node, ast.Import):
-            aliases.update({a.asname: a.name for a in node.names if a.asname and a.name.startswith(TABLE_PACKAGES)})
+            aliases.update({a.asname: a.name for a in node.names if a.asname and a.name.startswith("lakehouse")})
 
     def module_of(node: ast.expr) -> str | None:
         name = _dotted(node)
-        if name in aliases:
-            return aliases[name]
-        return name if name and name.startswith(TABLE_PACKAGES) and name.count(".") >= 2 else None
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        if head in aliases:
+            name = aliases[head] + ("." + rest if rest else "")
+        return name if name.startswith(TABLE_PACKAGES) and name.count(".") >= 2 else None
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _described(node.attr) and (module := module_of(node.value)):
             found.append(f"{path.name}: {module}.{node.attr}")
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "vars"):
             target = node.args[0] if node.args else None
-            if target is not None and (module_of(target) or _dotted(target) in ("module", "m")):
+            if target is not None and module_of(target):
                 found.append(f"{path.name}: {node.func.id}({_dotted(target)}, ...)")
     return found
 
 
 def test_outside_its_module_a_table_is_read_through_its_spec_only() -> None:
-    sources = [p for d in ("lakehouse", "jobs") for p in (ROOT / d).rglob("*.py")
-               if p.parent.name not in ("silver", "gold")]
+    sources = [p for d in ("lakehouse", "jobs") for p in (ROOT / d).rglob("*.py")]
     assert len(sources) > 50
     assert [r for p in sources for r in _attribute_reads(p)] == []
 
@@ -106,13 +124,20 @@ def test_the_check_finds_a_module_constant_read(tmp_path: Path) -> None:
         "from lakehouse.gold.daily_sales import COMMENTS\n"
         "print(orders.SPEC.key, orders.SCHEMA, getattr(orders, 'RULES'), ev.SPEC, ev.RULES, vars(ev))\n"
         "print(lakehouse.gold.daily_sales.SPEC.name, lakehouse.gold.daily_sales.COMMENTS)\n"
+        "from lakehouse import silver\n"
+        "from .gold import funnel_daily\n"
+        "from lakehouse.gold.cold_chain_daily import *\n"
+        "print(silver.products.RULES, funnel_daily.COMMENTS, getattr(config, 'X'), vars(settings))\n"
     )
-    assert sorted(_attribute_reads(probe)) == [
+    assert sorted(_attribute_reads(probe, ROOT / "lakehouse" / "probe.py")) == [
+        "probe.py: from lakehouse.gold.cold_chain_daily import *",
         "probe.py: from lakehouse.gold.daily_sales import COMMENTS",
         "probe.py: getattr(orders, ...)",
         "probe.py: lakehouse.gold.daily_sales.COMMENTS",
+        "probe.py: lakehouse.gold.funnel_daily.COMMENTS",
         "probe.py: lakehouse.silver.events.RULES",
         "probe.py: lakehouse.silver.orders.SCHEMA",
+        "probe.py: lakehouse.silver.products.RULES",
         "probe.py: vars(ev, ...)",
     ]
 
@@ -130,7 +155,9 @@ SCHEMA = StructType([StructField("k", LongType()), StructField("d", LongType())]
         ({"comments": {"x": "no such column"}}, r"comments names unknown column\(s\) \['x'\]"),
         ({"incremental": FirstLanding("bronze.other")}, "its first input is its source 'bronze.other'"),
         ({"incremental": ByGroups("bronze.a", "k", ("bronze.a", "silver.b"))}, r"not its inputs: \['silver.b'\]"),
-        ({"incremental": ByGroups("bronze.a", "kk", ("bronze.a",))}, "group_key names unknown column 'kk'"),
+        ({"incremental": ByGroups("bronze.a", "kk", ("bronze.a",))}, "group_key 'kk' is a column of its"),
+        ({"name": "gold.a.b"}, "the name is <layer>.<table>"),
+        ({"rules": "k IS NULL"}, "rules holds Rule objects, not 'k IS NULL'"),
         ({"incremental": ByDates(frozen({"bronze.a": "d"}))}, "needs its date_column"),
         ({"date_column": "d", "incremental": ByDates(frozen({}))},
          r"date column of every input; missing: \['bronze.a'\]"),
@@ -145,6 +172,13 @@ def test_a_spec_that_names_what_is_not_there_is_refused(fields: dict, message: s
     with pytest.raises(ValueError, match=message):
         TableSpec(**{**declared, **fields})
     TableSpec(**declared)  # as declared, it stands
+
+
+def test_a_strategy_that_cannot_work_is_refused() -> None:
+    with pytest.raises(ValueError, match="groups of bronze.a: the source is one of the keyed inputs"):
+        ByGroups("bronze.a", "k", ("bronze.b",))
+    with pytest.raises(ValueError, match=r"dated_inputs names inputs that are not tracked: \['silver.b'\]"):
+        ByGroups("bronze.a", "k", ("bronze.a",), dated_inputs=frozen({"silver.b": "d"}))
 
 
 def test_a_spec_cannot_be_changed_once_declared() -> None:
@@ -203,6 +237,24 @@ def test_a_misspelt_column_of_an_input_is_refused_at_import() -> None:
 def test_a_builder_that_does_not_take_an_input_s_name_is_refused_when_the_job_is_made() -> None:
     with pytest.raises(ValueError, match=r"gold.by_day: its builder _by_day\(\) takes no parameter order_line "):
         _gold("gold.by_day", {"order_line": "silver.order_lines"}, _by_day)
+
+    def positional(order_lines, /):  # noqa: ANN001, ANN202 - cannot be given its input by name
+        return order_lines
+
+    with pytest.raises(ValueError, match=r"takes no parameter order_lines by name"):
+        _gold("gold.by_day", {"order_lines": "silver.order_lines"}, positional)
+
+
+def test_a_job_may_not_write_what_a_command_or_the_run_owns_nor_read_what_nobody_writes() -> None:
+    from lakehouse.jobs import INGEST_JOBS, SILVER_JOBS, catalogue
+
+    for table in ("gold.customer_churn_scores", "gold.model_monitoring", "ops.job_runs"):
+        with pytest.raises(ValueError, match=f"writes {table}, which a command or the run's state owns"):
+            catalogue([*INGEST_JOBS, *SILVER_JOBS, _gold(table, {"order_lines": "silver.order_lines"}, _by_day)])
+    with pytest.raises(ValueError, match="writes silver.rejects, which only silver jobs write"):
+        catalogue([*INGEST_JOBS, *SILVER_JOBS, _gold("silver.rejects", {"order_lines": "silver.order_lines"}, _by_day)])
+    with pytest.raises(ValueError, match="gold_by_day reads silver.order_line, which no job writes"):
+        catalogue([*INGEST_JOBS, *SILVER_JOBS, _gold("gold.by_day", {"order_lines": "silver.order_line"}, _by_day)])
 
 
 def test_every_declared_personal_column_is_purged_and_gold_ones_are_not_served() -> None:
