@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
 
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from lakehouse.personal import PersonalData
@@ -72,6 +74,10 @@ class FirstLanding:
 
     def __post_init__(self) -> None:
         _set(self, first_by=as_names(self.first_by, "first_by", f"first landings of {self.source}"))
+
+    def order(self) -> list[Column]:
+        """The order that puts a key's first landing first (`keep_first`)."""
+        return [F.col(c).asc_nulls_last() for c in self.first_by]
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ SPEC = TableSpec(
 
 def build_events(bronze_events: DataFrame, bounds: TimeBounds) -> Built:
     """bronze.events → silver.events and its rejects; events outside `bounds` are rejected."""
-    first = keep_first(bronze_events, SPEC.key, [F.col(c).asc_nulls_last() for c in KEPT_BY.first_by])
+    first = keep_first(bronze_events, SPEC.key, KEPT_BY.order())
     return build_from_first(first, bounds)
 
 

@@ -80,7 +80,7 @@ SPEC = TableSpec(
 
 def build_telemetry(bronze_telemetry: DataFrame, bounds: TimeBounds) -> Built:
     """bronze.telemetry → silver.telemetry and its rejects; readings outside `bounds` are rejected."""
-    first = keep_first(bronze_telemetry, SPEC.key, [F.col(c).asc_nulls_last() for c in KEPT_BY.first_by])
+    first = keep_first(bronze_telemetry, SPEC.key, KEPT_BY.order())
     return build_from_first(first, bounds)
 
 
