@@ -33,12 +33,12 @@ from pyspark.sql.types import StringType, StructField, StructType
 from lakehouse import incremental
 from lakehouse.arrowio import arrow_schema, to_arrow, write_parquet
 from lakehouse.bronze import app_tables, events, fx_rates, quarantine, sales_targets, telemetry
+from lakehouse.bronze.jsonl import parse_json_table
 from lakehouse.bronze.records import (
     Rejected,
     field_dtypes,
-    parse_json_lines,
     records_frame,
-    records_table,
+    with_constants,
     with_ingestion_columns,
 )
 from lakehouse.config import Config
@@ -261,13 +261,13 @@ def _stage_file(task: _StageTask) -> tuple[FileRecord, list[Rejected]]:
             if text.startswith(old):
                 start, first_line = _appended_part(old, text)
                 status, text = "appended", text[start:]
-    records, bad = parse_json_lines(text, table.FIELDS, table.SOURCE, file.origin, first_line)
-    if records:
+    parsed, bad = parse_json_table(text, table.FIELDS, table.SOURCE, file.origin, first_line)
+    if parsed.num_rows:
         at = task.at if task.at.tzinfo else task.at.replace(tzinfo=dt.UTC)  # naive: UTC, as elsewhere
         constants = {"_file_date": landing.file_date(file.path), "_ingested_at": at.astimezone(dt.UTC),
                      "_source": file.origin, "_batch_id": task.batch_id}
-        write_parquet(records_table(records, arrow_schema(table.SCHEMA), constants), task.part)
-    return file.record(status, len(records), len(bad)), bad
+        write_parquet(with_constants(parsed, arrow_schema(table.SCHEMA), constants), task.part)
+    return file.record(status, parsed.num_rows, len(bad)), bad
 
 
 def _workers_context() -> multiprocessing.context.BaseContext:

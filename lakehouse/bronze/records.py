@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -149,17 +150,26 @@ def parse_json_lines(
 
 
 def records_table(records: Sequence[dict[str, Any]], schema: pa.Schema, constants: dict[str, Any]) -> pa.Table:
-    """Parsed records as an Arrow table of `schema`: each column from the records, or one value
-    for every row from `constants` (the file's date, the ingestion columns). Straight to Arrow:
-    a landed file's rows never pass through pandas."""
+    """Parsed records as an Arrow table of `schema` (`with_constants`). Straight to Arrow: a
+    landed file's rows never pass through pandas."""
     from_records = pa.schema([f for f in schema if f.name not in constants])
-    parsed = pa.Table.from_pylist(list(records), schema=from_records)
+    return with_constants(pa.Table.from_pylist(list(records), schema=from_records), schema, constants)
+
+
+def with_constants(parsed: pa.Table, schema: pa.Schema, constants: dict[str, Any]) -> pa.Table:
+    """An Arrow table of `schema`: each column from `parsed`, or one value for every row from
+    `constants` (the file's date, the ingestion columns)."""
     count = parsed.num_rows
     columns = [
-        pa.array([constants[f.name]] * count, type=f.type) if f.name in constants else parsed.column(f.name)
+        _repeated(constants[f.name], f.type, count) if f.name in constants else parsed.column(f.name).cast(f.type)
         for f in schema
     ]
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _repeated(value: Any, kind: pa.DataType, count: int) -> pa.Array:
+    """`value` `count` times, without a Python list of it."""
+    return pa.array([value], type=kind).take(pa.array(np.zeros(count, dtype=np.int32)))
 
 
 def records_frame(records: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> pd.DataFrame:

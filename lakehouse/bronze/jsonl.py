@@ -1,0 +1,213 @@
+"""Landed JSON lines to an Arrow table: columnar where the lines are clean, line by line where not.
+
+`parse_json_lines` (`lakehouse.bronze.records`) reads a record at a time in Python so that every
+bad line gets its own reason. Here Arrow's JSON reader parses the clean lines of a file in blocks,
+and only the lines it cannot vouch for go through `parse_json_lines`: the rows and the rejects
+are those `parse_json_lines` gives, line for line (tests/unit/test_jsonl.py compares the two on
+generated and mangled files), at columnar cost for clean data.
+
+Arrow's reader is more lenient than the per-line parse (orjson plus the table's field rules) in a
+few ways, so a line is only given to it when none of them can apply:
+
+- a line must start with `{`: a top-level `null` is read as a row of nulls (and alone in a block
+  crashes the reader), and blank lines would shift the line numbers; it must end with `}` (or
+  `}\\r`), or it is cut short and refused anyway: it goes line by line without costing a block;
+- `NaN` and `Infinity` (anywhere on the line, even in a field the table ignores) are JSON to
+  Arrow, not to the per-line parse;
+- a line must be valid UTF-8: Arrow checks only the fields it keeps;
+- a line longer than `LONG_LINE` bytes must nest fewer than `MAX_NESTING` brackets: the per-line
+  parse refuses documents nested deeper than 1024 levels, Arrow does not.
+
+A block Arrow refuses (a type it cannot convert, a malformed line), or whose result is not one row
+per line with every required field present, is halved until its pieces parse or are at most
+`SMALL_BLOCK` lines, which are parsed line by line. A bad line costs about two blocks' parse and a
+few dozen lines' Python, wherever it is.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pj
+
+from lakehouse.bronze.records import Field, Rejected, parse_json_lines
+
+BLOCK_LINES = 1024  # lines Arrow parses at once (about 200 KB of clickstream)
+SMALL_BLOCK = 32  # a refused block this small is parsed line by line
+LONG_LINE = 1024  # bytes; a shorter line cannot nest 1024 levels deep
+MAX_NESTING = 512  # opening brackets a long line may hold and still go to Arrow
+MAX_TRIES = 16  # refusals of one block before the rest of it is read line by line
+_REFUSED_ROW = re.compile(r"in row (\d+)$")
+_ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
+LINE_NO = "_line_no"
+
+
+def parsed_schema(fields: Sequence[Field]) -> pa.Schema:
+    """The columns a landed line gives: its fields, then its line number."""
+    return pa.schema([pa.field(f.name, _ARROW_TYPES[f.kind]) for f in fields] + [pa.field(LINE_NO, pa.int64())])
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """Where each line of `content` starts and ends (its `\\n` excluded), in bytes."""
+
+    content: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, content: bytes) -> _Lines:
+        newlines = np.flatnonzero(np.frombuffer(content, np.uint8) == ord("\n"))
+        starts = np.concatenate(([0], newlines + 1))
+        ends = np.concatenate((newlines, [len(content)]))
+        if content.endswith(b"\n"):  # no line after the last newline
+            starts, ends = starts[:-1], ends[:-1]
+        return cls(content, starts, ends)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def span(self, first: int, end: int) -> bytes:
+        """The bytes of lines `first` to `end` (exclusive), as they stand in the content."""
+        return self.content[self.starts[first] : self.ends[end - 1]]
+
+    def line_at(self, offset: int) -> int:
+        return int(np.searchsorted(self.starts, offset, side="right")) - 1
+
+
+def arrow_safe(lines: _Lines) -> np.ndarray:
+    """Which lines Arrow's reader may parse: it reads them exactly as the per-line parse would."""
+    content, starts, ends = lines.content, lines.starts, lines.ends
+    data = np.frombuffer(content, np.uint8)
+    safe = ends > starts
+    safe[safe] = data[starts[safe]] == ord("{")
+    last = np.maximum(ends - 1, 0)  # a cut line (most malformed lines are) goes line by line at once
+    last = np.where((data[last] == ord("\r")) & (last > starts), last - 1, last) if len(data) else last
+    safe &= data[last] == ord("}") if len(data) else safe
+    for token in (b"NaN", b"Infinity"):
+        at = content.find(token)
+        while at >= 0:
+            line = lines.line_at(at)
+            safe[line] = False
+            at = content.find(token, int(ends[line]) + 1)
+    at = 0
+    while at < len(content):
+        try:
+            codecs.utf_8_decode(memoryview(content)[at:], "strict", True)
+            break
+        except UnicodeDecodeError as exc:
+            line = lines.line_at(at + exc.start)
+            safe[line] = False
+            at = int(ends[line]) + 1
+    for line in np.flatnonzero(ends - starts > LONG_LINE):
+        text = content[starts[line] : ends[line]]
+        if text.count(b"{") + text.count(b"[") > MAX_NESTING:
+            safe[line] = False
+    return safe
+
+
+def _runs(safe: np.ndarray) -> Iterator[tuple[int, int, bool]]:
+    """Consecutive lines of one kind: (first, end, safe)."""
+    edges = np.flatnonzero(np.diff(safe.astype(np.int8))) + 1
+    bounds = [0, *edges.tolist(), len(safe)]
+    for first, end in zip(bounds, bounds[1:], strict=False):
+        yield first, end, bool(safe[first])
+
+
+class _Parser:
+    """One file's parse: Arrow blocks where it may, the lines around a refused block one by one."""
+
+    def __init__(self, lines: _Lines, fields: Sequence[Field], source: str, origin: str, first_line: int) -> None:
+        self.lines, self.fields, self.source, self.origin, self.first_line = lines, fields, source, origin, first_line
+        self.schema = parsed_schema(fields)
+        self._options = pj.ParseOptions(explicit_schema=self.schema.remove(len(fields)),
+                                        unexpected_field_behavior="ignore")
+        self._required = [f.name for f in fields if f.required]
+        self.tables: list[pa.Table] = []
+        self.rejected: list[Rejected] = []
+
+    def block(self, first: int, end: int) -> None:
+        """Lines `first` to `end` through Arrow. Where Arrow names the row it refused, the lines
+        before it go on through Arrow and that line alone goes line by line; where it does not, the
+        block is halved, down to `SMALL_BLOCK` lines parsed line by line. A block refused more
+        than `MAX_TRIES` times (a file of mostly bad lines) is read line by line from there."""
+        for _ in range(MAX_TRIES):
+            if first >= end:
+                return
+            table, refused = self._arrow(first, end)
+            if table is not None:
+                self._keep(table, first, end)
+                return
+            if refused is None:
+                break
+            if refused > 0:
+                self.block(first, first + refused)
+            self.by_line(first + refused, first + refused + 1)
+            first += refused + 1
+        if end - first <= SMALL_BLOCK or first >= end:
+            self.by_line(first, end)
+            return
+        middle = (first + end) // 2
+        self.block(first, middle)
+        self.block(middle, end)
+
+    def _keep(self, table: pa.Table, first: int, end: int) -> None:
+        """Arrow's rows for lines `first` to `end`, one a line; a line missing a required field
+        goes line by line, for its reason."""
+        missing = [np.flatnonzero(table.column(n).is_null().to_numpy(zero_copy_only=False)) for n in self._required]
+        cuts = np.unique(np.concatenate(missing)) if missing else np.empty(0, np.int64)
+        at = 0
+        for row in [*cuts.tolist(), end - first]:
+            if row > at:
+                numbers = pa.array(np.arange(first + at, first + row, dtype=np.int64) + self.first_line)
+                self.tables.append(table.slice(at, row - at).append_column(LINE_NO, numbers))
+            if row < end - first:
+                self.by_line(first + row, first + row + 1)
+            at = row + 1
+
+    def by_line(self, first: int, end: int) -> None:
+        if first >= end:
+            return
+        records, rejected = parse_json_lines(self.lines.span(first, end), self.fields, self.source, self.origin,
+                                             self.first_line + first)
+        self.rejected += rejected
+        if records:
+            self.tables.append(pa.Table.from_pylist(records, schema=self.schema))
+
+    def _arrow(self, first: int, end: int) -> tuple[pa.Table | None, int | None]:
+        """Arrow's rows for these lines when it gives one a line; else None and the row it names
+        as refused, when it names one inside the block."""
+        text = self.lines.span(first, end)
+        options = pj.ReadOptions(use_threads=False, block_size=len(text) + 1)
+        try:
+            table = pj.read_json(pa.BufferReader(text), read_options=options, parse_options=self._options)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            named = _REFUSED_ROW.search(str(exc))
+            row = int(named.group(1)) if named else None
+            return None, row if row is not None and row < end - first else None
+        return (table, None) if table.num_rows == end - first else (None, None)
+
+
+def parse_json_table(
+    content: bytes, fields: Sequence[Field], source: str, origin: str, first_line: int = 1
+) -> tuple[pa.Table, list[Rejected]]:
+    """`parse_json_lines` as an Arrow table (`parsed_schema`): the same rows in the same order,
+    the same rejects with the same reasons, columnar for the lines Arrow can read as they are."""
+    lines = _Lines.of(content)
+    parser = _Parser(lines, fields, source, origin, first_line)
+    if not len(lines):
+        return parser.schema.empty_table(), []
+    for first, end, safe in _runs(arrow_safe(lines)):
+        if not safe:
+            parser.by_line(first, end)
+            continue
+        for start in range(first, end, BLOCK_LINES):
+            parser.block(start, min(start + BLOCK_LINES, end))
+    if not parser.tables:
+        return parser.schema.empty_table(), parser.rejected
+    return pa.concat_tables(parser.tables), parser.rejected
