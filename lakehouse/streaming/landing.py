@@ -18,19 +18,14 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import pandas as pd
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse.arrowio import arrow_schema
 from lakehouse.bronze import quarantine, telemetry
-from lakehouse.bronze.records import (
-    Rejected,
-    field_dtypes,
-    parse_record,
-    raw_text,
-    records_frame,
-    with_ingestion_columns,
-)
+from lakehouse.bronze.jsonl import parse_json_table, parsed_schema
+from lakehouse.bronze.records import Rejected, parse_record, raw_text, with_constants, with_ingestion_columns
 from lakehouse.sources.landing import UTF8_BOM
 from lakehouse.storage import Lake
 
@@ -110,23 +105,65 @@ def _value(value: bytes | str | None) -> bytes | str:
     return value.removeprefix(UTF8_BOM)
 
 
-def _split(messages: Sequence[Message], state: StreamState) -> tuple[list[dict], list[Rejected], int]:
-    records, rejected, duplicates = [], [], 0
-    for m in messages:
-        raw = _value(m.value)
+def _as_lines(values: Sequence[bytes | str]) -> bytes | None:
+    """The values as JSON lines, one a message, when each is one non-blank line of UTF-8 bytes (a
+    value of another kind is parsed on its own, as it stands)."""
+    lines = []
+    for value in values:
+        if isinstance(value, str):
+            try:
+                value = value.encode()
+            except UnicodeEncodeError:  # a lone surrogate: its own reason, from its own parse
+                return None
+        if b"\n" in value or b"\r" in value or not value.strip():
+            return None
+        lines.append(value)
+    return b"\n".join(lines)
+
+
+def _parse(messages: Sequence[Message]) -> tuple[pa.Table, list[Rejected]]:
+    """The messages' readings (`_line_no`: the message's place in `messages`) and their rejects,
+    columnar when the values are plain lines (`parse_json_table`), else one message at a time."""
+    values = [_value(m.value) for m in messages]
+    lines = _as_lines(values)
+    if lines is not None:
+        parsed, bad = parse_json_table(lines, telemetry.FIELDS, "kafka", "", first_line=0)
+        rejected = [Rejected("kafka", messages[r.line_no].origin, messages[r.line_no].offset, r.raw, r.reason)
+                    for r in bad]
+        return parsed, rejected
+    records, rejected = [], []
+    for at, (m, raw) in enumerate(zip(messages, values, strict=True)):
         record, reason = parse_record(raw, telemetry.FIELDS)
         if record is None:
             text = raw if isinstance(raw, str) else raw_text(raw)
             rejected.append(Rejected("kafka", m.origin, m.offset, text, reason or "unparseable"))
-            continue
-        key = (record["device_id"], int(record["seq"]))
-        if key in state.seen:
-            duplicates += 1
-            continue
+        else:
+            records.append({**record, "_line_no": at})
+    return pa.Table.from_pylist(records, schema=parsed_schema(telemetry.FIELDS)), rejected
+
+
+def _first_seen(parsed: pa.Table, state: StreamState) -> pa.Table:
+    """The readings not seen before (`device_id, seq`), the first of a pair within the batch."""
+    keep = []
+    for device, seq in zip(parsed.column("device_id").to_pylist(), parsed.column("seq").to_pylist(), strict=True):
+        key = (device, int(seq))
+        keep.append(key not in state.seen)
         state.seen.add(key)
-        record.update(_line_no=m.offset, _file_date=str(record["ts"])[:10], _origin=m.origin)
-        records.append(record)
-    return records, rejected, duplicates
+    return parsed.filter(pa.array(keep, pa.bool_()))
+
+
+def _rows(readings: pa.Table, messages: Sequence[Message], batch: str, at: dt.datetime) -> pa.Table:
+    """bronze.telemetry rows: a reading's date from its `ts`, its offset as `_line_no`, its
+    topic/partition/offset as `_source`."""
+    places = readings.column("_line_no").to_numpy()
+    offsets = pa.array([messages[i].offset for i in places], pa.int64())
+    origins = pa.array([messages[i].origin for i in places], pa.string())
+    dates = pa.array([ts[:10] for ts in readings.column("ts").to_pylist()], pa.string())
+    columns = {**{n: readings.column(n) for n in readings.column_names}, "_line_no": offsets,
+               "_file_date": dates, "_source": origins}
+    at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)  # naive: UTC, as elsewhere
+    return with_constants(pa.table(columns), arrow_schema(telemetry.SCHEMA),
+                          {"_ingested_at": at.astimezone(dt.UTC), "_batch_id": batch})
 
 
 def land(lake: Lake, messages: Sequence[Message], state: StreamState, at: dt.datetime) -> Landed:
@@ -135,7 +172,8 @@ def land(lake: Lake, messages: Sequence[Message], state: StreamState, at: dt.dat
     if not fresh:
         return Landed(0, 0, 0, len(messages))
     batch = batch_id(fresh)
-    records, rejected, duplicates = _split(fresh, state)
+    parsed, rejected = _parse(fresh)
+    readings = _first_seen(parsed, state)
     if rejected:
         bad = {r.origin for r in rejected}
         spots = [(m.partition, m.offset) for m in fresh if m.origin in bad]
@@ -147,12 +185,9 @@ def land(lake: Lake, messages: Sequence[Message], state: StreamState, at: dt.dat
         lake.append_pandas(rows, quarantine.SCHEMA, quarantine.TABLE)
         for p, o in spots:
             state.quarantined[p] = max(o, state.quarantined.get(p, -1))
-    if records:
-        columns = field_dtypes(telemetry.FIELDS) + [("_file_date", "object"), ("_line_no", "Int64")]
-        frame = records_frame(records, columns)
-        origins = pd.Series([r["_origin"] for r in records], dtype="object")
-        rows = with_ingestion_columns(frame, origins, batch, at)
-        lake.append_pandas(rows, telemetry.SCHEMA, telemetry.TABLE, telemetry.PARTITION_BY)
+    if readings.num_rows:
+        lake.append_arrow(_rows(readings, fresh, batch, at), telemetry.TABLE, telemetry.PARTITION_BY)
     for m in fresh:  # the commit above holds these offsets
         state.offsets[m.partition] = max(m.offset, state.offsets.get(m.partition, -1))
-    return Landed(len(records), duplicates, len(rejected), len(messages) - len(fresh))
+    duplicates = parsed.num_rows - readings.num_rows
+    return Landed(readings.num_rows, duplicates, len(rejected), len(messages) - len(fresh))

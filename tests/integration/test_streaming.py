@@ -174,17 +174,17 @@ def test_a_crash_between_quarantine_and_readings_is_repaired_by_the_re_read(
     land(lake, first, load_state(lake), dt.datetime(2026, 1, 1))
 
     second = [Message(0, 3, b"\xff broken"), Message(0, 4, good[2]), Message(0, 5, b"[]")]
-    append = Lake.append_pandas
+    append = Lake._append_arrow  # every driver-side append commits through it
 
-    def crash_on_readings(self: Lake, frame, schema, table, partition_by=None) -> None:  # noqa: ANN001
+    def crash_on_readings(self: Lake, data, table, partition_by=None) -> None:  # noqa: ANN001
         if table == "bronze.telemetry":
             raise RuntimeError("killed before the readings' commit")
-        append(self, frame, schema, table, partition_by)
+        append(self, data, table, partition_by)
 
-    monkeypatch.setattr(Lake, "append_pandas", crash_on_readings)
+    monkeypatch.setattr(Lake, "_append_arrow", crash_on_readings)
     with pytest.raises(RuntimeError):
         land(lake, second, load_state(lake), dt.datetime(2026, 1, 1))
-    monkeypatch.setattr(Lake, "append_pandas", append)
+    monkeypatch.setattr(Lake, "_append_arrow", append)
     landed = land(lake, [*first, *second], load_state(lake), dt.datetime(2026, 1, 1))  # the restart re-reads
 
     assert (landed.records, landed.quarantined, landed.skipped) == (1, 2, 3)
