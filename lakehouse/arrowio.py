@@ -52,6 +52,12 @@ def write_parquet(data: pa.Table, path: Location | Path) -> None:
     pq.write_table(data, location.fs_path, filesystem=location.fs)
 
 
+def parquet_rows(path: Location | Path) -> int:
+    """The rows of one Parquet file, from its footer."""
+    location = Location.of(path)
+    return int(pq.read_metadata(location.fs_path, filesystem=location.fs).num_rows)
+
+
 def read_parquet(path: Location | Path) -> pa.Table:
     """Read a Parquet file, or every part of a folder of them, from the driver."""
     location = Location.of(path)

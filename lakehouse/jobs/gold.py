@@ -165,7 +165,7 @@ def _replace_dates(
     lake = ctx.lake
     with lake.staging() as stage:
         rows = lake.stage_frame(result, stage, "rows")
-        new_rows = rows.count()
+        new_rows = lake.staged_rows(stage, "rows")
         replaced = lake.read(table).where(predicate).count()
         results = ctx.gate.check(name, spec, rows, volume=lake.row_count(table) - replaced + new_rows)
         lake.replace_where(rows, table, predicate, spec.partition_by)

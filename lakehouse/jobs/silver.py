@@ -326,7 +326,7 @@ def _replace_groups(
         rows, rejects = built.rows, with_reject_columns(built.rejects, ctx)
         current = lake.read(table)
         replaced = lake.stage_frame(groups.rows_of(current), stage, "replaced")
-        new_rows, old_rows = rows.count(), replaced.count()
+        new_rows, old_rows = rows.count(), lake.staged_rows(stage, "replaced")
         results = ctx.gate.check(name, spec, rows, rejects, volume=lake.row_count(table) - old_rows + new_rows)
         dates: list[dt.date] = []
         if partition_by:
@@ -406,7 +406,7 @@ def _write_increment(
             known = lake.read(REJECTS_TABLE).where(F.col("table") == table).select("rule", "row_json")
             rejects = rejects.join(known, ["rule", "row_json"], "left_anti")
         rejects = lake.stage_frame(rejects, stage, "rejects")
-        new_rows, new_rejects = rows.count(), rejects.count()
+        new_rows, new_rejects = rows.count(), lake.staged_rows(stage, "rejects")
         # The table keeps every row it holds: its freshness is that of its newest and the increment's.
         kept = lake.newest(table, spec.fresh_by)
         results = ctx.gate.check(name, spec, rows, rejects, volume=lake.row_count(table) + new_rows,

@@ -46,6 +46,22 @@ def test_writes_version_and_count_without_a_scan(lake: Lake) -> None:
     assert (info.name, info.rows, info.version) == ("silver.t", 2, 2)
 
 
+def test_staged_rows_are_counted_from_the_parquet_footers_as_the_engine_counts_them(lake: Lake) -> None:
+    spark = lake.spark
+    many = spark.range(0, 5000).selectExpr("id", "cast(id % 7 as string) as day").repartition(3)
+    empty = many.where("id < 0")
+    with lake.staging() as stage:
+        frames = {
+            "many": lake.stage_frame(many, stage, "many"),
+            "union": lake.stage_frames([many, many.where("id % 2 = 0"), empty], stage, "union"),
+            "empty": lake.stage_frame(empty, stage, "empty"),
+            "filtered": lake.stage_frame(many.where("day = '3'"), stage, "filtered"),
+        }
+        counted = {name: lake.staged_rows(stage, name) for name in frames}
+        assert counted == {name: frame.count() for name, frame in frames.items()}
+    assert counted == {"many": 5000, "union": 7500, "empty": 0, "filtered": sum(1 for i in range(5000) if i % 7 == 3)}
+
+
 def test_a_write_killed_before_its_first_commit_leaves_no_table(lake: Lake) -> None:
     # what a first write killed mid-way leaves: a log folder with no commit in it (and data files)
     (lake.path("silver.t") / "_delta_log").mkdir(parents=True)
