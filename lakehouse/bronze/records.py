@@ -105,6 +105,8 @@ def parse_record(raw: bytes | str, fields: Sequence[Field]) -> tuple[dict[str, A
             return None, _type_error(field, item)
         elif field.kind == "int" and not _INT_MIN <= item <= _INT_MAX:
             return None, f"field '{field.name}': integer {item} does not fit in 64 bits"
+        elif field.kind == "float" and type(item) is int:
+            item = float(item)  # the nearest double, as a columnar read gives (past 2**53 not exact)
         record[field.name] = item
     return record, None
 
