@@ -115,9 +115,14 @@ class ExpectationRunner:
             return
         project_manager.set_project(self.context)
         for path in waiting:
-            filed = filing.read(path)
-            for entry in filed["suites"]:
-                self._file_native(filed["run_id"], entry)
+            try:
+                filed = filing.read(path)
+                for entry in filed["suites"]:
+                    self._file_native(filed["run_id"], entry)
+            except (ValueError, KeyError, TypeError) as exc:  # not a file a run wrote: kept aside, named
+                log.warning("%s cannot be filed for Data Docs (%s): kept as %s.unreadable", path, exc, path.name)
+                path.rename(path.with_name(path.name + ".unreadable"))
+                continue
             path.unlink()
         for suite in suites:
             expectations = [copy.copy(e) for e in suite.expectations]  # an expectation belongs to one suite

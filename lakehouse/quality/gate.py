@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import logging
 import statistics
 import threading
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from lakehouse.quality.expectations import ExpectationRunner
 
 
+log = logging.getLogger(__name__)
 _runners: dict[Path, ExpectationRunner] = {}
 
 
@@ -236,7 +238,10 @@ class QualityGate:
         with self._lock:
             filed, self._filed = self._filed, []
         if filed and self.config.quality.data_docs:
-            filing.file_run(quality_dir(self.config), self.run_id, filed)
+            try:
+                filing.file_run(quality_dir(self.config), self.run_id, filed)
+            except OSError as exc:  # Data Docs miss this run; its outcomes still reach ops.dq_results
+                log.warning("quality results of run %s not filed for Data Docs: %s", self.run_id, exc)
         if self._runner is not None:  # no check ran otherwise: nothing to file
             if self.config.quality.data_docs:
                 self._runner.persist()

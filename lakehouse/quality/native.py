@@ -188,8 +188,9 @@ def profile(checks: Sequence[Tagged], frame: DataFrame) -> dict[str, Any]:
 
 def _key_examples(frame: DataFrame, keys: list[str]) -> list[dict[str, Any]]:
     """Up to three keys that rows share (as the key profile of `lakehouse.quality.unique_key` gives them)."""
-    groups = frame.groupBy(*[quoted(k).alias(k) for k in keys]).agg(F.count(F.lit(1)).alias("_rows"))
-    return [r.asDict() for r in groups.where(F.col("_rows") > 1).select(*keys).limit(EXAMPLES).collect()]
+    groups = frame.groupBy(*[quoted(k) for k in keys]).agg(F.count(F.lit(1)).alias("_rows"))
+    shared = groups.where(F.col("_rows") > 1).select(*[quoted(k) for k in keys]).limit(EXAMPLES).collect()
+    return [dict(zip(keys, r, strict=True)) for r in shared]
 
 
 def _values(frame: DataFrame, expectation: Expect) -> list[Any]:

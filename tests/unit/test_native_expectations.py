@@ -174,9 +174,10 @@ def test_what_is_not_handled_natively_is_left_to_great_expectations(spark, check
 
 def test_odd_column_names_are_quoted(spark) -> None:
     """A dot, a space, a backtick: names Great Expectations' own Spark path does not quote either."""
-    frame = spark.createDataFrame([(1, None, 2.0), (1, "x", -1.0)], "`my key` long, `a.b` string, `c``d` double")
-    checks = [*key_checks(["my key"]), critical(expect(NOT_NULL, column="a.b")),
+    frame = spark.createDataFrame([(1, None, 2.0), (1, "x", -1.0)], "`my.key` long, `a b` string, `c``d` double")
+    checks = [*key_checks(["my.key"]), critical(expect(NOT_NULL, column="a b")),
               critical(expect(BETWEEN, column="c`d", min_value=0))]
     got = {r.rule: r for r in (o.to_check("t") for o in native.evaluate(checks, frame))}
     assert (got["primary_key_unique"].failing_count, got["expect_column_values_to_not_be_null"].failing_count) == (2, 1)
     assert got["expect_column_values_to_be_between"].examples == ("-1.0",)
+    assert got["primary_key_unique"].examples == ('{"my.key": 1}',)
