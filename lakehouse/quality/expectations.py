@@ -117,13 +117,15 @@ class ExpectationRunner:
         for path in waiting:
             try:
                 filed = filing.read(path)
-                for entry in filed["suites"]:
+                for entry in filed["suites"]:  # filed again by a concurrent build: the same keys, overwritten
                     self._file_native(filed["run_id"], entry)
+            except FileNotFoundError:  # a concurrent build took it
+                continue
             except (ValueError, KeyError, TypeError) as exc:  # not a file a run wrote: kept aside, named
                 log.warning("%s cannot be filed for Data Docs (%s): kept as %s.unreadable", path, exc, path.name)
-                path.rename(path.with_name(path.name + ".unreadable"))
+                path.replace(path.with_name(path.name + ".unreadable"))
                 continue
-            path.unlink()
+            path.unlink(missing_ok=True)
         for suite in suites:
             expectations = [copy.copy(e) for e in suite.expectations]  # an expectation belongs to one suite
             self.context.suites.add_or_update(gx.ExpectationSuite(name=suite.name, expectations=expectations))
