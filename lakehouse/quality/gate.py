@@ -136,7 +136,8 @@ class QualityGate:
         self._volumes: dict[str, list[int]] | None = None
         self._importing: threading.Thread | None = None
         # Jobs of a run check from several threads; Great Expectations resolves everything through
-        # one process-wide context, so validations (and the state kept here) take turns.
+        # one process-wide context, so its validations (and the state kept here) take turns; native
+        # evaluations are queries of their own and run side by side.
         self._lock = threading.RLock()
 
     def prepare(self) -> None:
