@@ -31,6 +31,8 @@ from lakehouse.files import unreachable
 from lakehouse.jobs import JOBS, Job, JobContext, JobOutcome
 from lakehouse.locking import lake_lock
 from lakehouse.quality.checks import QualityGateFailed
+from lakehouse.quality.native import great_expectations_needed
+from lakehouse.quality.suites import suite_checks
 from lakehouse.sources.app_db import SourceUnavailable
 from lakehouse.storage import Lake, TableNotFound
 
@@ -227,6 +229,14 @@ def _run_timed(job: Job, ctx: JobContext, previous: dict[str, str]) -> JobReport
         return JobReport(job.name, "failed", JobOutcome(), time.perf_counter() - start, error=error)
 
 
+def _checked_by_gx(job: Job) -> bool:
+    """Whether `job` is a transform whose suite goes through Great Expectations (`quality.native`
+    evaluates the others without it); a job without a spec may check anything, so it counts."""
+    if job.incremental_source:
+        return False
+    return job.spec is None or great_expectations_needed(suite_checks(job.spec))
+
+
 def _landed(job: Job, report: JobReport) -> bool:
     """An ingestion job that brought new records (or rejects) in."""
     return job.incremental_source and report.status == "ok" and bool(report.outcome.rows_in)
@@ -289,7 +299,7 @@ def _run_locked(
 ) -> RunSummary:
     started = dt.datetime.now(dt.UTC)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    ctx = JobContext(config, lake, run_id, started, full, checks_follow=any(not j.incremental_source for j in jobs))
+    ctx = JobContext(config, lake, run_id, started, full, checks_follow=any(_checked_by_gx(j) for j in jobs))
     gate = ctx.gate  # made here, before jobs share it from several threads
     previous = _last_fingerprints(lake)
     finished: dict[str, JobReport] = {}
@@ -297,8 +307,8 @@ def _run_locked(
         for job, report in _schedule(jobs, ctx, previous, config.pipeline.parallel_jobs, on_start):
             finished[job.name] = report
             on_done(report)
-            if _landed(job, report) and any(not j.incremental_source for j in jobs if j.name not in finished):
-                gate.prepare()  # transforms will check what landed: their checks are imported meanwhile
+            if _landed(job, report) and any(_checked_by_gx(j) for j in jobs if j.name not in finished):
+                gate.prepare()  # transforms will check what landed with Great Expectations: imported meanwhile
     finally:
         _record_run(config, lambda: gate.flush())
         if finished:

@@ -58,7 +58,7 @@ class JobContext:
     run_id: str
     started_at: dt.datetime
     full: bool = False  # incremental jobs rebuild whole tables (`lakehouse run --full`)
-    checks_follow: bool = False  # transforms run after this run's ingestion, behind the quality gate
+    checks_follow: bool = False  # transforms checked by Great Expectations run after this run's ingestion
     # Jobs of the run working side by side; their heaviest steps work alone (see `alone`).
     turns: JobTurns = field(default_factory=JobTurns, compare=False)
 
@@ -73,8 +73,8 @@ class JobContext:
         return TimeBounds.of_run(self.config, self.started_at)
 
     def landing(self) -> None:
-        """An ingestion has new records: when transforms will check them, Great Expectations is
-        imported meanwhile (`QualityGate.prepare`), while the sources are still being read."""
+        """An ingestion has new records: when transforms will check them with Great Expectations, it
+        is imported meanwhile (`QualityGate.prepare`), while the sources are still being read."""
         if self.checks_follow:
             self.gate.prepare()
 

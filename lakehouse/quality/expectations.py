@@ -8,6 +8,7 @@ and the Data Docs site live there, beside the lake they describe.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ from typing import Any
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage reporting from a data platform
 
 import great_expectations as gx  # noqa: E402
+from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult  # noqa: E402
 from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 from great_expectations.data_context.data_context.context_factory import project_manager  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
@@ -26,9 +28,10 @@ from great_expectations.data_context.types.resource_identifiers import (  # noqa
 )
 from pyspark.sql import DataFrame  # noqa: E402
 
+from lakehouse.quality import filing, unique_key  # noqa: E402, F401 - unique_key registers the key expectations
 from lakehouse.quality import site as site_files  # noqa: E402
-from lakehouse.quality import unique_key  # noqa: E402, F401 - registers the key expectation, for suites read back
 from lakehouse.quality.checks import CheckResult  # noqa: E402
+from lakehouse.quality.suites import Expect, Tagged  # noqa: E402
 
 log = logging.getLogger(__name__)
 DATASOURCE = "lake"
@@ -37,6 +40,7 @@ ASSET = "staged"  # the staged result of a transform, before it is written
 # (counts, example values), which costs about twice as much but only happens when something is wrong.
 QUICK = {"result_format": "BOOLEAN_ONLY"}
 DETAILED = {"result_format": "SUMMARY", "partial_unexpected_count": 3}
+NO_EXCEPTION = {"raised_exception": False, "exception_message": None, "exception_traceback": None}
 for noisy in ("great_expectations", "great_expectations.core", "great_expectations.data_context",
               "great_expectations.data_context.types.base"):  # sets its own level: INFO
     logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -103,16 +107,54 @@ class ExpectationRunner:
         return [_to_check(suite.name, r) for r in outcome.results]
 
     def persist(self) -> None:
-        """File the suites and validation results of the checks run since the last call."""
+        """File the suites and validation results of the checks run since the last call, and those
+        runs filed without Great Expectations (`lakehouse.quality.filing`)."""
         suites, results = self._take()
-        if not suites:
+        waiting = site_files.pending(self.root)
+        if not suites and not waiting:
             return
         project_manager.set_project(self.context)
+        for path in waiting:
+            try:
+                filed = filing.read(path)
+                for entry in filed["suites"]:  # filed again by a concurrent build: the same keys, overwritten
+                    self._file_native(filed["run_id"], entry)
+            except FileNotFoundError:  # a concurrent build took it
+                continue
+            except (ValueError, KeyError, TypeError) as exc:  # not a file a run wrote: kept aside, named
+                log.warning("%s cannot be filed for Data Docs (%s): kept as %s.unreadable", path, exc, path.name)
+                path.replace(path.with_name(path.name + ".unreadable"))
+                continue
+            path.unlink(missing_ok=True)
         for suite in suites:
             expectations = [copy.copy(e) for e in suite.expectations]  # an expectation belongs to one suite
             self.context.suites.add_or_update(gx.ExpectationSuite(name=suite.name, expectations=expectations))
         for key, result in results:
             self.context.validation_results_store.set(key, result)
+
+    def _file_native(self, run_id: str, entry: dict[str, Any]) -> None:
+        """A suite evaluated without Great Expectations, as its suite and validation result."""
+        checks = [Tagged(Expect(c["kind"], c["options"]), c["severity"], c["rule"], c["examples_where"])
+                  for c in entry["checks"]]
+        suite = self.context.suites.add_or_update(
+            gx.ExpectationSuite(name=entry["suite"], expectations=[c.build() for c in checks]))
+        outcomes = [ExpectationValidationResult(success=c["success"], expectation_config=e.configuration,
+                                                result=c["result"], exception_info=NO_EXCEPTION)
+                    for c, e in zip(entry["checks"], suite.expectations, strict=True)]
+        passed = sum(1 for o in outcomes if o.success)
+        run = RunIdentifier(run_name=run_id, run_time=dt.datetime.fromisoformat(entry["validated_at"]))
+        result = ExpectationSuiteValidationResult(
+            success=passed == len(outcomes), results=outcomes, suite_name=suite.name,
+            statistics={"evaluated_expectations": len(outcomes), "successful_expectations": passed,
+                        "unsuccessful_expectations": len(outcomes) - passed,
+                        "success_percent": 100.0 * passed / len(outcomes) if outcomes else None},
+            meta={"great_expectations_version": gx.__version__, "run_id": run,
+                  "validation_time": run.run_time, "batch_spec": {"batch_data": "SparkDataFrame"},
+                  "active_batch_definition": {"datasource_name": DATASOURCE, "data_connector_name": "fluent",
+                                              "data_asset_name": ASSET, "batch_identifiers": {}}},
+        )
+        key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=suite.name), run, f"{DATASOURCE}-{ASSET}")
+        self.context.validation_results_store.set(key, result)
 
     def discard(self) -> None:
         """Forget the checks run since the last `persist` (when no Data Docs are kept)."""
@@ -152,7 +194,8 @@ class ExpectationRunner:
     def _unrendered(self) -> list[Any]:
         """The store keys of what the site is missing (`site.unrendered`)."""
         keys: dict[str, Any] = {"validations": ValidationResultIdentifier, "expectations": ExpectationSuiteIdentifier}
-        return [keys[section].from_tuple(parts) for section, parts in site_files.unrendered(self.root)]
+        todo = site_files.unrendered(self.root)
+        return [keys[section].from_tuple(parts) for section, parts in todo if section in keys]
 
 
 def _to_check(table: str, result: Any) -> CheckResult:

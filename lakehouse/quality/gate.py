@@ -1,7 +1,8 @@
 """The quality gate every silver and gold write goes through.
 
 `QualityGate.check` runs, on the staged result of a transform and before anything is committed:
-the table's Great Expectations suite (critical and warn expectations), the outcome of each reject
+the table's suite (critical and warn expectations: evaluated by `lakehouse.quality.native` in one
+query when it can, by Great Expectations otherwise), the outcome of each reject
 rule (counted from the rejected rows), row volume against the table's trailing runs, and source
 freshness. Any failed critical check records every outcome in `ops.dq_results` and raises
 `QualityGateFailed`; the caller then writes nothing. Otherwise the caller writes and calls
@@ -14,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import logging
 import statistics
 import threading
 from collections.abc import Sequence
@@ -27,11 +29,11 @@ from pyspark.sql import functions as F
 from lakehouse.clock import from_engine, naive_utc
 from lakehouse.config import Config
 from lakehouse.files import Location
+from lakehouse.quality import filing, native, site
 from lakehouse.quality import results as dq_results
-from lakehouse.quality import site
 from lakehouse.quality.checks import CheckResult, QualityGateFailed, failed_critical
 from lakehouse.quality.event_time import reference_time
-from lakehouse.quality.suites import suite_for
+from lakehouse.quality.suites import Tagged, suite_checks, suite_for
 from lakehouse.storage import Lake
 from lakehouse.tables import TableSpec
 
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from lakehouse.quality.expectations import ExpectationRunner
 
 
+log = logging.getLogger(__name__)
 _runners: dict[Path, ExpectationRunner] = {}
 
 
@@ -57,9 +60,10 @@ def publish_docs(root: Path) -> Path | None:
 
     When this process validated nothing (a run that found no new data) and the site already shows
     everything filed, it is left as it is without importing Great Expectations (2.5 s): a
-    `lakehouse run` with nothing to do on a scale-10 lake went from 5.3–5.8 s to 2.2–2.4 s."""
+    `lakehouse run` with nothing to do on a scale-10 lake went from 5.3–5.8 s to 2.2–2.4 s. Runs
+    filed without Great Expectations (`site.pending`) are turned into its results first."""
     if root not in _runners:
-        if not (root / "gx").is_dir():
+        if not (root / "gx").is_dir() and not site.pending(root):
             return None
         index = site.site_dir(root) / "index.html"
         if index.is_file() and not site.unrendered(root):
@@ -128,10 +132,12 @@ class QualityGate:
         self.started_at = started_at
         self._runner: ExpectationRunner | None = None  # Great Expectations, from the first check on
         self._pending: list[pd.DataFrame] = []  # outcomes, written to ops.dq_results in one commit by `flush`
+        self._filed: list[dict] = []  # suites evaluated natively, filed for Data Docs by `flush`
         self._volumes: dict[str, list[int]] | None = None
         self._importing: threading.Thread | None = None
         # Jobs of a run check from several threads; Great Expectations resolves everything through
-        # one process-wide context, so validations (and the state kept here) take turns.
+        # one process-wide context, so its validations (and the state kept here) take turns; native
+        # evaluations are queries of their own and run side by side.
         self._lock = threading.RLock()
 
     def prepare(self) -> None:
@@ -180,10 +186,8 @@ class QualityGate:
         settings = self.config.quality
         if not settings.enabled:
             return []
-        with self._lock:
-            runner = self.runner  # Great Expectations imported (or the import started by `prepare` done)
-            suite = suite_for(spec)
-            results = runner.validate(suite, rows, self.run_id)
+        checks = suite_checks(spec)
+        results = self._validate(spec, checks, rows)
         if rejects is not None:
             results += reject_checks(table, [r.name for r in spec.rules], rejects)
         fresh_by = spec.fresh_by
@@ -200,10 +204,21 @@ class QualityGate:
             results.append(freshness_check(table, newest, self.reference_time, settings.freshness_limit_hours))
         failures = failed_critical(results)
         if failures:
-            failures = [_with_examples(f, suite, rows, spec) for f in failures]
+            failures = [_with_examples(f, checks, rows, spec) for f in failures]
             self._keep(results, job, self.lake.version(table))
             raise QualityGateFailed(table, failures)
         return results
+
+    def _validate(self, spec: TableSpec, checks: Sequence[Tagged], rows: DataFrame) -> list[CheckResult]:
+        """The suite's outcomes: natively when every check can be, else through Great Expectations."""
+        if native.evaluable(checks, rows):
+            outcomes = native.evaluate(checks, rows)
+            with self._lock:
+                self._filed.append(filing.entry(spec.name, outcomes))
+            return [o.to_check(spec.name) for o in outcomes]
+        with self._lock:
+            runner = self.runner  # Great Expectations imported (or the import started by `prepare` done)
+            return runner.validate(suite_for(spec), rows, self.run_id)
 
     def _trailing_volumes(self) -> dict[str, list[int]]:
         with self._lock:
@@ -221,6 +236,13 @@ class QualityGate:
         """Write every outcome kept so far to ops.dq_results, in one commit; file the suites' results
         for Data Docs."""
         self._imported()  # not left running when the process ends
+        with self._lock:
+            filed, self._filed = self._filed, []
+        if filed and self.config.quality.data_docs:
+            try:
+                filing.file_run(quality_dir(self.config), self.run_id, filed)
+            except OSError as exc:  # Data Docs miss this run; its outcomes still reach ops.dq_results
+                log.warning("quality results of run %s not filed for Data Docs: %s", self.run_id, exc)
         if self._runner is not None:  # no check ran otherwise: nothing to file
             if self.config.quality.data_docs:
                 self._runner.persist()
@@ -250,17 +272,10 @@ class QualityGate:
         return [r for r in results if r.severity == "warn" and not r.passed]
 
 
-def _with_examples(failure: CheckResult, suite, rows: DataFrame, spec: TableSpec) -> CheckResult:  # noqa: ANN001
+def _with_examples(failure: CheckResult, checks: Sequence[Tagged], rows: DataFrame, spec: TableSpec) -> CheckResult:
     """A failure with up to three offending rows (personal columns left out) when the expectation
-    says how to find them (`meta.examples_where`)."""
-    where = next(
-        (
-            (e.meta or {}).get("examples_where")
-            for e in suite.expectations
-            if (e.meta or {}).get("rule") == failure.rule
-        ),
-        None,
-    )
+    says how to find them (`examples_where`)."""
+    where = next((c.examples_where for c in checks if c.name == failure.rule), None)
     if not where:
         return failure
     hidden = set(spec.personal_columns)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Runs that validated without Great Expectations file their outcomes here (`lakehouse.quality.filing`),
+# until a Data Docs build turns them into results under gx/.
+PENDING = "pending"
 # section of the site -> where its keys are filed, under gx/
 FILED = {"validations": ("uncommitted", "validations"), "expectations": ("expectations",)}
 # The site shows this many of the latest validation results (about six runs of every table): its
@@ -25,11 +28,18 @@ def site_dir(root: Path) -> Path:
     return root / "gx" / "uncommitted" / "data_docs" / "local_site"
 
 
+def pending(root: Path) -> list[Path]:
+    """The runs' outcomes filed without Great Expectations and not yet in the project, oldest first."""
+    folder = root / PENDING
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
 def unrendered(root: Path) -> list[tuple[str, tuple[str, ...]]]:
     """(section, key parts) of each filed result the site shows without a page (the latest
-    `INDEX_RESULTS`), and of each suite whose page is missing or older than the suite."""
+    `INDEX_RESULTS`), and of each suite whose page is missing or older than the suite; a run's
+    outcomes still pending (`pending`) as ("pending", (file name,))."""
     site = site_dir(root)
-    todo = []
+    todo: list[tuple[str, tuple[str, ...]]] = [(PENDING, (p.name,)) for p in pending(root)]
     for section, folders in FILED.items():
         filed = root.joinpath("gx", *folders)
         sources = sorted(filed.rglob("*.json")) if filed.is_dir() else []

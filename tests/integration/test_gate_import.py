@@ -1,4 +1,5 @@
-"""Great Expectations is imported while ingestion runs, when what landed will be checked."""
+"""Great Expectations is imported while ingestion runs, when what landed will be checked by it (a
+suite that `lakehouse.quality.native` evaluates needs no import)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.jobs import Job, JobContext, JobOutcome
+from lakehouse.jobs import JOBS, Job, JobContext, JobOutcome
 from lakehouse.pipeline import run_jobs
 from lakehouse.quality import gate
 from lakehouse.quality.gate import QualityGate
+from lakehouse.quality.suites import critical, expect
 from lakehouse.storage import Lake
+from lakehouse.tables import TableSpec
 
 
 def _ingest(name: str, landed: int) -> Job:
@@ -119,3 +122,25 @@ def test_checks_turned_off_import_nothing(make_config, tmp_path: Path, monkeypat
     checks = QualityGate(make_config(tmp_path, **{"quality.enabled": False}), Lake(None, tmp_path), "r", None)  # type: ignore[arg-type]
     checks.prepare()
     assert not checks.importing
+
+
+def _checked(name: str, source: str, spec: TableSpec) -> Job:
+    return Job(name, (source,), (spec.name,), lambda ctx: JobOutcome(), spec=spec)
+
+
+GREEN = TableSpec(name="gold.green", key=("k",), comments={"k": "the key"},
+                  expectations=(critical(expect("ExpectColumnValuesToMatchRegex", column="k", regex="^g")),))
+
+
+@pytest.mark.parametrize(("spec", "imports"), [(JOBS["gold_daily_sales"].spec, 0), (GREEN, 1)],
+                         ids=["native-suite", "suite-needing-great-expectations"])
+def test_the_import_starts_only_for_suites_that_need_great_expectations(
+    spark, make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: TableSpec, imports: int
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(gate, "import_in_background", lambda: started.append("import") or _Finished())
+    config = make_config(tmp_path)
+    jobs = [_ingest("b", 5), _checked("c", "bronze.b", spec)]
+    summary = run_jobs(config, Lake(spark, config.lake_dir), jobs)
+    assert [r.status for r in summary.reports] == ["ok", "ok"]
+    assert len(started) == imports

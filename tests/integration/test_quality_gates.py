@@ -63,6 +63,12 @@ def test_a_missing_fx_rate_blocks_order_lines_and_gold(spark, world_copy: Config
     [record] = [r for r in _dq(lake, "silver.order_lines", "fx_rate_missing") if not r["passed"]]
     assert (record["severity"], record["failing_count"]) == ("critical", expected_failing)
     assert record["delta_version"] == before["silver.order_lines"]
+    # the failed run's outcomes are filed for Data Docs too (the newest pending file is this run's)
+    from lakehouse.quality.site import pending
+
+    filed = json.loads(pending(world_copy.data_dir / "quality")[-1].read_text())
+    [lines] = [suite for suite in filed["suites"] if suite["suite"] == "silver.order_lines"]
+    assert {c["rule"]: c["success"] for c in lines["checks"]}["fx_rate_missing"] is False
 
 
 def test_a_source_column_changing_type_is_critical(spark, world_copy: Config) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -162,3 +163,25 @@ def test_a_compound_key_counts_every_row_that_shares_it(spark, tmp_path: Path) -
     assert (results["line_no_not_null"].passed, results["line_no_not_null"].failing_count) == (False, 2)
     assert len(results["primary_key_unique"].examples) == 3
     assert results["order_id_not_null"].passed
+
+
+def test_runs_filed_without_great_expectations_become_its_results_and_a_broken_file_is_kept_aside(
+    spark, tmp_path: Path
+) -> None:
+    from lakehouse.quality import filing, native
+    from lakehouse.quality.suites import suite_checks
+
+    root = tmp_path / "q"
+    outcomes = native.evaluate(suite_checks(products.SPEC), _frame(spark, [1, 1, 2]))
+    filing.file_run(root, "run-9", [filing.entry(products.SPEC.name, outcomes)])
+    (root / site.PENDING / "0-garbled.json").write_text('{"run_id": "run-8", "suites": [{"suite"')
+    assert len(site.pending(root)) == 2
+    index = ExpectationRunner(root).build_docs()
+    assert index is not None and site.pending(root) == [] and site.unrendered(root) == []
+    assert (root / site.PENDING / "0-garbled.json.unreadable").is_file()
+    [filed] = _filed(root)
+    assert "run-9" in str(filed)
+    unique = next(r for r in json.loads(filed.read_text())["results"]
+                  if r["expectation_config"]["type"] == "expect_key_to_be_unique")
+    assert (unique["success"], unique["result"]["unexpected_count"]) == (False, 2)
+    assert list(_pages(root)) == ["run-9"]
