@@ -115,10 +115,10 @@ def arrow_safe(lines: _Lines) -> np.ndarray:
         safe[lines.line_at(found.start())] = False
     for line in _not_utf8(lines, data):
         safe[line] = False
-    for line in np.flatnonzero(ends - starts > LONG_LINE):
-        text = content[starts[line] : ends[line]]
+    for long in np.flatnonzero(ends - starts > LONG_LINE).tolist():
+        text = content[starts[long] : ends[long]]
         if text.count(b"{") + text.count(b"[") > MAX_NESTING:
-            safe[line] = False
+            safe[long] = False
     return safe
 
 
