@@ -118,22 +118,68 @@ def files_holding(root: Location, needles: list[str]) -> dict[str, set[str]]:
     """Every file under `root` (on a local disk or S3; its path relative to `root`) holding one of
     `needles`: its raw bytes searched, and a Parquet file's decoded values too (its pages may be
     compressed)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     found: dict[str, set[str]] = {}
     for entry in root.list(recursive=True):
         if entry.is_dir:
             continue
-        data = entry.location.read_bytes()
-        hits = {n for n in needles if n.encode() in data}
-        if data[:4] == b"PAR1":
-            values = pq.ParquetFile(pa.BufferReader(data)).read().to_pylist()
-            text = json.dumps(values, default=str, ensure_ascii=False)
-            hits |= {n for n in needles if n in text}
+        hits = bytes_holding(entry.location.read_bytes(), needles)
         if hits:
             found[entry.location.relative_to(root)] = hits
     return found
+
+
+def bytes_holding(data: bytes, needles: list[str]) -> set[str]:
+    """The needles in a file's raw bytes, or, for a Parquet file, in any of its decoded values as
+    text (its pages may be compressed), nested ones included."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    hits = {n for n in needles if n.encode() in data}
+    if data[:4] == b"PAR1" and len(hits) < len(needles):
+        table = pq.ParquetFile(pa.BufferReader(data)).read()
+        for values in (_text(leaf) for column in table.columns for leaf in _leaves(column)):
+            for needle in set(needles) - hits:
+                if isinstance(values, list):
+                    found = any(needle in value for value in values)
+                else:
+                    found = bool(pc.any(pc.match_substring(values, needle)).as_py())
+                if found:
+                    hits.add(needle)
+    return hits
+
+
+def _leaves(column):  # noqa: ANN001, ANN202  (pyarrow ChunkedArray in, its scalar columns out)
+    """A column's values without nesting: struct fields, list and map entries, one column each."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_struct(kind):
+        for field in column.flatten():
+            yield from _leaves(field)
+    elif pa.types.is_map(kind):
+        yield from _leaves(pa.chunked_array([c.keys for c in column.chunks], kind.key_type))
+        yield from _leaves(pa.chunked_array([c.items for c in column.chunks], kind.item_type))
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        yield from _leaves(pc.list_flatten(column))
+    elif pa.types.is_dictionary(kind):
+        yield from _leaves(column.cast(kind.value_type))
+    elif column.null_count < len(column):
+        yield column
+
+
+def _text(leaf):  # noqa: ANN001, ANN202
+    """A scalar column's values as text: an Arrow string column, or Python strings where Arrow has no
+    cast to text (bytes that are not UTF-8, say)."""
+    import pyarrow as pa
+
+    if pa.types.is_string(leaf.type) or pa.types.is_large_string(leaf.type):
+        return leaf
+    try:
+        return leaf.cast(pa.large_string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return [str(value) for value in leaf.to_pylist()]
 
 
 def lake_on_s3(world: Config, server: S3Server, prefix: str) -> Location:

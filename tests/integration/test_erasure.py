@@ -5,12 +5,10 @@ table; a replay of the CRM dead letters cannot put them back in the CRM."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
 import psycopg
-import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
@@ -20,6 +18,7 @@ from lakehouse.pipeline import run_jobs, select_jobs
 from lakehouse.reverse_etl import ledger
 from lakehouse.reverse_etl.sync import replay, sync
 from lakehouse.storage import Lake
+from tests.integration import lakes
 
 pytestmark = pytest.mark.integration
 CUSTOMER_JOBS = ["bronze_app_db", "silver_customers", "gold_customer_features", "gold_customer_segments"]
@@ -30,11 +29,7 @@ def files_holding(root: Path, needles: list[str]) -> dict[str, set[str]]:
     and a Parquet file's decoded values too (its pages may be compressed)."""
     found: dict[str, set[str]] = {}
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        data = file.read_bytes()
-        hits = {n for n in needles if n.encode() in data}
-        if data[:4] == b"PAR1":
-            values = json.dumps(pq.ParquetFile(file).read().to_pylist(), default=str, ensure_ascii=False)
-            hits |= {n for n in needles if n in values}
+        hits = lakes.bytes_holding(file.read_bytes(), needles)
         if hits:
             found[str(file.relative_to(root))] = hits
     return found
