@@ -138,7 +138,7 @@ def bytes_holding(data: bytes, needles: list[str]) -> set[str]:
     hits = {n for n in needles if n.encode() in data}
     if data[:4] == b"PAR1" and len(hits) < len(needles):
         table = pq.ParquetFile(pa.BufferReader(data)).read()
-        for values in (_text(leaf) for column in table.columns for leaf in _leaves(column)):
+        for values in (_column_text(leaf) for column in table.columns for leaf in _leaves(column)):
             for needle in set(needles) - hits:
                 if isinstance(values, list):
                     found = any(needle in value for value in values)
@@ -169,7 +169,7 @@ def _leaves(column):  # noqa: ANN001, ANN202  (pyarrow ChunkedArray in, its scal
         yield column
 
 
-def _text(leaf):  # noqa: ANN001, ANN202
+def _column_text(leaf):  # noqa: ANN001, ANN202
     """A scalar column's values as text: an Arrow string column, or Python strings where Arrow has no
     cast to text (bytes that are not UTF-8, say)."""
     import pyarrow as pa
