@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -34,7 +35,7 @@ from pyspark.sql.types import (
 )
 
 from lakehouse import upserts
-from lakehouse.arrowio import parquet_rows, to_arrow
+from lakehouse.arrowio import arrow_schema, parquet_rows, to_arrow
 from lakehouse.commits import retry_conflicts
 from lakehouse.deltalog import delta_table, delta_tables, delta_version, stats_row_count
 from lakehouse.files import Location
@@ -300,12 +301,22 @@ class Lake:
         parts = {int(p.name.split("=", 1)[1]): p for p in path.glob(f"{_BUCKET}=*")}
         return {b: self.spark.read.schema(df.schema).parquet(str(parts[b])) for b in sorted(parts)} or {0: df}
 
+    @retry_conflicts
+    @one_writer
     def append_staged(
         self, stage: Location, schema: StructType, table: str, partition_by: Sequence[str] | None = None
     ) -> None:
-        """Append every Parquet part under `stage` in one commit (nothing when there is none)."""
-        if stage.glob("*.parquet"):
-            self.append(self.spark.read.schema(schema).parquet(str(stage)), table, partition_by)
+        """Append every Parquet part under `stage` (written in `schema`'s Arrow types) in one commit
+        written by delta-rs, streamed part by part (nothing when there is none).
+
+        The parts were parsed on the driver's side already, so an engine job would only copy them:
+        at scale 1 (a million clickstream lines) that copy took 5.9 s on Sail and delta-rs takes
+        1.0-1.3 s (`benchmarks/README.md`)."""
+        parts = stage.glob("*.parquet")
+        if parts:
+            dataset = ds.dataset([p.fs_path for p in parts], schema=arrow_schema(schema), format="parquet",
+                                 filesystem=stage.fs)
+            self._append_arrow(dataset.scanner().to_reader(), table, partition_by)
 
     # Driver-side frames (ingestion state, run records, check results, source extracts, stream
     # batches) are appended by delta-rs from this process, with no engine job: on Apache Spark an
@@ -334,7 +345,7 @@ class Lake:
         if data.num_rows:
             self._append_arrow(data, table, partition_by)
 
-    def _append_arrow(self, data: pa.Table, table: str, partition_by: Sequence[str] | None) -> None:
+    def _append_arrow(self, data: pa.Table | pa.RecordBatchReader, table: str, partition_by: Sequence[str] | None) -> None:
         path = self.path(table)
         write_deltalake(str(path), data, mode="append", partition_by=list(partition_by or []) or None,
                         schema_mode="merge", storage_options=path.storage_options)

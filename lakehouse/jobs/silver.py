@@ -117,7 +117,7 @@ def _land_first(
     new = landed_since(lake.read(kept.source, version), mark.watermark)
     # keys bronze had already seen, looked up only where the new keys' range overlaps
     seen = lake.read(kept.source, mark.input_version).select(*key).where(within_range(new, key))
-    first = keep_first(new, key, kept.order()).join(seen, key, "left_anti")
+    first = keep_first(new, key, kept.order(), repeats_rare=True).join(seen, key, "left_anti")
     built = build_from_first(first=first, **builder_options(ctx, spec))
     # Nothing written to the table since the mark: every key bronze had not seen then is new to
     # the table too, so the rows are appended. Otherwise (a run that died after its write, a
@@ -145,7 +145,8 @@ def _rebuild_first(
 def first_landing(spec: TableSpec, build_from_first: Callable[..., Built], bronze: DataFrame, **options: Any) -> Built:
     """`build_from_first` of every key's first landing in `bronze` (with `options`, see
     `builder_options`)."""
-    return build_from_first(first=keep_first(bronze, spec.key, spec.kept_by(FirstLanding).order()), **options)
+    first = keep_first(bronze, spec.key, spec.kept_by(FirstLanding).order(), repeats_rare=True)
+    return build_from_first(first=first, **options)
 
 
 def grouped_silver_job(

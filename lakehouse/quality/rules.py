@@ -190,9 +190,25 @@ def combine(first: Built, *more: Built) -> Built:
 
 
 # -- shared steps -------------------------------------------------------------------------------
-def keep_first(df: DataFrame, keys: Sequence[str], order: Sequence[Column]) -> DataFrame:
+def keep_first(df: DataFrame, keys: Sequence[str], order: Sequence[Column], repeats_rare: bool = False) -> DataFrame:
     """One row per key, the first by `order`. Rows with a null key are all kept, so that a key
-    rule rejects each of them instead of deduplication silently dropping all but one."""
+    rule rejects each of them instead of deduplication silently dropping all but one.
+
+    `repeats_rare`: most keys have one row (first landings, where a repeat is a re-delivery), so
+    only the rows of keys seen more than once are ranked, and the others pass as they are. The
+    same rows; `df` is read three times, but a window over every row sorts the whole frame: on a
+    million clickstream events 5.6 s against 0.8 s on the embedded engine (`benchmarks/README.md`).
+    """
+    if not repeats_rare:
+        return _ranked_first(df, keys, order)
+    repeated = df.groupBy(*keys).count().where(F.col("count") > 1).drop("count")
+    # a null key joins nothing: every row with one stays in `once`, as `_ranked_first` keeps them all
+    once = df.join(repeated, list(keys), "left_anti")
+    ranked = _ranked_first(df.join(repeated, list(keys), "left_semi"), keys, order)
+    return once.unionByName(ranked)
+
+
+def _ranked_first(df: DataFrame, keys: Sequence[str], order: Sequence[Column]) -> DataFrame:
     window = Window.partitionBy(*keys).orderBy(*order)
     null_key = reduce(lambda a, b: a | b, [F.col(k).isNull() for k in keys])
     ranked = df.withColumn(_RANK, F.row_number().over(window))

@@ -83,7 +83,7 @@ SPEC = TableSpec(
 
 def build_events(bronze_events: DataFrame, bounds: TimeBounds) -> Built:
     """bronze.events → silver.events and its rejects; events outside `bounds` are rejected."""
-    first = keep_first(bronze_events, SPEC.key, KEPT_BY.order())
+    first = keep_first(bronze_events, SPEC.key, KEPT_BY.order(), repeats_rare=True)
     return build_from_first(first, bounds)
 
 

@@ -80,7 +80,7 @@ SPEC = TableSpec(
 
 def build_telemetry(bronze_telemetry: DataFrame, bounds: TimeBounds) -> Built:
     """bronze.telemetry → silver.telemetry and its rejects; readings outside `bounds` are rejected."""
-    first = keep_first(bronze_telemetry, SPEC.key, KEPT_BY.order())
+    first = keep_first(bronze_telemetry, SPEC.key, KEPT_BY.order(), repeats_rare=True)
     return build_from_first(first, bounds)
 
 

@@ -150,6 +150,38 @@ def test_keep_first_keeps_every_row_with_a_null_key(spark: SparkSession) -> None
     assert_df_equality(kept, frame(spark, schema, [(1, 3), (2, 2), (None, 5), (None, 6)]), ignore_row_order=True)
 
 
+@pytest.mark.parametrize("repeats_rare", [False, True], ids=["ranked", "repeats-rare"])
+def test_keep_first_keeps_the_first_row_of_each_key(spark: SparkSession, repeats_rare: bool) -> None:
+    """Keys of two columns, one to four rows each, some with a null part; the first by `t`
+    ascending then `s` descending, worked out here in Python."""
+    import random
+
+    rng = random.Random(7)
+    schema = StructType([StructField("a", LongType()), StructField("b", StringType()),
+                         StructField("t", LongType()), StructField("s", StringType())])
+    rows = []
+    for key in range(60):
+        a, b = (None if key % 13 == 0 else key % 7), (None if key % 11 == 0 else f"k{key}")
+        for n in range(rng.choice([1, 1, 1, 2, 4])):
+            rows.append((a, b, rng.randrange(5), f"s{key}-{n}"))  # `s` unique: no two rows tie
+    rng.shuffle(rows)
+    expected, nulls = {}, []
+    for row in rows:
+        if row[0] is None or row[1] is None:
+            nulls.append(row)
+        elif row[:2] not in expected or (row[2], _descending(row[3])) < (
+                expected[row[:2]][2], _descending(expected[row[:2]][3])):
+            expected[row[:2]] = row
+    kept = keep_first(frame(spark, schema, rows), ["a", "b"], [F.col("t").asc(), F.col("s").desc()],
+                      repeats_rare=repeats_rare)
+    assert sorted(repr(tuple(r)) for r in kept.collect()) == sorted(map(repr, [*expected.values(), *nulls]))
+    assert len(nulls) > 1 and len(rows) > len(expected) + len(nulls)  # the frame has both cases
+
+
+def _descending(text: str) -> tuple[int, ...]:
+    return tuple(-ord(c) for c in text) + (1,)
+
+
 def test_row_json_is_valid_json_with_strings_escaped(spark: SparkSession) -> None:
     df = frame(spark, SCHEMA, [(1, -1, 'quote " and \\ backslash')])
     built = split_rejects(df, "silver.t", RULES)
