@@ -345,7 +345,9 @@ class Lake:
         if data.num_rows:
             self._append_arrow(data, table, partition_by)
 
-    def _append_arrow(self, data: pa.Table | pa.RecordBatchReader, table: str, partition_by: Sequence[str] | None) -> None:
+    def _append_arrow(
+        self, data: pa.Table | pa.RecordBatchReader, table: str, partition_by: Sequence[str] | None
+    ) -> None:
         path = self.path(table)
         write_deltalake(str(path), data, mode="append", partition_by=list(partition_by or []) or None,
                         schema_mode="merge", storage_options=path.storage_options)
