@@ -4,8 +4,8 @@ Every table lives at `<lake>/<layer>/<table>` and is registered as `<layer>.<tab
 local folder or an `s3://` prefix, reached through `lakehouse.files` (its URI is what the engine
 and delta-rs take, with `storage_options` for delta-rs on S3).
 Engine DataFrames are written by the engine (Sail or Apache Spark). Frames built on the driver
-(ingestion state, run records, check results, source extracts, stream batches) are appended by
-delta-rs from this process, and the small `ops` state tables are read back the same way
+(ingestion state, run records, check results, source extracts, stream batches, landed files
+parsed into staged parts) are appended by delta-rs from this process, and the small `ops` state tables are read back the same way
 (`Lake.rows`): on Apache Spark each engine round trip costs 0.5-3 s however small the data.
 Table metadata (versions, commit times, row counts) also comes from delta-rs, which reads any
 engine's tables without a session.
@@ -311,18 +311,24 @@ class Lake:
 
         The parts were parsed on the driver's side already, so an engine job would only copy them:
         at scale 1 (a million clickstream lines) that copy took 5.9 s on Sail and delta-rs takes
-        1.0-1.3 s (`benchmarks/README.md`)."""
+        1.0-1.3 s (docs/engines.md). A table with a feature delta-rs does not write is appended to
+        by the engine, as before."""
         parts = stage.glob("*.parquet")
-        if parts:
-            dataset = ds.dataset([p.fs_path for p in parts], schema=arrow_schema(schema), format="parquet",
-                                 filesystem=stage.fs)
-            self._append_arrow(dataset.scanner().to_reader(), table, partition_by)
+        if not parts:
+            return
+        if self.exists(table) and not upserts.delta_rs_can_write(self, table):
+            # e.g. column mapping, which Apache Spark turns on to drop or rename a column
+            self.append(self.spark.read.schema(schema).parquet(str(stage)), table, partition_by)
+            return
+        dataset = ds.dataset([p.fs_path for p in parts], schema=arrow_schema(schema), format="parquet",
+                             filesystem=stage.fs)
+        self._append_arrow(dataset.scanner().to_reader(), table, partition_by)
 
     # Driver-side frames (ingestion state, run records, check results, source extracts, stream
     # batches) are appended by delta-rs from this process, with no engine job: on Apache Spark an
     # engine append costs 1-3 s however small the frame (a Spark job, its Delta commit, and a log
-    # replay on the next read); delta-rs takes 0.02-0.2 s. On Sail both are fast. Engine
-    # DataFrames are still written by the engine.
+    # replay on the next read); delta-rs takes 0.02-0.2 s. On Sail small appends are fast either
+    # way. Engine DataFrames are still written by the engine.
     @retry_conflicts
     @one_writer
     def append_pandas(

@@ -58,10 +58,12 @@ def choose(lake: Lake, source: DataFrame, table: str, partition_by: Sequence[str
         total = len(set(zip(*(actions.column(c).to_pylist() for c in columns), strict=True))) if len(actions) else 0
         if touched <= max(1, REWRITE_MAX_SHARE * total):
             return "rewrite"
-    return "delta-rs" if _delta_rs_can_write(lake, table) else "merge"
+    return "delta-rs" if delta_rs_can_write(lake, table) else "merge"
 
 
-def _delta_rs_can_write(lake: Lake, table: str) -> bool:
+def delta_rs_can_write(lake: Lake, table: str) -> bool:
+    """Whether delta-rs writes this table: none of the table features it does not support (column
+    mapping, deletion vectors, change data feed, which Apache Spark can turn on)."""
     protocol = lake.delta(table).protocol()
     if protocol.min_writer_version <= 2:
         return True

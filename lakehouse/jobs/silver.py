@@ -87,7 +87,9 @@ def incremental_silver_job(spec: TableSpec, build_from_first: Callable[..., Buil
         return outcome
 
     def compute(ctx: JobContext) -> Built:
-        return first_landing(spec, build_from_first, ctx.lake.read(source), **builder_options(ctx, spec))
+        # one version: `keep_first` reads the source three times, and a stream may append between
+        bronze = ctx.lake.read(source, ctx.lake.current_version(source))
+        return first_landing(spec, build_from_first, bronze, **builder_options(ctx, spec))
 
     return Job(name, (source,), (table, REJECTS_TABLE), run, spec=spec, builder=build_from_first, compute=compute)
 
