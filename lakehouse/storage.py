@@ -5,8 +5,9 @@ local folder or an `s3://` prefix, reached through `lakehouse.files` (its URI is
 and delta-rs take, with `storage_options` for delta-rs on S3).
 Engine DataFrames are written by the engine (Sail or Apache Spark). Frames built on the driver
 (ingestion state, run records, check results, source extracts, stream batches, landed files
-parsed into staged parts) are appended by delta-rs from this process, and the small `ops` state tables are read back the same way
-(`Lake.rows`): on Apache Spark each engine round trip costs 0.5-3 s however small the data.
+parsed into staged parts) are appended by delta-rs from this process, and the small `ops` state
+tables are read back the same way (`Lake.rows`): on Apache Spark each engine round trip costs
+0.5-3 s however small the data.
 Table metadata (versions, commit times, row counts) also comes from delta-rs, which reads any
 engine's tables without a session.
 """
