@@ -196,8 +196,9 @@ def keep_first(df: DataFrame, keys: Sequence[str], order: Sequence[Column], repe
 
     `repeats_rare`: most keys have one row (first landings, where a repeat is a re-delivery), so
     only the rows of keys seen more than once are ranked, and the others pass as they are. The
-    same rows; `df` is read three times, but a window over every row sorts the whole frame: on a
-    million clickstream events 5.6 s against 0.8 s on the embedded engine (`benchmarks/README.md`).
+    same rows; `df` is read three times, but a window over every row sorts the whole frame: a
+    million clickstream events' silver build took 2.2-2.4 s against 1.1-1.3 s on the embedded
+    engine (docs/engines.md). Read `df` at one version: the three reads must see the same rows.
     """
     if not repeats_rare:
         return _ranked_first(df, keys, order)
