@@ -169,7 +169,7 @@ def _fewer_fresh_pages() -> None:
     time zeroing pages, against 0.2 s for the same query again. Arenas committed on demand
     (`MIMALLOC_ARENA_EAGER_COMMIT=0`, unless set otherwise) and no huge pages for this process
     (Linux's `PR_SET_THP_DISABLE`; its children inherit it) took the scale-1 pipeline from 22-23 s
-    to 14-16 s (`benchmarks/README.md`)."""
+    to 13-14 s (docs/engines.md)."""
     os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")  # read when the library is loaded
     if sys.platform == "linux":
         import ctypes

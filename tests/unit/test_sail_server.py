@@ -90,3 +90,31 @@ def test_the_sql_endpoints_catalog_keeps_its_session_in_use(tmp_path) -> None:  
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
                           check=False)
     assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "3", done.stderr[-2000:]
+
+
+ALLOCATOR_PROBE = textwrap.dedent("""
+    import os
+    from pyspark.sql import SparkSession
+    from lakehouse.engine import start_sail_server
+
+    server = start_sail_server()
+    spark = SparkSession.builder.remote(f"sc://127.0.0.1:{server.listening_address[1]}").getOrCreate()
+    rows = spark.range(3).count()
+    thp = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("THP_enabled"))
+    print(rows, os.environ.get("MIMALLOC_ARENA_EAGER_COMMIT"), thp)
+""")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="huge pages are turned off per process on Linux only")
+@pytest.mark.parametrize(("operator", "expected"), [(None, "0"), ("1", "1")], ids=["default", "operators-own"])
+def test_a_process_starting_sail_commits_memory_on_demand_without_huge_pages(operator: str | None,
+                                                                           expected: str) -> None:
+    """Before Sail's library loads: arenas committed on demand unless the operator said otherwise,
+    and no transparent huge pages for the process (docs/engines.md)."""
+    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_ARENA_EAGER_COMMIT"}
+    if operator is not None:
+        env["MIMALLOC_ARENA_EAGER_COMMIT"] = operator
+    done = subprocess.run([sys.executable, "-c", ALLOCATOR_PROBE], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == f"3 {expected} 0"
