@@ -19,17 +19,17 @@ How a table is kept up to date (`incremental`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from lakehouse.personal import PersonalData
-from lakehouse.quality.rules import Rule
+from lakehouse.quality.rules import Rule, keep_first
 from lakehouse.quality.suites import Tagged
 
 K = TypeVar("K")
@@ -78,6 +78,12 @@ class FirstLanding:
     def order(self) -> list[Column]:
         """The order that puts a key's first landing first (`keep_first`)."""
         return [F.col(c).asc_nulls_last() for c in self.first_by]
+
+    def first_of(self, df: DataFrame, key: Sequence[str]) -> DataFrame:
+        """The first landing of each `key` in `df` (every row with a null key kept, for the key
+        rule to reject). Most keys land once (a repeat is a re-delivery), so only repeated keys
+        are ranked (`keep_first(..., repeats_rare=True)`); read `df` at one version."""
+        return keep_first(df, key, self.order(), repeats_rare=True)
 
 
 @dataclass(frozen=True)

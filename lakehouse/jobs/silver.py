@@ -42,7 +42,7 @@ from lakehouse.jobs.base import (
     read_named,
     with_reject_columns,
 )
-from lakehouse.quality.rules import Built, keep_first
+from lakehouse.quality.rules import Built
 from lakehouse.storage import Lake
 from lakehouse.tables import ByGroups, FirstLanding, TableSpec
 
@@ -87,7 +87,7 @@ def incremental_silver_job(spec: TableSpec, build_from_first: Callable[..., Buil
         return outcome
 
     def compute(ctx: JobContext) -> Built:
-        # one version: `keep_first` reads the source three times, and a stream may append between
+        # one version: `first_of` reads the source three times, and a stream may append between
         bronze = ctx.lake.read(source, ctx.lake.current_version(source))
         return first_landing(spec, build_from_first, bronze, **builder_options(ctx, spec))
 
@@ -119,7 +119,7 @@ def _land_first(
     new = landed_since(lake.read(kept.source, version), mark.watermark)
     # keys bronze had already seen, looked up only where the new keys' range overlaps
     seen = lake.read(kept.source, mark.input_version).select(*key).where(within_range(new, key))
-    first = keep_first(new, key, kept.order(), repeats_rare=True).join(seen, key, "left_anti")
+    first = kept.first_of(new, key).join(seen, key, "left_anti")
     built = build_from_first(first=first, **builder_options(ctx, spec))
     # Nothing written to the table since the mark: every key bronze had not seen then is new to
     # the table too, so the rows are appended. Otherwise (a run that died after its write, a
@@ -147,7 +147,7 @@ def _rebuild_first(
 def first_landing(spec: TableSpec, build_from_first: Callable[..., Built], bronze: DataFrame, **options: Any) -> Built:
     """`build_from_first` of every key's first landing in `bronze` (with `options`, see
     `builder_options`)."""
-    first = keep_first(bronze, spec.key, spec.kept_by(FirstLanding).order(), repeats_rare=True)
+    first = spec.kept_by(FirstLanding).first_of(bronze, spec.key)
     return build_from_first(first=first, **options)
 
 

@@ -16,16 +16,33 @@ if TYPE_CHECKING:
 
 
 def _ml_routers(config: Config) -> list[APIRouter]:
-    """`POST /predict` when the ml extra is installed; without it, one line says it is off."""
+    """`POST /predict` when the ml extra is installed; without it, one line says it is off, and
+    the route answers 501 with the same reason (not a 404 a client would read as a wrong URL)."""
     from lakehouse.extras import install_hint, installed
 
     if not installed("ml"):
-        err.print(escape(f"POST /predict is off: the churn model needs the ml extra ({install_hint(['ml'])})"),
-                  highlight=False)
-        return []
+        reason = f"POST /predict is off: the churn model needs the ml extra ({install_hint(['ml'])})"
+        err.print(escape(reason), highlight=False)
+        return [_predict_off(reason)]
     from lakehouse.ml.api import build_router
 
     return [build_router(config)]
+
+
+def _predict_off(reason: str) -> APIRouter:
+    from fastapi import APIRouter
+    from fastapi.responses import JSONResponse
+
+    from lakehouse.serving.errors import error_responses
+
+    router = APIRouter(tags=["model"])
+
+    @router.post("/predict", responses=error_responses(501))
+    def predict() -> JSONResponse:
+        """Churn scores: not served here, the ml extra is not installed."""
+        return JSONResponse({"detail": reason}, status_code=501)
+
+    return router
 
 
 def serve(

@@ -19,6 +19,7 @@ WHY = {
     404: "No such table, or it does not exist yet (run the pipeline), or it is not served",
     413: "The request body is over `serving.max_body_bytes`",
     429: "Too many queries at once (`serving.max_concurrent_queries`): retry after `Retry-After` seconds",
+    501: "Not served by this installation: the route needs an extra that is not installed (the detail names it)",
     503: "Not ready: the SQL engine is starting or restarting, no model is trained, or the lake's storage "
          "cannot be read now (an object store that is down); retry after `Retry-After` seconds",
     504: "The query ran over `serving.sql_timeout_seconds` and was cancelled",

@@ -19,7 +19,6 @@ from lakehouse.quality.rules import (
     Rule,
     conform,
     json_struct,
-    keep_first,
     not_in,
     parse_iso_timestamp,
     split_rejects,
@@ -83,7 +82,7 @@ SPEC = TableSpec(
 
 def build_events(bronze_events: DataFrame, bounds: TimeBounds) -> Built:
     """bronze.events → silver.events and its rejects; events outside `bounds` are rejected."""
-    first = keep_first(bronze_events, SPEC.key, KEPT_BY.order(), repeats_rare=True)
+    first = KEPT_BY.first_of(bronze_events, SPEC.key)
     return build_from_first(first, bounds)
 
 

@@ -20,7 +20,6 @@ from lakehouse.quality.rules import (
     Rule,
     conform,
     json_struct,
-    keep_first,
     outside,
     parse_iso_timestamp,
     split_rejects,
@@ -80,7 +79,7 @@ SPEC = TableSpec(
 
 def build_telemetry(bronze_telemetry: DataFrame, bounds: TimeBounds) -> Built:
     """bronze.telemetry → silver.telemetry and its rejects; readings outside `bounds` are rejected."""
-    first = keep_first(bronze_telemetry, SPEC.key, KEPT_BY.order(), repeats_rare=True)
+    first = KEPT_BY.first_of(bronze_telemetry, SPEC.key)
     return build_from_first(first, bounds)
 
 

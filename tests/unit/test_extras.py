@@ -89,11 +89,23 @@ def test_a_missing_package_of_no_extra_is_not_hidden(monkeypatch) -> None:
         cli.entry()
 
 
-def test_serve_without_the_ml_extra_serves_the_rest_and_says_predict_is_off(hide, capsys) -> None:
+def test_serve_without_the_ml_extra_serves_the_rest_and_says_predict_is_off(hide, capsys, tmp_path) -> None:
+    """The serve line says so once, and `POST /predict` answers 501 with the same reason (a 404
+    would read as a wrong URL); the other routes are served as usual."""
+    from fastapi.testclient import TestClient
+
     from lakehouse.config import Config
+    from lakehouse.serving.app import create_app
     from lakehouse.serving.cli import _ml_routers
 
     hide("sklearn")
-    assert _ml_routers(Config()) == []
-    assert capsys.readouterr().err.strip() == (
-        "POST /predict is off: the churn model needs the ml extra (pip install 'lakehouse[ml]')")
+    reason = "POST /predict is off: the churn model needs the ml extra (pip install 'lakehouse[ml]')"
+    config = Config(data_dir=tmp_path)
+    routers = _ml_routers(config)
+    assert capsys.readouterr().err.strip() == reason
+    client = TestClient(create_app(config, api_keys=["k"], routers=routers), headers={"Authorization": "Bearer k"})
+    answer = client.post("/predict", json={"customer_id": 1})
+    assert (answer.status_code, answer.json()) == (501, {"detail": reason})
+    stranger = client.post("/predict", json={"customer_id": 1}, headers={"Authorization": "Bearer wrong"})
+    assert stranger.status_code == 403
+    assert client.get("/health").status_code == 200
