@@ -311,13 +311,20 @@ def load_config(
     """Load base.yaml + <env>.yaml + LAKEHOUSE_* variables + overrides into a frozen Config."""
     environ = os.environ if environ is None else environ
     env = env or environ.get("LAKEHOUSE_ENV") or "local"
+    hint = ""
     if conf_dir is None:
         # From a zip shipped with --py-files the package has no conf/ beside it: use the working dir's.
         fallback = DEFAULT_CONF_DIR if DEFAULT_CONF_DIR.is_dir() else Path.cwd() / "conf"
-        conf_dir = Path(environ.get("LAKEHOUSE_CONF_DIR") or fallback)
+        given = environ.get("LAKEHOUSE_CONF_DIR")
+        conf_dir = Path(given or fallback)
+        hint = ("" if given else
+                " (outside the project's folder, set LAKEHOUSE_CONF_DIR to a folder holding base.yaml and "
+                "<env>.yaml, e.g. a copy of the project's conf/)")
     base_path, env_path = conf_dir / "base.yaml", conf_dir / f"{env}.yaml"
-    if not env_path.exists():
-        raise ConfigError(f"--env {env}: no such file {env_path}")
+    if not base_path.is_file():
+        raise ConfigError(f"no such file {base_path}: the settings every environment starts from{hint}")
+    if not env_path.is_file():
+        raise ConfigError(f"--env {env}: no such file {env_path}{hint}")
 
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}

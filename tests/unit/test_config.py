@@ -77,6 +77,23 @@ def test_missing_environment_file_is_a_clear_error(conf_dir: Path) -> None:
         load_config("prod", conf_dir=conf_dir, environ={})
 
 
+def test_outside_the_project_the_error_says_where_settings_are_looked_for(tmp_path: Path, monkeypatch) -> None:
+    """An installed package run from another folder: no conf/ beside it nor in the working folder."""
+    import lakehouse.config as config_module
+
+    monkeypatch.setattr(config_module, "DEFAULT_CONF_DIR", tmp_path / "site-packages" / "conf")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"base\.yaml.*set LAKEHOUSE_CONF_DIR"):
+        load_config("local", environ={})
+    (tmp_path / "settings").mkdir()
+    (tmp_path / "settings" / "base.yaml").write_text("pipeline:\n  cold_chain_limit_c: 6.5\n")
+    with pytest.raises(ConfigError, match=r"--env local: no such file .*local\.yaml$"):  # the folder was given
+        load_config("local", environ={"LAKEHOUSE_CONF_DIR": str(tmp_path / "settings")})
+    (tmp_path / "settings" / "local.yaml").write_text("{}\n")
+    loaded = load_config("local", environ={"LAKEHOUSE_CONF_DIR": str(tmp_path / "settings")})
+    assert loaded.pipeline.cold_chain_limit_c == 6.5
+
+
 def test_shipped_environments_load() -> None:
     for env in ("local", "cluster", "test"):
         assert load_config(env, environ={}).env == env
