@@ -26,7 +26,7 @@ from benchmarks.pipeline import LAKEHOUSE, ROOT, checked_out, generate, measured
 def spark_jobs(event_dir: Path) -> int:
     """Spark jobs scheduled in the one event log under `event_dir`."""
     started = 0
-    for log in event_dir.iterdir():
+    for log in (f for f in event_dir.rglob("*") if f.is_file()):  # a folder of rolled files since Spark 4
         with log.open() as lines:
             started += sum(1 for line in lines if '"Event":"SparkListenerJobStart"' in line)
     return started
