@@ -40,7 +40,8 @@ def run_once(sources: Path, out: Path, label: str, code_root: Path) -> dict[str,
     jars = code_root / "jvm" / "target"
     if not jars.exists():  # a baseline's work tree: Delta's jars and the JVM class archive of this one
         jars.symlink_to(ROOT / "jvm" / "target", target_is_directory=True)
-    conf = json.dumps({"spark.eventLog.enabled": "true", "spark.eventLog.dir": (data / "events").as_uri()})
+    conf = json.dumps({"spark.eventLog.enabled": "true", "spark.eventLog.dir": (data / "events").as_uri(),
+                       "spark.eventLog.compress": "false"})
     cmd = ["env", f"LAKEHOUSE_ENGINE__CONF={conf}", LAKEHOUSE, "--engine", "spark", "--data-dir", str(data), "run"]
     result = measured(cmd, out / f"fixed-{label}.log", code_root)
     runs = DeltaTable(str(data / "lake" / "ops" / "job_runs")).to_pandas()
