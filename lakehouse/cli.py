@@ -312,7 +312,7 @@ def sql(
             from lakehouse.serving.logs import quiet_libraries
 
             quiet_libraries()  # PySpark would log the failure as a JSON line before the one below
-            result = state.lake(register=False).run_sql(query).limit(limit).toArrow()
+            result = state.lake().run_sql(query).limit(limit).toArrow()
     except catalog.UnknownTable as exc:
         _fail(str(exc))
     except PySparkException as exc:  # a statement the engine cannot parse or resolve: no traceback

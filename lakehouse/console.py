@@ -40,17 +40,16 @@ class State:
         self.overrides[key] = value
         self._config = None
 
-    def lake(self, register: bool = True):  # noqa: ANN201 - imports pyspark lazily: `--help` stays fast
-        """The lake on this invocation's engine, every table registered unless `register` is false."""
+    def lake(self):  # noqa: ANN201 - imports pyspark lazily: `--help` stays fast
+        """The lake on this invocation's engine. Its tables are registered by name only when a
+        statement names them (`Lake.run_sql`): every command reads and writes them by path."""
         from lakehouse.engine import get_session
         from lakehouse.files import StorageError
         from lakehouse.storage import Lake
 
         try:
             self.config.lake.check()  # before the engine starts: a JVM would print its banner first
-            lake = Lake(get_session(self.config), self.config.lake)
-            if register:
-                lake.register_all()
+            lake = Lake(get_session(self.config), self.config.lake, names_on_write=False)
         except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
             err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None

@@ -79,6 +79,19 @@ def test_tables_are_registered_as_layer_dot_name(lake: Lake) -> None:
     assert fresh.register_all() == ["gold.registered"]
 
 
+def test_a_commands_lake_registers_a_table_when_a_statement_names_it(lake: Lake) -> None:
+    """A command's lake writes without catalog round trips; a statement naming a table still
+    resolves it, a table written after the first statement included."""
+    quiet = Lake(lake.spark, lake.root, names_on_write=False)
+    quiet.overwrite(_frame(lake.spark, [(1, "a")]), "gold.quiet_first")
+    assert quiet.run_sql("SELECT id FROM gold.quiet_first").first()["id"] == 1
+    quiet.append(_frame(lake.spark, [(2, "b")]), "gold.quiet_first")
+    quiet.overwrite(_frame(lake.spark, [(3, "c")]), "gold.quiet_second")
+    joined = quiet.run_sql("SELECT count(*) AS n FROM gold.quiet_first JOIN gold.quiet_second USING (id)")
+    assert joined.first()["n"] == 0
+    assert quiet.run_sql("SELECT sum(id) AS s FROM gold.quiet_first").first()["s"] == 3
+
+
 def test_append_pandas_writes_large_frames_in_one_commit(lake: Lake) -> None:
     frame = pd.DataFrame({"id": pd.Series(range(50_000), dtype="Int64"), "day": ["d"] * 50_000})
     frame.loc[3, "id"] = pd.NA
