@@ -1,6 +1,6 @@
 """Benchmark: Apache Spark's fixed cost per job, this tree against another commit.
 
-    .venv/bin/python benchmarks/spark_fixed_cost.py --baseline GIT_REF [--repeat 3] [--scale 0.01]
+    .venv/bin/python benchmarks/spark_fixed_cost.py --baseline GIT_REF [--repeat 3] [--scale 0.01] [--env test]
 
 On a world so small that no job has data worth the name, a job's duration is what it pays whatever
 its data: Spark actions (each a scheduled job, one round of tasks), Delta log reads and commits,
@@ -32,7 +32,7 @@ def spark_jobs(event_dir: Path) -> int:
     return started
 
 
-def run_once(sources: Path, out: Path, label: str, code_root: Path) -> dict[str, float]:
+def run_once(sources: Path, out: Path, label: str, code_root: Path, env: str) -> dict[str, float]:
     data = out / f"fixed-{label}"
     shutil.rmtree(data, ignore_errors=True)
     (data / "events").mkdir(parents=True)
@@ -42,7 +42,8 @@ def run_once(sources: Path, out: Path, label: str, code_root: Path) -> dict[str,
         jars.symlink_to(ROOT / "jvm" / "target", target_is_directory=True)
     conf = json.dumps({"spark.eventLog.enabled": "true", "spark.eventLog.dir": (data / "events").as_uri(),
                        "spark.eventLog.compress": "false"})
-    cmd = ["env", f"LAKEHOUSE_ENGINE__CONF={conf}", LAKEHOUSE, "--engine", "spark", "--data-dir", str(data), "run"]
+    cmd = ["env", f"LAKEHOUSE_ENGINE__CONF={conf}", LAKEHOUSE, "--env", env, "--engine", "spark",
+           "--data-dir", str(data), "run"]
     result = measured(cmd, out / f"fixed-{label}.log", code_root)
     runs = DeltaTable(str(data / "lake" / "ops" / "job_runs")).to_pandas()
     durations = runs["duration_s"].astype(float)
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scale", type=float, default=0.01)
     parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--env", default="local", help="the settings (conf/<env>.yaml) of each commit's own tree")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -69,8 +71,8 @@ def main() -> None:
     before, now = [], []
     with checked_out(args.baseline) as tree:
         for i in range(args.repeat):
-            before.append(run_once(sources, args.out, f"baseline-{i}", tree))
-            now.append(run_once(sources, args.out, f"current-{i}", ROOT))
+            before.append(run_once(sources, args.out, f"baseline-{i}", tree, args.env))
+            now.append(run_once(sources, args.out, f"current-{i}", ROOT, args.env))
             print(f"round {i + 1}: {args.baseline} {before[-1]}, this tree {now[-1]}", flush=True)
     old, new = summary(before), summary(now)
     print(f"\n| medians of {args.repeat} (scale {args.scale:g}) | {args.baseline} | this tree | ratio |")
