@@ -85,6 +85,14 @@ def test_the_pipeline_through_engine_connect_equals_the_embedded_run(
         layer, table = name.split(".")
         writers = {commit.get("engineInfo", "") for commit in lakes.table(lake / layer / table).history()}
         assert writers and all(w.startswith("Apache-Spark/") for w in writers), (name, writers)
+    # the server's catalog is every client's: the run left its tables there, by name, for the others
+    from pyspark.sql import SparkSession
+
+    other = SparkSession.builder.remote(spark_connect_server.url).create()
+    try:
+        assert all(other.catalog.tableExists(n) for n in ("silver.orders", "gold.daily_sales", "ops.job_runs"))
+    finally:
+        other.stop()
 
 
 @pytest.fixture
