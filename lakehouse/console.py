@@ -45,17 +45,13 @@ class State:
         statement names them (`Lake.run_sql`): every command reads and writes them by path. A
         server whose catalog every client shares (Apache Spark Connect) gets every table
         registered, as written, for its other clients."""
-        from lakehouse.engine import get_session, profile_of
+        from lakehouse.engine import get_session
         from lakehouse.files import StorageError
         from lakehouse.storage import Lake
 
         try:
             self.config.lake.check()  # before the engine starts: a JVM would print its banner first
-            session = get_session(self.config)
-            shared = profile_of(session).catalog_scope == "server"
-            lake = Lake(session, self.config.lake, names_on_write=shared)
-            if shared:
-                lake.register_all()
+            lake = Lake.for_command(get_session(self.config), self.config.lake)
         except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
             err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None

@@ -55,7 +55,7 @@ def main(job_names: Sequence[str], argv: Sequence[str] | None = None) -> int:
         if missing_all(config, [job.name for job in jobs]):
             log.error("no sources found in %s: run `lakehouse generate` there, or pass --data-dir", looked_in(config))
             return 2
-        lake = Lake(get_session(config), config.lake, names_on_write=False)  # jobs name no table in SQL
+        lake = Lake.for_command(get_session(config), config.lake)
         summary = run_jobs(config, lake, jobs)
     except StorageError as exc:  # the store cannot be reached: one line naming endpoint and bucket
         log.error("%s", exc)

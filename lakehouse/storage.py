@@ -110,6 +110,19 @@ class Lake:
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 
+    @classmethod
+    def for_command(cls, spark: SparkSession, root: Location | Path | str) -> Lake:
+        """A command's or batch job's lake: tables registered by name only when a statement names
+        them, unless the session's catalog is a server's that every client shares (Apache Spark
+        Connect), where every table is registered, as written, for the other clients."""
+        from lakehouse.engine import profile_of
+
+        shared = profile_of(spark).catalog_scope == "server"
+        lake = cls(spark, root, names_on_write=shared)
+        if shared:
+            lake.register_all()
+        return lake
+
     def write_lock(self, table: str) -> threading.RLock:
         """The lock every write to `table` through this lake holds (`one_writer`)."""
         with self._locks_guard:
