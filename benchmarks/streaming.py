@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import queue
 import shutil
 import subprocess
 import sys
@@ -45,7 +46,13 @@ def _publish_in_process(bootstrap: str, rate: float, seconds: float | None, limi
     out = context.Queue()
     process = context.Process(target=_publish, args=(bootstrap, rate, seconds, limit, first_day, out))
     process.start()
-    sent = out.get(timeout=600)
+    while True:  # a producer that died says so now, not after a timeout
+        try:
+            sent = out.get(timeout=1)
+            break
+        except queue.Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"the producer process ended with exit code {process.exitcode}") from None
     process.join()
     return int(sent)
 

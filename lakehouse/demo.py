@@ -29,7 +29,7 @@ def run_stream(config: Config, lake: Lake, say: Callable[[str], None], days: int
     ran, else what did not."""
     from lakehouse.streaming import broker
     from lakehouse.streaming.consumer import stream_telemetry
-    from lakehouse.streaming.swarm import publish
+    from lakehouse.streaming.swarm import PublishError, publish
 
     try:
         kafka = broker.start(config.data_dir / "kafka")
@@ -49,6 +49,9 @@ def run_stream(config: Config, lake: Lake, say: Callable[[str], None], days: int
             ).describe()
         )
         say(stream_telemetry(config, lake, kafka.bootstrap, until_idle=2, max_seconds=60).describe())
+    except PublishError as exc:  # the readings the broker acknowledged stay in its topic
+        say(f"streaming stopped: {exc}")
+        return f"streaming stopped: {exc}"
     finally:
         broker.stop(kafka)
     summary = run_jobs(config, lake, select_jobs(["silver_telemetry", "gold_cold_chain_daily"]))

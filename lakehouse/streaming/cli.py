@@ -77,18 +77,22 @@ def iot_publish(
 ) -> None:
     """Produce readings to fleet.telemetry, keyed by device_id, with the replay files' defects."""
     need_extras("lakehouse iot publish", "stream")
-    from lakehouse.streaming.swarm import publish
+    from lakehouse.streaming.swarm import PublishError, publish
 
     config = state.config
-    result = publish(
-        bootstrap(config),
-        devices,
-        rate,
-        duration,
-        seed=config.generator.seed,
-        start=config.generator.start_date,
-        first_day=first_day,
-    )
+    try:
+        result = publish(
+            bootstrap(config),
+            devices,
+            rate,
+            duration,
+            seed=config.generator.seed,
+            start=config.generator.start_date,
+            first_day=first_day,
+        )
+    except PublishError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
     console.print(result.describe(), highlight=False)
 
 

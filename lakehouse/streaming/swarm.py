@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -18,6 +18,11 @@ from lakehouse.generate.telemetry import day_lines
 
 log = logging.getLogger(__name__)
 TOPIC = "fleet.telemetry"
+FLUSH_SECONDS = 30.0  # after the last reading, how long the broker may take to acknowledge the rest
+
+
+class PublishError(RuntimeError):
+    """Readings the broker did not acknowledge."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +73,20 @@ def publish(
     start: dt.date = dt.date(2026, 1, 1),
     keep: bool = False,
     first_day: int = 0,
+    settings: Mapping[str, object] | None = None,
 ) -> PublishResult:
-    """Produce at `rate` readings per second until `duration` seconds or `limit` readings."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True, "log_level": 3})
+    """Produce at `rate` readings per second until `duration` seconds or `limit` readings, each one
+    acknowledged by the broker (`PublishError` names how many were not). When the producer's local
+    queue is full (the broker takes them slower than `rate`), it waits for room instead of dropping
+    a reading. `settings`: more librdkafka settings for the producer."""
+    failures: list[str] = []
+
+    def report(error, message) -> None:  # noqa: ANN001 - confluent-kafka's KafkaError and Message
+        if error is not None:
+            failures.append(str(error))
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True, "log_level": 3,
+                         "on_delivery": report, "delivery.report.only.error": True, **(settings or {})})
     begin, sent, kept = time.monotonic(), 0, []
     for line in readings(count, seed, start, first_day):
         elapsed = time.monotonic() - begin
@@ -79,10 +95,26 @@ def publish(
         ahead = sent / rate - elapsed
         if ahead > 0:
             time.sleep(ahead)
-        producer.produce(TOPIC, value=line.encode(), key=_key(line))
-        producer.poll(0)
+        _produce(producer, line)
         sent += 1
         if keep:
             kept.append(line)
-    producer.flush(30)
+    unsent = producer.flush(FLUSH_SECONDS)
+    if unsent or failures:
+        reasons = "; ".join(sorted(set(failures))[:3]) or f"not acknowledged within {FLUSH_SECONDS:g} s"
+        raise PublishError(f"{unsent + len(failures):,} of {sent:,} readings were not delivered to {TOPIC} at "
+                           f"{bootstrap}: {reasons}")
     return PublishResult(sent, time.monotonic() - begin, tuple(kept))
+
+
+def _produce(producer: Producer, line: str) -> None:
+    """Queue one reading; while the local queue is full, serve delivery reports until there is room."""
+    value, key = line.encode(), _key(line)
+    while True:
+        try:
+            producer.produce(TOPIC, value=value, key=key)
+        except BufferError:
+            producer.poll(0.05)
+        else:
+            producer.poll(0)
+            return

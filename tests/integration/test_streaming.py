@@ -124,6 +124,17 @@ def test_every_reading_lands_once_and_bad_values_are_quarantined(spark, kafka, l
     assert quarantine["_source"].str.fullmatch(r"fleet\.telemetry/\d+/\d+").sum() == bad
 
 
+def test_a_producer_faster_than_its_queue_waits_for_room_and_loses_nothing(spark, kafka, lake_config) -> None:
+    # a local queue of 200 messages, filled as fast as Python goes: librdkafka refuses the 201st
+    result = publish(kafka.bootstrap, 12, rate=1e9, limit=20_000, keep=True, first_day=DAY[0],
+                     settings={"queue.buffering.max.messages": 200})
+    DAY[0] += 20_000 // (12 * 288) + 1
+    PRODUCED.extend(result.lines)
+    assert result.sent == len(result.lines) == 20_000
+    _stream(spark, lake_config, kafka)
+    _check(lake_config)
+
+
 def test_a_consumer_killed_mid_way_and_restarted_loses_and_doubles_nothing(spark, kafka, lake_config) -> None:
     _produce(kafka, 30_000)
     before = _version(lake_config)
