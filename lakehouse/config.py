@@ -121,6 +121,9 @@ class PipelineConfig(_Frozen):
     # A full rebuild of silver.events / silver.telemetry keeps first landings in buckets of keys of
     # about this many bronze rows each, one after the other, so its memory does not grow with history.
     rebuild_bucket_rows: int = Field(4_000_000, ge=1)
+    # A full rebuild reading fewer rows than this (its inputs together) works beside the run's other
+    # jobs; from this many on, alone (see `JobContext.alone`).
+    alone_from_rows: int = Field(2_000_000, ge=0)
     # Jobs that do not depend on each other run at the same time, up to this many (1: one by one).
     parallel_jobs: int = Field(2, ge=1)
 

@@ -72,9 +72,9 @@ def incremental_gold_job(
         written_before = lake.version(table)
         frames = {source: lake.read(source, versions[source]) for source in inputs}
         if touched is None:
-            with ctx.alone():
-                outcome = _write_gold(ctx, name, spec, builder(**by_name(spec, frames), **settings),
-                                      count_rows(ctx, inputs))
+            rows = count_rows(ctx, inputs)
+            with ctx.alone(rows):
+                outcome = _write_gold(ctx, name, spec, builder(**by_name(spec, frames), **settings), rows)
             dates: list[dt.date] = []
         else:
             dates = sorted(_widen(touched, days))

@@ -137,7 +137,7 @@ def _rebuild_first(
     lake, source = ctx.lake, spec.kept_by(FirstLanding).source
     rows = lake.row_count(source)
     buckets = math.ceil(rows / ctx.config.pipeline.rebuild_bucket_rows)
-    with ctx.alone(), lake.staging() as stage:
+    with ctx.alone(rows), lake.staging() as stage:
         parts = lake.split_by_key(lake.read(source, version), list(spec.key), buckets, stage).values()
         options = builder_options(ctx, spec)
         firsts = [first_landing(spec, build_from_first, p, **options) for p in parts]
@@ -269,7 +269,8 @@ def _rebuild_by_groups(
     group = kept.group_key
     key = F.col(group).cast(spec.declared_schema()[group].dataType)  # the same value hashes alike in every input
     buckets = math.ceil(lake.row_count(kept.source) / ctx.config.pipeline.rebuild_bucket_rows)
-    with ctx.alone(), lake.staging() as stage:
+    rows = count_rows(ctx, tuple(frames))
+    with ctx.alone(rows), lake.staging() as stage:
         splits = {t: lake.split_by_key(frames[t], [key], buckets, stage, t.replace(".", "_"))
                   for t in kept.keyed_inputs}
         numbers = sorted({b for split in splits.values() for b in split})
@@ -279,7 +280,7 @@ def _rebuild_by_groups(
                     **options)
             for b in numbers
         ]
-        return _write_silver(ctx, name, spec, parts, count_rows(ctx, tuple(frames)))
+        return _write_silver(ctx, name, spec, parts, rows)
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
+from lakehouse.config import load_config
+from lakehouse.jobs.base import JobContext
 from lakehouse.locking import JobTurns
+from lakehouse.storage import Lake
 
 WAIT = 10.0  # seconds a test waits for a thread before calling it stuck
 
@@ -107,3 +112,35 @@ def test_alone_outside_a_job_and_inside_itself() -> None:
         pass
     with turns.working():  # and the run goes on as before
         pass
+
+
+def _run_context(alone_from_rows: int) -> JobContext:
+    config = load_config("test", overrides={"pipeline.alone_from_rows": alone_from_rows}, environ={})
+    return JobContext(config, cast(Lake, None), "run-1", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+
+
+def _most_at_once(ctx: JobContext, rows: int) -> int:
+    """How many of two jobs were inside a rebuild of `rows` input rows at the same time."""
+    inside, most, lock = [0], [0], threading.Lock()
+    both_working = threading.Barrier(2, timeout=WAIT)
+
+    def job() -> None:
+        with ctx.turns.working():
+            both_working.wait()
+            with ctx.alone(rows):
+                with lock:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                time.sleep(0.3)
+                with lock:
+                    inside[0] -= 1
+
+    assert _joined(_start(job), _start(job))
+    return most[0]
+
+
+def test_a_rebuild_below_the_configured_rows_works_beside_the_others_and_a_larger_one_alone() -> None:
+    ctx = _run_context(alone_from_rows=1000)
+    assert _most_at_once(ctx, 999) == 2
+    assert _most_at_once(ctx, 1000) == 1
+    assert _most_at_once(_run_context(alone_from_rows=0), 0) == 1  # 0: every rebuild alone
