@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import create_engine, inspect, text
@@ -69,6 +70,13 @@ def _as_text_timestamp(value: object) -> str | None:
     return str(value)
 
 
+def _text_timestamps(values: pd.Series) -> pd.Series:
+    """`_as_text_timestamp` of each value; text (SQLite's timestamps) is kept as it is, at once."""
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":
+        return values.astype("object").where(values.notna(), None)
+    return values.map(_as_text_timestamp).astype("object")
+
+
 def _numeric(frame: pd.DataFrame, table: AppTable, column: str, kind: str) -> pd.Series:
     parsed = pd.to_numeric(frame[column], errors="coerce")
     bad = frame[column].notna() & parsed.isna()
@@ -90,7 +98,7 @@ def normalise(frame: pd.DataFrame, table: AppTable, extra_columns: tuple[str, ..
     for column in extra_columns:
         out[column] = out[column].map(lambda v: None if v is None or pd.isna(v) else str(v)).astype("object")
     for column in table.timestamp_columns:
-        out[column] = out[column].map(_as_text_timestamp).astype("object")
+        out[column] = _text_timestamps(out[column])
     text_columns = set(table.columns) - set(table.integer_columns) - set(table.real_columns)
     for column in text_columns - set(table.timestamp_columns):
         out[column] = out[column].astype("object").where(out[column].notna(), None)
@@ -110,11 +118,25 @@ def extract_changes(
     query += f" ORDER BY {table.change_column}"
     try:
         with engine.connect() as connection:
-            frame = pd.read_sql_query(text(query), connection, params=params)
+            result = connection.execute(text(query), params)
+            names, rows = list(result.keys()), _fetched(result.cursor)
     except Exception as exc:  # the driver's error types differ per database
         raise SourceUnavailable(f"app database table '{table.name}': {exc}".splitlines()[0]) from exc
+    # what pandas.read_sql_query makes of the same rows (given them as SQLAlchemy Row objects, 1.3x the time)
+    frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
     log.info("extracted %d changed rows from %s", len(frame), table.name)
     return normalise(frame, table, extra_columns)
+
+
+FETCH_ROWS = 100_000  # rows taken from the driver's cursor at a time
+
+
+def _fetched(cursor: Any) -> list[tuple]:
+    """Every row of a DB-API `cursor`, as the driver's tuples."""
+    rows: list[tuple] = []
+    while chunk := cursor.fetchmany(FETCH_ROWS):
+        rows.extend(chunk)
+    return rows
 
 
 def count_unstamped(engine: Engine, table: AppTable) -> int:
