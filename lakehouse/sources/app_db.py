@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from lakehouse.sources.app_contract import AppTable
 
@@ -60,8 +62,13 @@ def connect(url: str) -> Engine:
     return create_engine(url, future=True)
 
 
+def _missing(value: object) -> bool:
+    """NULL as a driver or pandas gives it: None, NaN, NaT (a NULL in a timestamp column)."""
+    return value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
 def _as_text_timestamp(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if _missing(value):
         return None
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
@@ -96,7 +103,7 @@ def normalise(frame: pd.DataFrame, table: AppTable, extra_columns: tuple[str, ..
     for column in table.real_columns:
         out[column] = _numeric(out, table, column, "real").astype("float64")
     for column in extra_columns:
-        out[column] = out[column].map(lambda v: None if v is None or pd.isna(v) else str(v)).astype("object")
+        out[column] = out[column].map(lambda v: None if _missing(v) else str(v)).astype("object")
     for column in table.timestamp_columns:
         out[column] = _text_timestamps(out[column])
     text_columns = set(table.columns) - set(table.integer_columns) - set(table.real_columns)
@@ -117,11 +124,13 @@ def extract_changes(
         params["since"] = since
     query += f" ORDER BY {table.change_column}"
     try:
-        with engine.connect() as connection:
+        # not streamed: a streamed result has taken its first row off the cursor already
+        with engine.connect().execution_options(stream_results=False) as connection:
             result = connection.execute(text(query), params)
             names, rows = list(result.keys()), _fetched(result.cursor)
     except Exception as exc:  # the driver's error types differ per database
-        raise SourceUnavailable(f"app database table '{table.name}': {exc}".splitlines()[0]) from exc
+        cause = str(exc) if isinstance(exc, SQLAlchemyError) else f"({type(exc).__module__}.{type(exc).__name__}) {exc}"
+        raise SourceUnavailable(f"app database table '{table.name}': {cause}".splitlines()[0]) from exc
     # what pandas.read_sql_query makes of the same rows (given them as SQLAlchemy Row objects, 1.3x the time)
     frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
     log.info("extracted %d changed rows from %s", len(frame), table.name)

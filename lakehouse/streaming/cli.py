@@ -68,8 +68,8 @@ def kafka_stop(data_dir: Folder = None) -> None:
 
 @iot_app.command("publish")
 def iot_publish(
-    devices: Annotated[int, typer.Option(help="Devices in the swarm.")] = 50,
-    rate: Annotated[float, typer.Option(help="Readings per second, all devices together.")] = 1000.0,
+    devices: Annotated[int, typer.Option(help="Devices in the swarm.", min=1)] = 50,
+    rate: Annotated[float, typer.Option(help="Readings per second, all devices together.", min=0.01)] = 1000.0,
     duration: Annotated[float, typer.Option(help="Seconds to publish.")] = 10.0,
     first_day: Annotated[
         int, typer.Option(help="Simulated day to start from (a later run continues with a later day).")

@@ -78,16 +78,18 @@ def publish(
     """Produce at `rate` readings per second until `duration` seconds or `limit` readings, each one
     acknowledged by the broker (`PublishError` names how many were not). When the producer's local
     queue is full (the broker takes them slower than `rate`), it waits for room instead of dropping
-    a reading. `settings`: more librdkafka settings for the producer."""
+    a reading, until the `duration` is over. `settings`: more librdkafka settings for the producer
+    (not the broker's address nor the delivery reports, which this function owns)."""
     failures: list[str] = []
 
     def report(error, message) -> None:  # noqa: ANN001 - confluent-kafka's KafkaError and Message
         if error is not None:
-            failures.append(str(error))
+            failures.append(error.str())
 
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True, "log_level": 3,
-                         "on_delivery": report, "delivery.report.only.error": True, **(settings or {})})
+    producer = Producer({"linger.ms": 20, "enable.idempotence": True, "log_level": 3, **(settings or {}),
+                         "bootstrap.servers": bootstrap, "on_delivery": report, "delivery.report.only.error": True})
     begin, sent, kept = time.monotonic(), 0, []
+    deadline = None if duration is None else begin + duration
     for line in readings(count, seed, start, first_day):
         elapsed = time.monotonic() - begin
         if (duration is not None and elapsed >= duration) or (limit is not None and sent >= limit):
@@ -95,7 +97,8 @@ def publish(
         ahead = sent / rate - elapsed
         if ahead > 0:
             time.sleep(ahead)
-        _produce(producer, line)
+        if not _produce(producer, line, deadline):
+            break
         sent += 1
         if keep:
             kept.append(line)
@@ -107,14 +110,17 @@ def publish(
     return PublishResult(sent, time.monotonic() - begin, tuple(kept))
 
 
-def _produce(producer: Producer, line: str) -> None:
-    """Queue one reading; while the local queue is full, serve delivery reports until there is room."""
+def _produce(producer: Producer, line: str, deadline: float | None) -> bool:
+    """Queue one reading; while the local queue is full, serve delivery reports until there is room.
+    False when the `deadline` (monotonic seconds) passed first: the reading was not queued."""
     value, key = line.encode(), _key(line)
     while True:
         try:
             producer.produce(TOPIC, value=value, key=key)
         except BufferError:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
             producer.poll(0.05)
         else:
             producer.poll(0)
-            return
+            return True

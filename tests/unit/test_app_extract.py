@@ -32,3 +32,22 @@ def test_datetimes_and_a_mix_become_utc_text_value_by_value() -> None:
     out = _normalised([aware, naive, None], ["2026-01-05 10:00:00", naive, None])
     assert out["created_at"].tolist() == ["2026-01-02 03:04:05", "2026-01-02 03:04:05", None]
     assert out["updated_at"].tolist() == ["2026-01-05 10:00:00", "2026-01-02 03:04:05", None]
+
+
+def test_a_null_in_a_timestamp_column_the_driver_typed_is_none() -> None:
+    # PostgreSQL's timestamps come as datetimes, and pandas makes a column of them with a NULL
+    # datetime64 with NaT
+    created = pd.Series([pd.Timestamp("2026-01-02 03:04:05"), pd.NaT])
+    updated = pd.Series([pd.Timestamp("2026-01-02 05:04:05+02:00"), pd.NaT])
+    out = _normalised(list(created), list(updated))  # as objects
+    typed = normalise(pd.DataFrame({"thing_id": [1, 2], "created_at": created, "updated_at": updated}), TABLE)
+    for frame in (out, typed):
+        assert frame["created_at"].tolist() == ["2026-01-02 03:04:05", None]
+        assert frame["updated_at"].tolist() == ["2026-01-02 03:04:05", None]
+
+
+def test_a_column_the_contract_does_not_name_is_kept_as_text_whatever_its_values() -> None:
+    frame = pd.DataFrame({"thing_id": [1, 2, 3], "created_at": [None] * 3, "updated_at": [None] * 3,
+                          "tags": [["a", "b"], None, 7]})
+    out = normalise(frame, TABLE, ("tags",))
+    assert out["tags"].tolist() == ["['a', 'b']", None, "7"]
