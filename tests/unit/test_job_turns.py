@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import cast
 
 from lakehouse.config import load_config
@@ -87,23 +88,29 @@ def test_a_section_alone_waits_for_the_others_and_holds_new_ones_back() -> None:
     assert set(log[3:]) == {"b works again", "c works"}
 
 
-def test_two_jobs_asking_to_be_alone_at_once_take_turns() -> None:
-    turns, inside, most, lock = JobTurns(), [0], [0], threading.Lock()
+def _most_at_once(turns: JobTurns, section: Callable[[], AbstractContextManager[None]]) -> int:
+    """How many of two jobs, each asking for `section` while the other works, were inside it at once."""
+    inside, most, lock = [0], [0], threading.Lock()
     both_working = threading.Barrier(2, timeout=WAIT)
 
     def job() -> None:
         with turns.working():
             both_working.wait()  # each asks while the other works: neither may wait for the other
-            with turns.alone():
+            with section():
                 with lock:
                     inside[0] += 1
                     most[0] = max(most[0], inside[0])
-                time.sleep(0.1)
+                time.sleep(0.2)
                 with lock:
                     inside[0] -= 1
 
     assert _joined(_start(job), _start(job))
-    assert most == [1]
+    return most[0]
+
+
+def test_two_jobs_asking_to_be_alone_at_once_take_turns() -> None:
+    turns = JobTurns()
+    assert _most_at_once(turns, turns.alone) == 1
 
 
 def test_alone_outside_a_job_and_inside_itself() -> None:
@@ -119,28 +126,9 @@ def _run_context(alone_from_rows: int) -> JobContext:
     return JobContext(config, cast(Lake, None), "run-1", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
 
 
-def _most_at_once(ctx: JobContext, rows: int) -> int:
-    """How many of two jobs were inside a rebuild of `rows` input rows at the same time."""
-    inside, most, lock = [0], [0], threading.Lock()
-    both_working = threading.Barrier(2, timeout=WAIT)
-
-    def job() -> None:
-        with ctx.turns.working():
-            both_working.wait()
-            with ctx.alone(rows):
-                with lock:
-                    inside[0] += 1
-                    most[0] = max(most[0], inside[0])
-                time.sleep(0.3)
-                with lock:
-                    inside[0] -= 1
-
-    assert _joined(_start(job), _start(job))
-    return most[0]
-
-
 def test_a_rebuild_below_the_configured_rows_works_beside_the_others_and_a_larger_one_alone() -> None:
     ctx = _run_context(alone_from_rows=1000)
-    assert _most_at_once(ctx, 999) == 2
-    assert _most_at_once(ctx, 1000) == 1
-    assert _most_at_once(_run_context(alone_from_rows=0), 0) == 1  # 0: every rebuild alone
+    assert _most_at_once(ctx.turns, lambda: ctx.alone(999)) == 2
+    assert _most_at_once(ctx.turns, lambda: ctx.alone(1000)) == 1
+    every = _run_context(alone_from_rows=0)  # 0: every rebuild alone
+    assert _most_at_once(every.turns, lambda: every.alone(0)) == 1
