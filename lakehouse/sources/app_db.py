@@ -77,10 +77,15 @@ def _as_text_timestamp(value: object) -> str | None:
     return str(value)
 
 
+def _text(values: pd.Series) -> pd.Series:
+    """Text values as they are, a missing one as None."""
+    return values.astype("object").where(values.notna(), None)
+
+
 def _text_timestamps(values: pd.Series) -> pd.Series:
     """`_as_text_timestamp` of each value; text (SQLite's timestamps) is kept as it is, at once."""
     if pd.api.types.infer_dtype(values, skipna=True) == "string":
-        return values.astype("object").where(values.notna(), None)
+        return _text(values)
     return values.map(_as_text_timestamp).astype("object")
 
 
@@ -108,7 +113,7 @@ def normalise(frame: pd.DataFrame, table: AppTable, extra_columns: tuple[str, ..
         out[column] = _text_timestamps(out[column])
     text_columns = set(table.columns) - set(table.integer_columns) - set(table.real_columns)
     for column in text_columns - set(table.timestamp_columns):
-        out[column] = out[column].astype("object").where(out[column].notna(), None)
+        out[column] = _text(out[column])
     return out
 
 

@@ -91,10 +91,10 @@ def publish(
     begin, sent, kept = time.monotonic(), 0, []
     deadline = None if duration is None else begin + duration
     for line in readings(count, seed, start, first_day):
-        elapsed = time.monotonic() - begin
-        if (duration is not None and elapsed >= duration) or (limit is not None and sent >= limit):
+        now = time.monotonic()
+        if (deadline is not None and now >= deadline) or (limit is not None and sent >= limit):
             break
-        ahead = sent / rate - elapsed
+        ahead = sent / rate - (now - begin)
         if ahead > 0:
             time.sleep(ahead)
         if not _produce(producer, line, deadline):
